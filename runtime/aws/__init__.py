@@ -1,0 +1,1 @@
+"""Adapters from the runtime to AWS services, all through boto3."""

@@ -1,0 +1,348 @@
+"""The engine: an application registry bound to one Lua state, running function calls.
+
+One :class:`Engine` lives per Lambda container (or per harness). It compiles each entry once,
+on first use, into its own sandboxed environment, and runs every top-level call as a fresh
+:class:`Invocation` under a :class:`~runtime.scheduler.Scheduler` with its own instruction budget
+and memory ceiling.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from runtime import manifest
+from runtime.clock import Clock, WallClock
+from runtime.codec import Codec
+from runtime.errors import INTERNAL, INVALID, NOT_FOUND, TIMEOUT, CodecError, UnitError
+from runtime.modules import GLOBAL_MODULES, MODULE_NAMES, funcs_module
+from runtime.modules.loader import BUILDERS, parse_duration_ns
+from runtime.sandbox import (
+    DEFAULT_INSTRUCTION_LIMIT,
+    DEFAULT_MEMORY_LIMIT,
+    LuaMemoryError,
+    LuaState,
+    lua_text,
+    lua_type,
+)
+from runtime.scheduler import Scheduler, Task
+from runtime.tracebacks import trim_traceback
+
+log = logging.getLogger("units.engine")
+
+#: Called with (level, message, fields) for every line application code logs.
+LogSink = Callable[[str, str, dict[str, Any]], None]
+#: Invokes a remote function: (entry_id, args, context) -> value; raises UnitError.
+RemoteInvoker = Callable[[str, list[Any], dict[str, Any]], Any]
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per-call limits on application code."""
+
+    instructions: int = DEFAULT_INSTRUCTION_LIMIT
+    memory_bytes: int = DEFAULT_MEMORY_LIMIT
+
+
+@dataclass
+class Invocation:
+    """One top-level call and what its modules need to know about it."""
+
+    entry_id: str
+    context: dict[str, Any]
+    http: Any = None
+    fields: dict[str, Any] = field(default_factory=dict)
+
+
+def _default_sink(level: str, message: str, fields: dict[str, Any]) -> None:
+    logging.getLogger("units.app").log(
+        logging.getLevelName(level.upper()), message, extra={"unit": fields}
+    )
+
+
+class EntryRuntime:
+    """An entry compiled into its environment; ``value`` is what its chunk returned."""
+
+    def __init__(self, engine: Engine, entry: manifest.Entry) -> None:
+        self.engine = engine
+        self.entry = entry
+        self._modules: dict[str, Any] = {}
+        state = engine.state
+        self.env = state.kit[b"new_env"](
+            state.table(
+                clock_now=engine.clock.now,
+                require=state.wrap(self._require),
+                print=state.wrap(self._print),
+            )
+        )
+        self.env[b"channel"] = engine.module_for(self, "channel")
+        chunk = state.compile(entry.code, entry.source_name, self.env)
+        self.value = self._run_chunk(chunk)
+
+    def _run_chunk(self, chunk: Any) -> Any:
+        # Top-level code runs under a budget too: a module body can loop forever as well.
+        state = self.engine.state
+        scheduler = self.engine.new_scheduler()
+        budget = state.kit[b"new_budget"](self.engine.limits.instructions)
+        task = scheduler.spawn(chunk, (), budget=budget, name=self.entry.id)
+        with self.engine.running(scheduler, Invocation(self.entry.id, {})):
+            scheduler.run_until(lambda: task.done)
+        if task.failed:
+            raise self.engine.error_from_task(task, f"loading {self.entry.id}")
+        return task.values[0] if task.values else None
+
+    def _require(self, name: Any) -> Any:
+        key = lua_text(name)
+        cached = self._modules.get(key)
+        if cached is not None:
+            return cached
+        entry = self.entry
+        imports: Mapping[str, str] = getattr(entry, "imports", {}) or {}
+        if key in imports:
+            value = self.engine.entry_runtime(imports[key]).value
+        elif key in GLOBAL_MODULES:
+            return self.engine.state.raise_in_lua(
+                f"'{key}' is a global in this runtime: use it without require"
+            )
+        elif key in (getattr(entry, "modules", ()) or ()):
+            value = self.engine.module_for(self, key)
+        elif key in MODULE_NAMES:
+            return self.engine.state.raise_in_lua(
+                f"entry {entry.id}: module '{key}' is not listed in its manifest "
+                f"(add it to modules: in {entry.file})"
+            )
+        else:
+            return self.engine.state.raise_in_lua(
+                f"entry {entry.id}: no module or import named '{key}' "
+                f"(modules: {', '.join(sorted(MODULE_NAMES))}; imports: "
+                f"{', '.join(sorted(imports)) or 'none'})"
+            )
+        self._modules[key] = value
+        return value
+
+    def _print(self, *args: Any) -> None:
+        text = "\t".join(lua_text(a) for a in args)
+        self.engine.emit_log("info", text, {"entry": self.entry.id, "source": "print"})
+
+    def method(self, name: str) -> Any:
+        """The function ``name`` exported by the chunk (its returned table, else a global)."""
+        fn = None
+        value = self.value
+        key = name.encode()
+        if value is not None and self.engine.lua_type(value) == "table":
+            fn = value[key]
+        if fn is None:
+            fn = self.env[key]
+        if fn is None or self.engine.lua_type(fn) != "function":
+            raise UnitError(
+                INVALID,
+                f"entry {self.entry.id}: {self.entry.source_name} does not export a function "
+                f"'{name}' (return a table with it, or define it as a global)",
+            )
+        return fn
+
+
+class Engine:
+    """Runs an application's Lua entries. Not thread-safe: one engine per thread."""
+
+    def __init__(
+        self,
+        registry: manifest.Registry,
+        *,
+        clock: Clock | None = None,
+        limits: Limits | None = None,
+        remote: RemoteInvoker | None = None,
+        log_sink: LogSink | None = None,
+        environ: Mapping[str, str] | None = None,
+        home_functions: frozenset[str] | None = None,
+    ) -> None:
+        self.registry = registry
+        self.clock: Clock = clock or WallClock()
+        self.limits = limits or Limits()
+        self.remote = remote
+        self.log_sink = log_sink or _default_sink
+        self.environ = environ if environ is not None else os.environ
+        # Remote functions this engine runs itself (it is their own Lambda).
+        self.home_functions = home_functions or frozenset()
+        self.state = LuaState()
+        self.codec = Codec(self.state.lua)
+        self.lua_type = lua_type
+        self._entries: dict[str, EntryRuntime] = {}
+        self._loading: set[str] = set()
+        self.scheduler: Scheduler | None = None
+        self.invocation: Invocation | None = None
+        self._io_pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self._module_builders = BUILDERS
+        self.state.kit[b"parse_duration_ns"] = self.state.wrap(parse_duration_ns)
+
+    # -- entries ------------------------------------------------------------------------
+    def entry_runtime(self, entry_id: str) -> EntryRuntime:
+        """The compiled entry, compiling it on first use (its chunk runs once per engine)."""
+        rt = self._entries.get(entry_id)
+        if rt is not None:
+            return rt
+        entry = self.registry.get(entry_id)
+        if entry_id in self._loading:
+            raise UnitError(INVALID, f"circular import involving {entry_id}")
+        self._loading.add(entry_id)
+        try:
+            rt = EntryRuntime(self, entry)
+        finally:
+            self._loading.discard(entry_id)
+        self._entries[entry_id] = rt
+        return rt
+
+    def module_for(self, unit: EntryRuntime, name: str) -> Any:
+        """Build module ``name`` for one entry."""
+        return self._module_builders[name](self, unit)
+
+    def function_entry(self, entry_id: str) -> manifest.FunctionEntry:
+        """The function entry ``entry_id``, or a NOT_FOUND / INVALID error."""
+        entry = self.registry.find(entry_id)
+        if entry is None:
+            raise UnitError(NOT_FOUND, f"no function '{entry_id}'")
+        if not isinstance(entry, manifest.FunctionEntry):
+            raise UnitError(INVALID, f"'{entry_id}' is a {entry.kind}, not a function.lua")
+        return entry
+
+    def is_remote(self, entry: manifest.FunctionEntry) -> bool:
+        """True when calls to ``entry`` leave this engine (a Lambda invoke)."""
+        return bool(entry.deploy and entry.deploy.remote) and entry.id not in self.home_functions
+
+    def handler(self, entry_id: str) -> Any:
+        """The Lua handler function of a function entry."""
+        entry = self.function_entry(entry_id)
+        return self.entry_runtime(entry_id).method(entry.method)
+
+    # -- running ------------------------------------------------------------------------
+    def new_scheduler(self) -> Scheduler:
+        """A scheduler for one invocation, knowing the funcs operations."""
+        scheduler = Scheduler(self.state, self.clock)
+        funcs_module.install_ops(self, scheduler)
+        return scheduler
+
+    def running(self, scheduler: Scheduler, invocation: Invocation) -> _Running:
+        """Context manager: make ``scheduler``/``invocation`` current for module host calls."""
+        return _Running(self, scheduler, invocation)
+
+    def call(
+        self,
+        entry_id: str,
+        args: list[Any] | tuple[Any, ...] = (),
+        *,
+        context: dict[str, Any] | None = None,
+        http: Any = None,
+        timeout: float | None = None,
+    ) -> Any:
+        """Call a function entry with Python ``args``; return its value as Python.
+
+        Raises:
+            UnitError: the function returned ``nil, err`` or raised, or the call broke a limit.
+        """
+        entry = self.function_entry(entry_id)
+        if self.is_remote(entry):
+            if self.remote is None:
+                raise UnitError(INTERNAL, f"{entry_id} is remote and no remote invoker is set")
+            return self.remote(entry_id, list(args), dict(context or {}))
+        fn = self.handler(entry_id)
+        lua_args = tuple(self.codec.to_lua(a, f"args[{i}]") for i, a in enumerate(args, 1))
+        invocation = Invocation(entry_id, dict(context or {}), http=http)
+        ctx = self.codec.to_lua(invocation.context, "context")
+        values = self.run_function(fn, lua_args, invocation, ctx, timeout=timeout)
+        return self.result_to_python(values, entry_id)
+
+    def run_function(
+        self,
+        fn: Any,
+        lua_args: tuple[Any, ...],
+        invocation: Invocation,
+        ctx: Any,
+        *,
+        timeout: float | None = None,
+    ) -> tuple[Any, ...]:
+        """Run ``fn`` as the main task of a fresh scheduler; return its Lua return values."""
+        state = self.state
+        scheduler = self.new_scheduler()
+        budget = state.kit[b"new_budget"](self.limits.instructions)
+        task = scheduler.spawn(fn, lua_args, budget=budget, ctx=ctx, name=invocation.entry_id)
+        deadline = self.clock.now() + timeout if timeout is not None else None
+        state.limit_memory(self.limits.memory_bytes)
+        try:
+            with self.running(scheduler, invocation):
+                scheduler.run_until(lambda: task.done, deadline=deadline)
+        except LuaMemoryError as exc:
+            raise UnitError(INTERNAL, f"memory limit exceeded: {exc}") from None
+        finally:
+            state.unlimit_memory()
+            for leftover in list(scheduler.tasks.values()):
+                scheduler.cancel(leftover)
+        if task.failed:
+            raise self.error_from_task(task, invocation.entry_id)
+        return task.values
+
+    def result_to_python(self, values: tuple[Any, ...], entry_id: str) -> Any:
+        """Apply the ``value, err`` convention to a handler's return values."""
+        value = values[0] if values else None
+        err = values[1] if len(values) > 1 else None
+        if err is not None:
+            raise self.error_from_value(err)
+        try:
+            return self.codec.to_python(value, "result")
+        except CodecError as exc:
+            raise UnitError(INVALID, f"{entry_id} returned a value that cannot be sent: {exc.message}") from None
+
+    def error_from_value(self, err: Any) -> UnitError:
+        """A Lua error value (``errors.new`` object or anything else) as a :class:`UnitError`."""
+        kind, message = self.state.kit[b"describe_error"](err)
+        return UnitError(lua_text(kind) if kind is not None else INTERNAL, lua_text(message))
+
+    def error_from_task(self, task: Task, where: str) -> UnitError:
+        """The error a failed task raised, with its traceback trimmed to application code."""
+        error = self.error_from_value(task.error)
+        trace = trim_traceback(task.traceback or "")
+        details = {"traceback": trace} if trace else {}
+        if error.kind == INTERNAL and "instruction budget exceeded" in error.message:
+            return UnitError(TIMEOUT, f"{where}: {error.message}", details)
+        if "not enough memory" in error.message:
+            return UnitError(INTERNAL, f"{where}: memory limit exceeded ({error.message})", details)
+        return UnitError(error.kind, error.message, details)
+
+    # -- services for modules -----------------------------------------------------------
+    def current_task(self) -> Task | None:
+        """The task running right now (the one whose Lua code called into Python)."""
+        return self.scheduler.current if self.scheduler is not None else None
+
+    def emit_log(self, level: str, message: str, fields: dict[str, Any]) -> None:
+        """Send one application log line to the sink, with the invocation's fields added."""
+        if self.invocation is not None:
+            fields = {**self.invocation.fields, **fields}
+        self.log_sink(level, message, fields)
+
+    def io_pool(self) -> concurrent.futures.ThreadPoolExecutor:
+        """Threads for blocking I/O (remote invokes) so other tasks run meanwhile."""
+        if self._io_pool is None:
+            self._io_pool = concurrent.futures.ThreadPoolExecutor(4, thread_name_prefix="units-io")
+        return self._io_pool
+
+    def close(self) -> None:
+        """Release the I/O threads."""
+        if self._io_pool is not None:
+            self._io_pool.shutdown(wait=False, cancel_futures=True)
+            self._io_pool = None
+
+
+class _Running:
+    def __init__(self, engine: Engine, scheduler: Scheduler, invocation: Invocation) -> None:
+        self.engine, self.scheduler, self.invocation = engine, scheduler, invocation
+
+    def __enter__(self) -> None:
+        self.saved = (self.engine.scheduler, self.engine.invocation)
+        self.engine.scheduler, self.engine.invocation = self.scheduler, self.invocation
+
+    def __exit__(self, *exc: object) -> None:
+        self.engine.scheduler, self.engine.invocation = self.saved
+

@@ -1,0 +1,115 @@
+"""The HTTP API: API Gateway HTTP API (payload v2) events to ``http.endpoint`` functions.
+
+Built on Powertools' ``APIGatewayHttpResolver`` for event parsing and response shaping; the
+routing itself is :class:`runtime.routes.Router`, because endpoint paths allow a greedy
+``{rest...}`` segment, and a known path asked with the wrong method must answer 405, not 404.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+from urllib.parse import parse_qs
+
+from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
+
+from runtime import codec
+from runtime.engine import Engine
+from runtime.errors import (
+    ALREADY_EXISTS,
+    CANCELED,
+    INVALID,
+    NOT_FOUND,
+    PERMISSION_DENIED,
+    TIMEOUT,
+    UnitError,
+)
+from runtime.http_exchange import HttpExchange, HttpRequest
+from runtime.routes import Match, MethodNotAllowed, Router
+
+#: The HTTP status an error kind maps to when a function returns ``nil, err``.
+STATUS_OF_KIND = {
+    INVALID: 400,
+    PERMISSION_DENIED: 403,
+    NOT_FOUND: 404,
+    ALREADY_EXISTS: 409,
+    CANCELED: 499,
+    TIMEOUT: 504,
+}
+_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+
+
+def _json_response(status: int, payload: Any, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        status_code=status,
+        content_type="application/json",
+        body=json.dumps(payload, ensure_ascii=False),
+        headers=headers,
+    )
+
+
+def error_response(error: UnitError) -> Response:
+    """The JSON error body ``{"error": {"kind", "message"}}`` with the kind's status."""
+    body = {"error": {"kind": error.kind, "message": error.message}}
+    return _json_response(STATUS_OF_KIND.get(error.kind, 500), body)
+
+
+class HttpApi:
+    """Routes requests to functions. ``resolve(event, context)`` is the Lambda entry point."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.router = Router(engine.registry)
+        self.resolver = APIGatewayHttpResolver()
+        self.resolver.route(rule=".*", method=_METHODS)(self._handle)
+
+    def resolve(self, event: dict[str, Any], context: Any = None) -> dict[str, Any]:
+        """Answer one API Gateway v2 event."""
+        return self.resolver.resolve(event, context)
+
+    def _handle(self) -> Response:
+        event = self.resolver.current_event
+        method = event.request_context.http.method.upper()
+        path = event.raw_path or "/"
+        found = self.router.match(method, path)
+        if found is None:
+            return error_response(UnitError(NOT_FOUND, f"no route for {method} {path}"))
+        if isinstance(found, MethodNotAllowed):
+            response = _json_response(
+                405,
+                {"error": {"kind": INVALID, "message": f"{method} is not allowed on {path}"}},
+                {"Allow": ", ".join(found.allowed)},
+            )
+            return response
+        return self._call(found, method, path, event)
+
+    def _call(self, found: Match, method: str, path: str, event: Any) -> Response:
+        raw_body = event.get("body") or ""
+        body = base64.b64decode(raw_body) if event.get("isBase64Encoded") else raw_body.encode()
+        request = HttpRequest(
+            method=method,
+            path=path,
+            params=found.params,
+            query=parse_qs(event.get("rawQueryString") or "", keep_blank_values=True),
+            headers={k.lower(): v for k, v in (event.get("headers") or {}).items()},
+            body=body,
+        )
+        exchange = HttpExchange(request)
+        try:
+            value = self.engine.call(found.endpoint.func, [], http=exchange)
+        except UnitError as exc:
+            return error_response(exc)
+        response = exchange.response
+        if response.touched:
+            headers = dict(response.headers)
+            content_type = headers.pop("content-type", "text/plain; charset=utf-8")
+            return Response(
+                status_code=response.status,
+                content_type=content_type,
+                body=response.body,
+                headers=headers,
+            )
+        if value is None:
+            return Response(status_code=204, body="")
+        return _json_response(200, codec.to_json_value(value))

@@ -1,0 +1,662 @@
+-- The kit's own Lua: loaded once per Lua state, before any application code.
+--
+-- It captures every standard function it needs as a local first, so nothing application code
+-- does to its own globals can reach the kit. Application code never sees this chunk's locals:
+-- it runs in per-entry environment tables built by `kit.new_env`.
+--
+-- Scheduling contract with Python (runtime/scheduler.py): a task is a Lua table
+-- `{co = coroutine, budget = budget, ctx = context table}`; Python calls `kit.step(task, ...)`
+-- which resumes it and answers one of:
+--   "yield", op, a, b, c   the task is blocked on a scheduler operation
+--   "done", ...            the task's function returned
+--   "error", err, trace    the task raised
+-- Operations yield `SCHED, op, ...` so that they pass through coroutines created by
+-- application code (see `resume` below) and always reach the scheduler.
+
+local kit = {}
+
+local type, error, pairs, ipairs, next, select = type, error, pairs, ipairs, next, select
+local tostring, tonumber, setmetatable, getmetatable = tostring, tonumber, setmetatable, getmetatable
+local rawget, rawset, rawequal, rawlen = rawget, rawset, rawequal, rawlen
+local raw_pcall, raw_xpcall, raw_load, assert = pcall, xpcall, load, assert
+local co_create, co_resume, co_yield = coroutine.create, coroutine.resume, coroutine.yield
+local co_status, co_running, co_isyieldable, co_close = coroutine.status, coroutine.running,
+  coroutine.isyieldable, coroutine.close
+local sethook, gethook, traceback = debug.sethook, debug.gethook, debug.traceback
+local pack, unpack, concat, insert = table.pack, table.unpack, table.concat, table.insert
+local sfind, sformat, ssub, srep = string.find, string.format, string.sub, string.rep
+local os_date, os_time, os_clock = os.date, os.time, os.clock
+local math_floor, math_type = math.floor, math.type
+
+local SCHED = setmetatable({}, { __metatable = false, __tostring = function() return "sched" end })
+local RAISE = setmetatable({}, { __metatable = false })
+kit.RAISE = RAISE
+
+-- The task being resumed right now. Only one task runs at a time; `step` sets and clears it, so
+-- task-local data (budget, call context) follows the task across yields.
+local current = nil
+
+---------------------------------------------------------------------------------------------
+-- Instruction budget: a count hook on every coroutine that runs application code. The budget
+-- belongs to the task, not to the coroutine, so coroutines created by user code draw from the
+-- same budget instead of multiplying it.
+---------------------------------------------------------------------------------------------
+local HOOK_STEP = 1000
+
+local function budget_hook()
+  local task = current
+  if task == nil then return end
+  local b = task.budget
+  b.used = b.used + HOOK_STEP
+  if b.used > b.limit then
+    b.exhausted = true
+    error(b.message, 2)
+  end
+end
+
+function kit.new_budget(limit)
+  return {
+    limit = limit,
+    used = 0,
+    exhausted = false,
+    message = sformat("instruction budget exceeded (%d instructions)", limit),
+  }
+end
+
+local function install_hook(co)
+  sethook(co, budget_hook, "", HOOK_STEP)
+end
+
+-- Errors that application code must not be able to swallow with pcall: once the budget is spent
+-- or memory ran out, the unit is over.
+local function fatal_error(err)
+  local task = current
+  if task ~= nil and task.budget.exhausted then return task.budget.message end
+  if err == "not enough memory" then return err end
+  return nil
+end
+
+local function after_protected(ok, ...)
+  if not ok then
+    local fatal = fatal_error((...))
+    if fatal then error(fatal, 0) end
+  end
+  return ok, ...
+end
+
+local function safe_pcall(f, ...)
+  return after_protected(raw_pcall(f, ...))
+end
+
+local function safe_xpcall(f, handler, ...)
+  return after_protected(raw_xpcall(f, handler, ...))
+end
+
+---------------------------------------------------------------------------------------------
+-- Coroutines for application code: scheduler operations pass through them transparently.
+---------------------------------------------------------------------------------------------
+local function pass_through(co, ok, ...)
+  if ok and co_status(co) == "suspended" and rawequal((...), SCHED) then
+    -- An operation from inside the user's coroutine: forward it to the scheduler, then give
+    -- the answer back to the coroutine and keep going.
+    return pass_through(co, co_resume(co, co_yield(...)))
+  end
+  if not ok then
+    local fatal = fatal_error((...))
+    if fatal then error(fatal, 0) end
+  end
+  return ok, ...
+end
+
+local function user_resume(co, ...)
+  return pass_through(co, co_resume(co, ...))
+end
+
+local function user_create(f)
+  if type(f) ~= "function" then error("coroutine.create: expected a function", 2) end
+  local co = co_create(f)
+  install_hook(co)
+  return co
+end
+
+local function user_wrap(f)
+  local co = user_create(f)
+  return function(...)
+    local r = pack(user_resume(co, ...))
+    if not r[1] then error(r[2], 0) end
+    return unpack(r, 2, r.n)
+  end
+end
+
+local user_coroutine = {
+  create = user_create,
+  resume = user_resume,
+  wrap = user_wrap,
+  yield = co_yield,
+  status = co_status,
+  running = co_running,
+  isyieldable = co_isyieldable,
+  close = co_close,
+}
+
+local function check_answer(a, ...)
+  if rawequal(a, RAISE) then error((...), 3) end
+  return a, ...
+end
+
+--- Block the running task on a scheduler operation and return the scheduler's answer.
+local function await(op, a, b, c, d)
+  if current == nil then error("this call must run inside a unit", 2) end
+  return check_answer(co_yield(SCHED, op, a, b, c, d))
+end
+kit.await = await
+
+---------------------------------------------------------------------------------------------
+-- Tasks, driven from Python.
+---------------------------------------------------------------------------------------------
+function kit.new_task(fn, budget, ctx)
+  local co = co_create(fn)
+  install_hook(co)
+  return { co = co, budget = budget, ctx = ctx or {} }
+end
+
+local function finish_step(previous, task, ok, ...)
+  -- Steps nest when Python compiles an entry on demand from inside a running task.
+  current = previous
+  local co = task.co
+  if ok then
+    if co_status(co) == "dead" then return "done", ... end
+    if rawequal((...), SCHED) then return "yield", select(2, ...) end
+    return "error", "coroutine.yield called outside a coroutine created by the application", nil
+  end
+  local err = ...
+  local msg = err
+  if kit.is_error(err) then
+    msg = err.kind_ .. ": " .. tostring(err.message)
+  elseif type(err) ~= "string" then
+    msg = tostring(err)
+  end
+  return "error", err, traceback(co, msg)
+end
+
+function kit.step(task, ...)
+  local previous = current
+  current = task
+  return finish_step(previous, task, co_resume(task.co, ...))
+end
+
+function kit.current_task()
+  return current
+end
+
+---------------------------------------------------------------------------------------------
+-- Errors as values: errors.new(kind, msg), err:kind(), err:message().
+---------------------------------------------------------------------------------------------
+local error_mt = {}
+error_mt.__index = {
+  kind = function(self) return self.kind_ end,
+  message = function(self) return self.message end,
+  details = function(self) return self.details end,
+}
+error_mt.__tostring = function(self) return self.kind_ .. ": " .. tostring(self.message) end
+error_mt.__metatable = "error"
+kit.error_mt = error_mt
+
+function kit.new_error(kind, message, details)
+  return setmetatable({ kind_ = kind, message = message, details = details }, error_mt)
+end
+
+function kit.is_error(v)
+  return type(v) == "table" and getmetatable(v) == "error" and rawget(v, "kind_") ~= nil
+end
+
+--- Describe any error value as kind, message (for Python).
+function kit.describe_error(err)
+  if type(err) == "table" and rawget(err, "kind_") ~= nil then
+    return err.kind_, tostring(err.message)
+  end
+  if type(err) == "string" then return nil, err end
+  return nil, tostring(err)
+end
+
+---------------------------------------------------------------------------------------------
+-- The sandboxed environment of one entry.
+---------------------------------------------------------------------------------------------
+local function copy(t)
+  local out = {}
+  for k, v in pairs(t) do out[k] = v end
+  return out
+end
+
+local safe_string = copy(string)
+safe_string.dump = nil
+local safe_table = copy(table)
+local safe_math = copy(math)
+local safe_utf8 = copy(utf8)
+
+-- Strings share one metatable; hide it so application code cannot swap its methods.
+local string_mt = getmetatable("")
+string_mt.__metatable = false
+
+local function safe_getmetatable(v)
+  return getmetatable(v)
+end
+
+local function safe_collectgarbage(opt, ...)
+  -- Only the read-only and whole-cycle options: tuning the collector from user code could
+  -- starve the state other units share.
+  if opt == nil or opt == "collect" or opt == "count" or opt == "step" then
+    return collectgarbage(opt, ...)
+  end
+  error("collectgarbage: option '" .. tostring(opt) .. "' is not available", 2)
+end
+
+--- Build the environment for an entry.
+--- host: { clock_now = fn() -> seconds, entry_id = "ns:name", require = fn(name) -> module,
+---         print = fn(...) }
+function kit.new_env(host)
+  local env = {}
+  local function safe_load(chunk, name, mode, chunk_env)
+    if type(chunk) ~= "string" then
+      return nil, "load: only text chunks are allowed"
+    end
+    if mode ~= nil and mode ~= "t" then
+      return nil, "load: only text chunks are allowed (mode 't')"
+    end
+    if sfind(chunk, "^\27") then return nil, "load: binary chunks are not allowed" end
+    if chunk_env ~= nil and type(chunk_env) ~= "table" then
+      return nil, "load: env must be a table"
+    end
+    return raw_load(chunk, name or "=(load)", "t", chunk_env or env)
+  end
+  local os_safe = {
+    time = function(t)
+      if t == nil then return math_floor(host.clock_now()) end
+      return os_time(t)
+    end,
+    clock = os_clock,
+    date = function(fmt, t)
+      if t == nil then t = math_floor(host.clock_now()) end
+      return os_date(fmt, t)
+    end,
+  }
+  env.assert = assert
+  env.error = error
+  env.ipairs = ipairs
+  env.next = next
+  env.pairs = pairs
+  env.pcall = safe_pcall
+  env.xpcall = safe_xpcall
+  env.rawequal = rawequal
+  env.rawget = rawget
+  env.rawset = rawset
+  env.rawlen = rawlen
+  env.select = select
+  env.setmetatable = setmetatable
+  env.getmetatable = safe_getmetatable
+  env.tonumber = tonumber
+  env.tostring = tostring
+  env.type = type
+  env.collectgarbage = safe_collectgarbage
+  env.load = safe_load
+  env.string = copy(safe_string)
+  env.table = copy(safe_table)
+  env.math = copy(safe_math)
+  env.utf8 = copy(safe_utf8)
+  env.coroutine = copy(user_coroutine)
+  env.os = os_safe
+  env.require = host.require
+  env.print = host.print
+  env._G = env
+  env._VERSION = _VERSION
+  return env
+end
+
+--- Compile application source into a function bound to `env`. Returns fn or nil, message.
+function kit.compile(source, chunkname, env)
+  if sfind(source, "^\27") then return nil, chunkname .. ": binary chunks are not allowed" end
+  local fn, err = raw_load(source, "@" .. chunkname, "t", env)
+  return fn, err
+end
+
+--- Wrap a Python function so application code only ever holds a Lua closure. The Python side
+--- reports an error by returning RAISE, message; it becomes a Lua error at the caller's line.
+local function check(a, ...)
+  if rawequal(a, RAISE) then error((...), 3) end
+  return a, ...
+end
+function kit.wrap(pyfn)
+  return function(...) return check(pyfn(...)) end
+end
+
+--- Same, for a table of Python functions (a module's host side).
+function kit.wrap_all(t)
+  local out = {}
+  for k, v in pairs(t) do out[k] = kit.wrap(v) end
+  return out
+end
+
+---------------------------------------------------------------------------------------------
+-- Channels. Buffers and waiters live in Python (runtime/scheduler.py); the Lua object only
+-- carries the id. Every blocking operation is a `select` with one or more cases.
+---------------------------------------------------------------------------------------------
+local channel_mt = { __metatable = "channel" }
+local channel_methods = {}
+channel_mt.__index = channel_methods
+channel_mt.__tostring = function(self) return "channel#" .. self.id_ end
+
+local function new_channel_object(id)
+  return setmetatable({ id_ = id }, channel_mt)
+end
+kit.channel_object = new_channel_object
+
+local function is_channel(v)
+  return type(v) == "table" and getmetatable(v) == "channel"
+end
+
+function channel_methods:send(v)
+  await("select", { { kind = "send", id = self.id_, value = v } }, false)
+  return true
+end
+
+function channel_methods:receive()
+  local _, value, ok = await("select", { { kind = "recv", id = self.id_ } }, false)
+  return value, ok
+end
+
+function channel_methods:close()
+  await("close", self.id_)
+  return true
+end
+
+function channel_methods:case_receive()
+  return { kind = "recv", id = self.id_, channel = self }
+end
+
+function channel_methods:case_send(v)
+  return { kind = "send", id = self.id_, value = v, channel = self }
+end
+
+local function channel_select(cases, default)
+  if type(cases) ~= "table" then error("channel.select: expected a list of cases", 2) end
+  local plain = {}
+  for i, c in ipairs(cases) do
+    if type(c) ~= "table" or (c.kind ~= "recv" and c.kind ~= "send") or c.id == nil then
+      error("channel.select: case " .. i .. " is not a case (use ch:case_receive() or ch:case_send(v))", 2)
+    end
+    plain[i] = c
+  end
+  if #plain == 0 and not default then error("channel.select: no cases", 2) end
+  local index, value, ok = await("select", plain, default and true or false)
+  if index == 0 then return { default = true } end
+  return { channel = plain[index].channel, value = value, ok = ok, index = index }
+end
+
+function kit.channel_module(new_channel_id)
+  return {
+    new = function(size)
+      size = size or 0
+      if math_type(size) ~= "integer" or size < 0 then
+        error("channel.new: size must be a non-negative integer", 2)
+      end
+      return new_channel_object(new_channel_id(size))
+    end,
+    select = channel_select,
+  }
+end
+kit.is_channel = is_channel
+
+---------------------------------------------------------------------------------------------
+-- Durations and times (the `time` module's values).
+---------------------------------------------------------------------------------------------
+local duration_mt = { __metatable = "duration" }
+local duration_methods = {}
+duration_mt.__index = duration_methods
+local function new_duration(ns) return setmetatable({ ns_ = ns }, duration_mt) end
+kit.new_duration = new_duration
+function duration_methods:nanoseconds() return self.ns_ end
+function duration_methods:microseconds() return self.ns_ // 1000 end
+function duration_methods:milliseconds() return self.ns_ // 1000000 end
+function duration_methods:seconds() return self.ns_ / 1e9 end
+function duration_methods:minutes() return self.ns_ / 6e10 end
+function duration_methods:hours() return self.ns_ / 3.6e12 end
+duration_mt.__tostring = function(self) return sformat("%.3fs", self.ns_ / 1e9) end
+duration_mt.__eq = function(a, b) return a.ns_ == b.ns_ end
+duration_mt.__lt = function(a, b) return a.ns_ < b.ns_ end
+duration_mt.__le = function(a, b) return a.ns_ <= b.ns_ end
+duration_mt.__add = function(a, b) return new_duration(a.ns_ + b.ns_) end
+duration_mt.__sub = function(a, b) return new_duration(a.ns_ - b.ns_) end
+
+--- A duration argument in nanoseconds: a Duration, a number of milliseconds, or a string
+--- ("250ms", "1h30m") parsed by Python.
+function kit.duration_ns(d, parse)
+  if type(d) == "table" and getmetatable(d) == "duration" then return d.ns_ end
+  if type(d) == "number" then
+    if d < 0 then return nil, "negative duration" end
+    return math_floor(d * 1000000)
+  end
+  if type(d) == "string" then return parse(d) end
+  return nil, "expected a duration (a string like '250ms', milliseconds, or a Duration)"
+end
+
+local time_mt = { __metatable = "time" }
+local time_methods = {}
+time_mt.__index = time_methods
+local function new_time(ns) return setmetatable({ ns_ = ns }, time_mt) end
+kit.new_time = new_time
+function time_methods:unix() return self.ns_ // 1000000000 end
+function time_methods:unix_nano() return self.ns_ end
+function time_methods:unix_milli() return self.ns_ // 1000000 end
+function time_methods:format_rfc3339()
+  local sec = self.ns_ // 1000000000
+  local frac = self.ns_ % 1000000000
+  local base = os_date("!%Y-%m-%dT%H:%M:%S", sec)
+  if frac == 0 then return base .. "Z" end
+  local digits = sformat("%09d", frac):gsub("0+$", "")
+  return base .. "." .. digits .. "Z"
+end
+function time_methods:add(d)
+  local ns, err = kit.duration_ns(d, kit.parse_duration_ns)
+  if ns == nil then error("time:add: " .. tostring(err), 2) end
+  return new_time(self.ns_ + ns)
+end
+function time_methods:sub(other)
+  if type(other) ~= "table" or getmetatable(other) ~= "time" then error("time:sub: expected a Time", 2) end
+  return new_duration(self.ns_ - other.ns_)
+end
+function time_methods:before(other) return self.ns_ < other.ns_ end
+function time_methods:after(other) return self.ns_ > other.ns_ end
+function time_methods:equal(other) return self.ns_ == other.ns_ end
+time_mt.__tostring = function(self) return self:format_rfc3339() end
+time_mt.__eq = function(a, b) return a.ns_ == b.ns_ end
+time_mt.__lt = function(a, b) return a.ns_ < b.ns_ end
+time_mt.__le = function(a, b) return a.ns_ <= b.ns_ end
+
+---------------------------------------------------------------------------------------------
+-- funcs: in-process calls run inside the caller's coroutine (no scheduler round trip) unless
+-- they need a timeout; async calls and timeouts go through the scheduler as child tasks.
+---------------------------------------------------------------------------------------------
+local future_mt = { __metatable = "future" }
+local future_methods = {}
+future_mt.__index = future_methods
+
+function future_methods:response()
+  return self.channel_
+end
+function future_methods:result()
+  if self.done_ == nil then
+    local _, value, ok = await("select", { { kind = "recv", id = self.channel_.id_ } }, false)
+    self.done_ = true
+    if ok then
+      self.value_ = value
+    else
+      self.error_ = await("future_error", self.id_)
+    end
+  end
+  return self.value_, self.error_
+end
+function future_methods:is_complete()
+  if self.done_ ~= nil then return true end
+  return await("future_done", self.id_)
+end
+function future_methods:error()
+  if self.done_ == nil and not self:is_complete() then return nil end
+  if self.done_ == nil then self:result() end
+  return self.error_
+end
+function future_methods:cancel()
+  await("future_cancel", self.id_)
+  return true
+end
+
+function kit.new_future(id, channel_id)
+  return setmetatable({ id_ = id, channel_ = new_channel_object(channel_id) }, future_mt)
+end
+
+--- Run a Lua handler for a call, turning errors into `nil, err` values.
+--- Returns ok, value, err where ok=false means the callee raised (err is then the raw error).
+local function invoke_handler(fn, args)
+  return raw_pcall(fn, unpack(args, 1, args.n))
+end
+kit.invoke_handler = invoke_handler
+
+--- Call `fn(args)` as a unit call with `ctx` as the task's call context; restores the caller's
+--- context afterwards even across yields. Returns value, err.
+function kit.call_in_process(fn, args, ctx)
+  local task = current
+  local saved = task.ctx
+  task.ctx = ctx
+  local r = pack(raw_pcall(fn, unpack(args, 1, args.n)))
+  task.ctx = saved
+  if not r[1] then
+    local fatal = fatal_error(r[2])
+    if fatal then error(fatal, 0) end
+    return nil, r[2], true
+  end
+  return r[2], r[3]
+end
+
+local function as_error(e)
+  if e == nil or kit.is_error(e) then return e end
+  return kit.new_error("INTERNAL", tostring(e))
+end
+kit.as_error = as_error
+
+--- Clone every table argument through the codec so the callee cannot share (or smuggle
+--- functions through) the caller's tables, exactly as if the call crossed a network.
+local function clone_args(clone, args)
+  for i = 1, args.n do
+    local v = args[i]
+    local tv = type(v)
+    if tv == "table" then
+      local copy, err = clone(v, i)
+      if err ~= nil then return nil, err end
+      args[i] = copy
+    elseif tv == "function" or tv == "thread" or tv == "userdata" then
+      return nil, kit.new_error("INVALID", sformat("args[%d]: a %s cannot be sent", i, tv))
+    end
+  end
+  return args
+end
+
+--- Build the `funcs` module of one entry.
+--- host.resolve(id) -> handler function | "remote" | nil, err
+--- host.clone(value, index) -> copy | nil, err
+function kit.funcs_module(host)
+  local resolve, clone = host.resolve, host.clone
+  local cache = {}
+
+  local function target_of(id)
+    local target = cache[id]
+    if target ~= nil then return target end
+    if type(id) ~= "string" then
+      return nil, kit.new_error("INVALID", "funcs: the function id must be a string like 'app:name'")
+    end
+    local t, err = resolve(id)
+    if t == nil then return nil, err end
+    cache[id] = t
+    return t
+  end
+
+  local function do_call(id, ctx, options, ...)
+    local target, err = target_of(id)
+    if target == nil then return nil, err end
+    local args, cerr = clone_args(clone, pack(...))
+    if args == nil then return nil, cerr end
+    if target == "remote" or options.timeout ~= nil then
+      return await("call", id, args, ctx, options.timeout)
+    end
+    local value, verr, raised = kit.call_in_process(target, args, ctx)
+    if raised then return nil, as_error(verr) end
+    if type(value) == "table" then
+      local copy, cloned_err = clone(value, 0)
+      if cloned_err ~= nil then return nil, cloned_err end
+      value = copy
+    end
+    return value, as_error(verr)
+  end
+
+  local function do_async(id, ctx, options, ...)
+    local target, err = target_of(id)
+    if target == nil then error(err, 2) end
+    local args, cerr = clone_args(clone, pack(...))
+    if args == nil then error(cerr, 2) end
+    local future_id, channel_id = await("async", id, args, ctx, options.timeout)
+    return kit.new_future(future_id, channel_id)
+  end
+
+  local executor_mt = { __metatable = "executor" }
+  local executor = {}
+  executor_mt.__index = executor
+  local function new_executor(ctx, options)
+    return setmetatable({ ctx_ = ctx, options_ = options }, executor_mt)
+  end
+  function executor:with_context(values)
+    if type(values) ~= "table" then error("with_context: expected a table", 2) end
+    local merged = {}
+    for k, v in pairs(self.ctx_) do merged[k] = v end
+    for k, v in pairs(values) do merged[k] = v end
+    return new_executor(merged, self.options_)
+  end
+  function executor:with_options(options)
+    if type(options) ~= "table" then error("with_options: expected a table", 2) end
+    local merged = {}
+    for k, v in pairs(self.options_) do merged[k] = v end
+    for k, v in pairs(options) do merged[k] = v end
+    if merged.timeout ~= nil then
+      local ns, derr = kit.duration_ns(merged.timeout, kit.parse_duration_ns)
+      if ns == nil then error("with_options: timeout: " .. tostring(derr), 2) end
+      merged.timeout = ns / 1e9
+    end
+    return new_executor(self.ctx_, merged)
+  end
+  function executor:call(id, ...) return do_call(id, self.ctx_, self.options_, ...) end
+  function executor:async(id, ...) return do_async(id, self.ctx_, self.options_, ...) end
+
+  local NO_OPTIONS = {}
+  return {
+    call = function(id, ...)
+      local task = current
+      return do_call(id, task and task.ctx or {}, NO_OPTIONS, ...)
+    end,
+    async = function(id, ...)
+      local task = current
+      return do_async(id, task and task.ctx or {}, NO_OPTIONS, ...)
+    end,
+    new = function()
+      local task = current
+      local inherited = {}
+      if task then for k, v in pairs(task.ctx) do inherited[k] = v end end
+      return new_executor(inherited, {})
+    end,
+  }
+end
+
+--- The body of a child task that runs one call (async, or with a timeout).
+function kit.call_task(fn, args)
+  local value, err, raised = kit.call_in_process(fn, args, current.ctx)
+  if raised then return nil, as_error(err) end
+  return value, as_error(err)
+end
+
+return kit

@@ -1,0 +1,43 @@
+"""Which Python function builds which Lua module for an entry."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from runtime.modules import (
+    base64_module,
+    channel_module,
+    ctx_module,
+    env_module,
+    errors_module,
+    funcs_module,
+    http_module,
+    json_module,
+    logger_module,
+    time_module,
+    uuid_module,
+)
+from runtime.modules.time_module import parse_duration_ns
+
+__all__ = ["BUILDERS", "parse_duration_ns"]
+
+if TYPE_CHECKING:
+    from runtime.engine import Engine, EntryRuntime
+
+Builder = Callable[["Engine", "EntryRuntime"], Any]
+
+BUILDERS: dict[str, Builder] = {
+    "funcs": funcs_module.build,
+    "time": time_module.build,
+    "json": json_module.build,
+    "uuid": uuid_module.build,
+    "logger": logger_module.build,
+    "env": env_module.build,
+    "http": http_module.build,
+    "errors": errors_module.build,
+    "ctx": ctx_module.build,
+    "base64": base64_module.build,
+    "channel": channel_module.build,
+}
+

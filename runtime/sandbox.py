@@ -1,0 +1,125 @@
+"""One sandboxed Lua 5.4 state (lupa) with the kit's prelude loaded.
+
+Application code never reaches Python: lupa's ``python`` table is removed, attribute access on
+any Python object that crosses over is refused, and every Python function Lua can call is wrapped
+in a Lua closure (``kit.wrap``), so user code only ever holds Lua values. What user code sees of
+the standard library is built per entry by ``kit.new_env`` in ``lua/prelude.lua``.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+from typing import Any
+
+import lupa
+from lupa import lua54
+
+from runtime.errors import INVALID, UnitError
+
+#: Default instruction budget for one top-level call (nested in-process calls share it).
+DEFAULT_INSTRUCTION_LIMIT = 50_000_000
+#: Default memory ceiling for one call, on top of what the state already uses.
+DEFAULT_MEMORY_LIMIT = 64 * 1024 * 1024
+#: Hard ceiling of the whole Lua state; calls get a slice of it.
+STATE_MEMORY_LIMIT = 1024 * 1024 * 1024
+
+
+def _refuse_attribute(obj: Any, name: Any, is_setting: bool) -> Any:
+    raise AttributeError("access to Python objects is not allowed from Lua")
+
+
+def _load_prelude_source() -> str:
+    return resources.files("runtime").joinpath("lua/prelude.lua").read_text(encoding="utf-8")
+
+
+_PRELUDE = _load_prelude_source()
+
+
+class LuaState:
+    """A Lua state with the sandbox installed and the prelude's ``kit`` table at hand."""
+
+    def __init__(self) -> None:
+        self.lua = lua54.LuaRuntime(
+            register_eval=False,
+            register_builtins=False,
+            unpack_returned_tuples=True,
+            encoding=None,
+            max_memory=STATE_MEMORY_LIMIT,
+            attribute_filter=_refuse_attribute,
+        )
+        globals_ = self.lua.globals()
+        # lupa registers `python` even with register_eval/register_builtins off.
+        globals_[b"python"] = None
+        self.kit = self.lua.execute(_PRELUDE, name="=[kit]", mode="t")
+        for name in (b"debug", b"io", b"package", b"dofile", b"loadfile", b"require"):
+            globals_[name] = None
+        self.raise_marker = self.kit[b"RAISE"]
+        self._compile = self.kit[b"compile"]
+        self._wrap = self.kit[b"wrap"]
+        self._new_error = self.kit[b"new_error"]
+        self._table_from = self.lua.table_from
+
+    # -- values --------------------------------------------------------------------------
+    def table(self, *items: Any, **fields: Any) -> Any:
+        """A Lua table from positional items and/or string-keyed fields (keys become bytes)."""
+        t = self._table_from(items) if items else self._table_from(())
+        for key, value in fields.items():
+            t[key.encode()] = value
+        return t
+
+    def wrap(self, fn: Any) -> Any:
+        """A Lua closure calling the Python callable ``fn`` (see ``kit.wrap``)."""
+        return self._wrap(fn)
+
+    def new_error(self, kind: str, message: str) -> Any:
+        """A Lua error value (``err:kind()``, ``err:message()``)."""
+        return self._new_error(kind.encode(), message.encode())
+
+    def raise_in_lua(self, message: str) -> tuple[Any, bytes]:
+        """Return value for a wrapped Python function that makes its Lua caller raise."""
+        return self.raise_marker, message.encode()
+
+    # -- code ----------------------------------------------------------------------------
+    def compile(self, source: str, chunkname: str, env: Any) -> Any:
+        """Compile text ``source`` as a function bound to ``env``.
+
+        Raises:
+            UnitError: INVALID with the Lua syntax error (it carries ``chunkname:line``).
+        """
+        fn, err = self._compile(source.encode(), chunkname.encode(), env)
+        if fn is None:
+            raise UnitError(INVALID, f"syntax error: {_text(err)}")
+        return fn
+
+    # -- memory --------------------------------------------------------------------------
+    def memory_used(self) -> int:
+        """Bytes the Lua state currently holds."""
+        return int(self.lua.get_memory_used() or 0)
+
+    def limit_memory(self, extra_bytes: int) -> None:
+        """Let the next call allocate at most ``extra_bytes`` above what is in use now."""
+        self.lua.set_max_memory(extra_bytes, total=False)
+
+    def unlimit_memory(self) -> None:
+        """Restore the whole-state ceiling (between calls, the kit's own bookkeeping may allocate)."""
+        self.lua.set_max_memory(STATE_MEMORY_LIMIT, total=True)
+
+
+def _text(value: Any) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return str(value)
+
+
+def lua_text(value: Any) -> str:
+    """A Lua string (bytes) or any other value from Lua, as Python text for messages."""
+    return _text(value)
+
+
+def lua_type(value: Any) -> str | None:
+    """``'table'``, ``'function'``, ``'thread'``, ``'userdata'`` or None for plain values."""
+    return lua54.lua_type(value)
+
+
+LuaError = lupa.LuaError
+LuaMemoryError = lua54.LuaMemoryError

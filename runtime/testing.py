@@ -1,0 +1,245 @@
+"""The test harness application authors (and the kit's own tests) use.
+
+::
+
+    from runtime.testing import LocalCloud
+
+    def test_hello():
+        with LocalCloud("examples/hello") as cloud:
+            assert cloud.call("app:greet", "Ada") == "Hello, Ada!"
+            result = cloud.http("GET", "/hello/Ada")
+            assert result.status == 200
+
+Everything AWS is moto, in-process (``mock_aws``): remote functions are real Lambda functions in
+moto whose invokes are routed to an in-process engine, exactly as a Lambda invoke would reach the
+function Lambda. Time is a :class:`~runtime.clock.ManualClock`: ``time.sleep`` in Lua returns at
+once with the clock moved forward.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import threading
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from runtime import codec, function_service, manifest
+from runtime.apigw_events import http_event
+from runtime.aws.lambda_invoke import LambdaInvoker
+from runtime.clock import ManualClock
+from runtime.engine import Engine, Limits
+from runtime.errors import UnitError
+from runtime.http_api import HttpApi
+
+REGION = "us-east-1"
+_FAKE_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": REGION,
+}
+
+
+def lambda_name(entry_id: str) -> str:
+    """The Lambda function name of a remote function entry (as the stack names it)."""
+    return "units-" + entry_id.replace(":", "-").replace(".", "-")
+
+
+@dataclass
+class HttpResult:
+    """An HTTP answer: ``body`` is decoded JSON when the content type is JSON, else text."""
+
+    status: int
+    headers: dict[str, str]
+    body: Any
+    raw: bytes = b""
+
+
+@dataclass
+class LogLine:
+    level: str
+    message: str
+    fields: dict[str, Any] = field(default_factory=dict)
+
+
+class LocalCloud:
+    """An application loaded into an in-process moto cloud."""
+
+    def __init__(
+        self,
+        app_dir: str | Path,
+        *,
+        clock: ManualClock | None = None,
+        limits: Limits | None = None,
+        environ: dict[str, str] | None = None,
+    ) -> None:
+        self.app_dir = Path(app_dir)
+        self.clock = clock or ManualClock()
+        self.limits = limits
+        self.environ = dict(environ or {})
+        self.logs: list[LogLine] = []
+        self._stack: list[Any] = []
+
+    # -- lifecycle ----------------------------------------------------------------------
+    def __enter__(self) -> LocalCloud:
+        from moto import mock_aws
+
+        self.registry = manifest.load_app(self.app_dir)
+        self._saved_env = {k: os.environ.get(k) for k in _FAKE_CREDENTIALS}
+        for key, value in _FAKE_CREDENTIALS.items():
+            os.environ.setdefault(key, value)
+        self._mock = mock_aws(config={"lambda": {"use_docker": False}})
+        self._mock.start()
+        try:
+            self._start()
+        except BaseException:
+            self.__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for undo in reversed(self._stack):
+            undo()
+        self._stack.clear()
+        self._mock.stop()
+        for key, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+    def _start(self) -> None:
+        self.lambda_client = boto3.client("lambda", region_name=REGION)
+        remote_names = self._create_remote_functions()
+        self.engine = self._new_engine(
+            remote=LambdaInvoker(self.lambda_client, remote_names)
+        )
+        self._stack.append(self.engine.close)
+        self.api = HttpApi(self.engine)
+
+    def _new_engine(self, **kwargs: Any) -> Engine:
+        return Engine(
+            self.registry,
+            clock=self.clock,
+            limits=self.limits,
+            log_sink=self._log,
+            environ=self.environ,
+            **kwargs,
+        )
+
+    def _log(self, level: str, message: str, fields: dict[str, Any]) -> None:
+        self.logs.append(LogLine(level, message, fields))
+
+    def _create_remote_functions(self) -> dict[str, str]:
+        """Create each remote function's Lambda in moto and route its invokes in-process."""
+        remote = [
+            e for e in self.registry.of_kind(manifest.FunctionEntry) if e.deploy and e.deploy.remote
+        ]
+        if not remote:
+            return {}
+        iam = boto3.client("iam", region_name=REGION)
+        role = iam.create_role(
+            RoleName="units-local-function",
+            AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
+        )["Role"]["Arn"]
+        names: dict[str, str] = {}
+        homes: dict[str, tuple[Engine, threading.Lock]] = {}
+        for entry in remote:
+            name = lambda_name(entry.id)
+            self.lambda_client.create_function(
+                FunctionName=name,
+                Runtime="python3.12",
+                Role=role,
+                Handler="handlers.function.handler",
+                Code={"ZipFile": _placeholder_zip()},
+                Environment={"Variables": {"UNITS_HOME_FUNCTIONS": entry.id}},
+            )
+            names[entry.id] = name
+            home = self._new_engine(home_functions=frozenset({entry.id}))
+            self._stack.append(home.close)
+            homes[name] = (home, threading.Lock())
+        self._route_invokes(homes)
+        return names
+
+    def _route_invokes(self, homes: dict[str, tuple[Engine, threading.Lock]]) -> None:
+        from moto.awslambda_simple import models as simple
+
+        original = simple.LambdaSimpleBackend.invoke
+
+        def invoke(backend: Any, function_name: str, qualifier: Any, body: Any, *rest: Any) -> bytes:
+            name = function_name.rsplit(":", 1)[-1] if ":function:" in function_name else function_name
+            target = homes.get(name)
+            if target is None:
+                return original(backend, function_name, qualifier, body, *rest)
+            engine, lock = target
+            event = json.loads(body) if body else {}
+            with lock:
+                reply = function_service.invoke(engine, event)
+            return json.dumps(reply).encode()
+
+        simple.LambdaSimpleBackend.invoke = invoke  # type: ignore[method-assign]
+        self._stack.append(lambda: setattr(simple.LambdaSimpleBackend, "invoke", original))
+
+    # -- functions ----------------------------------------------------------------------
+    def call(self, entry_id: str, *args: Any, context: dict[str, Any] | None = None) -> Any:
+        """Call a function entry as the function Lambda would; return its value.
+
+        Raises:
+            UnitError: carrying the Lua error's ``kind`` and ``message`` (and ``details``, e.g.
+                the traceback trimmed to application code).
+        """
+        # Through the codec's JSON form, as a real invoke would carry the values.
+        wire_args = codec.loads(codec.dumps(list(args)))
+        return self.engine.call(entry_id, wire_args, context=context)
+
+    def http(
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+        query: dict[str, str] | None = None,
+    ) -> HttpResult:
+        """Send a request through the API handler as API Gateway would."""
+        event = http_event(method, path, body=body, headers=headers, query=query)
+        reply = self.api.resolve(event, None)
+        raw_body = reply.get("body") or ""
+        data = base64.b64decode(raw_body) if reply.get("isBase64Encoded") else raw_body.encode()
+        out_headers = {k.lower(): v for k, v in (reply.get("headers") or {}).items()}
+        for key, values in (reply.get("multiValueHeaders") or {}).items():
+            out_headers[key.lower()] = ", ".join(values)
+        decoded: Any = data.decode("utf-8", "replace")
+        if "json" in out_headers.get("content-type", "") and data:
+            decoded = json.loads(data)
+        return HttpResult(int(reply["statusCode"]), out_headers, decoded, data)
+
+    def advance_time(self, seconds: float) -> None:
+        """Move the harness clock forward."""
+        self.clock.advance(seconds)
+
+
+def _placeholder_zip() -> bytes:
+    # moto stores the code but never runs it: invokes are routed to the in-process engine.
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("handlers/function.py", "# the kit's function handler runs in-process\n")
+    return buf.getvalue()
+
+
+@contextmanager
+def local_cloud(app_dir: str | Path, **kwargs: Any) -> Iterator[LocalCloud]:
+    """``with local_cloud(dir) as cloud:`` — the same as ``with LocalCloud(dir) as cloud:``."""
+    with LocalCloud(app_dir, **kwargs) as cloud:
+        yield cloud
+
+
+__all__ = ["HttpResult", "LocalCloud", "LogLine", "UnitError", "lambda_name", "local_cloud"]

@@ -1,0 +1,62 @@
+"""The Lambda entry points, imported as Lambda imports them, with the app from UNITS_APP."""
+
+from __future__ import annotations
+
+import importlib
+import json
+from dataclasses import dataclass
+
+import pytest
+
+from runtime.apigw_events import http_event
+from tests.conftest import EXAMPLES
+
+
+@dataclass
+class FakeLambdaContext:
+    """The attributes Powertools' Logger reads from the Lambda context object."""
+
+    function_name: str = "units-test"
+    memory_limit_in_mb: int = 512
+    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:units-test"
+    aws_request_id: str = "req-1"
+
+
+@pytest.fixture
+def handlers(monkeypatch):
+    monkeypatch.setenv("UNITS_APP", str(EXAMPLES / "hello"))
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    function = importlib.reload(importlib.import_module("handlers.function"))
+    api = importlib.reload(importlib.import_module("handlers.api"))
+    return function, api
+
+
+def test_function_handler_direct_invoke(handlers):
+    function, _ = handlers
+    reply = function.handler({"id": "app:greet", "args": ["ada"]}, FakeLambdaContext())
+    assert reply == {"ok": True, "value": "Hello, Ada!"}
+    reply = function.handler({"id": "app:greet", "args": [""]}, FakeLambdaContext())
+    assert reply == {"ok": False, "error": {"kind": "INTERNAL", "message": "greet: expected a name"}}
+
+
+@pytest.mark.parametrize(
+    ("event", "fragment"),
+    [
+        ({"args": []}, "must contain ['id'] properties"),
+        ({"id": "no-colon"}, "data.id must match pattern"),
+        ({"id": "app:greet", "args": "ada"}, "data.args must be array"),
+        ({"id": "app:greet", "extra": 1}, "must not contain"),
+    ],
+)
+def test_function_handler_rejects_malformed_events(handlers, event, fragment):
+    function, _ = handlers
+    reply = function.handler(event, FakeLambdaContext())
+    assert reply["ok"] is False and reply["error"]["kind"] == "INVALID"
+    assert fragment in reply["error"]["message"]
+
+
+def test_api_handler(handlers):
+    _, api = handlers
+    reply = api.handler(http_event("GET", "/hello/ada"), FakeLambdaContext())
+    assert reply["statusCode"] == 200
+    assert json.loads(reply["body"]) == {"greeting": "Hello, Ada!"}
