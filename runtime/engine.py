@@ -72,14 +72,14 @@ class EntryRuntime:
         self.entry = entry
         self._modules: dict[str, Any] = {}
         state = engine.state
-        self.env = state.kit[b"new_env"](
+        self.env = state.k["new_env"](
             state.table(
                 clock_now=engine.clock.now,
                 require=state.wrap(self._require),
                 print=state.wrap(self._print),
+                channel=engine.module_for(self, "channel"),
             )
         )
-        self.env[b"channel"] = engine.module_for(self, "channel")
         chunk = state.compile(entry.code, entry.source_name, self.env)
         self.value = self._run_chunk(chunk)
 
@@ -87,7 +87,7 @@ class EntryRuntime:
         # Top-level code runs under a budget too: a module body can loop forever as well.
         state = self.engine.state
         scheduler = self.engine.new_scheduler()
-        budget = state.kit[b"new_budget"](self.engine.limits.instructions)
+        budget = state.k["new_budget"](self.engine.limits.instructions)
         task = scheduler.spawn(chunk, (), budget=budget, name=self.entry.id)
         with self.engine.running(scheduler, Invocation(self.entry.id, {})):
             scheduler.run_until(lambda: task.done)
@@ -133,10 +133,11 @@ class EntryRuntime:
         fn = None
         value = self.value
         key = name.encode()
+        get = self.engine.state.get
         if value is not None and self.engine.lua_type(value) == "table":
-            fn = value[key]
+            fn = get(value, key)
         if fn is None:
-            fn = self.env[key]
+            fn = get(self.env, key)
         if fn is None or self.engine.lua_type(fn) != "function":
             raise UnitError(
                 INVALID,
@@ -177,7 +178,7 @@ class Engine:
         self.invocation: Invocation | None = None
         self._io_pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._module_builders = BUILDERS
-        self.state.kit[b"parse_duration_ns"] = self.state.wrap(parse_duration_ns)
+        self.state.set(self.state.kit, b"parse_duration_ns", self.state.wrap(parse_duration_ns))
 
     # -- entries ------------------------------------------------------------------------
     def entry_runtime(self, entry_id: str) -> EntryRuntime:
@@ -267,7 +268,7 @@ class Engine:
         """Run ``fn`` as the main task of a fresh scheduler; return its Lua return values."""
         state = self.state
         scheduler = self.new_scheduler()
-        budget = state.kit[b"new_budget"](self.limits.instructions)
+        budget = state.k["new_budget"](self.limits.instructions)
         task = scheduler.spawn(fn, lua_args, budget=budget, ctx=ctx, name=invocation.entry_id)
         deadline = self.clock.now() + timeout if timeout is not None else None
         state.limit_memory(self.limits.memory_bytes)
@@ -297,7 +298,7 @@ class Engine:
 
     def error_from_value(self, err: Any) -> UnitError:
         """A Lua error value (``errors.new`` object or anything else) as a :class:`UnitError`."""
-        kind, message = self.state.kit[b"describe_error"](err)
+        kind, message = self.state.k["describe_error"](err)
         return UnitError(lua_text(kind) if kind is not None else INTERNAL, lua_text(message))
 
     def error_from_task(self, task: Task, where: str) -> UnitError:

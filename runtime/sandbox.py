@@ -53,10 +53,14 @@ class LuaState:
         self.kit = self.lua.execute(_PRELUDE, name="=[kit]", mode="t")
         for name in (b"debug", b"io", b"package", b"dofile", b"loadfile", b"require"):
             globals_[name] = None
-        self.raise_marker = self.kit[b"RAISE"]
-        self._compile = self.kit[b"compile"]
-        self._wrap = self.kit[b"wrap"]
-        self._new_error = self.kit[b"new_error"]
+        #: The prelude's functions by name, looked up once (see ``kit.get`` for why).
+        self.k: dict[str, Any] = {key.decode(): value for key, value in self.kit.items()}
+        self.raise_marker = self.k["RAISE"]
+        self._compile = self.k["compile"]
+        self._wrap = self.k["wrap"]
+        self._new_error = self.k["new_error"]
+        self.get = self.k["get"]
+        self.set = self.k["set"]
         self._table_from = self.lua.table_from
 
     # -- values --------------------------------------------------------------------------
@@ -64,7 +68,7 @@ class LuaState:
         """A Lua table from positional items and/or string-keyed fields (keys become bytes)."""
         t = self._table_from(items) if items else self._table_from(())
         for key, value in fields.items():
-            t[key.encode()] = value
+            self.set(t, key.encode(), value)
         return t
 
     def wrap(self, fn: Any) -> Any:

@@ -105,8 +105,9 @@ class Scheduler:
     def __init__(self, state: LuaState, clock: Clock) -> None:
         self.state = state
         self.clock = clock
-        self._step = state.kit[b"step"]
-        self._new_task = state.kit[b"new_task"]
+        self._step = state.k["step"]
+        self._new_task = state.k["new_task"]
+        self._flatten_cases = state.k["flatten_cases"]
         self._ready: deque[tuple[Task, tuple[Any, ...]]] = deque()
         self._timers: list[_Timer] = []
         self._io: dict[concurrent.futures.Future[Any], Callable[[Any], None]] = {}
@@ -351,11 +352,11 @@ class Scheduler:
         return None
 
     def _op_select(self, task: Task, cases: Any, has_default: bool) -> tuple[bool, tuple[Any, ...]]:
-        parsed: list[tuple[str, int, Any]] = []
-        for i in range(1, len(cases) + 1):
-            case = cases[i]
-            kind = "recv" if case[b"kind"] == b"recv" else "send"
-            parsed.append((kind, case[b"id"], case[b"value"]))
+        count, *flat = self._flatten_cases(cases)
+        parsed = [
+            ("recv" if flat[i] == b"recv" else "send", flat[i + 1], flat[i + 2])
+            for i in range(0, count, 3)
+        ]
         for i, (kind, channel_id, value) in enumerate(parsed, start=1):
             answer = self._try_case(kind, self.channel(channel_id), i, value)
             if answer is not None:

@@ -51,7 +51,7 @@ def test_runtime_error_names_file_and_line_and_trims_the_traceback(make_app):
 
 
 def test_syntax_error_names_file_and_line(make_app):
-    app = functions_app(make_app, {"f": "return { handler = function() return 1 +  end }\n", [])})
+    app = functions_app(make_app, {"f": ("return { handler = function() return 1 +  end }\n", [])})
     with LocalCloud(app) as cloud, pytest.raises(UnitError) as exc:
         cloud.call("app:f")
     assert exc.value.kind == INVALID

@@ -306,6 +306,7 @@ function kit.new_env(host)
   env.coroutine = copy(user_coroutine)
   env.os = os_safe
   env.require = host.require
+  env.channel = host.channel
   env.print = host.print
   env._G = env
   env._VERSION = _VERSION
@@ -657,6 +658,24 @@ function kit.call_task(fn, args)
   local value, err, raised = kit.call_in_process(fn, args, current.ctx)
   if raised then return nil, as_error(err) end
   return value, as_error(err)
+end
+
+--- Table access for Python. lupa 2.8 returns (thread, value) from `table[key]` when Python
+--- indexes a table inside a callback made from a coroutine, so Python never indexes tables:
+--- it calls these instead (function calls are unaffected).
+function kit.get(t, k) return t[k] end
+function kit.set(t, k, v) t[k] = v end
+function kit.unpack_args(args) return args.n, unpack(args, 1, args.n) end
+
+--- A select's cases as a flat list: kind1, id1, value1, kind2, id2, value2, ...
+function kit.flatten_cases(cases)
+  local out, n = {}, 0
+  for i = 1, #cases do
+    local c = cases[i]
+    out[n + 1], out[n + 2], out[n + 3] = c.kind, c.id, c.value
+    n = n + 3
+  end
+  return n, unpack(out, 1, n)
 end
 
 return kit

@@ -15,4 +15,4 @@ def build(engine: Engine, unit: EntryRuntime) -> Any:
             raise RuntimeError("channel.new outside a running unit")
         return scheduler.new_channel(int(size)).id
 
-    return engine.state.kit[b"channel_module"](engine.state.wrap(new_channel_id))
+    return engine.state.k["channel_module"](engine.state.wrap(new_channel_id))

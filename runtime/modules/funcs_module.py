@@ -41,7 +41,7 @@ def build(engine: Engine, unit: EntryRuntime) -> Any:
         except CodecError as exc:
             return None, state.new_error(INVALID, exc.message)
 
-    return state.kit[b"funcs_module"](state.table(resolve=state.wrap(resolve), clone=state.wrap(clone)))
+    return state.k["funcs_module"](state.table(resolve=state.wrap(resolve), clone=state.wrap(clone)))
 
 
 def install_ops(engine: Engine, scheduler: Scheduler) -> None:
@@ -81,9 +81,9 @@ def install_ops(engine: Engine, scheduler: Scheduler) -> None:
         else:
             caller = scheduler.current
             child = scheduler.spawn(
-                state.kit[b"call_task"],
+                state.k["call_task"],
                 (engine.handler(entry_id), args),
-                budget=caller.lua[b"budget"] if caller is not None else None,
+                budget=state.get(caller.lua, b"budget") if caller is not None else None,
                 ctx=ctx,
                 name=entry_id,
                 on_done=finished,
@@ -116,7 +116,8 @@ def _start_remote(
     if remote is None:
         settle(None, state.new_error("INTERNAL", f"{entry_id} is remote and no remote invoker is set"))
         return
-    py_args = [codec.to_python(args[i], f"args[{i}]") for i in range(1, int(args[b"n"] or 0) + 1)]
+    count, *values = state.k["unpack_args"](args)
+    py_args = [codec.to_python(v, f"args[{i}]") for i, v in enumerate(values[:count], 1)]
     py_ctx = codec.to_python(ctx, "context") if ctx is not None else {}
 
     def invoke() -> Any:

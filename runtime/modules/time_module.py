@@ -64,7 +64,7 @@ def build(engine: Engine, unit: EntryRuntime) -> Any:
         ch = scheduler.new_channel(1)
 
         def fire() -> None:
-            scheduler.offer(ch, state.kit[b"new_time"](now_ns()))
+            scheduler.offer(ch, state.k["new_time"](now_ns()))
 
         scheduler.add_timer(seconds, fire)
         return ch.id
