@@ -28,5 +28,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     except SchemaValidationError as exc:
         return function_service.error_reply(UnitError(INVALID, f"bad invoke event: {exc.message}"))
     reply = function_service.invoke(ENGINE, event)
-    metrics.add_metric(name="Calls" if reply["ok"] else "CallErrors", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(
+        name="Calls" if reply["ok"] else "CallErrors", unit=MetricUnit.Count, value=1
+    )
     return reply

@@ -37,10 +37,7 @@ def http_event(
     elif body is not None:
         raw_body = json.dumps(body)
         all_headers.setdefault("content-type", "application/json")
-    if isinstance(query, dict):
-        raw_query = urlencode(query)
-    else:
-        raw_query = query or ""
+    raw_query = urlencode(query) if isinstance(query, dict) else query or ""
     path_only, _, inline_query = path.partition("?")
     raw_query = raw_query or inline_query
     now = time.time()

@@ -1,4 +1,4 @@
-"""Durations as the kit writes them: ``"250ms"``, ``"1h30m"``, ``"1.5s"``, or a number of milliseconds."""
+"""Durations as the kit writes them: ``"250ms"``, ``"1h30m"``, ``"1.5s"``, or milliseconds."""
 
 from __future__ import annotations
 
@@ -26,13 +26,19 @@ def parse_duration(value: str | int | float) -> float:
         ValueError: with a message that quotes the bad input.
     """
     if isinstance(value, bool):
-        raise ValueError(f"invalid duration {value!r}: expected a string like '250ms' or milliseconds")
+        raise ValueError(
+            f"invalid duration {value!r}: expected a string like '250ms' or milliseconds"
+        )
     if isinstance(value, int | float):
         if value < 0 or value != value:
-            raise ValueError(f"invalid duration {value!r}: must be a non-negative number of milliseconds")
+            raise ValueError(
+                f"invalid duration {value!r}: must be a non-negative number of milliseconds"
+            )
         return float(value) / 1000.0
     if not isinstance(value, str):
-        raise ValueError(f"invalid duration {value!r}: expected a string like '250ms' or milliseconds")
+        raise ValueError(
+            f"invalid duration {value!r}: expected a string like '250ms' or milliseconds"
+        )
     text = value.strip()
     if text == "0":
         return 0.0
@@ -40,7 +46,9 @@ def parse_duration(value: str | int | float) -> float:
     while pos < len(text):
         match = _PART.match(text, pos)
         if match is None:
-            raise ValueError(f"invalid duration {value!r}: expected parts like '1h', '30m', '250ms'")
+            raise ValueError(
+                f"invalid duration {value!r}: expected parts like '1h', '30m', '250ms'"
+            )
         total += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
         pos = match.end()
     if pos == 0:

@@ -276,7 +276,10 @@ class Engine:
             with self.running(scheduler, invocation):
                 scheduler.run_until(lambda: task.done, deadline=deadline)
         except LuaMemoryError as exc:
-            raise UnitError(INTERNAL, f"memory limit exceeded: {exc}") from None
+            reason = str(exc) or "not enough memory"
+            raise UnitError(
+                INTERNAL, f"{invocation.entry_id}: memory limit exceeded ({reason})"
+            ) from None
         finally:
             state.unlimit_memory()
             for leftover in list(scheduler.tasks.values()):
@@ -294,7 +297,9 @@ class Engine:
         try:
             return self.codec.to_python(value, "result")
         except CodecError as exc:
-            raise UnitError(INVALID, f"{entry_id} returned a value that cannot be sent: {exc.message}") from None
+            raise UnitError(
+                INVALID, f"{entry_id} returned a value that cannot be sent: {exc.message}"
+            ) from None
 
     def error_from_value(self, err: Any) -> UnitError:
         """A Lua error value (``errors.new`` object or anything else) as a :class:`UnitError`."""
@@ -346,4 +351,3 @@ class _Running:
 
     def __exit__(self, *exc: object) -> None:
         self.engine.scheduler, self.engine.invocation = self.saved
-

@@ -29,7 +29,7 @@ KINDS: tuple[str, ...] = (
 
 
 class UnitError(Exception):
-    """An error with a kind, raised to Python callers and returned to Lua callers as ``nil, err``."""
+    """An error with a kind: raised to Python callers, returned to Lua callers as ``nil, err``."""
 
     def __init__(self, kind: str, message: str, details: dict[str, Any] | None = None) -> None:
         if kind not in KINDS:
@@ -49,7 +49,9 @@ class UnitError(Exception):
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> UnitError:
         """Rebuild an error from :meth:`to_dict` output (for example a remote function's reply)."""
-        return cls(str(data.get("kind", INTERNAL)), str(data.get("message", "")), data.get("details"))
+        return cls(
+            str(data.get("kind", INTERNAL)), str(data.get("message", "")), data.get("details")
+        )
 
 
 class ManifestError(UnitError):
@@ -57,7 +59,11 @@ class ManifestError(UnitError):
 
     def __init__(self, problems: list[str]) -> None:
         self.problems = list(problems)
-        summary = problems[0] if len(problems) == 1 else f"{len(problems)} problems:\n  " + "\n  ".join(problems)
+        summary = (
+            problems[0]
+            if len(problems) == 1
+            else f"{len(problems)} problems:\n  " + "\n  ".join(problems)
+        )
         super().__init__(INVALID, summary)
 
 

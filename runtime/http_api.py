@@ -49,6 +49,21 @@ def _json_response(status: int, payload: Any, headers: dict[str, str] | None = N
     )
 
 
+def _raw_response(status: int, content_type: str, body: bytes, headers: dict[str, str]) -> Response:
+    """A response with the bytes a function wrote: text as is, anything else base64-encoded.
+
+    The body is decoded here rather than handed to Powertools as bytes, because Powertools runs
+    its JSON serializer over any non-``str`` body whose content type is JSON.
+    """
+    try:
+        text, encoded = body.decode("utf-8"), False
+    except UnicodeDecodeError:
+        text, encoded = base64.b64encode(body).decode("ascii"), True
+    response = Response(status_code=status, content_type=content_type, body=text, headers=headers)
+    response.base64_encoded = encoded
+    return response
+
+
 def error_response(error: UnitError) -> Response:
     """The JSON error body ``{"error": {"kind", "message"}}`` with the kind's status."""
     body = {"error": {"kind": error.kind, "message": error.message}}
@@ -104,12 +119,7 @@ class HttpApi:
         if response.touched:
             headers = dict(response.headers)
             content_type = headers.pop("content-type", "text/plain; charset=utf-8")
-            return Response(
-                status_code=response.status,
-                content_type=content_type,
-                body=response.body,
-                headers=headers,
-            )
+            return _raw_response(response.status, content_type, response.body, headers)
         if value is None:
             return Response(status_code=204, body="")
         return _json_response(200, codec.to_json_value(value))

@@ -47,9 +47,7 @@ class Router:
     """The routing table of an application."""
 
     def __init__(self, registry: Registry) -> None:
-        self.routes = [
-            Route(ep, compile_path(ep.path)) for ep in registry.of_kind(EndpointEntry)
-        ]
+        self.routes = [Route(ep, compile_path(ep.path)) for ep in registry.of_kind(EndpointEntry)]
         # Literal paths win over templated ones, as in API Gateway.
         self.routes.sort(key=lambda r: (r.endpoint.path.count("{"), -len(r.endpoint.path)))
 

@@ -101,11 +101,16 @@ class LuaState:
         return int(self.lua.get_memory_used() or 0)
 
     def limit_memory(self, extra_bytes: int) -> None:
-        """Let the next call allocate at most ``extra_bytes`` above what is in use now."""
-        self.lua.set_max_memory(extra_bytes, total=False)
+        """Let the next call allocate at most ``extra_bytes`` above what is in use now.
+
+        Garbage left by earlier calls counts as in use, which only errs towards more room: Lua
+        collects it in an emergency cycle before it reports ``not enough memory``.
+        """
+        used = self.lua.get_memory_used(total=True) or 0
+        self.lua.set_max_memory(used + extra_bytes, total=True)
 
     def unlimit_memory(self) -> None:
-        """Restore the whole-state ceiling (between calls, the kit's own bookkeeping may allocate)."""
+        """Restore the whole-state ceiling: between calls the kit's own bookkeeping may allocate."""
         self.lua.set_max_memory(STATE_MEMORY_LIMIT, total=True)
 
 

@@ -164,7 +164,9 @@ class Scheduler:
             task.timer.cancelled = True
         self._finish(task, (), self.state.new_error(CANCELED, "canceled"), "canceled")
 
-    def _finish(self, task: Task, values: tuple[Any, ...], error: Any, traceback: str | None) -> None:
+    def _finish(
+        self, task: Task, values: tuple[Any, ...], error: Any, traceback: str | None
+    ) -> None:
         task.done = True
         task.values = values
         task.error = error
@@ -205,7 +207,9 @@ class Scheduler:
             else:
                 error = result[1] if len(result) > 1 else None
                 trace = result[2] if len(result) > 2 else None
-                self._finish(task, (), error, lua_text(trace) if trace is not None else lua_text(error))
+                self._finish(
+                    task, (), error, lua_text(trace) if trace is not None else lua_text(error)
+                )
                 return
 
     # -- running ----------------------------------------------------------------------------

@@ -120,9 +120,7 @@ class LocalCloud:
     def _start(self) -> None:
         self.lambda_client = boto3.client("lambda", region_name=REGION)
         remote_names = self._create_remote_functions()
-        self.engine = self._new_engine(
-            remote=LambdaInvoker(self.lambda_client, remote_names)
-        )
+        self.engine = self._new_engine(remote=LambdaInvoker(self.lambda_client, remote_names))
         self._stack.append(self.engine.close)
         self.api = HttpApi(self.engine)
 
@@ -175,8 +173,12 @@ class LocalCloud:
 
         original = simple.LambdaSimpleBackend.invoke
 
-        def invoke(backend: Any, function_name: str, qualifier: Any, body: Any, *rest: Any) -> bytes:
-            name = function_name.rsplit(":", 1)[-1] if ":function:" in function_name else function_name
+        def invoke(
+            backend: Any, function_name: str, qualifier: Any, body: Any, *rest: Any
+        ) -> bytes:
+            name = (
+                function_name.rsplit(":", 1)[-1] if ":function:" in function_name else function_name
+            )
             target = homes.get(name)
             if target is None:
                 return original(backend, function_name, qualifier, body, *rest)

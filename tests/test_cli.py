@@ -44,7 +44,9 @@ def test_argument_that_is_not_json_is_a_usage_error(capsys):
 def test_invoke_event_files(capsys):
     code, out, _ = run(capsys, "invoke", "--event", str(ROOT / "events/greet.json"), "--app", HELLO)
     assert (code, json.loads(out)) == (0, "Hello, Ada!")
-    code, out, _ = run(capsys, "invoke", "--event", str(ROOT / "events/hello-get.json"), "--app", HELLO)
+    code, out, _ = run(
+        capsys, "invoke", "--event", str(ROOT / "events/hello-get.json"), "--app", HELLO
+    )
     reply = json.loads(out)
     assert code == 0 and reply["statusCode"] == 200
     assert json.loads(reply["body"]) == {"greeting": "Hello, Ada!"}

@@ -15,14 +15,22 @@ def test_example_greets_through_a_library():
 
 
 def test_nil_err_return_becomes_an_error_with_kind(make_app):
-    app = functions_app(make_app, {"f": ('''
+    app = functions_app(
+        make_app,
+        {
+            "f": (
+                """
         local errors = require("errors")
         return { handler = function(x)
           if x == "missing" then return nil, errors.new(errors.NOT_FOUND, "no such thing") end
           if x == "plain" then return nil, "plain string error" end
           return x
         end }
-    ''', ["errors"])})
+    """,
+                ["errors"],
+            )
+        },
+    )
     with LocalCloud(app) as cloud:
         assert cloud.call("app:f", {"a": [1, 2.5, True]}) == {"a": [1, 2.5, True]}
         with pytest.raises(UnitError) as missing:
@@ -34,15 +42,22 @@ def test_nil_err_return_becomes_an_error_with_kind(make_app):
 
 
 def test_runtime_error_names_file_and_line_and_trims_the_traceback(make_app):
-    app = functions_app(make_app, {"f": ('''
+    app = functions_app(
+        make_app,
+        {
+            "f": (
+                """
         local function inner(t)
           return t.x.y
         end
-        return { handler = function() return inner({}) end }
-    ''', [])})
-    with LocalCloud(app) as cloud:
-        with pytest.raises(UnitError) as exc:
-            cloud.call("app:f")
+        return { handler = function() local v = inner({}); return v end }
+    """,
+                [],
+            )
+        },
+    )
+    with LocalCloud(app) as cloud, pytest.raises(UnitError) as exc:
+        cloud.call("app:f")
     assert exc.value.kind == INTERNAL
     assert exc.value.message.startswith("f.lua:2: attempt to index a nil value (field 'x')")
     trace = exc.value.details["traceback"]
@@ -59,17 +74,23 @@ def test_syntax_error_names_file_and_line(make_app):
 
 
 def test_funcs_call_between_functions_and_unknown_id(make_app):
-    app = functions_app(make_app, {
-        "double": ("return { handler = function(n) return n * 2 end }", []),
-        "caller": ('''
+    app = functions_app(
+        make_app,
+        {
+            "double": ("return { handler = function(n) return n * 2 end }", []),
+            "caller": (
+                """
             local funcs = require("funcs")
             return { handler = function(n)
               local v, err = funcs.call("app:double", n)
               local missing, merr = funcs.call("app:nope", n)
               return { v = v, err = tostring(err), missing = missing, kind = merr:kind(), msg = merr:message() }
             end }
-        ''', ["funcs"]),
-    })
+        """,
+                ["funcs"],
+            ),
+        },
+    )
     with LocalCloud(app) as cloud:
         out = cloud.call("app:caller", 21)
     assert out["v"] == 42 and out["err"] == "nil"
@@ -79,9 +100,12 @@ def test_funcs_call_between_functions_and_unknown_id(make_app):
 
 
 def test_callee_cannot_mutate_the_callers_tables_or_receive_functions(make_app):
-    app = functions_app(make_app, {
-        "mutate": ("return { handler = function(t) t.x = 99; return t end }", []),
-        "caller": ('''
+    app = functions_app(
+        make_app,
+        {
+            "mutate": ("return { handler = function(t) t.x = 99; return t end }", []),
+            "caller": (
+                """
             local funcs = require("funcs")
             return { handler = function()
               local t = { x = 1 }
@@ -89,8 +113,11 @@ def test_callee_cannot_mutate_the_callers_tables_or_receive_functions(make_app):
               local _, err = funcs.call("app:mutate", { cb = function() end })
               return { mine = t.x, theirs = back.x, err = err:message(), kind = err:kind() }
             end }
-        ''', ["funcs"]),
-    })
+        """,
+                ["funcs"],
+            ),
+        },
+    )
     with LocalCloud(app) as cloud:
         out = cloud.call("app:caller")
     assert out["mine"] == 1 and out["theirs"] == 99
@@ -98,16 +125,22 @@ def test_callee_cannot_mutate_the_callers_tables_or_receive_functions(make_app):
 
 
 def test_callee_raising_gives_the_caller_nil_err(make_app):
-    app = functions_app(make_app, {
-        "boom": ('return { handler = function() error("kaboom") end }', []),
-        "caller": ('''
+    app = functions_app(
+        make_app,
+        {
+            "boom": ('return { handler = function() error("kaboom") end }', []),
+            "caller": (
+                """
             local funcs = require("funcs")
             return { handler = function()
               local v, err = funcs.call("app:boom")
               return { v = v, kind = err:kind(), msg = err:message() }
             end }
-        ''', ["funcs"]),
-    })
+        """,
+                ["funcs"],
+            ),
+        },
+    )
     with LocalCloud(app) as cloud:
         out = cloud.call("app:caller")
     assert out == {"kind": INTERNAL, "msg": "boom.lua:1: kaboom"}
@@ -123,9 +156,15 @@ def test_async_fan_out_and_select_with_deadline():
 
 
 def test_timeout_option_abandons_a_slow_callee(make_app):
-    app = functions_app(make_app, {
-        "slow": ('local time = require("time")\nreturn { handler = function() time.sleep("10s"); return "late" end }', ["time"]),
-        "caller": ('''
+    app = functions_app(
+        make_app,
+        {
+            "slow": (
+                'local time = require("time")\nreturn { handler = function() time.sleep("10s"); return "late" end }',
+                ["time"],
+            ),
+            "caller": (
+                """
             local funcs = require("funcs")
             local time = require("time")
             return { handler = function()
@@ -135,8 +174,11 @@ def test_timeout_option_abandons_a_slow_callee(make_app):
               local v2, err2 = funcs.new():with_options({ timeout = 20000 }):call("app:slow")
               return { v = v, kind = err:kind(), waited = waited, v2 = v2, err2 = err2 }
             end }
-        ''', ["funcs", "time"]),
-    })
+        """,
+                ["funcs", "time"],
+            ),
+        },
+    )
     with LocalCloud(app) as cloud:
         start = cloud.clock.now()
         out = cloud.call("app:caller")
@@ -145,9 +187,15 @@ def test_timeout_option_abandons_a_slow_callee(make_app):
 
 
 def test_context_flows_to_the_callee(make_app):
-    app = functions_app(make_app, {
-        "who": ('local ctx = require("ctx")\nreturn { handler = function() return ctx.get("user") end }', ["ctx"]),
-        "caller": ('''
+    app = functions_app(
+        make_app,
+        {
+            "who": (
+                'local ctx = require("ctx")\nreturn { handler = function() return ctx.get("user") end }',
+                ["ctx"],
+            ),
+            "caller": (
+                """
             local funcs = require("funcs")
             return { handler = function()
               local direct = funcs.call("app:who")
@@ -155,15 +203,22 @@ def test_context_flows_to_the_callee(make_app):
               local async = funcs.new():with_context({ user = "bob" }):async("app:who"):result()
               return { direct = direct or "none", with = with, async = async }
             end }
-        ''', ["funcs"]),
-    })
+        """,
+                ["funcs"],
+            ),
+        },
+    )
     with LocalCloud(app) as cloud:
         assert cloud.call("app:caller") == {"direct": "none", "with": "ada", "async": "bob"}
         assert cloud.call("app:who", context={"user": "eve"}) == "eve"
 
 
 def test_channels_between_tasks_and_select_default(make_app):
-    app = functions_app(make_app, {"f": ('''
+    app = functions_app(
+        make_app,
+        {
+            "f": (
+                """
         local funcs = require("funcs")
         return { handler = function()
           local ch = channel.new()          -- unbuffered
@@ -182,21 +237,32 @@ def test_channels_between_tasks_and_select_default(make_app):
           local v = done:receive()
           return { empty = empty.default, got = got, sent = r.ok, v = v, noop = producer:result() }
         end }
-    ''', ["funcs"]), "noop": ("return { handler = function() return 'ok' end }", [])})
+    """,
+                ["funcs"],
+            ),
+            "noop": ("return { handler = function() return 'ok' end }", []),
+        },
+    )
     with LocalCloud(app) as cloud:
         out = cloud.call("app:f")
     assert out == {"empty": True, "got": ["a", "b", "closed"], "sent": True, "v": "x", "noop": "ok"}
 
 
 def test_deadlock_is_a_clear_error(make_app):
-    app = functions_app(make_app, {"f": ("return { handler = function() return channel.new():receive() end }", [])})
+    app = functions_app(
+        make_app, {"f": ("return { handler = function() return channel.new():receive() end }", [])}
+    )
     with LocalCloud(app) as cloud, pytest.raises(UnitError) as exc:
         cloud.call("app:f")
     assert "deadlock" in exc.value.message and "select" in exc.value.message
 
 
 def test_time_sleep_after_and_durations_use_the_harness_clock(make_app):
-    app = functions_app(make_app, {"f": ('''
+    app = functions_app(
+        make_app,
+        {
+            "f": (
+                """
         local time = require("time")
         return { handler = function()
           local t0 = time.now()
@@ -215,7 +281,11 @@ def test_time_sleep_after_and_durations_use_the_harness_clock(make_app):
             before = t0:before(t1),
           }
         end }
-    ''', ["time"])})
+    """,
+                ["time"],
+            )
+        },
+    )
     with LocalCloud(app) as cloud:
         out = cloud.call("app:f")
     assert out["slept"] == 5400.0
@@ -227,7 +297,8 @@ def test_time_sleep_after_and_durations_use_the_harness_clock(make_app):
 
 
 def test_json_uuid_env_base64_and_logger(make_app):
-    app = make_app('''
+    app = make_app(
+        """
         version: "1.0"
         namespace: app
         entries:
@@ -237,7 +308,9 @@ def test_json_uuid_env_base64_and_logger(make_app):
             modules: [json, uuid, env, base64, logger]
             env:
               GREETING: hi
-    ''', {"f.lua": '''
+    """,
+        {
+            "f.lua": """
         local json = require("json")
         local uuid = require("uuid")
         local env = require("env")
@@ -256,7 +329,9 @@ def test_json_uuid_env_base64_and_logger(make_app):
             b64 = base64.decode(base64.encode("\\0\\255")) == "\\0\\255",
           }
         end }
-    '''})
+    """
+        },
+    )
     with LocalCloud(app) as cloud:
         out = cloud.call("app:f")
         logs = [(line.level, line.message, line.fields) for line in cloud.logs]
@@ -271,13 +346,24 @@ def test_json_uuid_env_base64_and_logger(make_app):
 
 
 def test_env_override_from_deployment(make_app):
-    app = functions_app(make_app, {"f": ('local env = require("env")\nreturn { handler = function() return env.get("MODE") end }', ["env"])})
+    app = functions_app(
+        make_app,
+        {
+            "f": (
+                'local env = require("env")\nreturn { handler = function() return env.get("MODE") end }',
+                ["env"],
+            )
+        },
+    )
     with LocalCloud(app, environ={"UNITS_ENV_MODE": "prod"}) as cloud:
         assert cloud.call("app:f") == "prod"
 
 
 def test_require_of_unlisted_module_names_entry_and_module(make_app):
-    app = functions_app(make_app, {"f": ('local time = require("time")\nreturn { handler = function() end }', ["json"])})
+    app = functions_app(
+        make_app,
+        {"f": ('local time = require("time")\nreturn { handler = function() end }', ["json"])},
+    )
     with LocalCloud(app) as cloud, pytest.raises(UnitError) as exc:
         cloud.call("app:f")
     assert "entry app:f: module 'time' is not listed in its manifest" in exc.value.message
@@ -297,7 +383,9 @@ def test_unknown_function_id_from_python():
 
 
 def test_returning_a_function_is_refused(make_app):
-    app = functions_app(make_app, {"f": ("return { handler = function() return { cb = print } end }", [])})
+    app = functions_app(
+        make_app, {"f": ("return { handler = function() return { cb = print } end }", [])}
+    )
     with LocalCloud(app) as cloud, pytest.raises(UnitError) as exc:
         cloud.call("app:f")
     assert exc.value.kind == INVALID and "result.cb" in exc.value.message

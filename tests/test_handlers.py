@@ -36,7 +36,10 @@ def test_function_handler_direct_invoke(handlers):
     reply = function.handler({"id": "app:greet", "args": ["ada"]}, FakeLambdaContext())
     assert reply == {"ok": True, "value": "Hello, Ada!"}
     reply = function.handler({"id": "app:greet", "args": [""]}, FakeLambdaContext())
-    assert reply == {"ok": False, "error": {"kind": "INTERNAL", "message": "greet: expected a name"}}
+    assert reply == {
+        "ok": False,
+        "error": {"kind": "INTERNAL", "message": "greet: expected a name"},
+    }
 
 
 @pytest.mark.parametrize(

@@ -7,7 +7,7 @@ import pytest
 from runtime.errors import NOT_FOUND, TIMEOUT, UnitError
 from runtime.testing import LocalCloud
 
-APP = '''
+APP = """
 version: "1.0"
 namespace: app
 entries:
@@ -22,18 +22,18 @@ entries:
     kind: function.lua
     source: file://caller.lua
     modules: [funcs]
-'''
+"""
 
-HEAVY = '''
+HEAVY = """
 local errors = require("errors")
 local ctx = require("ctx")
 return { handler = function(n, opts)
   if n < 0 then return nil, errors.new(errors.NOT_FOUND, "negative") end
   return { square = n * n, user = ctx.get("user"), bin = opts and opts.bin }
 end }
-'''
+"""
 
-CALLER = '''
+CALLER = """
 local funcs = require("funcs")
 return { handler = function(n)
   local v, err = funcs.new():with_context({ user = "ada" }):call("app:heavy", n)
@@ -43,7 +43,7 @@ return { handler = function(n)
   local a, b = f1:result(), f2:result()
   return { v = v, a = a.square, b = b.square }
 end }
-'''
+"""
 
 
 @pytest.fixture
@@ -73,16 +73,19 @@ def test_binary_values_cross_the_lambda_boundary(cloud):
 
 def test_remote_timeout(make_app):
     slow = 'local time = require("time")\nreturn { handler = function() time.sleep("5s") return 1 end }'
-    app = make_app(APP.replace("modules: [errors, ctx]", "modules: [time]"), {
-        "heavy.lua": slow,
-        "caller.lua": '''
+    app = make_app(
+        APP.replace("modules: [errors, ctx]", "modules: [time]"),
+        {
+            "heavy.lua": slow,
+            "caller.lua": """
             local funcs = require("funcs")
             return { handler = function(timeout)
               local v, err = funcs.new():with_options({ timeout = timeout }):call("app:heavy")
               return { v = v, kind = err and err:kind() }
             end }
-        ''',
-    })
+        """,
+        },
+    )
     with LocalCloud(app) as cloud:
         assert cloud.call("app:caller", "10s") == {"v": 1}
         assert cloud.call("app:caller", "2s") == {"kind": TIMEOUT}

@@ -1,26 +1,30 @@
 local funcs = require("funcs")
 local time = require("time")
 
--- Greets every name concurrently; gives up on the stragglers after `timeout`.
+-- Greets every name concurrently; names still pending after `timeout` are reported as such.
 local function handler(names, timeout)
-  local futures, cases = {}, {}
+  local pending, greetings = {}, {}
   for i, name in ipairs(names) do
-    futures[i] = funcs.async("app:greet", name)
-    cases[i] = futures[i]:response():case_receive()
+    pending[i] = funcs.async("app:greet", name)
   end
   local deadline = time.after(timeout or "1s")
-  cases[#cases + 1] = deadline:case_receive()
 
-  local greetings, pending = {}, #names
-  while pending > 0 do
+  while next(pending) ~= nil do
+    -- A future's channel delivers once and then closes, so only pending futures are selected.
+    local cases, index_of = { deadline:case_receive() }, {}
+    for i, future in pairs(pending) do
+      local response = future:response()
+      cases[#cases + 1] = response:case_receive()
+      index_of[response] = i
+    end
     local r = channel.select(cases)
     if r.channel == deadline then break end
-    for i, f in ipairs(futures) do
-      if r.channel == f:response() then
-        greetings[i] = r.ok and r.value or ("failed: " .. tostring(f:error()))
-        pending = pending - 1
-      end
-    end
+    local i = index_of[r.channel]
+    greetings[i] = r.ok and r.value or ("failed: " .. tostring(pending[i]:error()))
+    pending[i] = nil
+  end
+  for i in pairs(pending) do
+    greetings[i] = "timed out"
   end
   return greetings
 end

@@ -33,12 +33,16 @@ class LambdaInvoker:
     def __call__(self, entry_id: str, args: list[Any], context: dict[str, Any]) -> Any:
         name = self.function_names.get(entry_id)
         if name is None:
-            raise UnitError(INTERNAL, f"no Lambda function is configured for remote function {entry_id}")
+            raise UnitError(
+                INTERNAL, f"no Lambda function is configured for remote function {entry_id}"
+            )
         payload = codec.dumps({"id": entry_id, "args": args, "context": context})
         reply = self.client.invoke(FunctionName=name, Payload=payload.encode())
         body = reply["Payload"].read()
         if reply.get("FunctionError"):
-            raise UnitError(INTERNAL, f"{entry_id}: the Lambda failed: {body[:500].decode(errors='replace')}")
+            raise UnitError(
+                INTERNAL, f"{entry_id}: the Lambda failed: {body[:500].decode(errors='replace')}"
+            )
         answer = json.loads(body)
         if not answer.get("ok"):
             raise UnitError.from_dict(answer.get("error") or {})

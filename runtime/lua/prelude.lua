@@ -145,9 +145,9 @@ local function check_answer(a, ...)
 end
 
 --- Block the running task on a scheduler operation and return the scheduler's answer.
-local function await(op, a, b, c, d)
+local function await(op, ...)
   if current == nil then error("this call must run inside a unit", 2) end
-  return check_answer(co_yield(SCHED, op, a, b, c, d))
+  return check_answer(co_yield(SCHED, op, ...))
 end
 kit.await = await
 
@@ -172,11 +172,13 @@ local function finish_step(previous, task, ok, ...)
   local err = ...
   local msg = err
   if kit.is_error(err) then
-    msg = err.kind_ .. ": " .. tostring(err.message)
+    msg = err.kind_ .. ": " .. tostring(err.message_)
   elseif type(err) ~= "string" then
     msg = tostring(err)
   end
-  return "error", err, traceback(co, msg)
+  -- Out of memory, even a traceback cannot be built; the message says all there is.
+  local ok_trace, trace = pcall(traceback, co, msg)
+  return "error", err, ok_trace and trace or msg
 end
 
 function kit.step(task, ...)
@@ -195,15 +197,15 @@ end
 local error_mt = {}
 error_mt.__index = {
   kind = function(self) return self.kind_ end,
-  message = function(self) return self.message end,
-  details = function(self) return self.details end,
+  message = function(self) return self.message_ end,
+  details = function(self) return self.details_ end,
 }
-error_mt.__tostring = function(self) return self.kind_ .. ": " .. tostring(self.message) end
+error_mt.__tostring = function(self) return self.kind_ .. ": " .. tostring(self.message_) end
 error_mt.__metatable = "error"
 kit.error_mt = error_mt
 
 function kit.new_error(kind, message, details)
-  return setmetatable({ kind_ = kind, message = message, details = details }, error_mt)
+  return setmetatable({ kind_ = kind, message_ = message, details_ = details }, error_mt)
 end
 
 function kit.is_error(v)
@@ -213,7 +215,7 @@ end
 --- Describe any error value as kind, message (for Python).
 function kit.describe_error(err)
   if type(err) == "table" and rawget(err, "kind_") ~= nil then
-    return err.kind_, tostring(err.message)
+    return err.kind_, tostring(err.message_)
   end
   if type(err) == "string" then return nil, err end
   return nil, tostring(err)

@@ -41,14 +41,18 @@ def build(engine: Engine, unit: EntryRuntime) -> Any:
         except CodecError as exc:
             return None, state.new_error(INVALID, exc.message)
 
-    return state.k["funcs_module"](state.table(resolve=state.wrap(resolve), clone=state.wrap(clone)))
+    return state.k["funcs_module"](
+        state.table(resolve=state.wrap(resolve), clone=state.wrap(clone))
+    )
 
 
 def install_ops(engine: Engine, scheduler: Scheduler) -> None:
     """Teach ``scheduler`` the ``call`` and ``async`` operations of the funcs module."""
     state = engine.state
 
-    def start(entry_id: str, args: Any, ctx: Any, timeout: float | None, settle: Settle) -> Callable[[Any], None]:
+    def start(
+        entry_id: str, args: Any, ctx: Any, timeout: float | None, settle: Settle
+    ) -> Callable[[Any], None]:
         """Start a call; return ``abandon(error)``, which settles it with ``error`` and stops it."""
         settled = False
         timer = None
@@ -114,9 +118,13 @@ def _start_remote(
     state, codec = engine.state, engine.codec
     remote = engine.remote
     if remote is None:
-        settle(None, state.new_error("INTERNAL", f"{entry_id} is remote and no remote invoker is set"))
+        settle(
+            None, state.new_error("INTERNAL", f"{entry_id} is remote and no remote invoker is set")
+        )
         return
-    count, *values = state.k["unpack_args"](args)
+    unpacked = state.k["unpack_args"](args)
+    # lupa returns a lone value, not a 1-tuple, when there are no arguments.
+    count, *values = unpacked if isinstance(unpacked, tuple) else (unpacked,)
     py_args = [codec.to_python(v, f"args[{i}]") for i, v in enumerate(values[:count], 1)]
     py_ctx = codec.to_python(ctx, "context") if ctx is not None else {}
 

@@ -56,7 +56,9 @@ def build(engine: Engine, unit: EntryRuntime) -> Any:
 
     def bound() -> Any:
         if exchange() is None:
-            return False, state.new_error(INVALID, "http: this call did not come through an HTTP route")
+            return False, state.new_error(
+                INVALID, "http: this call did not come through an HTTP route"
+            )
         return True, None
 
     def text(value: Any) -> str:
@@ -124,7 +126,9 @@ def build(engine: Engine, unit: EntryRuntime) -> Any:
         "req_body_json": body_json,
         "res_set_status": set_status,
         "res_set_header": lambda k, v: res().headers.__setitem__(text(k).lower(), text(v)) or True,
-        "res_set_content_type": lambda v: res().headers.__setitem__("content-type", text(v)) or True,
+        "res_set_content_type": lambda v: (
+            res().headers.__setitem__("content-type", text(v)) or True
+        ),
         "res_write": write,
         "res_write_json": write_json,
     }

@@ -40,4 +40,3 @@ BUILDERS: dict[str, Builder] = {
     "base64": base64_module.build,
     "channel": channel_module.build,
 }
-

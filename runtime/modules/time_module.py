@@ -55,7 +55,9 @@ def build(engine: Engine, unit: EntryRuntime) -> Any:
     state = engine.state
 
     def now_ns() -> int:
-        return round(engine.clock.now() * 1e9)
+        # Clocks hold float seconds since the epoch, exact to about a microsecond; rounding there
+        # keeps "250ms later" exactly 250ms later instead of 249.999999.
+        return round(engine.clock.now() * 1e6) * 1000
 
     def after_id(seconds: float) -> int:
         scheduler = engine.scheduler
