@@ -7,9 +7,11 @@ Errors are replies, not Lambda failures: a Lambda failure would make callers ret
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from runtime import codec
+from runtime.aws.limits import payload_too_large
 from runtime.engine import Engine
 from runtime.errors import INVALID, UnitError
 
@@ -40,4 +42,11 @@ def invoke(engine: Engine, event: dict[str, Any]) -> dict[str, Any]:
         return error_reply(exc)
     except (TypeError, ValueError) as exc:
         return error_reply(UnitError(INVALID, f"bad invoke event: {exc}"))
-    return {"ok": True, "value": codec.to_json_value(value)}
+    reply = {"ok": True, "value": codec.to_json_value(value)}
+    # Lambda would drop an oversized reply with a bare "payload size exceeded"; say which call.
+    too_large = payload_too_large(
+        f"the result of {event['id']}", len(json.dumps(reply, ensure_ascii=False).encode())
+    )
+    if too_large:
+        return error_reply(UnitError(INVALID, too_large))
+    return reply

@@ -15,10 +15,12 @@ from urllib.parse import parse_qs
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 
 from runtime import codec
+from runtime.aws.limits import payload_too_large
 from runtime.engine import Engine
 from runtime.errors import (
     ALREADY_EXISTS,
     CANCELED,
+    INTERNAL,
     INVALID,
     NOT_FOUND,
     PERMISSION_DENIED,
@@ -81,7 +83,18 @@ class HttpApi:
 
     def resolve(self, event: dict[str, Any], context: Any = None) -> dict[str, Any]:
         """Answer one API Gateway v2 event."""
-        return self.resolver.resolve(event, context)
+        reply = self.resolver.resolve(event, context)
+        # Past Lambda's response limit API Gateway answers a bare 502; answer a clear 500 instead.
+        too_large = payload_too_large("the response", len(json.dumps(reply).encode()))
+        if too_large:
+            error = {"error": {"kind": INTERNAL, "message": too_large}}
+            return {
+                "statusCode": 500,
+                "headers": {"Content-Type": "application/json"},
+                "body": json.dumps(error),
+                "isBase64Encoded": False,
+            }
+        return reply
 
     def _handle(self) -> Response:
         event = self.resolver.current_event

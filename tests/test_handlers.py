@@ -63,3 +63,14 @@ def test_api_handler(handlers):
     reply = api.handler(http_event("GET", "/hello/ada"), FakeLambdaContext())
     assert reply["statusCode"] == 200
     assert json.loads(reply["body"]) == {"greeting": "Hello, Ada!"}
+
+
+def test_function_handler_refuses_an_oversized_result(handlers):
+    function, _ = handlers
+    name = "a" * (7 * 1024 * 1024)
+    reply = function.handler({"id": "app:greet", "args": [name]}, FakeLambdaContext())
+    assert reply["ok"] is False and reply["error"]["kind"] == "INVALID"
+    assert reply["error"]["message"].startswith("the result of app:greet is 7340")
+    # The same warm Lambda keeps answering.
+    reply = function.handler({"id": "app:greet", "args": ["ada"]}, FakeLambdaContext())
+    assert reply == {"ok": True, "value": "Hello, Ada!"}

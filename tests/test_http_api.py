@@ -134,3 +134,28 @@ def test_http_module_outside_a_route_returns_nil_err(make_app):
         assert cloud.call("app:files") == {
             "err": "http: this call did not come through an HTTP route"
         }
+
+
+def test_oversized_response_is_a_clear_500(make_app):
+    app = make_app(
+        """
+        version: "1.0"
+        namespace: app
+        entries:
+          - name: big
+            kind: function.lua
+            source: file://big.lua
+          - name: big.get
+            kind: http.endpoint
+            method: GET
+            path: /big/{mb}
+            func: big
+            auth: none
+        """,
+        {"big.lua": "return { handler = function() return string.rep('x', 7 * 1024 * 1024) end }"},
+    )
+    with LocalCloud(app) as cloud:
+        r = cloud.http("GET", "/big/7")
+        assert r.status == 500
+        assert r.body["error"]["kind"] == "INTERNAL"
+        assert "at most 6291456 bytes" in r.body["error"]["message"]

@@ -89,3 +89,13 @@ def test_remote_timeout(make_app):
     with LocalCloud(app) as cloud:
         assert cloud.call("app:caller", "10s") == {"v": 1}
         assert cloud.call("app:caller", "2s") == {"kind": TIMEOUT}
+
+
+def test_oversized_arguments_are_refused_before_the_invoke(cloud):
+    # 7 MB of arguments cannot ride a Lambda invoke: the caller gets nil, err and goes on.
+    big = "x" * (7 * 1024 * 1024)
+    out = cloud.call("app:caller", big)
+    assert out["kind"] == "INVALID"
+    assert "the call of app:heavy is 7340" in out["message"]
+    assert "at most 6291456 bytes" in out["message"]
+    assert cloud.call("app:caller", 7)["v"]["square"] == 49

@@ -7,7 +7,8 @@ import os
 from typing import Any
 
 from runtime import codec
-from runtime.errors import INTERNAL, UnitError
+from runtime.aws.limits import payload_too_large
+from runtime.errors import INTERNAL, INVALID, UnitError
 
 #: Environment variable holding ``{"ns:name": "lambda-function-name", ...}`` for remote functions.
 REMOTE_FUNCTIONS_ENV = "UNITS_REMOTE_FUNCTIONS"
@@ -37,6 +38,9 @@ class LambdaInvoker:
                 INTERNAL, f"no Lambda function is configured for remote function {entry_id}"
             )
         payload = codec.dumps({"id": entry_id, "args": args, "context": context})
+        too_large = payload_too_large(f"the call of {entry_id}", len(payload.encode()))
+        if too_large:
+            raise UnitError(INVALID, too_large)
         reply = self.client.invoke(FunctionName=name, Payload=payload.encode())
         body = reply["Payload"].read()
         if reply.get("FunctionError"):
