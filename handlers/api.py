@@ -8,13 +8,13 @@ from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from runtime.bootstrap import engine_from_environment
+from runtime.bootstrap import engine_from_environment, powertools_sink
 from runtime.http_api import HttpApi
 
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics(namespace="ComputeUnits")
-API = HttpApi(engine_from_environment())
+API = HttpApi(engine_from_environment(log_sink=powertools_sink(logger)))
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_HTTP)

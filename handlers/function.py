@@ -10,13 +10,13 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from aws_lambda_powertools.utilities.validation import SchemaValidationError, validate
 
 from runtime import function_service
-from runtime.bootstrap import engine_from_environment
+from runtime.bootstrap import engine_from_environment, powertools_sink
 from runtime.errors import INVALID, UnitError
 
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics(namespace="ComputeUnits")
-ENGINE = engine_from_environment()
+ENGINE = engine_from_environment(log_sink=powertools_sink(logger))
 
 
 @logger.inject_lambda_context

@@ -11,6 +11,7 @@ from __future__ import annotations
 import concurrent.futures
 import logging
 import os
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -326,7 +327,10 @@ class Engine:
         """Send one application log line to the sink, with the invocation's fields added."""
         if self.invocation is not None:
             fields = {**self.invocation.fields, **fields}
-        self.log_sink(level, message, fields)
+        try:
+            self.log_sink(level, message, fields)
+        except Exception as exc:  # a broken log line must never fail the call that logged it
+            print(f"[{level}] {message} {fields!r} (log sink failed: {exc})", file=sys.stderr)
 
     def io_pool(self) -> concurrent.futures.ThreadPoolExecutor:
         """Threads for blocking I/O (remote invokes) so other tasks run meanwhile."""
