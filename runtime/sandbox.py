@@ -8,6 +8,9 @@ the standard library is built per entry by ``kit.new_env`` in ``lua/prelude.lua`
 
 from __future__ import annotations
 
+import atexit
+import ctypes
+import weakref
 from importlib import resources
 from typing import Any
 
@@ -33,6 +36,19 @@ def _load_prelude_source() -> str:
 
 
 _PRELUDE = _load_prelude_source()
+
+_LIVE_STATES: weakref.WeakSet[LuaState] = weakref.WeakSet()
+
+
+@atexit.register
+def _keep_states_open_through_shutdown() -> None:
+    # At interpreter shutdown the cyclic GC frees objects in no particular order. If a LuaRuntime
+    # goes first, lua_close() runs the __gc of Python callbacks Lua holds; those release Python
+    # objects that still own Lua references, whose release then touches the closing state: a
+    # segfault (seen with lupa 2.8). An extra reference keeps every live state open to the end;
+    # the process is exiting, so nothing is leaked for longer than that.
+    for state in list(_LIVE_STATES):
+        ctypes.pythonapi.Py_IncRef(ctypes.py_object(state.lua))
 
 
 class LuaState:
@@ -62,6 +78,7 @@ class LuaState:
         self.get = self.k["get"]
         self.set = self.k["set"]
         self._table_from = self.lua.table_from
+        _LIVE_STATES.add(self)
 
     # -- values --------------------------------------------------------------------------
     def table(self, *items: Any, **fields: Any) -> Any:

@@ -3,12 +3,16 @@ the engine keeps serving afterwards."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
+
 import pytest
 
 from runtime.engine import Limits
 from runtime.errors import INTERNAL, TIMEOUT, UnitError
 from runtime.testing import LocalCloud
-from tests.conftest import functions_app
+from tests.conftest import ROOT, functions_app
 
 PROBE = """
 return { handler = function(what)
@@ -173,3 +177,26 @@ def test_python_objects_are_inert(make_app):
     ok, err = probe(object())
     assert ok is False
     assert "not allowed" in str(err)
+
+
+def test_interpreter_exit_after_many_http_calls_is_clean():
+    # lupa 2.8 could segfault in the shutdown GC once Lua held many Python callbacks (see
+    # runtime.sandbox._keep_states_open_through_shutdown); the CLI exits this way every time.
+    script = textwrap.dedent(
+        """
+        from runtime import manifest
+        from runtime.apigw_events import http_event
+        from runtime.engine import Engine
+        from runtime.http_api import HttpApi
+
+        api = HttpApi(Engine(manifest.load_app("examples/hello"), log_sink=lambda *a: None))
+        event = http_event("GET", "/hello/ada")
+        for _ in range(1000):
+            assert api.resolve(event, None)["statusCode"] == 200
+        print("served")
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert (done.returncode, done.stdout.strip()) == (0, "served"), done.stderr[-2000:]

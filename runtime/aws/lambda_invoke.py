@@ -18,17 +18,23 @@ class LambdaInvoker:
     """Invokes remote function entries with the direct-invoke event of ``handlers/function.py``."""
 
     def __init__(self, client: Any, function_names: dict[str, str]) -> None:
-        self.client = client
+        self._client = client
         self.function_names = dict(function_names)
+
+    @property
+    def client(self) -> Any:
+        # Made on first use: a boto3 client costs tens of milliseconds of Lambda init, and most
+        # function Lambdas never call a remote function.
+        if self._client is None:
+            import boto3
+
+            self._client = boto3.client("lambda")
+        return self._client
 
     @classmethod
     def from_environment(cls, client: Any = None) -> LambdaInvoker:
         """Read the function-name map the stack put in the environment."""
         names = json.loads(os.environ.get(REMOTE_FUNCTIONS_ENV, "{}") or "{}")
-        if client is None:
-            import boto3
-
-            client = boto3.client("lambda")
         return cls(client, names)
 
     def __call__(self, entry_id: str, args: list[Any], context: dict[str, Any]) -> Any:
