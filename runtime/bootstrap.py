@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -40,30 +41,43 @@ def engine_from_environment(log_sink: LogSink | None = None) -> Engine:
     )
 
 
-#: Keys Powertools writes itself; an application field of the same name is renamed ``app_<key>``.
+#: Keys Powertools writes itself; an application field of the same name becomes ``app_<name>``.
 _POWERTOOLS_KEYS = frozenset(
     {"level", "location", "message", "timestamp", "service", "sampling_rate", "xray_trace_id"}
-    | {"exception", "exception_name", "stack_trace", "cold_start", "correlation_id"}
+    | {"exception", "exception_name", "stack_trace"}
 )
+_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING}
 
 
 def powertools_sink(logger: Any) -> LogSink:
     """A log sink writing through a Powertools ``Logger``: fields become top-level JSON keys.
 
-    Fields go in as context keys rather than ``extra=``, because ``extra`` refuses names that
-    ``logging.LogRecord`` owns (``name``, ``module``, ``args``...), which applications use freely.
+    Fields are added to the formatter for one line instead of passed as ``extra=``, because
+    ``extra`` refuses the names ``logging.LogRecord`` owns (``name``, ``module``, ``args``...),
+    which applications use freely. Names the line already carries (``service``, the Lambda
+    context keys...) are never overwritten: the application's field is renamed ``app_<name>``.
     """
+    formatter = logger.registered_formatter  # a property that searches handlers: look up once
     methods = {
-        "debug": logger.debug,
-        "info": logger.info,
-        "warning": logger.warning,
-        "error": logger.error,
+        logging.DEBUG: logger.debug,
+        logging.INFO: logger.info,
+        logging.WARNING: logger.warning,
+        logging.ERROR: logger.error,
     }
 
     def sink(level: str, message: str, fields: dict[str, Any]) -> None:
-        taken = _POWERTOOLS_KEYS | logger.get_current_keys().keys()
-        keys = {(f"app_{k}" if k in taken else k): v for k, v in fields.items()}
-        with logger.append_context_keys(**keys):
-            methods.get(level, logger.info)(message)
+        number = _LEVELS.get(level, logging.ERROR)
+        if number < logger.log_level:
+            return
+        current = formatter.get_current_keys()
+        keys = {
+            (f"app_{k}" if k in _POWERTOOLS_KEYS or k in current else k): v
+            for k, v in fields.items()
+        }
+        formatter.append_keys(**keys)
+        try:
+            methods[number](message)
+        finally:
+            formatter.remove_keys(keys)
 
     return sink

@@ -90,8 +90,11 @@ class EntryRuntime:
         scheduler = self.engine.new_scheduler()
         budget = state.k["new_budget"](self.engine.limits.instructions)
         task = scheduler.spawn(chunk, (), budget=budget, name=self.entry.id)
-        with self.engine.running(scheduler, Invocation(self.entry.id, {})):
-            scheduler.run_until(lambda: task.done)
+        try:
+            with self.engine.running(scheduler, Invocation(self.entry.id, {})):
+                scheduler.run_until(lambda: task.done)
+        finally:
+            scheduler.close()
         if task.failed:
             raise self.engine.error_from_task(task, f"loading {self.entry.id}")
         return task.values[0] if task.values else None
@@ -285,6 +288,7 @@ class Engine:
             state.unlimit_memory()
             for leftover in list(scheduler.tasks.values()):
                 scheduler.cancel(leftover)
+            scheduler.close()
         if task.failed:
             raise self.error_from_task(task, invocation.entry_id)
         return task.values

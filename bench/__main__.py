@@ -1,0 +1,57 @@
+"""Run every benchmark and print one Markdown table (also written to ``bench/RESULTS.md``).
+
+python -m bench            # or: make bench
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+import warnings
+from datetime import date
+from pathlib import Path
+
+# Before any handler import: no X-Ray daemon or EMF metrics here, and app logs at WARNING so
+# both sides of the API comparison skip the same INFO line.
+os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+warnings.simplefilter("ignore")
+
+from bench import api, aws_calls, calls, init  # noqa: E402
+from bench.timing import Figure  # noqa: E402
+
+SECTIONS = [
+    ("Function calls", calls.run),
+    ("HTTP API", api.run),
+    ("Lambda init", init.run),
+    ("AWS API calls", aws_calls.run),
+]
+
+
+def _format(figure: Figure) -> str:
+    value = f"{figure.value:.2f}" if figure.value < 100 else f"{figure.value:.0f}"
+    return f"| {figure.name} | {value} {figure.unit} | {figure.note} |"
+
+
+def main() -> None:
+    lines = [
+        f"Measured {date.today()} on {platform.machine()}, Python {platform.python_version()}, "
+        f"{os.cpu_count()} cores.",
+        "",
+        "| measure | value | note |",
+        "|---|---|---|",
+    ]
+    for title, run in SECTIONS:
+        print(f"running {title}...", file=sys.stderr)
+        lines.append(f"| **{title}** | | |")
+        lines.extend(_format(figure) for figure in run())
+    table = "\n".join(lines)
+    print(table)
+    (Path(__file__).resolve().parent / "RESULTS.md").write_text(table + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,5 @@
+local function handler(a, b)
+  return a + b
+end
+
+return { handler = handler }
