@@ -22,6 +22,8 @@ from runtime.codec import Codec
 from runtime.errors import INTERNAL, INVALID, NOT_FOUND, TIMEOUT, CodecError, UnitError
 from runtime.modules import GLOBAL_MODULES, MODULE_NAMES, funcs_module
 from runtime.modules.loader import BUILDERS, parse_duration_ns
+from runtime.processes.context import DirectContext, ProcessContext
+from runtime.processes.system import ProcessSystem
 from runtime.sandbox import (
     DEFAULT_INSTRUCTION_LIMIT,
     DEFAULT_MEMORY_LIMIT,
@@ -79,6 +81,7 @@ class EntryRuntime:
                 require=state.wrap(self._require),
                 print=state.wrap(self._print),
                 channel=engine.module_for(self, "channel"),
+                process=engine.module_for(self, "process"),
             )
         )
         chunk = state.compile(entry.code, entry.source_name, self.env)
@@ -164,8 +167,11 @@ class Engine:
         log_sink: LogSink | None = None,
         environ: Mapping[str, str] | None = None,
         home_functions: frozenset[str] | None = None,
+        processes: ProcessSystem | None = None,
     ) -> None:
         self.registry = registry
+        #: Spawning and sending (None where no process host queues exist, e.g. ``units invoke``).
+        self.processes = processes
         self.clock: Clock = clock or WallClock()
         self.limits = limits or Limits()
         self.remote = remote
@@ -327,6 +333,14 @@ class Engine:
         """The task running right now (the one whose Lua code called into Python)."""
         return self.scheduler.current if self.scheduler is not None else None
 
+    def process_context(self) -> ProcessContext:
+        """How ``process.*`` acts for the running task: buffered in an actor's turn, else now."""
+        task = self.current_task()
+        data = task.data if task is not None else None
+        if isinstance(data, ProcessContext):
+            return data
+        return DirectContext(self.processes)
+
     def emit_log(self, level: str, message: str, fields: dict[str, Any]) -> None:
         """Send one application log line to the sink, with the invocation's fields added."""
         if self.invocation is not None:
@@ -343,10 +357,13 @@ class Engine:
         return self._io_pool
 
     def close(self) -> None:
-        """Release the I/O threads."""
+        """Release the I/O threads and the Lua state; the engine is unusable afterwards."""
         if self._io_pool is not None:
             self._io_pool.shutdown(wait=False, cancel_futures=True)
             self._io_pool = None
+        self._entries.clear()
+        self.scheduler = None
+        self.state.close()
 
 
 class _Running:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import atexit
 import ctypes
-import weakref
 from importlib import resources
 from typing import Any
 
@@ -37,18 +36,22 @@ def _load_prelude_source() -> str:
 
 _PRELUDE = _load_prelude_source()
 
-_LIVE_STATES: weakref.WeakSet[LuaState] = weakref.WeakSet()
+# Why no LuaRuntime is ever freed before the process exits: lupa keeps the Python objects Lua
+# refers to in a Python dict on the runtime, so a runtime whose callbacks refer back to their
+# engine sits in a reference cycle, which Python's cyclic GC collects in no particular order.
+# When it frees the runtime before objects that still hold Lua references, their release writes
+# into the freed lua_State: heap corruption, seen with lupa 2.8 as segfaults and garbled objects
+# far from the cause. A closed state (LuaState.close) first lets Lua drop everything it holds,
+# so what stays behind is a small empty runtime; engines live for a whole Lambda container, so
+# only tests and reloads ever close one.
+_RUNTIMES: list[Any] = []
 
 
 @atexit.register
-def _keep_states_open_through_shutdown() -> None:
-    # At interpreter shutdown the cyclic GC frees objects in no particular order. If a LuaRuntime
-    # goes first, lua_close() runs the __gc of Python callbacks Lua holds; those release Python
-    # objects that still own Lua references, whose release then touches the closing state: a
-    # segfault (seen with lupa 2.8). An extra reference keeps every live state open to the end;
-    # the process is exiting, so nothing is leaked for longer than that.
-    for state in list(_LIVE_STATES):
-        ctypes.pythonapi.Py_IncRef(ctypes.py_object(state.lua))
+def _keep_runtimes_through_shutdown() -> None:
+    # Module teardown at exit frees the list above in no particular order as well.
+    for runtime in _RUNTIMES:
+        ctypes.pythonapi.Py_IncRef(ctypes.py_object(runtime))
 
 
 class LuaState:
@@ -78,7 +81,8 @@ class LuaState:
         self.get = self.k["get"]
         self.set = self.k["set"]
         self._table_from = self.lua.table_from
-        _LIVE_STATES.add(self)
+        _RUNTIMES.append(self.lua)
+        self.closed = False
 
     # -- values --------------------------------------------------------------------------
     def table(self, *items: Any, **fields: Any) -> Any:
@@ -129,6 +133,17 @@ class LuaState:
     def unlimit_memory(self) -> None:
         """Restore the whole-state ceiling: between calls the kit's own bookkeeping may allocate."""
         self.lua.set_max_memory(STATE_MEMORY_LIMIT, total=True)
+
+    def close(self) -> None:
+        """Let Lua drop everything it holds (see ``_RUNTIMES``); the state is unusable after."""
+        if self.closed:
+            return
+        self.closed = True
+        self.lua.set_max_memory(STATE_MEMORY_LIMIT, total=True)
+        self.lua.execute(
+            "local G, pairs, collect = _G, pairs, collectgarbage "
+            "for k in pairs(G) do G[k] = nil end collect('collect') collect('collect')"
+        )
 
 
 def _text(value: Any) -> str:

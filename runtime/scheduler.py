@@ -46,6 +46,8 @@ class Task:
     parked_on: str | None = None
     waiter: _Waiter | None = None
     timer: _Timer | None = None
+    #: What the host attached to the task (a process turn, ...); children inherit it.
+    data: Any = None
 
     @property
     def failed(self) -> bool:
@@ -152,10 +154,11 @@ class Scheduler:
         name: str = "task",
         on_done: Callable[[Task], None] | None = None,
         lua_task: Any = None,
+        data: Any = None,
     ) -> Task:
         """Create a task running ``fn(*args)``; it starts when the scheduler next runs."""
         lua = lua_task if lua_task is not None else self._new_task(fn, budget, ctx)
-        task = Task(id=next(self._ids), lua=lua, name=name, on_done=on_done)
+        task = Task(id=next(self._ids), lua=lua, name=name, on_done=on_done, data=data)
         self.tasks[task.id] = task
         self._ready.append((task, args))
         return task

@@ -69,10 +69,18 @@ end
 
 -- Errors that application code must not be able to swallow with pcall: once the budget is spent
 -- or memory ran out, the unit is over.
+-- process.exit(value) unwinds the handler with this marker; like the budget, pcall cannot stop it.
+local EXIT_KEY = setmetatable({}, { __metatable = false })
+
+local function is_exit_signal(err)
+  return type(err) == "table" and rawget(err, EXIT_KEY) == true
+end
+
 local function fatal_error(err)
   local task = current
   if task ~= nil and task.budget.exhausted then return task.budget.message end
   if err == "not enough memory" then return err end
+  if is_exit_signal(err) then return err end
   return nil
 end
 
@@ -309,6 +317,7 @@ function kit.new_env(host)
   env.os = os_safe
   env.require = host.require
   env.channel = host.channel
+  env.process = host.process
   env.print = host.print
   env._G = env
   env._VERSION = _VERSION
@@ -678,6 +687,92 @@ function kit.flatten_cases(cases)
     n = n + 3
   end
   return n, unpack(out, 1, n)
+end
+
+---------------------------------------------------------------------------------------------
+-- Actors: one turn applies a list of items (init, messages, events) to an actor's state.
+---------------------------------------------------------------------------------------------
+function kit.process_exit(value)
+  error({ [EXIT_KEY] = true, value = value }, 0)
+end
+
+local payload_mt = { __metatable = "payload", __index = {
+  data = function(self) return self.data_ end,
+} }
+local message_mt = { __metatable = "message", __index = {
+  topic = function(self) return self.topic_ end,
+  from = function(self) return self.from_ end,
+  payload = function(self) return setmetatable({ data_ = self.data_ }, payload_mt) end,
+} }
+
+function kit.new_message(topic, from, data)
+  return setmetatable({ topic_ = topic, from_ = from, data_ = data }, message_mt)
+end
+
+local function turn_error(err)
+  if is_exit_signal(err) then return err end
+  local msg = err
+  if kit.is_error(err) then
+    msg = err.kind_ .. ": " .. tostring(err.message_)
+  elseif type(err) ~= "string" then
+    msg = tostring(err)
+  end
+  local ok, trace = raw_pcall(traceback, msg, 2)
+  return { err = err, trace = ok and trace or msg }
+end
+
+local function apply_item(actor, state, item, trapping)
+  local kind = item.kind
+  if kind == "init" then
+    local init = actor.init
+    if init == nil then return nil end
+    return init(unpack(item.args, 1, item.args.n))
+  elseif kind == "message" then
+    local s = actor.handle(state, item.msg)
+    if s == nil then return state end
+    return s
+  elseif kind == "event" then
+    local ev = item.ev
+    if ev.kind == "LINK_DOWN" and not trapping() then
+      error(kit.new_error("CANCELED", "linked process " .. tostring(ev.from) .. " went down"), 0)
+    end
+    local on_event = actor.on_event
+    if on_event == nil then
+      if ev.kind == "CANCEL" then
+        error(kit.new_error("CANCELED", "canceled: " .. tostring(ev.reason or "no reason")), 0)
+      end
+      return state
+    end
+    local s = on_event(state, ev)
+    if s == nil then return state end
+    return s
+  end
+  return state
+end
+
+--- Apply `items` in order. Returns status, index of the last item applied (or of the one that
+--- stopped the actor), the state, and the exit value or the crash {err, trace}.
+--- `checkpoint(i)` lets the host stop the worker before item i (fault injection).
+function kit.actor_turn(actor, state, items, trapping, checkpoint)
+  local task = current
+  for i = 1, #items do
+    if checkpoint(i) then await("crash") end
+    local item = items[i]
+    local kind = item.kind
+    if kind == "terminate" then
+      return "terminated", i, state
+    elseif kind ~= "skip" then
+      local budget = task.budget
+      budget.used, budget.exhausted = 0, false
+      local ok, r = raw_xpcall(apply_item, turn_error, actor, state, item, trapping)
+      if not ok then
+        if is_exit_signal(r) then return "exited", i, state, r.value end
+        return "crashed", i, state, r
+      end
+      state = r
+    end
+  end
+  return "running", #items, state
 end
 
 return kit

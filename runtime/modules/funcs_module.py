@@ -91,6 +91,7 @@ def install_ops(engine: Engine, scheduler: Scheduler) -> None:
                 ctx=ctx,
                 name=entry_id,
                 on_done=finished,
+                data=caller.data if caller is not None else None,
             )
         if timeout is not None:
             message = f"{entry_id} did not answer within {timeout:g}s"

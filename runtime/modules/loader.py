@@ -15,6 +15,7 @@ from runtime.modules import (
     http_module,
     json_module,
     logger_module,
+    process_module,
     time_module,
     uuid_module,
 )
@@ -29,6 +30,7 @@ Builder = Callable[["Engine", "EntryRuntime"], Any]
 
 BUILDERS: dict[str, Builder] = {
     "funcs": funcs_module.build,
+    "process": process_module.build,
     "time": time_module.build,
     "json": json_module.build,
     "uuid": uuid_module.build,

@@ -1,0 +1,189 @@
+"""``process`` (a global, as in Wippy): spawn actors, send them messages, link, monitor, name.
+
+Inside an actor's turn every effect is buffered in the turn's outbox and happens only once the
+turn is committed; from a function it happens at once. Which of the two applies is decided by
+the running task (:class:`runtime.processes.context.ProcessContext`).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from runtime.errors import CodecError, UnitError
+from runtime.sandbox import lua_text
+
+if TYPE_CHECKING:
+    from runtime.engine import Engine, EntryRuntime
+
+_LUA = """
+local host, kit = ...
+local pack = table.pack
+local M = {}
+local event = { EXIT = "EXIT", LINK_DOWN = "LINK_DOWN", CANCEL = "CANCEL" }
+M.event = event
+
+local function spawner(context, name)
+  local S = {}
+  local function spawn(link, monitor)
+    return function(self, id, where, ...)
+      if self ~= S then error("use spawner:spawn(...) with a colon", 2) end
+      return host.spawn(id, where, pack(...), link, monitor, name, context)
+    end
+  end
+  S.spawn = spawn(false, false)
+  S.spawn_monitored = spawn(false, true)
+  S.spawn_linked = spawn(true, false)
+  S.spawn_linked_monitored = spawn(true, true)
+  function S.with_name(self, n) return spawner(context, n) end
+  function S.with_context(self, t) return spawner(t, name) end
+  return S
+end
+
+function M.pid() return host.pid() end
+function M.spawn(id, where, ...) return host.spawn(id, where, pack(...), false, false) end
+function M.spawn_monitored(id, where, ...) return host.spawn(id, where, pack(...), false, true) end
+function M.spawn_linked(id, where, ...) return host.spawn(id, where, pack(...), true, false) end
+function M.spawn_linked_monitored(id, where, ...)
+  return host.spawn(id, where, pack(...), true, true)
+end
+function M.with_context(t) return spawner(t, nil) end
+function M.with_name(n) return spawner(nil, n) end
+function M.send(dest, topic, payload) return host.send(dest, topic, payload) end
+function M.monitor(pid) return host.control("monitor", pid) end
+function M.unmonitor(pid) return host.control("unmonitor", pid) end
+function M.link(pid) return host.control("link", pid) end
+function M.unlink(pid) return host.control("unlink", pid) end
+function M.terminate(pid) return host.terminate(pid) end
+function M.cancel(pid, reason) return host.cancel(pid, reason) end
+function M.set_options(t) return host.set_options(t) end
+function M.get_options() return host.get_options() end
+function M.exit(value) kit.process_exit(value) end
+function M.events()
+  error("process.events(): handler actors receive events in on_event(state, ev); "
+    .. "compare ev.kind with process.event.EXIT / LINK_DOWN / CANCEL", 2)
+end
+function M.inbox()
+  error("process.inbox(): handler actors receive messages in handle(state, msg); "
+    .. "loop-style code with an inbox runs on a workflow host", 2)
+end
+M.listen = function() M.inbox() end
+M.registry = {
+  register = function(name, pid) return host.register(name, pid) end,
+  lookup = function(name) return host.lookup(name) end,
+  unregister = function(name) return host.unregister(name) end,
+}
+return M
+"""
+
+
+def build(engine: Engine, unit: EntryRuntime) -> Any:
+    state, codec = engine.state, engine.codec
+
+    def guarded(fn: Any) -> Any:
+        def call(*args: Any) -> Any:
+            try:
+                return fn(*args)
+            except UnitError as exc:
+                return None, state.new_error(exc.kind, exc.message)
+            except CodecError as exc:
+                return None, state.new_error("INVALID", exc.message)
+
+        return state.wrap(call)
+
+    def context() -> Any:
+        return engine.process_context()
+
+    def text(value: Any, what: str) -> str:
+        if not isinstance(value, bytes):
+            raise UnitError("INVALID", f"{what} must be a string")
+        return lua_text(value)
+
+    def spawn(
+        entry_id: Any,
+        where: Any,
+        args: Any,
+        link: bool,
+        monitor: bool,
+        name: Any = None,
+        ctx: Any = None,
+    ) -> Any:
+        unpacked = state.k["unpack_args"](args)
+        count, *values = unpacked if isinstance(unpacked, tuple) else (unpacked,)
+        py_args = [codec.to_python(v, f"args[{i}]") for i, v in enumerate(values[:count], 1)]
+        return (
+            context()
+            .spawn(
+                text(entry_id, "process.spawn: the entry id"),
+                text(where, "process.spawn: the host"),
+                py_args,
+                link=bool(link),
+                monitor=bool(monitor),
+                name=lua_text(name) if name is not None else None,
+                context=codec.to_python(ctx, "context") if ctx is not None else None,
+            )
+            .encode()
+        )
+
+    def send(dest: Any, topic: Any, payload: Any = None) -> Any:
+        context().send(
+            text(dest, "process.send: the destination"),
+            text(topic, "process.send: the topic"),
+            codec.to_python(payload, "payload"),
+        )
+        return True
+
+    def control(kind: bytes, pid: Any) -> Any:
+        context().control(lua_text(kind), text(pid, f"process.{lua_text(kind)}: the pid"))
+        return True
+
+    def terminate(pid: Any) -> Any:
+        context().terminate(text(pid, "process.terminate: the pid"))
+        return True
+
+    def cancel(pid: Any, reason: Any = None) -> Any:
+        why = lua_text(reason) if reason is not None else None
+        context().cancel(text(pid, "process.cancel: the pid"), why)
+        return True
+
+    def set_options(options: Any) -> Any:
+        values = codec.to_python(options, "options") if options is not None else {}
+        if not isinstance(values, dict) or set(values) - {"trap_links"}:
+            raise UnitError("INVALID", "process.set_options: the only option is trap_links")
+        context().set_options(values)
+        return True
+
+    def get_options() -> Any:
+        return codec.to_lua(context().get_options())
+
+    def register(name: Any, pid: Any = None) -> Any:
+        who = lua_text(pid) if pid is not None else None
+        context().register(text(name, "process.registry.register: the name"), who)
+        return True
+
+    def lookup(name: Any) -> Any:
+        found = context().lookup(text(name, "process.registry.lookup: the name"))
+        if found is None:
+            return None, state.new_error("NOT_FOUND", f"no process is named '{lua_text(name)}'")
+        return found.encode()
+
+    def unregister(name: Any) -> Any:
+        return context().unregister(text(name, "process.registry.unregister: the name"))
+
+    def pid() -> Any:
+        found = context().pid
+        return found.encode() if found is not None else None
+
+    host = state.table(
+        pid=guarded(pid),
+        spawn=guarded(spawn),
+        send=guarded(send),
+        control=guarded(control),
+        terminate=guarded(terminate),
+        cancel=guarded(cancel),
+        set_options=guarded(set_options),
+        get_options=guarded(get_options),
+        register=guarded(register),
+        lookup=guarded(lookup),
+        unregister=guarded(unregister),
+    )
+    return state.lua.execute(_LUA, host, state.kit, name="=[kit]process")

@@ -1,0 +1,197 @@
+"""Actor snapshots and registered names in one DynamoDB table (keys ``pk``, ``sk``).
+
+An actor is one item, ``pk = "p#<pid>"``: its state (codec JSON), a version that every commit
+raises by one under a condition on the version it read, the ids of the envelopes its last turn
+applied, and that turn's outbox. A name is one item, ``pk = "n#<name>"``, holding its pid.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from runtime.errors import ALREADY_EXISTS, INVALID, UnitError
+
+#: DynamoDB's item size limit.
+ITEM_LIMIT_BYTES = 400 * 1024
+RUNNING, EXITED, CRASHED = "running", "exited", "crashed"
+
+
+class StaleSnapshot(Exception):
+    """A commit lost the race: someone committed this actor since the snapshot was read."""
+
+
+class SnapshotTooLarge(Exception):
+    """The new snapshot would not fit in one DynamoDB item."""
+
+
+@dataclass
+class OutboxEntry:
+    """One send of a committed turn: an envelope body to ``host``'s queue, maybe delayed."""
+
+    host: str
+    group: str
+    body: str
+    dedup: str
+    delay: float = 0.0
+
+
+@dataclass
+class Snapshot:
+    """An actor as stored. ``state`` is the codec JSON text of its Lua state."""
+
+    pid: str
+    entry: str
+    host: str
+    version: int = 0
+    status: str = RUNNING
+    state: str = "null"
+    applied: list[str] = field(default_factory=list)
+    outbox: list[OutboxEntry] = field(default_factory=list)
+    links: list[str] = field(default_factory=list)
+    monitors: list[str] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)
+    trap_links: bool = False
+    result: Any = None
+    error: dict[str, Any] | None = None
+    service: str | None = None
+    generation: int = 0
+    parent: str | None = None
+    context: dict[str, Any] = field(default_factory=dict)
+    updated: float = 0.0
+
+    def meta(self) -> dict[str, Any]:
+        data = asdict(self)
+        for key in ("pid", "entry", "host", "version", "status", "state"):
+            data.pop(key)
+        return data
+
+    @classmethod
+    def from_item(cls, item: dict[str, Any]) -> Snapshot:
+        meta = json.loads(item["meta"]["S"])
+        meta["outbox"] = [OutboxEntry(**o) for o in meta.get("outbox", [])]
+        return cls(
+            pid=item["pk"]["S"][2:],
+            entry=item["entry"]["S"],
+            host=item["host"]["S"],
+            version=int(item["version"]["N"]),
+            status=item["status"]["S"],
+            state=item["state"]["S"],
+            **meta,
+        )
+
+
+def _actor_key(pid: str) -> dict[str, Any]:
+    return {"pk": {"S": f"p#{pid}"}, "sk": {"S": "actor"}}
+
+
+def _name_key(name: str) -> dict[str, Any]:
+    return {"pk": {"S": f"n#{name}"}, "sk": {"S": "name"}}
+
+
+def _is_condition_failure(exc: ClientError) -> bool:
+    return exc.response.get("Error", {}).get("Code") in (
+        "ConditionalCheckFailedException",
+        "TransactionCanceledException",
+    )
+
+
+class ActorStore:
+    """Reads and conditionally writes actor items; registers names."""
+
+    def __init__(self, client: Any, table: str) -> None:
+        self.client = client
+        self.table = table
+
+    # -- actors -----------------------------------------------------------------------------
+    def load(self, pid: str) -> Snapshot | None:
+        """The committed snapshot of ``pid`` (a consistent read), or None."""
+        reply = self.client.get_item(TableName=self.table, Key=_actor_key(pid), ConsistentRead=True)
+        item = reply.get("Item")
+        return Snapshot.from_item(item) if item else None
+
+    def commit(self, snapshot: Snapshot, expected_version: int) -> None:
+        """Store ``snapshot`` if the stored version is still ``expected_version`` (0: absent).
+
+        Raises:
+            StaleSnapshot: the condition failed.
+            SnapshotTooLarge: the item would pass DynamoDB's 400 KB limit.
+        """
+        snapshot.updated = time.time()
+        meta = json.dumps(snapshot.meta(), ensure_ascii=False, separators=(",", ":"))
+        item = {
+            **_actor_key(snapshot.pid),
+            "entry": {"S": snapshot.entry},
+            "host": {"S": snapshot.host},
+            "version": {"N": str(snapshot.version)},
+            "status": {"S": snapshot.status},
+            "state": {"S": snapshot.state},
+            "meta": {"S": meta},
+        }
+        size = sum(len(k) + len(v.get("S", v.get("N", ""))) for k, v in item.items())
+        if size > ITEM_LIMIT_BYTES:
+            raise SnapshotTooLarge(
+                f"snapshot of {snapshot.pid} is {size} bytes; a DynamoDB item holds at most "
+                f"{ITEM_LIMIT_BYTES} bytes (400 KB): keep less in the state"
+            )
+        if expected_version == 0:
+            condition: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(pk)"}
+        else:
+            condition = {
+                "ConditionExpression": "#v = :v",
+                "ExpressionAttributeNames": {"#v": "version"},
+                "ExpressionAttributeValues": {":v": {"N": str(expected_version)}},
+            }
+        try:
+            self.client.put_item(TableName=self.table, Item=item, **condition)
+        except ClientError as exc:
+            if _is_condition_failure(exc):
+                raise StaleSnapshot(snapshot.pid) from None
+            raise
+
+    # -- names --------------------------------------------------------------------------------
+    def register(self, name: str, pid: str) -> None:
+        """Give ``name`` to ``pid`` (again, idempotently).
+
+        Raises:
+            UnitError: ALREADY_EXISTS when another process holds it; INVALID for a bad name.
+        """
+        if not name or "/" in name or name.startswith("@"):
+            raise UnitError(INVALID, f"'{name}' is not a valid process name (no '/', no '@')")
+        try:
+            self.client.put_item(
+                TableName=self.table,
+                Item={**_name_key(name), "pid": {"S": pid}},
+                ConditionExpression="attribute_not_exists(pk) OR pid = :pid",
+                ExpressionAttributeValues={":pid": {"S": pid}},
+            )
+        except ClientError as exc:
+            if _is_condition_failure(exc):
+                owner = self.lookup(name)
+                raise UnitError(ALREADY_EXISTS, f"name '{name}' is taken by {owner}") from None
+            raise
+
+    def lookup(self, name: str) -> str | None:
+        """The pid holding ``name``, or None."""
+        reply = self.client.get_item(TableName=self.table, Key=_name_key(name), ConsistentRead=True)
+        item = reply.get("Item")
+        return item["pid"]["S"] if item else None
+
+    def unregister(self, name: str, pid: str) -> bool:
+        """Release ``name`` if ``pid`` holds it; True when it did."""
+        try:
+            self.client.delete_item(
+                TableName=self.table,
+                Key=_name_key(name),
+                ConditionExpression="pid = :pid",
+                ExpressionAttributeValues={":pid": {"S": pid}},
+            )
+        except ClientError as exc:
+            if _is_condition_failure(exc):
+                return False
+            raise
+        return True
