@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 from pathlib import Path
@@ -9,12 +10,23 @@ from typing import Any
 
 from runtime import manifest
 from runtime.aws.lambda_invoke import LambdaInvoker
+from runtime.clock import Clock, WallClock
 from runtime.engine import Engine, LogSink
+from runtime.processes.mailboxes import Mailboxes
+from runtime.processes.store import ActorStore
+from runtime.processes.system import ProcessSystem
 
 #: Where the application folder is (the Lambda bundle puts it at ``app/``).
 APP_ENV = "UNITS_APP"
 #: Set on a remote function's own Lambda: the entry ids this Lambda runs itself.
 HOME_FUNCTIONS_ENV = "UNITS_HOME_FUNCTIONS"
+#: The DynamoDB table of process snapshots and names.
+TABLE_ENV = "UNITS_TABLE"
+#: ``{"ns:host": "queue url"}`` of every process host's FIFO queue, and of its delay queue.
+QUEUES_ENV = "UNITS_PROCESS_QUEUES"
+DELAY_QUEUES_ENV = "UNITS_PROCESS_DELAY_QUEUES"
+#: On a worker Lambda: the process host whose queue it consumes.
+HOST_ENV = "UNITS_PROCESS_HOST"
 
 
 def app_dir() -> Path:
@@ -33,11 +45,33 @@ def engine_from_environment(log_sink: LogSink | None = None) -> Engine:
     """
     registry = manifest.load_app(app_dir())
     home = frozenset(filter(None, os.environ.get(HOME_FUNCTIONS_ENV, "").split(",")))
+    clock = WallClock()
     return Engine(
         registry,
+        clock=clock,
         remote=LambdaInvoker.from_environment(),
         home_functions=home,
         log_sink=log_sink,
+        processes=process_system_from_environment(registry, clock),
+    )
+
+
+def process_system_from_environment(
+    registry: manifest.Registry, clock: Clock
+) -> ProcessSystem | None:
+    """The process system the stack configured, or None when the app has no process hosts."""
+    table = os.environ.get(TABLE_ENV)
+    if not table:
+        return None
+    import boto3
+
+    queues = json.loads(os.environ.get(QUEUES_ENV) or "{}")
+    delays = json.loads(os.environ.get(DELAY_QUEUES_ENV) or "{}")
+    return ProcessSystem(
+        registry,
+        ActorStore(boto3.client("dynamodb"), table),
+        Mailboxes(boto3.client("sqs"), queues, delays, clock),
+        clock,
     )
 
 

@@ -37,8 +37,12 @@ from runtime.apigw_events import http_event
 from runtime.aws.lambda_invoke import LambdaInvoker
 from runtime.clock import ManualClock
 from runtime.engine import Engine, Limits
-from runtime.errors import UnitError
+from runtime.errors import NOT_FOUND, UnitError
 from runtime.http_api import HttpApi
+from runtime.processes.context import DirectContext
+from runtime.processes.local import LocalProcesses
+from runtime.processes.store import Snapshot
+from runtime.processes.worker import FAULT_POINTS, WorkerStats
 
 REGION = "us-east-1"
 _FAKE_CREDENTIALS = {
@@ -81,8 +85,11 @@ class LocalCloud:
         clock: ManualClock | None = None,
         limits: Limits | None = None,
         environ: dict[str, str] | None = None,
+        auto_start: bool = True,
     ) -> None:
         self.app_dir = Path(app_dir)
+        self.auto_start = auto_start
+        self._faults: list[_Fault] = []
         self.clock = clock or ManualClock()
         self.limits = limits
         self.environ = dict(environ or {})
@@ -119,10 +126,29 @@ class LocalCloud:
 
     def _start(self) -> None:
         self.lambda_client = boto3.client("lambda", region_name=REGION)
+        self.processes: LocalProcesses | None = None
+        system = None
+        if self.registry.of_kind(manifest.ProcessHostEntry):
+            self.processes = LocalProcesses(
+                self.registry,
+                self.clock,
+                dynamodb=boto3.client("dynamodb", region_name=REGION),
+                sqs=boto3.client("sqs", region_name=REGION),
+                region=REGION,
+                new_engine=self._new_engine,
+                fault=self._fault,
+            )
+            self._stack.append(self.processes.close)
+            system = self.processes.system
+        self._system = system
         remote_names = self._create_remote_functions()
-        self.engine = self._new_engine(remote=LambdaInvoker(self.lambda_client, remote_names))
+        self.engine = self._new_engine(
+            remote=LambdaInvoker(self.lambda_client, remote_names), processes=system
+        )
         self._stack.append(self.engine.close)
         self.api = HttpApi(self.engine)
+        if self.processes is not None and self.auto_start:
+            self.processes.start_services()
 
     def _new_engine(self, **kwargs: Any) -> Engine:
         return Engine(
@@ -162,7 +188,7 @@ class LocalCloud:
                 Environment={"Variables": {"UNITS_HOME_FUNCTIONS": entry.id}},
             )
             names[entry.id] = name
-            home = self._new_engine(home_functions=frozenset({entry.id}))
+            home = self._new_engine(home_functions=frozenset({entry.id}), processes=self._system)
             self._stack.append(home.close)
             homes[name] = (home, threading.Lock())
         self._route_invokes(homes)
@@ -225,8 +251,87 @@ class LocalCloud:
         return HttpResult(int(reply["statusCode"]), out_headers, decoded, data)
 
     def advance_time(self, seconds: float) -> None:
-        """Move the harness clock forward."""
+        """Move the harness clock forward: timers and delayed messages (restart backoff) that
+        come due are handled by the next :meth:`drain`."""
         self.clock.advance(seconds)
+
+    # -- processes -----------------------------------------------------------------------------
+    def _procs(self) -> LocalProcesses:
+        if self.processes is None:
+            raise UnitError(NOT_FOUND, f"{self.app_dir} has no process.host entries")
+        return self.processes
+
+    def spawn(self, entry_id: str, host: str, *args: Any, name: str | None = None) -> str:
+        """Spawn a process as a function would; it starts on the next :meth:`drain`."""
+        return DirectContext(self._procs().system).spawn(entry_id, host, list(args), name=name)
+
+    def send(self, dest: str, topic: str, payload: Any = None) -> None:
+        """Send a message to a pid or registered name (delivered by :meth:`drain`)."""
+        wire = codec.loads(codec.dumps(payload))
+        DirectContext(self._procs().system).send(dest, topic, wire)
+
+    def drain(self, max_rounds: int = 10_000) -> int:
+        """Run the process workers over the queues until empty, as the event sources would."""
+        return self._procs().drain(max_rounds)
+
+    def state(self, pid: str) -> Any:
+        """The committed state of ``pid``, decoded."""
+        return codec.loads(self._snapshot(pid).state)
+
+    def status(self, pid: str) -> ProcessStatus:
+        """``running``, ``exited`` (with ``result``) or ``crashed`` (with ``error``)."""
+        snap = self._snapshot(pid)
+        result = codec.from_json_value(snap.result) if snap.result is not None else None
+        return ProcessStatus(snap.status, result, snap.error, snap.version)
+
+    def lookup(self, name: str) -> str | None:
+        """The pid registered under ``name``, or None."""
+        return self._procs().system.store.lookup(name)
+
+    def dead_letters(self, host: str) -> list[str]:
+        """Message bodies that reached ``host``'s dead-letter queue."""
+        return self._procs().dead_letters(host)
+
+    def worker_stats(self, host: str) -> WorkerStats:
+        """AWS call and cache counters of ``host``'s worker."""
+        return self._procs().hosts[host].worker.stats
+
+    def crash_at(self, point: str, pid: str | None = None, times: int = 1) -> None:
+        """Kill the worker at ``point`` (one of ``FAULT_POINTS``) of ``pid``'s turn (any pid
+        when None), ``times`` times; the killed batch is redelivered by the next rounds."""
+        if point not in FAULT_POINTS:
+            raise ValueError(f"unknown fault point {point!r}; expected one of {FAULT_POINTS}")
+        self._faults.append(_Fault(point, pid, times))
+
+    def _fault(self, point: str, pid: str) -> bool:
+        for fault in self._faults:
+            if fault.point == point and fault.pid in (None, pid) and fault.times > 0:
+                fault.times -= 1
+                return True
+        return False
+
+    def _snapshot(self, pid: str) -> Snapshot:
+        snap = self._procs().system.store.load(pid)
+        if snap is None:
+            raise UnitError(NOT_FOUND, f"no process {pid}")
+        return snap
+
+
+@dataclass
+class ProcessStatus:
+    """What :meth:`LocalCloud.status` reports."""
+
+    status: str
+    result: Any = None
+    error: dict[str, Any] | None = None
+    version: int = 0
+
+
+@dataclass
+class _Fault:
+    point: str
+    pid: str | None
+    times: int
 
 
 def _placeholder_zip() -> bytes:

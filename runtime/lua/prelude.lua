@@ -676,6 +676,7 @@ end
 --- it calls these instead (function calls are unaffected).
 function kit.get(t, k) return t[k] end
 function kit.set(t, k, v) t[k] = v end
+function kit.pack_array(t) t.n = #t; return t end
 function kit.unpack_args(args) return args.n, unpack(args, 1, args.n) end
 
 --- A select's cases as a flat list: kind1, id1, value1, kind2, id2, value2, ...

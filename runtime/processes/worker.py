@@ -1,0 +1,471 @@
+"""The worker of one process host: an SQS batch in, turns run, one commit per actor, outbox out.
+
+Per batch, records are grouped by ``MessageGroupId`` (the pid). Each actor's new envelopes are
+applied in one turn; all turns of the batch run on one scheduler, so an actor waiting in
+``time.sleep`` or ``funcs.call`` lets the others go on. Then, per actor: one conditional write
+(state, version, applied envelope ids, outbox), the outbox sends, and only then success for its
+records. A crash anywhere before that leaves the records to be redelivered; the applied ids make
+the redelivery a no-op apart from re-sending the outbox, which SQS deduplicates.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from runtime import codec, manifest
+from runtime.errors import INVALID, CodecError, UnitError
+from runtime.processes import envelope as env
+from runtime.processes.envelope import Envelope, EnvelopeError
+from runtime.processes.pids import service_pid
+from runtime.processes.store import (
+    RUNNING,
+    OutboxEntry,
+    Snapshot,
+    SnapshotTooLarge,
+    StaleSnapshot,
+)
+from runtime.processes.system import ProcessSystem
+from runtime.processes.turns import Turn, dead_replies, reply_id
+
+logger = logging.getLogger("units.processes")
+
+#: Where a fault hook may stop the worker, in the order a turn passes them.
+FAULT_POINTS = ("in_handler", "before_commit", "after_commit", "after_send")
+FaultHook = Callable[[str, str], bool]
+_MAX_RACES = 3
+
+
+class WorkerCrash(BaseException):
+    """The worker died (fault injection): nothing after this point happens, as in a killed Lambda.
+
+    A BaseException so that no ``except Exception`` on the way can mistake it for an error.
+    """
+
+
+class NotDue(Exception):
+    """A held delayed message is not due yet: it stays in the delay queue."""
+
+
+@dataclass
+class WorkerStats:
+    """Counters of the AWS calls and cache use of one worker (the bill, per unit of work)."""
+
+    batches: int = 0
+    turns: int = 0
+    store_reads: int = 0
+    store_writes: int = 0
+    sqs_calls: int = 0
+    cache_hits: int = 0
+    cache_misses: int = 0
+    races: int = 0
+
+
+@dataclass
+class _Cached:
+    snapshot: Snapshot
+    lua_state: Any
+
+
+@dataclass
+class _Group:
+    pid: str
+    records: list[SQSRecord]
+    envelopes: list[Envelope] = field(default_factory=list)
+    #: Records that are not envelopes, by position: they fail alone (and reach the DLQ), since
+    #: they can never be applied and must not hold the actor's real messages back.
+    poison: dict[int, BaseException] = field(default_factory=dict)
+    #: Why the actor's turn failed: every other record of the group is retried, in order.
+    failure: BaseException | None = None
+
+
+class ProcessWorker:
+    """Consumes one host's queue. Keeps a warm cache of actors, used while its version holds."""
+
+    def __init__(
+        self,
+        engine: Any,
+        system: ProcessSystem,
+        host: str,
+        *,
+        fault: FaultHook | None = None,
+    ) -> None:
+        self.engine = engine
+        self.system = system
+        self.host = host
+        self.fault = fault
+        self.cache: dict[str, _Cached] = {}
+        self.stats = WorkerStats()
+
+    # -- the batch ------------------------------------------------------------------------------
+    def handle(self, records: list[SQSRecord]) -> list[BaseException | None]:
+        """Process a batch; per record, None (done: delete it) or why it must be retried."""
+        self.stats.batches += 1
+        outcomes: list[BaseException | None] = [None] * len(records)
+        groups: dict[str, _Group] = {}
+        index: dict[int, tuple[str, int]] = {}
+        for i, record in enumerate(records):
+            group_id = record.attributes.message_group_id
+            if group_id is None:  # the delay queue: forward what is due
+                outcomes[i] = self._forward_delayed(record)
+                continue
+            group = groups.setdefault(group_id, _Group(group_id, []))
+            index[i] = (group_id, len(group.records))
+            group.records.append(record)
+        for group in groups.values():
+            self._parse(group)
+        self._run(list(groups.values()), races=0)
+        for i, (group_id, position) in index.items():
+            group = groups[group_id]
+            if position in group.poison:
+                outcomes[i] = group.poison[position]
+            elif group.failure is not None:
+                outcomes[i] = group.failure
+        return outcomes
+
+    def _forward_delayed(self, record: SQSRecord) -> BaseException | None:
+        try:
+            if not self.system.mailboxes.forward_if_due(record.body):
+                return NotDue("not due yet")
+            self.stats.sqs_calls += 1
+        except Exception as exc:
+            return exc
+        return None
+
+    def _parse(self, group: _Group) -> None:
+        for position, record in enumerate(group.records):
+            try:
+                envelope = Envelope.from_body(record.body)
+                if envelope.to != group.pid:
+                    raise EnvelopeError(f"envelope to {envelope.to} in the group of {group.pid}")
+            except EnvelopeError as exc:
+                logger.error("poison message %s: %s", record.message_id, exc)
+                group.poison[position] = exc
+                continue
+            group.envelopes.append(envelope)
+
+    # -- turns --------------------------------------------------------------------------------
+    def _run(self, groups: list[_Group], races: int) -> None:
+        turns: list[tuple[_Group, Turn, Any]] = []
+        for group in groups:
+            if not group.envelopes:
+                continue
+            try:
+                planned = self._plan(group)
+            except WorkerCrash:
+                raise
+            except Exception as exc:
+                group.failure = exc
+                continue
+            if planned is not None:
+                turns.append(planned)
+        self._execute(turns)
+        stale = []
+        for group, turn, _lua_state in turns:
+            try:
+                self._commit_and_deliver(turn)
+            except StaleSnapshot:
+                self.cache.pop(group.pid, None)
+                self.stats.races += 1
+                stale.append(group)
+            except WorkerCrash:
+                raise
+            except Exception as exc:
+                self.cache.pop(group.pid, None)
+                logger.exception("turn of %s failed", group.pid)
+                group.failure = exc
+        if stale:
+            if races + 1 >= _MAX_RACES:
+                for group in stale:
+                    group.failure = StaleSnapshot(group.pid)
+            else:
+                self._run(stale, races + 1)
+
+    def _load(self, pid: str) -> tuple[Snapshot | None, Any]:
+        # Taken out, not read: the turn mutates the Lua state in place, so the entry comes back
+        # only with a commit that makes it true again.
+        cached = self.cache.pop(pid, None)
+        if cached is not None:
+            self.stats.cache_hits += 1
+            return cached.snapshot, cached.lua_state
+        self.stats.cache_misses += 1
+        self.stats.store_reads += 1
+        return self.system.store.load(pid), None
+
+    def _plan(self, group: _Group) -> tuple[_Group, Turn, Any] | None:
+        snapshot, lua_state = self._load(group.pid)
+        applied = set(snapshot.applied) if snapshot is not None else set()
+        fresh = [e for e in group.envelopes if e.id not in applied]
+        if snapshot is not None and len(fresh) < len(group.envelopes):
+            # A redelivery of what was committed: its sends may not have gone out.
+            self._deliver(snapshot)
+        if not fresh:
+            return None
+        if snapshot is None:
+            spawn = fresh[0] if fresh[0].kind == env.SPAWN else None
+            if spawn is None:
+                self._answer_for_the_dead(None, fresh)
+                return None
+            snapshot = self._newborn(spawn)
+        elif snapshot.status != RUNNING:
+            self._answer_for_the_dead(snapshot, fresh)
+            return None
+        elif fresh[0].kind == env.SPAWN:
+            # A second spawn of a live pid (a repeated service start): applied as nothing.
+            fresh[0] = Envelope("duplicate", snapshot.pid, fresh[0].id)
+        turn = Turn(self.system, snapshot, fresh)
+        if snapshot.version == 0:
+            lua_state = None
+            self._prepare_newborn(turn, fresh[0])
+        elif lua_state is None:
+            lua_state = self.engine.codec.to_lua(codec.loads(snapshot.state), "state")
+        return group, turn, lua_state
+
+    def _newborn(self, spawn: Envelope) -> Snapshot:
+        fields = spawn.fields
+        return Snapshot(
+            pid=spawn.to,
+            entry=str(fields.get("entry", "")),
+            host=self.host,
+            links=list(fields.get("links") or []),
+            monitors=list(fields.get("monitors") or []),
+            service=fields.get("service"),
+            generation=int(fields.get("generation") or 0),
+            parent=spawn.sender,
+            context=codec.from_json_value(fields.get("context") or {}),
+        )
+
+    def _prepare_newborn(self, turn: Turn, spawn: Envelope) -> None:
+        name = spawn.fields.get("name")
+        try:
+            self.system.check_process_entry(turn.snapshot.entry)
+            if name:
+                self.system.store.register(str(name), turn.snapshot.pid)
+                turn.snapshot.names.append(str(name))
+        except UnitError as exc:
+            turn.crash_before_start(exc.kind, exc.message)
+
+    def _answer_for_the_dead(self, snapshot: Snapshot | None, envelopes: list[Envelope]) -> None:
+        replies = dead_replies(self.system, snapshot, envelopes)
+        dropped = [e for e in envelopes if e.kind in (env.MESSAGE, env.EVENT)]
+        if dropped:
+            state = snapshot.status if snapshot else "unknown"
+            logger.warning(
+                "dropped %d message(s) to %s process %s", len(dropped), state, envelopes[0].to
+            )
+        if replies:
+            self.stats.sqs_calls += self.system.mailboxes.send(replies)
+
+    def _execute(self, turns: list[tuple[_Group, Turn, Any]]) -> None:
+        runnable = [(g, t, s) for g, t, s in turns if t.error is None]
+        if not runnable:
+            return
+        engine, state = self.engine, self.engine.state
+        scheduler = engine.new_scheduler()
+        scheduler.ops[b"crash"] = self._crash_op
+        budget = engine.limits.instructions
+        tasks = []
+        for _group, turn, lua_state in runnable:
+            try:
+                actor = self._actor_table(turn.snapshot.entry)
+            except UnitError as exc:
+                turn.crash_before_start(exc.kind, exc.message)
+                continue
+            pid = turn.snapshot.pid
+            items = turn.lua_items(engine)
+            trapping = state.wrap(lambda snap=turn.snapshot: snap.trap_links)
+            checkpoint = state.wrap(lambda i, pid=pid: self._should_crash("in_handler", pid))
+            task = scheduler.spawn(
+                state.k["actor_turn"],
+                (actor, lua_state, items, trapping, checkpoint),
+                budget=state.k["new_budget"](budget),
+                ctx=engine.codec.to_lua(turn.snapshot.context or {}, "context"),
+                name=pid,
+                data=turn.context,
+            )
+            tasks.append((turn, task))
+        state.limit_memory(engine.limits.memory_bytes * max(1, len(tasks)))
+        try:
+            from runtime.engine import Invocation
+
+            with engine.running(scheduler, Invocation(self.host, {})):
+                scheduler.run_until(lambda: all(task.done for _, task in tasks))
+        finally:
+            state.unlimit_memory()
+            scheduler.close()
+        for turn, task in tasks:
+            self.stats.turns += 1
+            if task.failed:
+                error = engine.error_from_task(task, turn.snapshot.pid)
+                turn.crash_before_start(error.kind, error.message)
+            else:
+                turn.lua_state = turn.record(engine, task.values)
+
+    def _crash_op(self, task: Any) -> Any:
+        raise WorkerCrash(f"worker killed in the handler of {task.name}")
+
+    def _should_crash(self, point: str, pid: str) -> bool:
+        return bool(self.fault is not None and self.fault(point, pid))
+
+    def _check(self, point: str, pid: str) -> None:
+        if self._should_crash(point, pid):
+            raise WorkerCrash(f"worker killed at {point} of {pid}")
+
+    def _actor_table(self, entry_id: str) -> Any:
+        entry = self.system.check_process_entry(entry_id)
+        value = self.engine.entry_runtime(entry.id).value
+        get = self.engine.state.get
+        if (
+            self.engine.lua_type(value) != "table"
+            or self.engine.lua_type(get(value, b"handle")) != "function"
+        ):
+            raise UnitError(
+                INVALID,
+                f"{entry_id} does not return a table with a handle(state, msg) function; an "
+                "actor exports init/handle/on_event (a loop-style main belongs on a "
+                "workflow.host)",
+            )
+        return value
+
+    # -- commit and delivery -------------------------------------------------------------------
+    def _commit_and_deliver(self, turn: Turn) -> None:
+        pid = turn.snapshot.pid
+        expected = turn.snapshot.version
+        lua_state = turn.lua_state
+        state_json = None
+        if lua_state is not None:
+            try:
+                state_json = codec.dumps(self.engine.codec.to_python(lua_state, "state"))
+            except CodecError as exc:
+                turn._crash(INVALID, f"the state cannot be saved: {exc.message}")
+        self._check("before_commit", pid)
+        snapshot = turn.finish(state_json)
+        snapshot.outbox += self._supervise(snapshot)
+        try:
+            self.system.store.commit(snapshot, expected)
+        except SnapshotTooLarge as exc:
+            snapshot = self._crash_too_large(turn, expected, str(exc))
+        self.stats.store_writes += 1
+        self._check("after_commit", pid)
+        self._deliver(snapshot)
+        self._check("after_send", pid)
+        if snapshot.status == RUNNING:
+            self.cache[pid] = _Cached(copy.deepcopy(snapshot), lua_state)
+
+    def _crash_too_large(self, turn: Turn, expected: int, message: str) -> Snapshot:
+        # Keep the last state that fit; the actor stops with the reason.
+        turn.snapshot.version = expected
+        turn.snapshot.state = turn.base_state
+        turn._crash(INVALID, message)
+        snapshot = turn.finish(None)
+        snapshot.outbox += self._supervise(snapshot)
+        self.system.store.commit(snapshot, expected)
+        return snapshot
+
+    def _deliver(self, snapshot: Snapshot) -> None:
+        if snapshot.outbox:
+            self.stats.sqs_calls += self.system.mailboxes.send(snapshot.outbox)
+        if snapshot.status != RUNNING:
+            for name in snapshot.names:
+                self.system.store.unregister(name, snapshot.pid)
+
+    # -- services --------------------------------------------------------------------------------
+    def _supervise(self, snapshot: Snapshot) -> list[OutboxEntry]:
+        """A stopped service's restart, as a delayed spawn of its next generation."""
+        if snapshot.status == RUNNING or not snapshot.service:
+            return []
+        service = self.system.registry.find(snapshot.service)
+        if not isinstance(service, manifest.ServiceEntry) or not service.process:
+            return []
+        policy = service.lifecycle.restart
+        crashed = snapshot.status != "exited"
+        abnormal = crashed and (snapshot.error or {}).get("kind") != "CANCELED"
+        if policy.type == "temporary" or (policy.type == "transient" and not abnormal):
+            return []
+        attempt = snapshot.generation + 1
+        if policy.max_attempts and attempt > policy.max_attempts:
+            logger.error("service %s gave up after %d restarts", service.id, policy.max_attempts)
+            return []
+        delay = min(
+            policy.max_delay, policy.initial_delay * policy.backoff_factor**snapshot.generation
+        )
+        host = service.host or snapshot.host
+        spawn = self.system.spawn_envelope(
+            service.process,
+            host,
+            list(service.args),
+            ident=reply_id(f"{snapshot.pid}|{attempt}", "restart"),
+            sender=None,
+            name=service.registry_name,
+            service=service.id,
+            generation=attempt,
+            pid=service_pid(host, service.id, attempt),
+        )
+        return [self.system.outbox_entry(spawn, delay)]
+
+
+def start_services(system: ProcessSystem) -> list[str]:
+    """Spawn every auto-started ``process.service`` (idempotent: generation 0 has a fixed pid,
+    and a spawn to an existing pid is ignored)."""
+    pids = []
+    entries = []
+    for service in system.registry.of_kind(manifest.ServiceEntry):
+        if not service.process or not service.host or not service.lifecycle.auto_start:
+            continue
+        pid = service_pid(service.host, service.id, 0)
+        spawn = system.spawn_envelope(
+            service.process,
+            service.host,
+            list(service.args),
+            ident=reply_id(pid, "start"),
+            sender=None,
+            name=service.registry_name,
+            service=service.id,
+            generation=0,
+            pid=pid,
+        )
+        entries.append(system.outbox_entry(spawn))
+        pids.append(pid)
+    if entries:
+        system.mailboxes.send(entries)
+    return pids
+
+
+class ActorBatchProcessor(BatchProcessor):
+    """Powertools' SQS batch processor, fed per actor instead of per record.
+
+    The record handler given to ``process_partial_response`` receives the whole batch (a list of
+    ``SQSRecord``) and returns one outcome per record; Powertools turns the failures into
+    ``batchItemFailures``, so one failing actor never makes SQS redeliver another's messages.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(EventType.SQS, raise_on_entire_batch_failure=False)
+
+    def process(self) -> list[tuple]:
+        records = [SQSRecord(r) for r in self.records]
+        outcomes = self.handler(records)
+        results = []
+        for raw, record, outcome in zip(self.records, records, outcomes, strict=True):
+            if outcome is None:
+                results.append(self.success_handler(raw, None))
+            else:
+                info = (type(outcome), outcome, outcome.__traceback__)
+                results.append(self.failure_handler(record, info))
+        return results
+
+
+__all__ = [
+    "FAULT_POINTS",
+    "ActorBatchProcessor",
+    "ProcessWorker",
+    "WorkerCrash",
+    "WorkerStats",
+    "start_services",
+]

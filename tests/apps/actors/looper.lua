@@ -1,0 +1,4 @@
+local function main()
+  while true do end
+end
+return { main = main }

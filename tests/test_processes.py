@@ -1,0 +1,285 @@
+"""Processes: actors on SQS FIFO + DynamoDB, through the harness (moto)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from runtime.errors import INVALID, NOT_FOUND, UnitError
+from runtime.testing import LocalCloud
+from tests.conftest import ROOT
+
+APP = ROOT / "tests" / "apps" / "actors"
+HOST = "app:workers"
+
+
+@pytest.fixture
+def cloud():
+    with LocalCloud(APP, auto_start=False) as c:
+        yield c
+
+
+def test_spawn_send_state_and_exit(cloud):
+    pid = cloud.spawn("app:counter", HOST, 5)
+    assert pid.startswith(HOST + "/")
+    cloud.drain()
+    assert cloud.status(pid).status == "running"
+    assert cloud.state(pid) == {"n": 5}
+    for _ in range(3):
+        cloud.send(pid, "inc", 2)
+    cloud.call("app:sender", pid, "inc", 10)  # process.send from a function
+    cloud.drain()
+    assert cloud.state(pid) == {"n": 21}
+    cloud.send(pid, "stop")
+    cloud.drain()
+    status = cloud.status(pid)
+    assert (status.status, status.result, status.error) == ("exited", 21, None)
+
+
+def test_a_crash_is_recorded_with_the_lua_error_and_other_actors_go_on(cloud):
+    a = cloud.spawn("app:counter", HOST, 1)
+    b = cloud.spawn("app:counter", HOST, 100)
+    cloud.drain()
+    cloud.send(a, "boom")
+    cloud.send(b, "inc", 1)
+    cloud.drain()
+    status = cloud.status(a)
+    assert status.status == "crashed"
+    assert status.error["kind"] == "INTERNAL"
+    assert status.error["message"].startswith("counter.lua:18: boom at 1")
+    assert cloud.state(b) == {"n": 101}
+    # A message to the dead actor is dropped, and nothing else moves.
+    cloud.send(a, "inc", 1)
+    cloud.drain()
+    assert cloud.status(a).status == "crashed" and cloud.state(a) == {"n": 1}
+
+
+def test_sleeping_handler_lets_other_actors_run_in_the_same_batch(cloud):
+    slow = cloud.spawn("app:counter", HOST, 0)
+    fast = cloud.spawn("app:counter", HOST, 0)
+    cloud.drain()
+    start = cloud.clock.now()
+    cloud.send(slow, "slow_inc")
+    cloud.send(fast, "inc", 1)
+    cloud.drain()
+    assert cloud.state(slow) == {"n": 1} and cloud.state(fast) == {"n": 1}
+    assert cloud.clock.now() - start == pytest.approx(10.0)
+
+
+@pytest.mark.parametrize(
+    ("how", "trap", "expected_parent", "event_kind"),
+    [
+        ("monitored", False, "running", "EXIT"),
+        ("linked", False, "crashed", None),
+        ("linked", True, "running", "LINK_DOWN"),
+    ],
+)
+def test_monitors_and_links_see_a_child_crash(cloud, how, trap, expected_parent, event_kind):
+    parent = cloud.spawn("app:parent", HOST, how, trap)
+    cloud.drain()
+    child = cloud.state(parent)["child"]
+    assert cloud.state(parent)["trap"] is trap
+    cloud.send(parent, "kill_child")
+    cloud.drain()
+    assert cloud.status(child).status == "crashed"
+    assert cloud.status(parent).status == expected_parent
+    if event_kind is None:
+        assert cloud.status(parent).error["kind"] == "CANCELED"
+        assert "went down" in cloud.status(parent).error["message"]
+    else:
+        (event,) = cloud.state(parent)["events"]
+        assert (event["kind"], event["from"]) == (event_kind, child)
+        assert "boom at 0" in event["error"]
+
+
+def test_normal_exit_reaches_monitors_but_does_not_take_links_down(cloud):
+    monitored = cloud.spawn("app:parent", HOST, "monitored", False)
+    linked = cloud.spawn("app:parent", HOST, "linked", False)
+    cloud.drain()
+    cloud.send(monitored, "stop_child")
+    cloud.send(linked, "stop_child")
+    cloud.drain()
+    (event,) = cloud.state(monitored)["events"]
+    assert (event["kind"], event["value"]) == ("EXIT", 0)
+    assert cloud.status(linked).status == "running"
+    assert cloud.state(linked)["events"] == {}
+
+
+def test_monitoring_a_dead_or_unknown_process_answers_at_once(cloud):
+    watcher = cloud.spawn("app:parent", HOST, "plain", False)
+    dead = cloud.spawn("app:counter", HOST, 3)
+    cloud.drain()
+    cloud.send(dead, "stop")
+    cloud.drain()
+    cloud.send(watcher, "monitor", dead)
+    cloud.send(watcher, "monitor", HOST + "/no-such-process")
+    cloud.drain()
+    events = cloud.state(watcher)["events"]
+    assert [(e["kind"], e.get("value"), e.get("error")) for e in events] == [
+        ("EXIT", 3, None),
+        ("EXIT", None, "no such process"),
+    ]
+
+
+def test_names_register_resolve_and_are_released_on_exit(cloud):
+    spawner = "local p = process.with_name('room'):spawn('app:counter', 'app:workers', 1)"
+    del spawner
+    pid = cloud.spawn("app:counter", HOST, 1, name="room")
+    cloud.drain()
+    assert cloud.lookup("room") == pid
+    cloud.send("room", "inc", 4)
+    cloud.drain()
+    assert cloud.state(pid) == {"n": 5}
+    taken = cloud.spawn("app:counter", HOST, 0, name="room")
+    cloud.drain()
+    assert cloud.status(taken).error == {
+        "kind": "ALREADY_EXISTS",
+        "message": f"name 'room' is taken by {pid}",
+    }
+    cloud.send("room", "stop")
+    cloud.drain()
+    assert cloud.lookup("room") is None
+    with pytest.raises(UnitError) as exc:
+        cloud.send("room", "inc", 1)
+    assert (exc.value.kind, exc.value.message) == (NOT_FOUND, "no process is named 'room'")
+
+
+@pytest.mark.parametrize(
+    ("call", "kind", "fragment"),
+    [
+        (
+            lambda c: c.spawn("app:counter", "app:nowhere"),
+            NOT_FOUND,
+            "no process host 'app:nowhere'",
+        ),
+        (lambda c: c.spawn("app:nothing", HOST), NOT_FOUND, "no process entry 'app:nothing'"),
+        (lambda c: c.spawn("app:looper", HOST), INVALID, "run the loop on a workflow.host"),
+        (lambda c: c.spawn("app:sender", HOST), INVALID, "is a function.lua, not a process.lua"),
+        (lambda c: c.send(HOST + "/x", "@system", 1), INVALID, "reserved"),
+        (lambda c: c.send("nobody", "hi", 1), NOT_FOUND, "no process is named 'nobody'"),
+        (lambda c: c.send(HOST + "/x", "big", "x" * (1024 * 1024)), INVALID, "at most 1048576"),
+    ],
+)
+def test_bad_spawns_and_sends_are_clear_errors(cloud, call, kind, fragment):
+    with pytest.raises(UnitError) as exc:
+        call(cloud)
+    assert exc.value.kind == kind and fragment in exc.value.message
+
+
+def test_lua_sees_bad_sends_as_nil_err(cloud):
+    assert cloud.call("app:sender", "nobody", "hi", 1) == {"err": NOT_FOUND}
+    assert cloud.call("app:sender", HOST + "/x", "@x", 1) == {"err": INVALID}
+    assert cloud.call("app:sender", HOST + "/x", "hi", 1) == {"ok": True}
+
+
+def test_state_that_cannot_be_saved_crashes_the_actor_and_keeps_the_last_state(cloud):
+    pid = cloud.spawn("app:counter", HOST, 7)
+    big = cloud.spawn("app:counter", HOST, 8)
+    cloud.drain()
+    cloud.send(pid, "bad_state")
+    cloud.send(big, "grow", 500 * 1024)
+    cloud.drain()
+    bad = cloud.status(pid)
+    assert bad.status == "crashed" and bad.error["kind"] == INVALID
+    assert "the state cannot be saved: state.fn: a function cannot be sent" in bad.error["message"]
+    too_big = cloud.status(big)
+    assert too_big.status == "crashed"
+    assert "a DynamoDB item holds at most 409600 bytes" in too_big.error["message"]
+    assert cloud.state(big) == {"n": 8}
+
+
+def test_runaway_handler_crashes_only_its_actor(cloud):
+    pid = cloud.spawn("app:counter", HOST, 0)
+    other = cloud.spawn("app:counter", HOST, 0)
+    cloud.drain()
+    cloud.send(pid, "spin")
+    cloud.send(other, "inc", 1)
+    cloud.drain()
+    status = cloud.status(pid)
+    assert status.status == "crashed" and status.error["kind"] == "TIMEOUT"
+    assert "instruction budget exceeded" in status.error["message"]
+    assert cloud.state(other) == {"n": 1}
+
+
+def test_poison_message_goes_to_the_dlq_and_the_actor_goes_on(cloud):
+    pid = cloud.spawn("app:counter", HOST, 0)
+    cloud.drain()
+    url = cloud.processes.system.mailboxes.queues[HOST]
+    cloud.processes.sqs.send_message(
+        QueueUrl=url, MessageBody="{not json", MessageGroupId=pid, MessageDeduplicationId="p1"
+    )
+    cloud.send(pid, "inc", 5)
+    cloud.drain()
+    assert cloud.state(pid) == {"n": 5}
+    assert cloud.dead_letters(HOST) == ["{not json"]
+
+
+def test_service_restarts_with_backoff_until_it_gives_up():
+    with LocalCloud(APP) as cloud:
+        cloud.drain()
+        first = cloud.lookup("flaky")
+        assert first is not None and cloud.status(first).status == "running"
+        cloud.send("flaky", "boom")
+        cloud.drain()
+        assert cloud.status(first).status == "crashed"
+        assert cloud.lookup("flaky") is None  # released; the restart is 5 s away
+        cloud.advance_time(4.9)
+        cloud.drain()
+        assert cloud.lookup("flaky") is None
+        cloud.advance_time(0.2)
+        cloud.drain()
+        second = cloud.lookup("flaky")
+        assert second not in (None, first)
+        assert cloud.state(second) == {"pid": second}
+        cloud.send("flaky", "boom")
+        cloud.drain()
+        cloud.advance_time(10)  # backoff doubled
+        cloud.drain()
+        third = cloud.lookup("flaky")
+        assert third not in (None, first, second)
+        cloud.send("flaky", "boom")
+        cloud.drain()
+        cloud.advance_time(3600)
+        cloud.drain()
+        assert cloud.lookup("flaky") is None  # max_attempts: 2 restarts, then it gives up
+        assert cloud.status(third).status == "crashed"
+
+
+def test_services_start_once_however_often_they_are_started():
+    with LocalCloud(APP) as cloud:
+        cloud.processes.start_services()
+        cloud.drain()
+        cloud.processes.start_services()
+        cloud.drain()
+        pid = cloud.lookup("flaky")
+        assert cloud.status(pid).version == 1
+
+
+def test_worker_batch_uses_one_write_per_actor_and_no_reads_when_warm(cloud):
+    pid = cloud.spawn("app:counter", HOST, 0)
+    cloud.drain()
+    stats = cloud.worker_stats(HOST)
+    reads, writes = stats.store_reads, stats.store_writes
+    for _ in range(10):
+        cloud.send(pid, "inc", 1)
+    cloud.drain()
+    assert cloud.state(pid) == {"n": 10}
+    assert stats.store_writes - writes == 1  # ten messages, one batch, one commit
+    assert stats.store_reads - reads == 0  # the warm cache held
+
+
+def test_bodies_on_the_wire_are_envelopes(cloud):
+    pid = cloud.spawn("app:counter", HOST, 0)
+    reply = cloud.processes.sqs.receive_message(
+        QueueUrl=cloud.processes.system.mailboxes.queues[HOST], AttributeNames=["All"]
+    )
+    (message,) = reply["Messages"]
+    body = json.loads(message["Body"])
+    assert (body["kind"], body["to"], body["entry"], body["args"]) == (
+        "spawn",
+        pid,
+        "app:counter",
+        [0],
+    )
+    assert message["Attributes"]["MessageGroupId"] == pid
