@@ -1,0 +1,28 @@
+"""The environment variables the stack sets and the runtime reads.
+
+The names are repeated here rather than imported: at synth time ``infra`` imports nothing of
+``runtime`` but the manifest loader (importing ``runtime.bootstrap`` would load the Lua engine).
+A test checks they equal the runtime's own constants.
+"""
+
+from __future__ import annotations
+
+#: The application folder (``runtime.bootstrap.APP_ENV``).
+APP_ENV = "UNITS_APP"
+#: On a remote function's Lambda, the entry ids it runs itself (``runtime.bootstrap``).
+HOME_FUNCTIONS_ENV = "UNITS_HOME_FUNCTIONS"
+#: ``{"ns:name": "lambda function name"}`` of remote functions (``runtime.aws.lambda_invoke``).
+REMOTE_FUNCTIONS_ENV = "UNITS_REMOTE_FUNCTIONS"
+#: Where Lambda unpacks the code asset; the bundle puts the application folder at ``app/``.
+TASK_ROOT = "/var/task"
+METRICS_NAMESPACE = "ComputeUnits"
+
+
+def base_environment(*, service_name: str, log_level: str, app_folder: str) -> dict[str, str]:
+    """What every Lambda of the stack gets: the app folder and the Powertools settings."""
+    return {
+        APP_ENV: f"{TASK_ROOT}/{app_folder}",
+        "POWERTOOLS_SERVICE_NAME": service_name,
+        "POWERTOOLS_LOG_LEVEL": log_level,
+        "POWERTOOLS_METRICS_NAMESPACE": METRICS_NAMESPACE,
+    }

@@ -1,0 +1,96 @@
+"""The one Lambda shape every host of the kit uses (function, remote, API, and later workers).
+
+Each gets its own role holding only what is granted to it, its own log group (so retention is
+set and ``cdk destroy`` removes it), X-Ray active tracing, and an alarm on its ``Errors``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from infra import nag
+from infra.plan import LambdaSize
+
+#: The Lambda runtime; ``bundling.PYTHON_VERSION`` fetches wheels for the same Python.
+RUNTIME = lambda_.Runtime.PYTHON_3_12
+ARCHITECTURES = {"arm64": lambda_.Architecture.ARM_64, "x86_64": lambda_.Architecture.X86_64}
+#: Logs are the one thing the stack stores at rest; a month covers an incident's look-back.
+LOG_RETENTION = logs.RetentionDays.ONE_MONTH
+
+
+class UnitLambda(Construct):
+    """A Lambda of the kit: ``function``, ``role``, ``log_group`` and ``errors_alarm``."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        code: lambda_.Code,
+        handler: str,
+        architecture: str,
+        size: LambdaSize,
+        environment: Mapping[str, str],
+        description: str,
+        function_name: str | None = None,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        # An explicit role instead of the default one: the default attaches the managed
+        # AWSLambdaBasicExecutionRole, which may write to every log group of the account.
+        self.role = iam.Role(
+            self,
+            "Role",
+            assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+            description=f"Runs {description}",
+        )
+        self.log_group = logs.LogGroup(
+            self, "Logs", retention=LOG_RETENTION, removal_policy=RemovalPolicy.DESTROY
+        )
+        self.function = lambda_.Function(
+            self,
+            "Function",
+            function_name=function_name,
+            description=description,
+            runtime=RUNTIME,
+            architecture=ARCHITECTURES[architecture],
+            handler=handler,
+            code=code,
+            memory_size=size.memory,
+            timeout=Duration.seconds(size.timeout),
+            environment=dict(environment),
+            role=self.role,
+            log_group=self.log_group,
+            tracing=lambda_.Tracing.ACTIVE,
+        )
+        self.log_group.grant_write(self.role)
+        self.errors_alarm = cloudwatch.Alarm(
+            self,
+            "ErrorsAlarm",
+            alarm_description=f"{description}: invocations failed (unhandled error or timeout)",
+            metric=self.function.metric_errors(period=Duration.minutes(1), statistic="Sum"),
+            threshold=1,
+            evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        nag.suppress(
+            self.role,
+            "AwsSolutions-IAM5",
+            "Lambda active tracing adds xray:PutTraceSegments and xray:PutTelemetryRecords, "
+            "which support no resource-level permissions: '*' is the only resource they take.",
+            applies_to=["Resource::*"],
+        )
+        nag.suppress(
+            self.function,
+            "AwsSolutions-L1",
+            "Python 3.12 is the runtime the bundle is built for: its Linux wheels (lupa's C "
+            "extension, PyYAML) are fetched for cp312 and the kit is tested on 3.11 and 3.12. "
+            "Moving to a newer runtime is a deliberate upgrade of both together.",
+        )
