@@ -201,8 +201,15 @@ class ProcessWorker:
     def _plan(self, group: _Group) -> tuple[_Group, Turn, Any] | None:
         snapshot, lua_state = self._load(group.pid)
         applied = set(snapshot.applied) if snapshot is not None else set()
-        fresh = [e for e in group.envelopes if e.id not in applied]
-        if snapshot is not None and len(fresh) < len(group.envelopes):
+        fresh = []
+        for envelope in group.envelopes:
+            if envelope.id not in applied:  # also drops a duplicate within this batch
+                applied.add(envelope.id)
+                fresh.append(envelope)
+        redelivered = snapshot is not None and any(
+            e.id in snapshot.applied for e in group.envelopes
+        )
+        if redelivered and snapshot is not None:
             # A redelivery of what was committed: its sends may not have gone out.
             self._deliver(snapshot)
         if not fresh:
