@@ -12,6 +12,9 @@ from runtime.processes import envelope as env
 from runtime.processes.mailboxes import Mailboxes, check_size
 from runtime.processes.pids import host_of, is_pid, new_pid
 from runtime.processes.store import ActorStore, OutboxEntry
+from runtime.processes.supervision import SUPERVISOR_ID, supervisor_entry
+
+SUPERVISOR = supervisor_entry()
 
 
 @dataclass
@@ -35,6 +38,8 @@ class ProcessSystem:
         return found
 
     def check_process_entry(self, entry_id: str) -> manifest.ProcessEntry:
+        if entry_id == SUPERVISOR_ID:
+            return SUPERVISOR
         found = self.registry.find(entry_id)
         if found is None:
             raise UnitError(NOT_FOUND, f"no process entry '{entry_id}'")

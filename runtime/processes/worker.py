@@ -31,6 +31,7 @@ from runtime.processes.store import (
     SnapshotTooLarge,
     StaleSnapshot,
 )
+from runtime.processes.supervision import SUPERVISOR_ID, spec, tree_children, tree_host
 from runtime.processes.system import ProcessSystem
 from runtime.processes.turns import Turn, dead_replies, reply_id
 
@@ -102,6 +103,7 @@ class ProcessWorker:
         self.fault = fault
         self.cache: dict[str, _Cached] = {}
         self.stats = WorkerStats()
+        self._supervisor: Any = None
 
     # -- the batch ------------------------------------------------------------------------------
     def handle(self, records: list[SQSRecord]) -> list[BaseException | None]:
@@ -326,6 +328,12 @@ class ProcessWorker:
 
     def _actor_table(self, entry_id: str) -> Any:
         entry = self.system.check_process_entry(entry_id)
+        if entry_id == SUPERVISOR_ID:
+            if self._supervisor is None:
+                from runtime.engine import EntryRuntime
+
+                self._supervisor = EntryRuntime(self.engine, entry)
+            return self._supervisor.value
         value = self.engine.entry_runtime(entry.id).value
         get = self.engine.state.get
         if (
@@ -376,11 +384,12 @@ class ProcessWorker:
         return snapshot
 
     def _deliver(self, snapshot: Snapshot) -> None:
-        if snapshot.outbox:
-            self.stats.sqs_calls += self.system.mailboxes.send(snapshot.outbox)
+        # Names first: whoever gets the EXIT may restart the process under the same name.
         if snapshot.status != RUNNING:
             for name in snapshot.names:
                 self.system.store.unregister(name, snapshot.pid)
+        if snapshot.outbox:
+            self.stats.sqs_calls += self.system.mailboxes.send(snapshot.outbox)
 
     # -- services --------------------------------------------------------------------------------
     def _supervise(self, snapshot: Snapshot) -> list[OutboxEntry]:
@@ -388,7 +397,10 @@ class ProcessWorker:
         if snapshot.status == RUNNING or not snapshot.service:
             return []
         service = self.system.registry.find(snapshot.service)
-        if not isinstance(service, manifest.ServiceEntry) or not service.process:
+        if not isinstance(service, manifest.ServiceEntry):
+            return []
+        start = service_start(self.system.registry, service)
+        if start is None:
             return []
         policy = service.lifecycle.restart
         crashed = snapshot.status != "exited"
@@ -402,11 +414,11 @@ class ProcessWorker:
         delay = min(
             policy.max_delay, policy.initial_delay * policy.backoff_factor**snapshot.generation
         )
-        host = service.host or snapshot.host
+        process, host, args = start
         spawn = self.system.spawn_envelope(
-            service.process,
+            process,
             host,
-            list(service.args),
+            args,
             ident=reply_id(f"{snapshot.pid}|{attempt}", "restart"),
             sender=None,
             name=service.registry_name,
@@ -417,19 +429,33 @@ class ProcessWorker:
         return [self.system.outbox_entry(spawn, delay)]
 
 
+def service_start(
+    registry: manifest.Registry, service: manifest.ServiceEntry
+) -> tuple[str, str, list[Any]] | None:
+    """What a service runs: its process, or the kit's supervisor for a tree."""
+    if service.children:
+        return SUPERVISOR_ID, tree_host(registry, service), [spec(registry, service)]
+    if service.process and service.host:
+        return service.process, service.host, list(service.args)
+    return None
+
+
 def start_services(system: ProcessSystem) -> list[str]:
     """Spawn every auto-started ``process.service`` (idempotent: generation 0 has a fixed pid,
     and a spawn to an existing pid is ignored)."""
     pids = []
     entries = []
+    started_by_trees = tree_children(system.registry)
     for service in system.registry.of_kind(manifest.ServiceEntry):
-        if not service.process or not service.host or not service.lifecycle.auto_start:
+        start = service_start(system.registry, service)
+        if service.id in started_by_trees or not service.lifecycle.auto_start or start is None:
             continue
-        pid = service_pid(service.host, service.id, 0)
+        process, host, args = start
+        pid = service_pid(host, service.id, 0)
         spawn = system.spawn_envelope(
-            service.process,
-            service.host,
-            list(service.args),
+            process,
+            host,
+            args,
             ident=reply_id(pid, "start"),
             sender=None,
             name=service.registry_name,
