@@ -283,3 +283,31 @@ def test_bodies_on_the_wire_are_envelopes(cloud):
         [0],
     )
     assert message["Attributes"]["MessageGroupId"] == pid
+
+
+def test_loop_style_calls_explain_the_handler_model(make_app):
+    app = make_app(
+        """
+        version: "1.0"
+        namespace: app
+        entries:
+          - name: f
+            kind: function.lua
+            source: file://f.lua
+        """,
+        {
+            "f.lua": """
+            return { handler = function(what)
+              local ok, a, b = pcall(process[what], "app:x", "app:h")
+              if ok then return b and b:message() end
+              return a
+            end }
+            """
+        },
+    )
+    with LocalCloud(app) as cloud:
+        assert "take the result from the EXIT event in on_event" in cloud.call("app:f", "exec")
+        assert "handle(state, msg)" in cloud.call("app:f", "inbox")
+        assert "on_event(state, ev)" in cloud.call("app:f", "events")
+        # Without process hosts, process.* says so instead of failing obscurely.
+        assert "processes are not available here" in cloud.call("app:f", "spawn")

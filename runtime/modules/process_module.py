@@ -67,6 +67,11 @@ function M.inbox()
     .. "loop-style code with an inbox runs on a workflow host", 2)
 end
 M.listen = function() M.inbox() end
+function M.exec()
+  error("process.exec: waiting for another process's result would hold this Lambda (or this "
+    .. "actor's turn) open while another works; spawn_monitored it and take the result from "
+    .. "the EXIT event in on_event, or wait for it durably in a workflow", 2)
+end
 M.registry = {
   register = function(name, pid) return host.register(name, pid) end,
   lookup = function(name) return host.lookup(name) end,
