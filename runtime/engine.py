@@ -345,6 +345,9 @@ class Engine:
         """Send one application log line to the sink, with the invocation's fields added."""
         if self.invocation is not None:
             fields = {**self.invocation.fields, **fields}
+        pid = self.process_context().pid
+        if pid is not None:
+            fields.setdefault("pid", pid)
         try:
             self.log_sink(level, message, fields)
         except Exception as exc:  # a broken log line must never fail the call that logged it

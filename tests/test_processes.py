@@ -311,3 +311,54 @@ def test_loop_style_calls_explain_the_handler_model(make_app):
         assert "on_event(state, ev)" in cloud.call("app:f", "events")
         # Without process hosts, process.* says so instead of failing obscurely.
         assert "processes are not available here" in cloud.call("app:f", "spawn")
+
+
+def test_a_trapped_link_down_forgets_the_link(cloud):
+    parent = cloud.spawn("app:parent", HOST, "linked", True)
+    cloud.drain()
+    child = cloud.state(parent)["child"]
+    assert cloud.processes.system.store.load(parent).links == [child]
+    cloud.send(parent, "kill_child")
+    cloud.drain()
+    assert cloud.processes.system.store.load(parent).links == []
+
+
+def test_actor_log_lines_carry_the_pid(make_app):
+    app = make_app(
+        """
+        version: "1.0"
+        namespace: app
+        entries:
+          - name: workers
+            kind: process.host
+          - name: talker
+            kind: process.lua
+            source: file://talker.lua
+            modules: [logger]
+        """,
+        {
+            "talker.lua": """
+            local logger = require("logger")
+            return { handle = function(state, msg) logger.info("got", { topic = msg:topic() }) end }
+            """
+        },
+    )
+    with LocalCloud(app) as cloud:
+        pid = cloud.spawn("app:talker", "app:workers")
+        cloud.send(pid, "hi")
+        cloud.drain()
+    (line,) = [line for line in cloud.logs if line.message == "got"]
+    assert line.fields == {"topic": "hi", "entry": "app:talker", "pid": pid}
+
+
+def test_a_service_that_ran_long_enough_starts_its_restart_count_over():
+    with LocalCloud(APP) as cloud:
+        cloud.drain()
+        for _ in range(4):  # max_attempts is 2, but each incarnation outlives max_delay (60 s)
+            first = cloud.lookup("flaky")
+            cloud.advance_time(61)
+            cloud.send("flaky", "boom")
+            cloud.drain()
+            cloud.advance_time(5)  # the first backoff again, not a doubled one
+            cloud.drain()
+            assert cloud.lookup("flaky") not in (None, first)

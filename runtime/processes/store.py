@@ -60,6 +60,10 @@ class Snapshot:
     error: dict[str, Any] | None = None
     service: str | None = None
     generation: int = 0
+    #: Consecutive restarts of a service so far (0 again after a long enough run).
+    attempt: int = 0
+    #: Clock time the process was born (its spawn turn).
+    started: float = 0.0
     parent: str | None = None
     context: dict[str, Any] = field(default_factory=dict)
     updated: float = 0.0

@@ -90,6 +90,7 @@ class ProcessSystem:
         context: dict[str, Any] | None = None,
         service: str | None = None,
         generation: int = 0,
+        attempt: int = 0,
         pid: str | None = None,
     ) -> env.Envelope:
         """The envelope that creates a process (its pid is the envelope's ``to``)."""
@@ -108,6 +109,7 @@ class ProcessSystem:
         if service:
             fields["service"] = service
             fields["generation"] = generation
+            fields["attempt"] = attempt
         return env.Envelope(env.SPAWN, pid or new_pid(host), ident, sender, fields)
 
     def outbox_entry(self, envelope: env.Envelope, delay: float = 0.0) -> OutboxEntry:

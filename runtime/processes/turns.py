@@ -212,6 +212,13 @@ class Turn:
                 snap.monitors.append(other)
             elif envelope.kind == env.UNMONITOR and other in snap.monitors:
                 snap.monitors.remove(other)
+            elif (
+                envelope.kind == env.EVENT
+                and envelope.event == env.LINK_DOWN
+                and other in snap.links
+            ):
+                # The link is gone with the process (a trapping actor lives on without it).
+                snap.links.remove(other)
 
     def _exit_result(self) -> dict[str, Any]:
         if self.status == EXITED:

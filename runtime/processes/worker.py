@@ -246,6 +246,8 @@ class ProcessWorker:
             monitors=list(fields.get("monitors") or []),
             service=fields.get("service"),
             generation=int(fields.get("generation") or 0),
+            attempt=int(fields.get("attempt") or 0),
+            started=self.system.clock.now(),
             parent=spawn.sender,
             context=codec.from_json_value(fields.get("context") or {}),
         )
@@ -407,24 +409,28 @@ class ProcessWorker:
         abnormal = crashed and (snapshot.error or {}).get("kind") != "CANCELED"
         if policy.type == "temporary" or (policy.type == "transient" and not abnormal):
             return []
-        attempt = snapshot.generation + 1
+        # A run at least as long as the longest backoff counts as a recovery: the restart
+        # count (and with it the backoff) starts over, so rare crashes never exhaust it.
+        lived = self.system.clock.now() - snapshot.started
+        previous = 0 if lived >= policy.max_delay else snapshot.attempt
+        attempt = previous + 1
         if policy.max_attempts and attempt > policy.max_attempts:
             logger.error("service %s gave up after %d restarts", service.id, policy.max_attempts)
             return []
-        delay = min(
-            policy.max_delay, policy.initial_delay * policy.backoff_factor**snapshot.generation
-        )
+        delay = min(policy.max_delay, policy.initial_delay * policy.backoff_factor**previous)
+        generation = snapshot.generation + 1
         process, host, args = start
         spawn = self.system.spawn_envelope(
             process,
             host,
             args,
-            ident=reply_id(f"{snapshot.pid}|{attempt}", "restart"),
+            ident=reply_id(f"{snapshot.pid}|{generation}", "restart"),
             sender=None,
             name=service.registry_name,
             service=service.id,
-            generation=attempt,
-            pid=service_pid(host, service.id, attempt),
+            generation=generation,
+            attempt=attempt,
+            pid=service_pid(host, service.id, generation),
         )
         return [self.system.outbox_entry(spawn, delay)]
 
