@@ -117,8 +117,15 @@ class LambdaBundle:
         }
         return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
 
-    def code(self, app_dir: Path) -> lambda_.Code:
-        """The asset for CDK: bundled locally, hashed from its inputs (not the project tree)."""
+    def code(self, app_dir: Path, *, prepare: bool = True) -> lambda_.Code:
+        """The asset for CDK: bundled locally, hashed from its inputs (not the project tree).
+
+        ``prepare`` installs the dependencies now, in Python, so a pip failure is a
+        :class:`SynthError` with pip's message rather than an error wrapped by jsii's callback
+        machinery. Pass False when CDK will skip bundling (``Stack.bundling_required``).
+        """
+        if prepare:
+            self.dependencies()
         return lambda_.Code.from_asset(
             str(ROOT),
             asset_hash_type=AssetHashType.CUSTOM,

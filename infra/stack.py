@@ -43,7 +43,7 @@ class UnitsStack(Stack):
         # Checked before any construct exists, so a bad app fails fast, before bundling.
         self.plan: DeployPlan = plan_app(registry, self.stack_name)
         bundle = bundle or LambdaBundle(architecture=settings.architecture)
-        code = bundle.code(registry.root)
+        code = bundle.code(registry.root, prepare=self.bundling_required)
         environment = {
             **base_environment(
                 service_name=self.stack_name, log_level=settings.log_level, app_folder=APP_FOLDER

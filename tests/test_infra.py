@@ -622,6 +622,26 @@ def test_process_and_workflow_hosts_are_not_silently_ignored(make_app: MakeApp):
     assert "'app:flows': workflow.host" in problems[1]
 
 
+def test_a_failed_dependency_install_stops_synth_with_pips_message(monkeypatch, tmp_path):
+    def fail(self: LambdaBundle, target: Path) -> None:
+        raise SynthError(
+            "pip could not install the Lambda dependencies:", ["No matching distribution"]
+        )
+
+    monkeypatch.setattr(LambdaBundle, "_pip_install", fail)
+    app = cdk.App(outdir=str(tmp_path / "out"))
+    with pytest.raises(SynthError, match="No matching distribution"):
+        UnitsStack(
+            app,
+            "units-nopip",
+            registry=load_registry(HELLO),
+            settings=Settings(app_dir=HELLO, stack_name="units-nopip"),
+            bundle=LambdaBundle(cache_dir=tmp_path / "cache"),
+        )
+    # Nothing half-installed is left to be mistaken for a cached install.
+    assert list((tmp_path / "cache").iterdir()) == []
+
+
 def test_plan_of_the_hello_example():
     plan = plan_app(load_registry(HELLO), "units-hello")
     assert [f.id for f in plan.hosted] == ["app:greet", "app:hello", "app:greet_many"]
