@@ -43,7 +43,6 @@ class FunctionHosts(Construct):
         environment: Mapping[str, str],
     ) -> None:
         super().__init__(scope, construct_id)
-        self._plan = plan
         hosted = ", ".join(f.id for f in plan.hosted) or "no functions yet"
         self.host = UnitLambda(
             self,
