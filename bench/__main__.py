@@ -20,7 +20,7 @@ os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 warnings.simplefilter("ignore")
 
-from bench import api, aws_calls, calls, init  # noqa: E402
+from bench import api, aws_calls, calls, init, processes  # noqa: E402
 from bench.timing import Figure  # noqa: E402
 
 SECTIONS = [
@@ -28,6 +28,7 @@ SECTIONS = [
     ("HTTP API", api.run),
     ("Lambda init", init.run),
     ("AWS API calls", aws_calls.run),
+    ("Processes", processes.run),
 ]
 
 
