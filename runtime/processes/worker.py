@@ -20,6 +20,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from runtime import codec, manifest
+from runtime.engine import Invocation
 from runtime.errors import INVALID, CodecError, UnitError
 from runtime.processes import envelope as env
 from runtime.processes.envelope import Envelope, EnvelopeError
@@ -160,9 +161,7 @@ class ProcessWorker:
                 continue
             try:
                 planned = self._plan(group)
-            except WorkerCrash:
-                raise
-            except Exception as exc:
+            except Exception as exc:  # (a WorkerCrash is no Exception: it ends the batch)
                 group.failure = exc
                 continue
             if planned is not None:
@@ -176,8 +175,6 @@ class ProcessWorker:
                 self.cache.pop(group.pid, None)
                 self.stats.races += 1
                 stale.append(group)
-            except WorkerCrash:
-                raise
             except Exception as exc:
                 self.cache.pop(group.pid, None)
                 logger.exception("turn of %s failed", group.pid)
@@ -303,8 +300,6 @@ class ProcessWorker:
             tasks.append((turn, task))
         state.limit_memory(engine.limits.memory_bytes * max(1, len(tasks)))
         try:
-            from runtime.engine import Invocation
-
             with engine.running(scheduler, Invocation(self.host, {})):
                 scheduler.run_until(lambda: all(task.done for _, task in tasks))
         finally:
