@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -69,10 +69,19 @@ class Snapshot:
     updated: float = 0.0
 
     def meta(self) -> dict[str, Any]:
-        data = asdict(self)
-        for key in ("pid", "entry", "host", "version", "status", "state"):
-            data.pop(key)
+        """Everything but the keyed attributes, as stored in the item's ``meta`` JSON."""
+        # Field by field rather than dataclasses.asdict, which deep-copies: this runs per commit.
+        data = {f.name: getattr(self, f.name) for f in _META_FIELDS}
+        data["outbox"] = [o.__dict__ for o in self.outbox]
         return data
+
+    def copy(self) -> Snapshot:
+        """A copy whose lists can change without touching this one (values are JSON data that
+        nobody mutates in place)."""
+        twin = replace(self)
+        for name in ("applied", "outbox", "links", "monitors", "names"):
+            setattr(twin, name, list(getattr(self, name)))
+        return twin
 
     @classmethod
     def from_item(cls, item: dict[str, Any]) -> Snapshot:
@@ -87,6 +96,13 @@ class Snapshot:
             state=item["state"]["S"],
             **meta,
         )
+
+
+_META_FIELDS = [
+    f
+    for f in fields(Snapshot)
+    if f.name not in ("pid", "entry", "host", "version", "status", "state")
+]
 
 
 def _actor_key(pid: str) -> dict[str, Any]:

@@ -10,7 +10,6 @@ the redelivery a no-op apart from re-sending the outbox, which SQS deduplicates.
 
 from __future__ import annotations
 
-import copy
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -368,7 +367,7 @@ class ProcessWorker:
         self._deliver(snapshot)
         self._check("after_send", pid)
         if snapshot.status == RUNNING:
-            self.cache[pid] = _Cached(copy.deepcopy(snapshot), lua_state)
+            self.cache[pid] = _Cached(snapshot.copy(), lua_state)
 
     def _crash_too_large(self, turn: Turn, expected: int, message: str) -> Snapshot:
         # Keep the last state that fit; the actor stops with the reason.
