@@ -362,3 +362,113 @@ def test_a_service_that_ran_long_enough_starts_its_restart_count_over():
             cloud.advance_time(5)  # the first backoff again, not a doubled one
             cloud.drain()
             assert cloud.lookup("flaky") not in (None, first)
+
+
+OPS = """
+-- Exercises the rest of the process API from inside an actor.
+local ctx = require("ctx")
+local ops = {}
+
+function ops.init()
+  return { log = {}, user = ctx.get("user") }
+end
+
+function ops.handle(state, msg)
+  local t, data = msg:topic(), msg:payload():data()
+  local function note(...) state.log[#state.log + 1] = table.concat({ ... }, " ") end
+  if t == "register" then
+    local ok, err = process.registry.register(data)
+    note("register", tostring(ok), err and err:kind() or "-")
+  elseif t == "unregister" then
+    note("unregister", tostring(process.registry.unregister(data)))
+  elseif t == "lookup" then
+    local pid, err = process.registry.lookup(data)
+    note("lookup", pid == process.pid() and "me" or tostring(pid), err and err:kind() or "-")
+  elseif t == "bad_payload" then
+    local ok, err = process.send(process.pid(), "x", { f = function() end })
+    note("send", tostring(ok), err:kind(), err:message())
+  elseif t == "spawn_ctx" then
+    state.child = process.with_context({ user = "ada" }):spawn("app:ops", "app:workers")
+  elseif t == "cancel" then
+    process.cancel(data, "shutting down")
+  end
+  return state
+end
+
+function ops.on_event(state, ev)
+  state.log[#state.log + 1] = ev.kind .. " " .. tostring(ev.reason)
+  if ev.kind == process.event.CANCEL then process.exit("cleaned up") end
+  return state
+end
+
+return ops
+"""
+
+
+@pytest.fixture
+def ops(make_app):
+    app = make_app(
+        """
+        version: "1.0"
+        namespace: app
+        entries:
+          - name: workers
+            kind: process.host
+          - name: ops
+            kind: process.lua
+            source: file://ops.lua
+            modules: [ctx]
+        """,
+        {"ops.lua": OPS},
+    )
+    with LocalCloud(app) as cloud:
+        yield cloud
+
+
+def test_registry_calls_from_an_actor(ops):
+    a = ops.spawn("app:ops", "app:workers")
+    b = ops.spawn("app:ops", "app:workers")
+    ops.drain()
+    for topic, data in [
+        ("register", "svc"),
+        ("lookup", "svc"),
+        ("unregister", "svc"),
+        ("lookup", "svc"),
+    ]:
+        ops.send(a, topic, data)
+    ops.drain()
+    ops.send(a, "register", "svc")
+    ops.send(b, "register", "svc")
+    ops.drain()
+    assert ops.state(a)["log"] == [
+        "register true -",
+        "lookup me -",
+        "unregister true",
+        "lookup nil NOT_FOUND",
+        "register true -",
+    ]
+    assert ops.state(b)["log"] == ["register nil ALREADY_EXISTS"]
+
+
+def test_a_payload_the_codec_refuses_is_nil_err_and_nothing_is_lost(ops):
+    pid = ops.spawn("app:ops", "app:workers")
+    ops.drain()
+    ops.send(pid, "bad_payload")
+    ops.drain()
+    (line,) = ops.state(pid)["log"]
+    assert line == "send nil INVALID payload.f: a function cannot be sent"
+    assert ops.status(pid).status == "running"
+
+
+def test_with_context_reaches_the_child_and_cancel_lets_it_clean_up(ops):
+    parent = ops.spawn("app:ops", "app:workers")
+    ops.drain()
+    ops.send(parent, "spawn_ctx")
+    ops.drain()
+    child = ops.state(parent)["child"]
+    assert ops.state(child)["user"] == "ada"
+    ops.send(parent, "cancel", child)
+    ops.drain()
+    status = ops.status(child)
+    assert (status.status, status.result) == ("exited", "cleaned up")
+    assert ops.state(child)["log"] == ["CANCEL shutting down"]
