@@ -54,7 +54,8 @@ _FAKE_CREDENTIALS = {
 
 
 def lambda_name(entry_id: str) -> str:
-    """The Lambda function name of a remote function entry (as the stack names it)."""
+    """The Lambda function name the harness gives a remote function (the stack prefixes its own
+    name instead; the runtime reads the names from UNITS_REMOTE_FUNCTIONS either way)."""
     return "units-" + entry_id.replace(":", "-").replace(".", "-")
 
 
