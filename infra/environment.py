@@ -13,6 +13,14 @@ APP_ENV = "UNITS_APP"
 HOME_FUNCTIONS_ENV = "UNITS_HOME_FUNCTIONS"
 #: ``{"ns:name": "lambda function name"}`` of remote functions (``runtime.aws.lambda_invoke``).
 REMOTE_FUNCTIONS_ENV = "UNITS_REMOTE_FUNCTIONS"
+#: The DynamoDB table of process snapshots and names (``runtime.bootstrap.TABLE_ENV``).
+TABLE_ENV = "UNITS_TABLE"
+#: ``{"ns:host": "queue url"}`` of every process host's FIFO queue (``QUEUES_ENV``) and of its
+#: standard delay queue (``DELAY_QUEUES_ENV``).
+QUEUES_ENV = "UNITS_PROCESS_QUEUES"
+DELAY_QUEUES_ENV = "UNITS_PROCESS_DELAY_QUEUES"
+#: On a worker Lambda: the process host whose queues it consumes (``HOST_ENV``).
+HOST_ENV = "UNITS_PROCESS_HOST"
 #: Where Lambda unpacks the code asset; the bundle puts the application folder at ``app/``.
 TASK_ROOT = "/var/task"
 METRICS_NAMESPACE = "ComputeUnits"

@@ -1,4 +1,5 @@
-"""From a loaded application to what the stack deploys: Lambda sizes, remote functions, routes.
+"""From a loaded application to what the stack deploys: Lambda sizes, remote functions, routes,
+process hosts and the services started on deploy.
 
 Pure Python, no CDK: every check runs here, before any construct exists and before the (slow)
 bundling starts, and every problem is reported together in one :class:`SynthError`.
@@ -6,7 +7,9 @@ bundling starts, and every problem is reported together in one :class:`SynthErro
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import json
 import math
 import re
 from collections.abc import Iterable
@@ -21,7 +24,10 @@ from runtime.manifest import (
     Entry,
     FunctionEntry,
     Jwt,
+    ProcessEntry,
+    ProcessHostEntry,
     Registry,
+    ServiceEntry,
     load_app,
 )
 
@@ -30,10 +36,20 @@ API_INTEGRATION_TIMEOUT = 30
 LAMBDA_NAME_MAX = 64
 #: Entry kinds whose hosts this stack does not provision yet, with what they need.
 NOT_PROVISIONED = {
-    "process.host": "an SQS FIFO queue and a worker Lambda",
     "workflow.host": "a Step Functions driver and step/activity Lambdas",
-    "process.service": "a process host and the auto-start custom resource",
 }
+#: SQS FIFO queues hand a Lambda at most 10 messages per batch.
+FIFO_BATCH_MAX = 10
+#: What an SQS event source mapping accepts as ``ScalingConfig.MaximumConcurrency``.
+ESM_CONCURRENCY = (2, 1000)
+#: Lambda's limit on the total size of a function's environment variables.
+ENVIRONMENT_LIMIT_BYTES = 4096
+#: Generous upper bound of one queue URL in the environment: ``https://sqs.<region>.amazonaws.com/
+#: <account>/`` (about 60 characters) plus a CloudFormation-generated name (at most 80).
+_QUEUE_URL_BOUND = 140
+#: What the other variables every Lambda carries take at most (app folder, Powertools,
+#: table name, the worker's host id), leaving the rest for the JSON maps.
+_OTHER_VARIABLES_BOUND = 700
 
 _PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(\.\.\.)?\}")
 _NOT_NAME_CHAR = re.compile(r"[^A-Za-z0-9_-]+")
@@ -54,6 +70,21 @@ class RemoteFunction:
     entry: FunctionEntry
     function_name: str
     size: LambdaSize
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessHost:
+    """A ``process.host``: its entry, its worker Lambda's size, and its queues' visibility
+    timeout (whole seconds, at least the worker's timeout)."""
+
+    entry: ProcessHostEntry
+    size: LambdaSize
+    visibility_timeout: int
+
+    @property
+    def id(self) -> str:
+        """The host id (``ns:name``): the key of the queue maps and the worker's host."""
+        return self.entry.id
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +109,10 @@ class DeployPlan:
 
     ``hosted`` are the functions the function Lambda (and every other Lambda, in process) runs;
     ``function_size`` fits the largest of them; ``api_size`` is the same capped at the HTTP API
-    integration timeout. ``warnings`` are worth showing but do not stop the synth.
+    integration timeout. ``process_hosts`` get a queue set and a worker Lambda each;
+    ``services`` are the ``process.service`` entries started on deploy (tree children are
+    started by their tree), and ``services_digest`` changes whenever any service entry does.
+    ``warnings`` are worth showing but do not stop the synth.
     """
 
     hosted: tuple[FunctionEntry, ...]
@@ -86,6 +120,9 @@ class DeployPlan:
     function_size: LambdaSize
     api_size: LambdaSize
     routes: tuple[Route, ...]
+    process_hosts: tuple[ProcessHost, ...] = ()
+    services: tuple[ServiceEntry, ...] = ()
+    services_digest: str = ""
     warnings: tuple[str, ...] = ()
 
     @property
@@ -115,20 +152,53 @@ def plan_app(registry: Registry, stack_name: str) -> DeployPlan:
     problems += _name_clashes(remote)
     routes = tuple(_route(e) for e in registry.of_kind(EndpointEntry))
     problems += _route_clashes(routes)
+    function_size = _size(f.deploy for f in hosted)
+    hosts = registry.of_kind(ProcessHostEntry)
+    for host in hosts:
+        problems += _host_problems(host)
+    problems += _process_problems(registry, hosts)
+    problems += _environment_problems(hosts, remote)
     if problems:
         raise SynthError(
             f"the application in {registry.root} cannot be deployed by this stack:", problems
         )
-    function_size = _size(f.deploy for f in hosted)
     api_size = LambdaSize(function_size.memory, min(function_size.timeout, API_INTEGRATION_TIMEOUT))
+    services = registry.of_kind(ServiceEntry)
     return DeployPlan(
         hosted=hosted,
         remote=remote,
         function_size=function_size,
         api_size=api_size,
         routes=routes,
+        process_hosts=tuple(_process_host(h, function_size) for h in hosts),
+        services=tuple(auto_started(services)),
+        services_digest=services_digest(services),
         warnings=tuple(_slow_routes(registry, routes)),
     )
+
+
+def auto_started(services: list[ServiceEntry]) -> list[ServiceEntry]:
+    """The services the deploy starts: ``auto_start`` ones that run something and that no tree
+    starts as its child (the rule of ``runtime.processes.worker.start_services``)."""
+    children = {child for s in services for child in s.children}
+    return [
+        s
+        for s in services
+        if s.lifecycle.auto_start
+        and s.id not in children
+        and (s.children or (s.process and s.host))
+    ]
+
+
+def services_digest(services: list[ServiceEntry]) -> str:
+    """A digest of every service entry: the deploy-time start runs again when it changes."""
+    described = []
+    for service in services:
+        fields = dataclasses.asdict(service)
+        fields.pop("file")  # where the entry is written is no part of what it runs
+        described.append(fields)
+    text = json.dumps(described, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def lambda_function_name(stack_name: str, entry_id: str) -> str:
@@ -159,6 +229,79 @@ def _size(deploys: Iterable[Deploy]) -> LambdaSize:
     )
 
 
+def _process_host(host: ProcessHostEntry, function_size: LambdaSize) -> ProcessHost:
+    # The worker runs the hosted functions an actor calls in process, so it gets their memory.
+    return ProcessHost(
+        entry=host,
+        size=LambdaSize(function_size.memory, math.ceil(host.lambda_timeout)),
+        visibility_timeout=math.ceil(host.visibility_timeout),
+    )
+
+
+def _host_problems(host: ProcessHostEntry) -> list[str]:
+    # The manifest loader checks these too; a registry built another way must not reach CDK
+    # (or AWS) with them, where the errors would be far less clear.
+    problems = []
+    where = _where(host)
+    if not 1 <= host.batch_size <= FIFO_BATCH_MAX:
+        problems.append(
+            f"{where}: batch_size {host.batch_size} is out of range: an SQS FIFO event source "
+            f"takes 1 to {FIFO_BATCH_MAX} messages per batch"
+        )
+    low, high = ESM_CONCURRENCY
+    if host.max_concurrency is not None and not low <= host.max_concurrency <= high:
+        problems.append(
+            f"{where}: max_concurrency {host.max_concurrency} is out of range: an SQS event "
+            f"source mapping's maximum concurrency is {low} to {high} (leave it out for no cap)"
+        )
+    if math.ceil(host.visibility_timeout) < math.ceil(host.lambda_timeout):
+        problems.append(
+            f"{where}: visibility_timeout ({host.visibility_timeout:g} s) is shorter than "
+            f"lambda_timeout ({host.lambda_timeout:g} s): SQS would hand a batch to a second "
+            "worker while the first may still be running it; make visibility_timeout at least "
+            "lambda_timeout"
+        )
+    return problems
+
+
+def _process_problems(registry: Registry, hosts: list[ProcessHostEntry]) -> list[str]:
+    processes = registry.of_kind(ProcessEntry)
+    if hosts and not processes:
+        return [
+            f"{_where(host)}: the process host has no process to run: the application has no "
+            "process.lua entries (add one, or remove the host)"
+            for host in hosts
+        ]
+    problems = []
+    for service in registry.of_kind(ServiceEntry):
+        process = registry.find(service.process) if service.process else None
+        if isinstance(process, ProcessEntry) and process.method:
+            problems.append(
+                f"{_where(service)}: it runs '{process.id}', a loop-style process (method: "
+                f"{process.method}) that a process.host cannot run: export "
+                "init/handle/on_event handlers, or run the loop on a workflow.host"
+            )
+    return problems
+
+
+def _environment_problems(
+    hosts: list[ProcessHostEntry], remote: tuple[RemoteFunction, ...]
+) -> list[str]:
+    # Every Lambda carries the URL of every host's two queues and every remote function's name,
+    # and Lambda refuses an environment over 4 KB at deploy time, long after synth.
+    size = _OTHER_VARIABLES_BOUND
+    size += sum(2 * (len(h.id) + 6 + _QUEUE_URL_BOUND) for h in hosts)
+    size += sum(len(r.entry.id) + len(r.function_name) + 6 for r in remote)
+    if size <= ENVIRONMENT_LIMIT_BYTES:
+        return []
+    return [
+        f"{len(hosts)} process hosts and {len(remote)} remote functions may not fit in a "
+        f"Lambda's environment (up to about {size} bytes of the {ENVIRONMENT_LIMIT_BYTES} Lambda "
+        "allows; every Lambda carries all queue URLs and remote function names): use fewer "
+        "process hosts"
+    ]
+
+
 def _route(endpoint: EndpointEntry) -> Route:
     return Route(
         endpoint=endpoint,
@@ -176,7 +319,7 @@ def _where(entry: Entry) -> str:
 def _not_provisioned(entry: Entry) -> str:
     return (
         f"{_where(entry)}: {entry.kind} entries are not provisioned by this stack yet (they need "
-        f"{NOT_PROVISIONED[entry.kind]}); it deploys functions and the HTTP API only"
+        f"{NOT_PROVISIONED[entry.kind]}); it deploys functions, the HTTP API and process hosts"
     )
 
 

@@ -1,6 +1,7 @@
-"""The stack of one application folder: the function hosts and, when it has endpoints, the API.
+"""The stack of one application folder: the function hosts, the API when it has endpoints, and
+the process hosts (table, queues, workers, service start) when it has ``process.host`` entries.
 
-Process hosts and workflow hosts join later as constructs of their own built here from the same
+Workflow hosts join later as constructs of their own built here from the same
 :class:`~infra.plan.DeployPlan`; until then :func:`~infra.plan.plan_app` refuses apps that have
 them, so nothing is silently left undeployed.
 """
@@ -18,12 +19,15 @@ from infra.bundling import APP_FOLDER, LambdaBundle
 from infra.environment import base_environment
 from infra.functions import FunctionHosts, remote_environment
 from infra.plan import DeployPlan, plan_app
+from infra.processes import ProcessHosts
+from infra.services import ServiceStarter
 from infra.settings import Settings
 from runtime.manifest import Registry
 
 
 class UnitsStack(Stack):
-    """Everything one application needs. ``plan``, ``functions`` and ``api`` (or None).
+    """Everything one application needs. ``plan``, ``functions``, and ``api``, ``processes``
+    and ``services`` (each None when the application has nothing for it).
 
     ``bundle`` decides the code asset and so the Lambda architecture; by default it is built
     for ``settings.architecture`` and the Lambda runtime's Python.
@@ -50,6 +54,18 @@ class UnitsStack(Stack):
             ),
             **remote_environment(self.plan),
         }
+        # Processes first: every Lambda of the stack carries their table and queue URLs.
+        self.processes: ProcessHosts | None = None
+        if self.plan.process_hosts:
+            self.processes = ProcessHosts(
+                self,
+                "Processes",
+                hosts=self.plan.process_hosts,
+                code=code,
+                architecture=bundle.architecture,
+                environment=environment,
+            )
+            environment = {**environment, **self.processes.environment}
         self.functions = FunctionHosts(
             self,
             "Functions",
@@ -70,9 +86,33 @@ class UnitsStack(Stack):
                 environment=environment,
             )
             self.functions.grant_invoke_remotes(self.api.handler.function)
+        self.services: ServiceStarter | None = None
+        if self.processes is not None:
+            self._grant_processes(self.processes)
+            if self.plan.services:
+                self.services = ServiceStarter(
+                    self,
+                    "Services",
+                    plan=self.plan,
+                    processes=self.processes,
+                    code=code,
+                    architecture=bundle.architecture,
+                    environment=environment,
+                )
         for warning in self.plan.warnings:
             Annotations.of(self).add_warning_v2("units:slow-route", warning)
         self._outputs()
+
+    def _grant_processes(self, processes: ProcessHosts) -> None:
+        # Functions (hosted and remote) and the API spawn, send and register names; actors in a
+        # worker call functions, remote ones included, as any function does.
+        clients = [self.functions.host, *self.functions.remotes.values()]
+        if self.api is not None:
+            clients.append(self.api.handler)
+        for client in clients:
+            processes.grant_clients(client.function)
+        for worker in processes.workers.values():
+            self.functions.grant_invoke_remotes(worker.function)
 
     def _outputs(self) -> None:
         # Fixed output names: the CLI finds a deployed stack's resources by them.
@@ -96,3 +136,47 @@ class UnitsStack(Stack):
                 value=self.api.handler.function.function_name,
                 description="The Lambda behind the HTTP API",
             )
+        if self.processes is not None:
+            self._process_outputs(self.processes)
+
+    def _process_outputs(self, processes: ProcessHosts) -> None:
+        def by_host(values: dict[str, str]) -> str:
+            return self.to_json_string(values)
+
+        queues = processes.queues
+        CfnOutput(
+            self,
+            "ProcessTableName",
+            value=processes.table.table_name,
+            description="The DynamoDB table of process snapshots and registered names",
+        )
+        CfnOutput(
+            self,
+            "ProcessQueues",
+            value=by_host({h: q.queue.queue_url for h, q in queues.items()}),
+            description="JSON map of process host ids to their FIFO queue (mailbox) URLs",
+        )
+        CfnOutput(
+            self,
+            "ProcessDelayQueues",
+            value=by_host({h: q.delays.queue_url for h, q in queues.items()}),
+            description="JSON map of process host ids to their delay queue URLs",
+        )
+        CfnOutput(
+            self,
+            "ProcessDeadLetterQueues",
+            value=by_host({h: q.dead_letters.queue_url for h, q in queues.items()}),
+            description="JSON map of process host ids to their FIFO dead-letter queue URLs",
+        )
+        CfnOutput(
+            self,
+            "ProcessDelayDeadLetterQueues",
+            value=by_host({h: q.delay_dead_letters.queue_url for h, q in queues.items()}),
+            description="JSON map of process host ids to their delay queue's DLQ URLs",
+        )
+        CfnOutput(
+            self,
+            "ProcessWorkers",
+            value=by_host({h: w.function.function_name for h, w in processes.workers.items()}),
+            description="JSON map of process host ids to their worker Lambda names",
+        )

@@ -1,11 +1,13 @@
 """The CDK app: what the stack holds for an application, bundling, cdk-nag, and bad input.
 
-One synthesis for the whole module (a module-scoped fixture, three stacks in one App): the hello
-example (arm64, the default), a small app with remote functions and iam/none/jwt routes, and
-the hello example bundled for x86_64 and *this* machine's Python, so that the bundle can be
-imported and run here to prove its layout (a bundle for Lambda's Python 3.12 on aarch64 cannot
-load its lupa extension on this machine). Bad input is checked without synthesizing: the stack
-refuses it before any construct or bundle is made.
+One synthesis for the whole module (a module-scoped fixture, five stacks in one App): the hello
+example (arm64, the default), a small app with remote functions and iam/none/jwt routes, the
+chat example (a process host, a registered service, the HTTP API), a small app with two process
+hosts (one with a concurrency cap), a remote function and a supervision tree, and the hello
+example bundled for x86_64 and *this* machine's Python, so that the bundle can be imported and
+run here to prove its layout (a bundle for Lambda's Python 3.12 on aarch64 cannot load its lupa
+extension on this machine). Bad input is checked without synthesizing: the stack refuses it
+before any construct or bundle is made.
 
 The Lambda dependencies are installed by pip from PyPI on the first run and then cached (see
 ``infra/bundling.py``), so later runs need no network.
@@ -13,6 +15,7 @@ The Lambda dependencies are installed by pip from PyPI on the first run and then
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
@@ -50,12 +53,20 @@ from infra import environment  # noqa: E402
 from infra.bundling import BUNDLE_INFO, RUNTIME_PROVIDED, LambdaBundle, runtime_requirements  # noqa: E402
 from infra.errors import SynthError  # noqa: E402
 from infra.nag import apply_checks  # noqa: E402
-from infra.plan import api_gateway_path, lambda_function_name, load_registry, plan_app  # noqa: E402
+from infra.plan import (  # noqa: E402
+    api_gateway_path,
+    lambda_function_name,
+    load_registry,
+    plan_app,
+    services_digest,
+)
 from infra.settings import Settings  # noqa: E402
 from infra.stack import UnitsStack  # noqa: E402
+from runtime.manifest import ProcessHostEntry, Registry, ServiceEntry  # noqa: E402
 from tests.conftest import EXAMPLES, ROOT, MakeApp, write_app  # noqa: E402
 
 HELLO = EXAMPLES / "hello"
+CHAT = EXAMPLES / "chat"
 HERE_PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
 
 SHOP = """
@@ -108,6 +119,53 @@ entries:
 """
 ADD = "return { handler = function(a, b) return (a or 0) + (b or 0) end }\n"
 
+JOBS = """
+version: "1.0"
+namespace: jobs
+entries:
+  - name: add
+    kind: function.lua
+    source: file://add.lua
+  - name: heavy
+    kind: function.lua
+    source: file://add.lua
+    deploy: {memory: 1024, remote: true}
+  - name: job
+    kind: process.lua
+    source: file://job.lua
+  - name: fast
+    kind: process.host
+    batch_size: 5
+    max_concurrency: 4
+    visibility_timeout: 3m
+    lambda_timeout: 90s
+    max_receive_count: 7
+  - name: slow
+    kind: process.host
+  - name: ticker
+    kind: process.service
+    process: jobs:job
+    host: jobs:fast
+  - name: manual
+    kind: process.service
+    process: jobs:job
+    host: jobs:slow
+    lifecycle: {auto_start: false}
+  - name: leaf
+    kind: process.service
+    process: jobs:job
+    host: jobs:slow
+  - name: pool
+    kind: process.service
+    children: [jobs:leaf]
+"""
+JOB = """
+local job = {}
+function job.init() return { n = 0 } end
+function job.handle(state, msg) state.n = state.n + 1 return state end
+return job
+"""
+
 
 class Synth:
     """The synthesized App: its stacks by short name, templates and asset folders."""
@@ -139,7 +197,9 @@ class Synth:
 @pytest.fixture(scope="module")
 def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
     outdir = tmp_path_factory.mktemp("cdk.out")
-    shop = write_app(tmp_path_factory.mktemp("apps") / "shop", SHOP, {"add.lua": ADD})
+    apps = tmp_path_factory.mktemp("apps")
+    shop = write_app(apps / "shop", SHOP, {"add.lua": ADD})
+    jobs = write_app(apps / "jobs", JOBS, {"add.lua": ADD, "job.lua": JOB})
     app = cdk.App(outdir=str(outdir))
     stacks = {
         "hello": UnitsStack(
@@ -154,6 +214,18 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
             registry=load_registry(shop),
             settings=Settings(app_dir=shop, stack_name="units-shop", log_level="DEBUG"),
         ),
+        "chat": UnitsStack(
+            app,
+            "units-chat",
+            registry=load_registry(CHAT),
+            settings=Settings(app_dir=CHAT, stack_name="units-chat"),
+        ),
+        "jobs": UnitsStack(
+            app,
+            "units-jobs",
+            registry=load_registry(jobs),
+            settings=Settings(app_dir=jobs, stack_name="units-jobs"),
+        ),
         "layout": UnitsStack(
             app,
             "units-layout",
@@ -166,9 +238,17 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
     return Synth(outdir, stacks)
 
 
+#: The handler of CDK's custom resource framework Lambda (Node.js, not one of the kit's).
+FRAMEWORK_HANDLER = "framework.onEvent"
+
+
 def lambdas(synth: Synth, name: str) -> dict[str, dict[str, Any]]:
-    """Lambda functions of a stack by logical id, their properties."""
-    return {k: r["Properties"] for k, r in synth.resources(name, "AWS::Lambda::Function").items()}
+    """The kit's Lambda functions of a stack by logical id, their properties."""
+    return {
+        k: r["Properties"]
+        for k, r in synth.resources(name, "AWS::Lambda::Function").items()
+        if r["Properties"]["Handler"] != FRAMEWORK_HANDLER
+    }
 
 
 def by_handler(synth: Synth, name: str, handler: str) -> list[dict[str, Any]]:
@@ -302,6 +382,10 @@ def test_environment_names_are_the_runtimes():
     assert environment.APP_ENV == bootstrap.APP_ENV
     assert environment.HOME_FUNCTIONS_ENV == bootstrap.HOME_FUNCTIONS_ENV
     assert environment.REMOTE_FUNCTIONS_ENV == lambda_invoke.REMOTE_FUNCTIONS_ENV
+    assert environment.TABLE_ENV == bootstrap.TABLE_ENV
+    assert environment.QUEUES_ENV == bootstrap.QUEUES_ENV
+    assert environment.DELAY_QUEUES_ENV == bootstrap.DELAY_QUEUES_ENV
+    assert environment.HOST_ENV == bootstrap.HOST_ENV
 
 
 def test_invoke_grants_exactly_the_remote_functions(synth):
@@ -353,10 +437,12 @@ def test_logs_go_to_the_lambdas_own_log_group(synth):
 
 
 def test_an_errors_alarm_per_lambda(synth):
-    for name in ("hello", "shop"):
+    for name in ("hello", "shop", "chat", "jobs"):
         alarmed = set()
         for alarm in synth.resources(name, "AWS::CloudWatch::Alarm").values():
             props = alarm["Properties"]
+            if props["Namespace"] == "AWS/SQS":
+                continue  # the DLQ alarms, below
             assert (props["MetricName"], props["Namespace"]) == ("Errors", "AWS/Lambda")
             assert props["Threshold"] == 1
             assert props["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
@@ -415,6 +501,304 @@ def test_templates_pass_cdk_cloudformation_validation(synth):
     report = json.loads((synth.outdir / "validation-report.json").read_text())
     violations = [v for plugin in report["pluginReports"] for v in plugin.get("violations", [])]
     assert violations == []
+
+
+# -- process hosts -------------------------------------------------------------------------------
+
+#: (stack, host id, batch size, max concurrency, max receive count, visibility, worker timeout)
+HOSTS = [
+    ("chat", "app:chat", 10, None, 3, 60, 30),
+    ("jobs", "jobs:fast", 5, 4, 7, 180, 90),
+    ("jobs", "jobs:slow", 10, None, 5, 60, 30),
+]
+
+
+def resolve(synth: Synth, name: str, token: Any) -> Any:
+    """What ``token`` (a construct attribute) is in the stack's template."""
+    return synth.stacks[name].resolve(token)
+
+
+def logical_id(synth: Synth, name: str, construct: Any) -> str:
+    return resolve(synth, name, construct.node.default_child.logical_id)
+
+
+def props_of(synth: Synth, name: str, construct: Any) -> dict[str, Any]:
+    return synth.json[name]["Resources"][logical_id(synth, name, construct)]["Properties"]
+
+
+def render(value: Any) -> str:
+    """A template string value with its references written ``<LogicalId>``/``<Id.Attr>``."""
+    if isinstance(value, str):
+        return value
+    if "Ref" in value:
+        return f"<{value['Ref']}>"
+    if "Fn::GetAtt" in value:
+        return "<" + ".".join(value["Fn::GetAtt"]) + ">"
+    separator, parts = value["Fn::Join"]
+    return separator.join(render(p) for p in parts)
+
+
+def arn(synth: Synth, name: str, construct: Any) -> dict[str, Any]:
+    return {"Fn::GetAtt": [logical_id(synth, name, construct), "Arn"]}
+
+
+def test_process_resource_counts(synth):
+    chat = Counter(r["Type"] for r in synth.json["chat"]["Resources"].values())
+    # The function, API, worker and services Lambdas, and the custom resource framework's.
+    assert chat["AWS::Lambda::Function"] == 5
+    assert chat["AWS::DynamoDB::Table"] == 1
+    assert chat["AWS::SQS::Queue"] == 4  # FIFO, its DLQ, the delay queue, its DLQ
+    assert chat["AWS::SQS::QueuePolicy"] == 4  # TLS only
+    assert chat["AWS::Lambda::EventSourceMapping"] == 2
+    assert chat["AWS::CloudWatch::Alarm"] == 4 + 2  # Lambda errors, and the two DLQs
+    assert chat["Custom::UnitsServices"] == 1
+    jobs = Counter(r["Type"] for r in synth.json["jobs"]["Resources"].values())
+    assert jobs["AWS::DynamoDB::Table"] == 1  # one table for every host
+    assert jobs["AWS::SQS::Queue"] == 8
+    assert jobs["AWS::Lambda::EventSourceMapping"] == 4
+    for name in ("hello", "shop", "layout"):
+        kinds = {r["Type"] for r in synth.json[name]["Resources"].values()}
+        assert not kinds & {"AWS::DynamoDB::Table", "AWS::SQS::Queue", "Custom::UnitsServices"}
+
+
+def test_the_process_table(synth):
+    for name in ("chat", "jobs"):
+        table = synth.stacks[name].processes.table
+        resource = synth.json[name]["Resources"][logical_id(synth, name, table)]
+        assert resource["Properties"] == {
+            "KeySchema": [
+                {"AttributeName": "pk", "KeyType": "HASH"},
+                {"AttributeName": "sk", "KeyType": "RANGE"},
+            ],
+            "AttributeDefinitions": [
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+            "BillingMode": "PAY_PER_REQUEST",
+            "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
+            "SSESpecification": {"SSEEnabled": True},  # the AWS-managed key
+        }
+        assert resource["DeletionPolicy"] == resource["UpdateReplacePolicy"] == "Delete"
+
+
+@pytest.mark.parametrize(
+    ("name", "host", "batch", "concurrency", "receives", "visibility", "_"), HOSTS
+)
+def test_host_queues(synth, name, host, batch, concurrency, receives, visibility, _):
+    queues = synth.stacks[name].processes.queues[host]
+    assert props_of(synth, name, queues.queue) == {
+        "FifoQueue": True,
+        "ContentBasedDeduplication": False,
+        "DeduplicationScope": "messageGroup",
+        "FifoThroughputLimit": "perMessageGroupId",
+        "VisibilityTimeout": visibility,
+        "RedrivePolicy": {
+            "deadLetterTargetArn": arn(synth, name, queues.dead_letters),
+            "maxReceiveCount": receives,
+        },
+        "SqsManagedSseEnabled": True,
+    }
+    assert props_of(synth, name, queues.dead_letters) == {
+        "FifoQueue": True,
+        "MessageRetentionPeriod": 14 * 24 * 3600,
+        "SqsManagedSseEnabled": True,
+    }
+    # FIFO queues take no per-message delay: delayed sends wait in a standard queue.
+    assert props_of(synth, name, queues.delays) == {
+        "VisibilityTimeout": visibility,
+        "RedrivePolicy": {
+            "deadLetterTargetArn": arn(synth, name, queues.delay_dead_letters),
+            "maxReceiveCount": receives,
+        },
+        "SqsManagedSseEnabled": True,
+    }
+    assert props_of(synth, name, queues.delay_dead_letters) == {
+        "MessageRetentionPeriod": 14 * 24 * 3600,
+        "SqsManagedSseEnabled": True,
+    }
+
+
+def test_every_queue_refuses_requests_without_tls(synth):
+    for name in ("chat", "jobs"):
+        queues = set(synth.resources(name, "AWS::SQS::Queue"))
+        covered = set()
+        for policy in synth.resources(name, "AWS::SQS::QueuePolicy").values():
+            (statement,) = policy["Properties"]["PolicyDocument"]["Statement"]
+            assert statement["Effect"] == "Deny"
+            assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+            covered |= {q["Ref"] for q in policy["Properties"]["Queues"]}
+        assert covered == queues
+
+
+@pytest.mark.parametrize(
+    ("name", "host", "batch", "concurrency", "receives", "visibility", "timeout"), HOSTS
+)
+def test_the_worker_and_its_event_sources(
+    synth, name, host, batch, concurrency, receives, visibility, timeout
+):
+    processes = synth.stacks[name].processes
+    worker = processes.workers[host].function
+    props = props_of(synth, name, worker)
+    assert props["Handler"] == "handlers.process_worker.handler"
+    assert props["Timeout"] == timeout <= visibility
+    mappings = {
+        m["Properties"]["EventSourceArn"]["Fn::GetAtt"][0]: m["Properties"]
+        for m in synth.resources(name, "AWS::Lambda::EventSourceMapping").values()
+        if m["Properties"]["FunctionName"] == {"Ref": logical_id(synth, name, worker)}
+    }
+    queues = processes.queues[host]
+    fifo = mappings.pop(logical_id(synth, name, queues.queue))
+    delays = mappings.pop(logical_id(synth, name, queues.delays))
+    assert mappings == {}
+    assert fifo["BatchSize"] == batch
+    assert fifo["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    if concurrency is None:
+        assert "ScalingConfig" not in fifo
+    else:
+        assert fifo["ScalingConfig"] == {"MaximumConcurrency": concurrency}
+    assert delays["BatchSize"] == 10
+    assert delays["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+
+
+def test_every_lambda_reaches_the_processes(synth):
+    for name in ("chat", "jobs"):
+        processes = synth.stacks[name].processes
+        table = resolve(synth, name, processes.table.table_name)
+        fifo = {h: f"<{logical_id(synth, name, q.queue)}>" for h, q in processes.queues.items()}
+        delays = {h: f"<{logical_id(synth, name, q.delays)}>" for h, q in processes.queues.items()}
+        workers = {logical_id(synth, name, w.function): h for h, w in processes.workers.items()}
+        for logical, props in lambdas(synth, name).items():
+            env = props["Environment"]["Variables"]
+            assert env["UNITS_TABLE"] == table
+            assert json.loads(render(env["UNITS_PROCESS_QUEUES"])) == fifo
+            assert json.loads(render(env["UNITS_PROCESS_DELAY_QUEUES"])) == delays
+            assert env.get("UNITS_PROCESS_HOST") == workers.get(logical)
+        assert sorted(workers.values()) == sorted(processes.queues)
+    for props in lambdas(synth, "hello").values():
+        assert not {"UNITS_TABLE", "UNITS_PROCESS_QUEUES"} & set(props["Environment"]["Variables"])
+
+
+def grants(synth: Synth, name: str) -> dict[str, dict[str, list[Any]]]:
+    """Per Lambda (the worker's host id, else its handler, else a remote's name): action ->
+    resources granted, over every statement of its role."""
+    who = {}
+    for props in lambdas(synth, name).values():
+        env = props["Environment"]["Variables"]
+        label = env.get("UNITS_PROCESS_HOST") or props.get("FunctionName") or props["Handler"]
+        who[props["Role"]["Fn::GetAtt"][0]] = label
+    found: dict[str, dict[str, list[Any]]] = {}
+    for role, statement in statements(synth, name):
+        if role not in who:
+            continue
+        for action in as_list(statement["Action"]):
+            found.setdefault(who[role], {}).setdefault(action, []).extend(
+                as_list(statement["Resource"])
+            )
+    return found
+
+
+def test_process_permissions_are_least_privilege(synth):
+    for name in ("chat", "jobs"):
+        processes = synth.stacks[name].processes
+        table = [arn(synth, name, processes.table)]
+        fifo = [arn(synth, name, q.queue) for q in processes.queues.values()]
+        delay = [arn(synth, name, q.delays) for q in processes.queues.values()]
+        for label, granted in grants(synth, name).items():
+            dynamodb = {a: r for a, r in granted.items() if a.startswith("dynamodb:")}
+            sqs = {a: r for a, r in granted.items() if a.startswith("sqs:")}
+            sends = sqs.get("sqs:SendMessage", [])
+            receives = sqs.get("sqs:ReceiveMessage", [])
+            if label == "handlers.services.handler":
+                # A spawn is a message: no table, and only the FIFO queues.
+                assert dynamodb == {}
+                assert sorted(map(json.dumps, sends)) == sorted(map(json.dumps, fifo))
+                assert receives == []
+                continue
+            # The table, by its ARN alone (no index or stream ARNs, no '*').
+            assert {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:DeleteItem"} <= set(dynamodb)
+            for resources in dynamodb.values():
+                assert all(r == table[0] for r in resources), resources
+            if label in processes.queues:  # a worker
+                own = processes.queues[label]
+                assert sorted(map(json.dumps, sends)) == sorted(map(json.dumps, fifo + delay))
+                assert sorted(map(json.dumps, receives)) == sorted(
+                    json.dumps(arn(synth, name, q)) for q in (own.queue, own.delays)
+                )
+                assert sqs["sqs:DeleteMessage"] == receives
+            else:  # functions and the API: they send now, never delayed
+                assert sorted(map(json.dumps, sends)) == sorted(map(json.dumps, fifo))
+                assert receives == []
+    jobs = grants(synth, "jobs")
+    for host in ("jobs:fast", "jobs:slow"):  # actors may call the remote function
+        names = {function_arn_name(r) for r in jobs[host]["lambda:InvokeFunction"]}
+        assert names == {"units-jobs-jobs-heavy"}
+
+
+def test_an_alarm_on_every_dead_letter_queue(synth):
+    for name in ("chat", "jobs"):
+        dead_letters = {
+            logical_id(synth, name, queue)
+            for q in synth.stacks[name].processes.queues.values()
+            for queue in (q.dead_letters, q.delay_dead_letters)
+        }
+        alarmed = set()
+        for alarm in synth.resources(name, "AWS::CloudWatch::Alarm").values():
+            props = alarm["Properties"]
+            if props["Namespace"] != "AWS/SQS":
+                continue
+            assert props["MetricName"] == "ApproximateNumberOfMessagesVisible"
+            assert (props["Statistic"], props["Threshold"]) == ("Maximum", 1)
+            assert props["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+            assert props["TreatMissingData"] == "notBreaching"
+            (dimension,) = props["Dimensions"]
+            assert dimension["Name"] == "QueueName"
+            alarmed.add(dimension["Value"]["Fn::GetAtt"][0])
+        assert alarmed == dead_letters
+
+
+def test_services_are_started_by_a_custom_resource(synth):
+    expected = {"chat": ["app:lobby"], "jobs": ["jobs:ticker", "jobs:pool"]}
+    for name, services in expected.items():
+        (resource,) = synth.resources(name, "Custom::UnitsServices").values()
+        props = resource["Properties"]
+        assert props["Services"] == services  # not the manual one, nor the tree's child
+        assert props["Digest"] == synth.stacks[name].plan.services_digest
+        framework = props["ServiceToken"]["Fn::GetAtt"][0]
+        framework_props = synth.json[name]["Resources"][framework]["Properties"]
+        assert framework_props["Handler"] == FRAMEWORK_HANDLER
+        on_event = framework_props["Environment"]["Variables"]["USER_ON_EVENT_FUNCTION_ARN"]
+        handler = synth.json[name]["Resources"][on_event["Fn::GetAtt"][0]]["Properties"]
+        assert handler["Handler"] == "handlers.services.handler"
+        assert handler["Runtime"] == "python3.12"
+        assert handler["Environment"]["Variables"]["UNITS_TABLE"] == {
+            "Ref": logical_id(synth, name, synth.stacks[name].processes.table)
+        }
+
+
+def test_process_outputs(synth):
+    outputs = synth.json["chat"]["Outputs"]
+    processes = synth.stacks["chat"].processes
+    queues = processes.queues["app:chat"]
+
+    def by_host(construct: Any) -> dict[str, str]:
+        return {"app:chat": f"<{logical_id(synth, 'chat', construct)}>"}
+
+    assert outputs["ProcessTableName"]["Value"] == {
+        "Ref": logical_id(synth, "chat", processes.table)
+    }
+    for output, construct in [
+        ("ProcessQueues", queues.queue),
+        ("ProcessDelayQueues", queues.delays),
+        ("ProcessDeadLetterQueues", queues.dead_letters),
+        ("ProcessDelayDeadLetterQueues", queues.delay_dead_letters),
+        ("ProcessWorkers", processes.workers["app:chat"].function),
+    ]:
+        assert json.loads(render(outputs[output]["Value"])) == by_host(construct), output
+    assert json.loads(render(synth.json["jobs"]["Outputs"]["ProcessQueues"]["Value"])).keys() == {
+        "jobs:fast",
+        "jobs:slow",
+    }
+    assert "ProcessTableName" not in synth.json["hello"]["Outputs"]
 
 
 # -- the bundle ----------------------------------------------------------------------------------
@@ -605,23 +989,135 @@ def test_remote_functions_whose_lambda_names_clash_are_refused(make_app: MakeApp
         build(app_dir)
 
 
-def test_process_and_workflow_hosts_are_not_silently_ignored(make_app: MakeApp):
+def test_workflow_hosts_are_not_silently_ignored(make_app: MakeApp):
     app_dir = make_app(
         index(
             FUNC.format(name="f", extra=""),
-            "  - {name: workers, kind: process.host}\n",
             "  - {name: flows, kind: workflow.host}\n",
         ),
         {"add.lua": ADD},
     )
     with pytest.raises(SynthError) as caught:
         build(app_dir)
-    problems = caught.value.problems
-    assert len(problems) == 2
-    assert (
-        "'app:workers': process.host entries are not provisioned by this stack yet" in problems[0]
+    (problem,) = caught.value.problems
+    assert "'app:flows': workflow.host entries are not provisioned by this stack yet" in problem
+
+
+ACTOR = "  - {name: actor, kind: process.lua, source: file://actor.lua}\n"
+ACTOR_LUA = "return { init = function() return {} end, handle = function(s) return s end }\n"
+
+
+def host_app(make_app: MakeApp, host: str, *more: str) -> Path:
+    return make_app(
+        index(FUNC.format(name="f", extra=""), ACTOR, host, *more),
+        {"add.lua": ADD, "actor.lua": ACTOR_LUA},
     )
-    assert "'app:flows': workflow.host" in problems[1]
+
+
+def replaced_host(app_dir: Path, **changes: Any) -> Registry:
+    """The app's registry with its process host changed past the loader's own checks (as a
+    registry built by other means than ``load_app`` could be)."""
+    registry = load_registry(app_dir)
+    (host,) = registry.of_kind(ProcessHostEntry)
+    entries = dict(registry.entries)
+    entries[host.id] = dataclasses.replace(host, **changes)
+    return Registry(registry.root, entries)
+
+
+def test_a_visibility_timeout_shorter_than_the_worker_timeout_is_refused(make_app: MakeApp):
+    host = "  - {name: w, kind: process.host, visibility_timeout: 20s, lambda_timeout: 30s}\n"
+    with pytest.raises(SynthError, match=r"'visibility_timeout'.*must be at least lambda_timeout"):
+        build(host_app(make_app, host))
+    registry = replaced_host(
+        host_app(make_app, "  - {name: w, kind: process.host}\n"),
+        visibility_timeout=20.0,
+        lambda_timeout=30.0,
+    )
+    with pytest.raises(SynthError) as caught:
+        plan_app(registry, "units-bad")
+    (problem,) = caught.value.problems
+    assert problem.startswith("_index.yaml: entry 'app:w': visibility_timeout (20 s) is shorter")
+    assert "make visibility_timeout at least lambda_timeout" in problem
+
+
+@pytest.mark.parametrize("concurrency", [1, 1001])
+def test_a_max_concurrency_out_of_the_event_sources_range_is_refused(make_app, concurrency):
+    host = f"  - {{name: w, kind: process.host, max_concurrency: {concurrency}}}\n"
+    with pytest.raises(SynthError, match=r"'app:w' field 'max_concurrency'"):
+        build(host_app(make_app, host))
+    registry = replaced_host(
+        host_app(make_app, "  - {name: w, kind: process.host}\n"), max_concurrency=concurrency
+    )
+    with pytest.raises(
+        SynthError, match=rf"max_concurrency {concurrency} is out of range.*2 to 1000"
+    ):
+        plan_app(registry, "units-bad")
+
+
+def test_a_batch_size_over_the_fifo_limit_is_refused(make_app: MakeApp):
+    registry = replaced_host(
+        host_app(make_app, "  - {name: w, kind: process.host}\n"), batch_size=11
+    )
+    with pytest.raises(SynthError, match=r"batch_size 11 is out of range: .* 1 to 10"):
+        plan_app(registry, "units-bad")
+
+
+def test_a_host_with_no_process_to_run_is_refused(make_app: MakeApp):
+    app_dir = make_app(
+        index(FUNC.format(name="f", extra=""), "  - {name: w, kind: process.host}\n"),
+        {"add.lua": ADD},
+    )
+    with pytest.raises(SynthError, match="'app:w': the process host has no process to run"):
+        build(app_dir)
+
+
+def test_a_service_running_a_loop_style_process_is_refused(make_app: MakeApp):
+    loop = "  - {name: loop, kind: process.lua, source: file://actor.lua, method: main}\n"
+    service = "  - {name: svc, kind: process.service, process: app:loop, host: app:w}\n"
+    app_dir = host_app(make_app, "  - {name: w, kind: process.host}\n", loop, service)
+    with pytest.raises(SynthError, match="'app:svc': it runs 'app:loop', a loop-style process"):
+        build(app_dir)
+
+
+def test_too_many_hosts_for_a_lambda_environment_are_refused(make_app: MakeApp):
+    hosts = [f"  - {{name: host{i}, kind: process.host}}\n" for i in range(12)]
+    with pytest.raises(SynthError, match="12 process hosts and 0 remote functions may not fit"):
+        build(host_app(make_app, *hosts))
+
+
+def test_the_chat_example_plans_a_host_and_its_service():
+    plan = plan_app(load_registry(CHAT), "units-chat")
+    (host,) = plan.process_hosts
+    assert (host.id, host.size.timeout, host.visibility_timeout) == ("app:chat", 30, 60)
+    assert [s.id for s in plan.services] == ["app:lobby"]
+
+
+def test_the_plan_starts_the_services_the_runtime_starts(tmp_path):
+    from runtime.processes.supervision import tree_children
+    from runtime.processes.worker import service_start
+
+    registry = load_registry(write_app(tmp_path / "jobs", JOBS, {"add.lua": ADD, "job.lua": JOB}))
+    children = tree_children(registry)
+    runtime_starts = [
+        s.id
+        for s in registry.of_kind(ServiceEntry)
+        if s.lifecycle.auto_start
+        and s.id not in children
+        and service_start(registry, s) is not None
+    ]
+    plan = plan_app(registry, "units-jobs")
+    assert [s.id for s in plan.services] == runtime_starts == ["jobs:ticker", "jobs:pool"]
+
+
+def test_the_services_digest_follows_the_service_entries():
+    services = load_registry(CHAT).of_kind(ServiceEntry)
+    digest = services_digest(services)
+    assert services_digest(services) == digest
+    moved = [dataclasses.replace(s, file="rooms/_index.yaml") for s in services]
+    assert services_digest(moved) == digest
+    changed = [dataclasses.replace(s, args=("lobby", 10)) for s in services]
+    assert services_digest(changed) != digest
+    assert services_digest([]) != digest
 
 
 def test_a_failed_dependency_install_stops_synth_with_pips_message(monkeypatch, tmp_path):
@@ -653,15 +1149,28 @@ def test_plan_of_the_hello_example():
 
 def test_app_py_reports_a_broken_app_and_exits_1(make_app: MakeApp, tmp_path):
     app_dir = make_app("version: '1.0'\nnamespace: app\nentries: [\n")
+    # The command line's -c wins over the environment, as the CDK CLI's does.
     result = subprocess.run(
-        [sys.executable, "app.py"],
+        [sys.executable, "app.py", "-c", f"app={app_dir}"],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=120,
-        env={**os.environ, "UNITS_APP": str(app_dir), "CDK_OUTDIR": str(tmp_path / "out")},
+        env={**os.environ, "UNITS_APP": str(HELLO), "CDK_OUTDIR": str(tmp_path / "out")},
     )
     assert result.returncode == 1
     assert "failed to load" in result.stderr
     assert "YAML syntax error at line" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_app_py_takes_context_options_like_the_cdk_cli():
+    from app import parse_context
+
+    assert parse_context(["-c", "app=examples/chat", "--context", "arch=x86_64"]) == {
+        "app": "examples/chat",
+        "arch": "x86_64",
+    }
+    assert parse_context(["-c", "stack=a=b"]) == {"stack": "a=b"}
+    with pytest.raises(SystemExit):
+        parse_context(["-c", "app"])

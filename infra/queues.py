@@ -1,0 +1,103 @@
+"""The queues of one process host: its FIFO mailbox queue, its delay queue, and their DLQs.
+
+Built as the local harness builds them (``runtime.processes.local``), so what the tests prove
+there holds here:
+
+- the **FIFO queue** is every actor's mailbox on the host (``MessageGroupId`` = pid): content
+  deduplication off, because every send carries its own deterministic deduplication id (a
+  retried outbox send must be dropped, two equal messages must not); deduplication per message
+  group with the per-group throughput limit, which is SQS's high-throughput FIFO mode;
+- its **FIFO DLQ** takes a message after ``max_receive_count`` failed receives (a poison
+  message, or an actor that keeps crashing the worker);
+- the **delay queue** is a standard queue, because FIFO queues take no per-message
+  ``DelaySeconds``: delayed sends (a service's restart backoff) wait there and the worker
+  forwards them to the FIFO queue when due; it has a standard DLQ of its own.
+
+Every queue is encrypted with SQS-managed keys (no key to manage, nothing to grant) and refuses
+requests that are not over TLS. A CloudWatch alarm goes off when either DLQ holds a message.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import Duration
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from infra.plan import ProcessHost
+
+#: How long dead letters are kept: SQS's maximum, time enough to look at them after an alarm.
+DLQ_RETENTION = Duration.days(14)
+
+
+def _queue(scope: Construct, construct_id: str, **props: Any) -> sqs.Queue:
+    return sqs.Queue(
+        scope,
+        construct_id,
+        encryption=sqs.QueueEncryption.SQS_MANAGED,
+        enforce_ssl=True,
+        **props,
+    )
+
+
+class HostQueues(Construct):
+    """``queue`` (FIFO), ``dead_letters`` (its FIFO DLQ), ``delays`` (standard) and
+    ``delay_dead_letters``; ``alarms`` on the two DLQs."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, host: ProcessHost) -> None:
+        super().__init__(scope, construct_id)
+        entry = host.entry
+        # The worker's timeout is at most this (plan.py checks), so SQS never hands a batch to
+        # a second worker while the first may still be on it.
+        visibility = Duration.seconds(host.visibility_timeout)
+        self.dead_letters = _queue(self, "DeadLetters", fifo=True, retention_period=DLQ_RETENTION)
+        self.queue = _queue(
+            self,
+            "Queue",
+            fifo=True,
+            content_based_deduplication=False,
+            deduplication_scope=sqs.DeduplicationScope.MESSAGE_GROUP,
+            fifo_throughput_limit=sqs.FifoThroughputLimit.PER_MESSAGE_GROUP_ID,
+            visibility_timeout=visibility,
+            dead_letter_queue=sqs.DeadLetterQueue(
+                queue=self.dead_letters, max_receive_count=entry.max_receive_count
+            ),
+        )
+        self.delay_dead_letters = _queue(self, "DelayDeadLetters", retention_period=DLQ_RETENTION)
+        self.delays = _queue(
+            self,
+            "Delays",
+            visibility_timeout=visibility,
+            dead_letter_queue=sqs.DeadLetterQueue(
+                queue=self.delay_dead_letters, max_receive_count=entry.max_receive_count
+            ),
+        )
+        self.alarms = [
+            self._dead_letter_alarm("DeadLettersAlarm", self.dead_letters, host.id, "messages"),
+            self._dead_letter_alarm(
+                "DelayDeadLettersAlarm", self.delay_dead_letters, host.id, "delayed messages"
+            ),
+        ]
+
+    def _dead_letter_alarm(
+        self, construct_id: str, queue: sqs.Queue, host_id: str, what: str
+    ) -> cloudwatch.Alarm:
+        return cloudwatch.Alarm(
+            self,
+            construct_id,
+            alarm_description=(
+                f"Compute Units process host {host_id}: {what} reached the dead-letter queue "
+                "(a poison message, or an actor that keeps failing)"
+            ),
+            metric=queue.metric_approximate_number_of_messages_visible(
+                period=Duration.minutes(5), statistic="Maximum"
+            ),
+            threshold=1,
+            evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            # SQS stops sending metrics for an empty queue after a while: that is "no dead
+            # letters", not an alarm.
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )

@@ -1,0 +1,47 @@
+"""The DynamoDB table of the process hosts: actor snapshots and registered names.
+
+One table for the whole application, keyed as ``runtime.processes.store`` reads it (``pk`` and
+``sk``, both strings) and as the local harness creates it (``runtime.processes.local``).
+"""
+
+from __future__ import annotations
+
+from aws_cdk import RemovalPolicy
+from aws_cdk import aws_dynamodb as dynamodb
+from constructs import Construct
+
+
+class ProcessTable(Construct):
+    """``table``: on-demand, point-in-time recovery, encrypted with the AWS-managed key.
+
+    **Removal policy: DESTROY.** ``cdk destroy`` deletes the table with the rest of the stack:
+
+    - the table is meaningless without the stack's queues, which go with the stack (the
+      messages in them, the outboxes that point at them); a retained table would be an orphan
+      that no later deploy uses, since its name is generated;
+    - deleting a table that has point-in-time recovery on makes DynamoDB keep a system backup
+      (``<table>$DeletedTableBackup``) for 35 days at no charge, so a mistaken destroy can
+      still be restored;
+    - nothing billable stays behind, as for the log groups.
+
+    The key schema is fixed, so no update of this stack replaces (and so deletes) the table.
+    """
+
+    def __init__(self, scope: Construct, construct_id: str) -> None:
+        super().__init__(scope, construct_id)
+        self.table = dynamodb.Table(
+            self,
+            "Table",
+            partition_key=dynamodb.Attribute(name="pk", type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name="sk", type=dynamodb.AttributeType.STRING),
+            # Pay per request: nothing is charged at rest but storage, and actors' traffic is
+            # bursty (a fan-out, a restart storm), which provisioned capacity would throttle.
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            # The aws/dynamodb key: no key to manage or pay for monthly, and nothing to grant,
+            # since DynamoDB uses it on behalf of whoever may call DynamoDB on the table.
+            encryption=dynamodb.TableEncryption.AWS_MANAGED,
+            removal_policy=RemovalPolicy.DESTROY,
+        )
