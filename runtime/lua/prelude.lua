@@ -168,6 +168,16 @@ function kit.new_task(fn, budget, ctx)
   return { co = co, budget = budget, ctx = ctx or {} }
 end
 
+--- The text of any error value (an errors.new object reads "KIND: message").
+local function error_text(err)
+  if type(err) == "table" and getmetatable(err) == "error" and rawget(err, "kind_") ~= nil then
+    return err.kind_ .. ": " .. tostring(err.message_)
+  elseif type(err) ~= "string" then
+    return tostring(err)
+  end
+  return err
+end
+
 local function finish_step(previous, task, ok, ...)
   -- Steps nest when Python compiles an entry on demand from inside a running task.
   current = previous
@@ -178,12 +188,7 @@ local function finish_step(previous, task, ok, ...)
     return "error", "coroutine.yield called outside a coroutine created by the application", nil
   end
   local err = ...
-  local msg = err
-  if kit.is_error(err) then
-    msg = err.kind_ .. ": " .. tostring(err.message_)
-  elseif type(err) ~= "string" then
-    msg = tostring(err)
-  end
+  local msg = error_text(err)
   -- Out of memory, even a traceback cannot be built; the message says all there is.
   local ok_trace, trace = pcall(traceback, co, msg)
   return "error", err, ok_trace and trace or msg
@@ -712,12 +717,7 @@ end
 
 local function turn_error(err)
   if is_exit_signal(err) then return err end
-  local msg = err
-  if kit.is_error(err) then
-    msg = err.kind_ .. ": " .. tostring(err.message_)
-  elseif type(err) ~= "string" then
-    msg = tostring(err)
-  end
+  local msg = error_text(err)
   local ok, trace = raw_pcall(traceback, msg, 2)
   return { err = err, trace = ok and trace or msg }
 end

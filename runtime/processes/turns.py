@@ -16,7 +16,7 @@ from runtime import codec
 from runtime.errors import CANCELED, INTERNAL, INVALID, NOT_FOUND, CodecError, UnitError
 from runtime.processes import envelope as env
 from runtime.processes.context import ProcessContext
-from runtime.processes.pids import host_of
+from runtime.processes.pids import is_pid
 from runtime.processes.store import CRASHED, EXITED, RUNNING, OutboxEntry, Snapshot
 from runtime.processes.system import ProcessSystem
 from runtime.sandbox import lua_text
@@ -258,7 +258,7 @@ def dead_replies(
             result = {"error": snapshot.error or {"kind": INTERNAL, "message": "crashed"}}
     replies = []
     for envelope in envelopes:
-        if envelope.sender is None or not _is_pid_like(envelope.sender):
+        if envelope.sender is None or not is_pid(envelope.sender):
             continue
         if envelope.kind == env.MONITOR:
             name = env.EXIT
@@ -269,11 +269,3 @@ def dead_replies(
         ident = reply_id(envelope.id, name)
         replies.append(system.outbox_entry(env.event(envelope.sender, ident, me, name, result)))
     return replies
-
-
-def _is_pid_like(text: str) -> bool:
-    try:
-        host_of(text)
-    except UnitError:
-        return False
-    return True
