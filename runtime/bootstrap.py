@@ -114,4 +114,8 @@ def powertools_sink(logger: Any) -> LogSink:
         finally:
             formatter.remove_keys(keys)
 
+    def enabled(level: str) -> bool:
+        return _LEVELS.get(level, logging.ERROR) >= logger.log_level
+
+    sink.enabled = enabled  # type: ignore[attr-defined]
     return sink

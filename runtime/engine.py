@@ -341,6 +341,12 @@ class Engine:
             return data
         return DirectContext(self.processes)
 
+    def log_enabled(self, level: str) -> bool:
+        """Whether a line at ``level`` would be written (a sink may say so by an ``enabled``
+        attribute), so that a filtered line costs no field conversion."""
+        enabled = getattr(self.log_sink, "enabled", None)
+        return enabled(level) if enabled is not None else True
+
     def emit_log(self, level: str, message: str, fields: dict[str, Any]) -> None:
         """Send one application log line to the sink, with the invocation's fields added."""
         if self.invocation is not None:

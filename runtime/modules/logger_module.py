@@ -40,6 +40,8 @@ def build(engine: Engine, unit: EntryRuntime) -> Any:
     entry_id = unit.entry.id
 
     def emit(level: bytes, base: Any, message: Any, extra: Any) -> None:
+        if not engine.log_enabled(level.decode()):
+            return
         fields: dict[str, Any] = {}
         for source, name in ((base, "logger fields"), (extra, "log fields")):
             if source is None:
