@@ -77,7 +77,7 @@ class EntryRuntime:
         state = engine.state
         self.env = state.k["new_env"](
             state.table(
-                clock_now=engine.clock.now,
+                clock_now=state.wrap(engine.now),
                 require=state.wrap(self._require),
                 print=state.wrap(self._print),
                 channel=engine.module_for(self, "channel"),
@@ -332,6 +332,26 @@ class Engine:
     def current_task(self) -> Task | None:
         """The task running right now (the one whose Lua code called into Python)."""
         return self.scheduler.current if self.scheduler is not None else None
+
+    def now(self) -> float:
+        """The time Lua sees: the recorded workflow time inside a workflow, else the clock."""
+        task = self.current_task()
+        clock = getattr(task.data, "workflow_clock", None) if task is not None else None
+        return (clock or self.clock).now()
+
+    def in_workflow(self) -> bool:
+        """Whether the running task is a workflow's (its calls are recorded activities)."""
+        task = self.current_task()
+        return task is not None and hasattr(task.data, "workflow_clock")
+
+    def random_bits(self, bits: int) -> int:
+        """Random bits for uuid and friends: replayable inside a workflow (a per-run generator
+        drawn in the same order on every replay), else from the OS."""
+        task = self.current_task()
+        rng = getattr(task.data, "workflow_rng", None) if task is not None else None
+        if rng is not None:
+            return rng.getrandbits(bits)
+        return int.from_bytes(os.urandom((bits + 7) // 8), "big") >> (-bits % 8)
 
     def process_context(self) -> ProcessContext:
         """How ``process.*`` acts for the running task: buffered in an actor's turn, else now."""

@@ -211,11 +211,14 @@ class Scheduler:
                 if op is None:
                     self._finish(task, (), None, f"unknown scheduler operation {result[1]!r}")
                     return
+                self.current = task  # the operation acts for this task (see current_task users)
                 try:
                     go_on, values = op(task, *result[2:])
                 except UnitError as exc:
                     # Misuse (a send on a closed channel, ...) raises in the task, like a panic.
                     go_on, values = True, (self.state.raise_marker, exc.message.encode())
+                finally:
+                    self.current = None
                 if not go_on:
                     task.parked_on = lua_text(result[1])
                     return
@@ -231,6 +234,13 @@ class Scheduler:
                 return
 
     # -- running ----------------------------------------------------------------------------
+    def run_ready(self) -> None:
+        """Run tasks until none is ready, firing no timers and waiting for nothing (a workflow
+        step: its timers and results come from the history)."""
+        while self._ready:
+            task, values = self._ready.popleft()
+            self._run_task(task, values)
+
     def run_until(self, done: Callable[[], bool], *, deadline: float | None = None) -> None:
         """Run tasks until ``done()`` holds.
 

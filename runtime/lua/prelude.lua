@@ -200,6 +200,11 @@ function kit.step(task, ...)
   return finish_step(previous, task, co_resume(task.co, ...))
 end
 
+--- Where a task's coroutine stands (a traceback), for errors that name the Lua line.
+function kit.where(task)
+  return traceback(task.co, "", 0)
+end
+
 function kit.current_task()
   return current
 end

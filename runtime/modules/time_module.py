@@ -57,7 +57,7 @@ def build(engine: Engine, unit: EntryRuntime) -> Any:
     def now_ns() -> int:
         # Clocks hold float seconds since the epoch, exact to about a microsecond; rounding there
         # keeps "250ms later" exactly 250ms later instead of 249.999999.
-        return round(engine.clock.now() * 1e6) * 1000
+        return round(engine.now() * 1e6) * 1000
 
     def after_id(seconds: float) -> int:
         scheduler = engine.scheduler

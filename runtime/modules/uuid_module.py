@@ -10,9 +10,11 @@ if TYPE_CHECKING:
     from runtime.engine import Engine, EntryRuntime
 
 
-def uuid7(unix_ms: int) -> uuid.UUID:
-    """A version 7 UUID for the given millisecond timestamp (Python 3.11 has no uuid7)."""
-    rand = int.from_bytes(os.urandom(10), "big")
+def uuid7(unix_ms: int, rand: int | None = None) -> uuid.UUID:
+    """A version 7 UUID for the given millisecond timestamp (Python 3.11 has no uuid7);
+    ``rand`` (80 bits) defaults to the OS's randomness."""
+    if rand is None:
+        rand = int.from_bytes(os.urandom(10), "big")
     value = (unix_ms & ((1 << 48) - 1)) << 80
     value |= 0x7 << 76
     value |= ((rand >> 68) & 0xFFF) << 64
@@ -24,11 +26,12 @@ def uuid7(unix_ms: int) -> uuid.UUID:
 def build(engine: Engine, unit: EntryRuntime) -> Any:
     state = engine.state
 
+    # Through the engine, so that a workflow replays the same ids.
     def v4() -> bytes:
-        return str(uuid.uuid4()).encode()
+        return str(uuid.UUID(int=engine.random_bits(128), version=4)).encode()
 
     def v7() -> bytes:
-        return str(uuid7(int(engine.clock.now() * 1000))).encode()
+        return str(uuid7(int(engine.now() * 1000), engine.random_bits(80))).encode()
 
     def is_valid(text: Any) -> bool:
         if not isinstance(text, bytes):

@@ -1,0 +1,52 @@
+"""Workflow history events: what a run did, in order, with gapless sequence numbers.
+
+Commands the code issued (``ActivityScheduled``, ``TimerStarted``) carry ``cmd``, the number of
+the command in the order the code issues them; their outcomes (``ActivityCompleted``,
+``ActivityFailed``, ``TimerFired``) carry the same ``cmd``. Replay matches commands by ``cmd``
+and delivers outcomes in history order, which is what makes a replay take the same path.
+Values are in the codec's JSON form.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+WORKFLOW_STARTED = "WorkflowStarted"
+WORKFLOW_COMPLETED = "WorkflowCompleted"
+WORKFLOW_FAILED = "WorkflowFailed"
+ACTIVITY_SCHEDULED = "ActivityScheduled"
+ACTIVITY_COMPLETED = "ActivityCompleted"
+ACTIVITY_FAILED = "ActivityFailed"
+TIMER_STARTED = "TimerStarted"
+TIMER_FIRED = "TimerFired"
+
+#: Events recording a command; the code must issue the same command at the same ``cmd``.
+COMMANDS = frozenset({ACTIVITY_SCHEDULED, TIMER_STARTED})
+#: Events that complete a command.
+OUTCOMES = frozenset({ACTIVITY_COMPLETED, ACTIVITY_FAILED, TIMER_FIRED})
+#: Events that end a run.
+ENDINGS = frozenset({WORKFLOW_COMPLETED, WORKFLOW_FAILED})
+
+
+@dataclass
+class Event:
+    """One history event. ``seq`` is assigned when it is appended to the log."""
+
+    type: str
+    time: float
+    fields: dict[str, Any] = field(default_factory=dict)
+    seq: int = 0
+
+    @property
+    def cmd(self) -> int:
+        return int(self.fields.get("cmd", 0))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The event as the harness's ``history()`` and the log show it."""
+        return {"seq": self.seq, "type": self.type, "time": self.time, **self.fields}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Event:
+        rest = {k: v for k, v in data.items() if k not in ("seq", "type", "time")}
+        return cls(type=data["type"], time=float(data["time"]), fields=rest, seq=int(data["seq"]))

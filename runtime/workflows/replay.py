@@ -1,0 +1,328 @@
+"""Replaying a workflow's ``main(input)`` against its history: one step of a run.
+
+The code runs from the start in a fresh coroutine on a :class:`WorkflowScheduler`. Every call
+that touches the world becomes a numbered command: ``funcs.call``/``funcs.async`` an activity,
+``time.sleep``/``time.after`` a durable timer. A command the history already records is matched
+(same kind, same activity id, or a :class:`NonDeterminism` naming both and the Lua line), and its
+outcome is delivered when the replay reaches that outcome in the history, so concurrent code
+(``channel.select`` over futures and timers) takes the same path every time. Past the end of the
+history the step records what is new: commands issued, timers that are due, the end of the run.
+``time.now()`` is the time of the event being replayed and ``uuid`` draws from a per-run
+generator, so both replay exactly without being recorded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from runtime import codec, manifest
+from runtime.clock import ManualClock
+from runtime.engine import Invocation
+from runtime.errors import INTERNAL, INVALID, CodecError, UnitError
+from runtime.scheduler import Scheduler, Task
+from runtime.tracebacks import trim_traceback
+from runtime.workflows import events as ev
+from runtime.workflows.events import Event
+
+
+class NonDeterminism(UnitError):
+    """The code no longer does what its history says it did: the run is parked, not changed."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(INTERNAL, f"non-determinism: {message}")
+
+
+@dataclass
+class WorkflowContext:
+    """What a workflow task carries (``Task.data``): its clock and its random generator."""
+
+    run_id: str
+    workflow_clock: ManualClock
+    workflow_rng: random.Random
+
+
+@dataclass
+class _Command:
+    cmd: int
+    type: str
+    key: str
+    fields: dict[str, Any]
+    where: str
+    on_outcome: Callable[[Event], None]
+    recorded: bool = False
+    done: bool = False
+
+
+class _TimerHandle:
+    """What ``add_timer`` returns: cancelling it makes the firing a no-op."""
+
+    def __init__(self) -> None:
+        self.cancelled = False
+
+
+class WorkflowScheduler(Scheduler):
+    """A scheduler whose timers are durable commands instead of clock deadlines."""
+
+    def __init__(self, state: Any, clock: ManualClock, replay: Replay) -> None:
+        super().__init__(state, clock)
+        self.replay = replay
+
+    def add_timer(self, delay: float, action: Callable[[], None]) -> Any:  # type: ignore[override]
+        handle = _TimerHandle()
+        fire_at = self.clock.now() + max(0.0, delay)
+
+        def fired(_event: Event) -> None:
+            if not handle.cancelled:
+                action()
+
+        self.replay.command(ev.TIMER_STARTED, "timer", {"fire_at": fire_at}, fired)
+        return handle
+
+
+@dataclass
+class StepResult:
+    """What one step produced: events to append, and what the run now waits for."""
+
+    new_events: list[Event]
+    status: str  # running | completed | failed
+    next_timer: float | None = None
+    result: Any = None
+    error: dict[str, Any] | None = None
+    new_activities: list[Event] = field(default_factory=list)
+
+
+class Replay:
+    """One step of one run: replay ``history``, then record what is new at ``now``."""
+
+    def __init__(self, engine: Any, entry_id: str, run_id: str, history: list[Event]) -> None:
+        if not history or history[0].type != ev.WORKFLOW_STARTED:
+            raise UnitError(INVALID, f"run {run_id}: a history starts with {ev.WORKFLOW_STARTED}")
+        self.engine = engine
+        self.entry_id = entry_id
+        self.run_id = run_id
+        self.history = history
+        self.commands: dict[int, _Command] = {}
+        self._next_cmd = 1
+        seed = int.from_bytes(hashlib.sha256(run_id.encode()).digest()[:8], "big")
+        self.context = WorkflowContext(run_id, ManualClock(history[0].time), random.Random(seed))
+        self.scheduler: WorkflowScheduler | None = None
+        self.task: Task | None = None
+
+    # -- commands (called from the scheduler's operations) ------------------------------------
+    def command(
+        self, type_: str, key: str, fields: dict[str, Any], on_outcome: Callable[[Event], None]
+    ) -> _Command:
+        """Register the next command the code issued."""
+        task = self.scheduler.current if self.scheduler else None
+        where = self._where(task) if task is not None else ""
+        command = _Command(self._next_cmd, type_, key, fields, where, on_outcome)
+        self.commands[command.cmd] = command
+        self._next_cmd += 1
+        return command
+
+    def _where(self, task: Task) -> str:
+        raw = self.engine.state.k["where"](task.lua)
+        trace = trim_traceback(raw.decode("utf-8", "replace") if isinstance(raw, bytes) else "")
+        frames = [
+            line.strip()
+            for line in trace.splitlines()
+            if line.strip() and line.strip() != "stack traceback:"
+        ]
+        # "sequence.lua:10: in function <sequence.lua:6>" -> "sequence.lua:10"
+        return frames[0].split(": in ")[0] if frames else "?"
+
+    # -- the step -----------------------------------------------------------------------------
+    def run(self, now: float) -> StepResult:
+        """Replay the history, then record what is new as of ``now``."""
+        engine = self.engine
+        state = engine.state
+        scheduler = WorkflowScheduler(state, self.context.workflow_clock, self)
+        self.scheduler = scheduler
+        self._install_activity_ops(scheduler)
+        entry = engine.registry.get(self.entry_id)
+        if not isinstance(entry, manifest.WorkflowEntry):
+            raise UnitError(INVALID, f"{self.entry_id} is not a workflow.lua")
+        main = engine.entry_runtime(self.entry_id).method(entry.method)
+        started = self.history[0]
+        arg = engine.codec.to_lua(codec.from_json_value(started.fields.get("input")), "input")
+        self.task = scheduler.spawn(
+            main,
+            (arg,),
+            budget=state.k["new_budget"](engine.limits.instructions),
+            name=self.run_id,
+            data=self.context,
+        )
+        try:
+            with engine.running(scheduler, Invocation(self.run_id, {"run_id": self.run_id})):
+                scheduler.run_ready()
+                for event in self.history[1:]:
+                    if event.type in ev.ENDINGS:
+                        raise UnitError(INVALID, f"run {self.run_id} has already ended")
+                    self.context.workflow_clock.set(event.time)
+                    self._replay(event)
+                self.context.workflow_clock.set(max(now, self.context.workflow_clock.now()))
+                return self._record_new(now)
+        finally:
+            scheduler.close()
+
+    def _replay(self, event: Event) -> None:
+        command = self.commands.get(event.cmd)
+        if event.type in ev.COMMANDS:
+            if command is None:
+                raise NonDeterminism(
+                    f"the history has {event.type} #{event.cmd} ({_describe(event)}) but the "
+                    f"code did not issue a command #{event.cmd}"
+                )
+            if command.type != event.type or command.key != _key(event):
+                raise NonDeterminism(
+                    f"command #{event.cmd}: the history has {_describe(event)}, the code now "
+                    f"issues {_describe_command(command)} at {command.where}"
+                )
+            command.recorded = True
+        elif event.type in ev.OUTCOMES:
+            if command is None or not command.recorded:
+                raise NonDeterminism(f"{event.type} #{event.cmd} has no matching command")
+            command.done = True
+            command.on_outcome(event)
+            self.scheduler.run_ready()  # type: ignore[union-attr]
+
+    def _record_new(self, now: float) -> StepResult:
+        new: list[Event] = []
+        activities: list[Event] = []
+        scheduler = self.scheduler
+        assert scheduler is not None and self.task is not None
+        while True:
+            for command in sorted(self.commands.values(), key=lambda c: c.cmd):
+                if command.recorded:
+                    continue
+                event = Event(command.type, now, {"cmd": command.cmd, **command.fields})
+                command.recorded = True
+                new.append(event)
+                if command.type == ev.ACTIVITY_SCHEDULED:
+                    activities.append(event)
+            due = [
+                c
+                for c in self.commands.values()
+                if c.type == ev.TIMER_STARTED and not c.done and c.fields["fire_at"] <= now
+            ]
+            if not due or self.task.done:
+                break
+            for command in sorted(due, key=lambda c: (c.fields["fire_at"], c.cmd)):
+                fired = Event(ev.TIMER_FIRED, now, {"cmd": command.cmd})
+                new.append(fired)
+                command.done = True
+                command.on_outcome(fired)
+                scheduler.run_ready()
+        return self._finish(new, activities, now)
+
+    def _finish(self, new: list[Event], activities: list[Event], now: float) -> StepResult:
+        task = self.task
+        assert task is not None
+        if not task.done:
+            timers = [
+                c.fields["fire_at"]
+                for c in self.commands.values()
+                if c.type == ev.TIMER_STARTED and not c.done
+            ]
+            return StepResult(
+                new, "running", min(timers) if timers else None, new_activities=activities
+            )
+        if task.failed:
+            error = self.engine.error_from_task(task, self.entry_id).to_dict()
+            new.append(Event(ev.WORKFLOW_FAILED, now, {"error": error}))
+            return StepResult(new, "failed", error=error, new_activities=activities)
+        values = task.values
+        if len(values) > 1 and values[1] is not None:
+            error = self.engine.error_from_value(values[1]).to_dict()
+            new.append(Event(ev.WORKFLOW_FAILED, now, {"error": error}))
+            return StepResult(new, "failed", error=error, new_activities=activities)
+        try:
+            result = codec.to_json_value(
+                self.engine.codec.to_python(values[0] if values else None, "result")
+            )
+        except CodecError as exc:
+            error = {"kind": INVALID, "message": f"the workflow's result: {exc.message}"}
+            new.append(Event(ev.WORKFLOW_FAILED, now, {"error": error}))
+            return StepResult(new, "failed", error=error, new_activities=activities)
+        new.append(Event(ev.WORKFLOW_COMPLETED, now, {"result": result}))
+        return StepResult(new, "completed", result=result, new_activities=activities)
+
+    # -- activities -----------------------------------------------------------------------------
+    def _install_activity_ops(self, scheduler: WorkflowScheduler) -> None:
+        engine, state = self.engine, self.engine.state
+
+        def schedule(raw_id: bytes, args: Any, deliver: Callable[[Any, Any], None]) -> Any:
+            entry_id = raw_id.decode("utf-8", "replace")
+            try:
+                engine.function_entry(entry_id)
+            except UnitError as exc:
+                return exc
+            unpacked = state.k["unpack_args"](args)
+            count, *values = unpacked if isinstance(unpacked, tuple) else (unpacked,)
+            py_args = [
+                codec.to_json_value(engine.codec.to_python(v, f"args[{i}]"))
+                for i, v in enumerate(values[:count], 1)
+            ]
+
+            def outcome(event: Event) -> None:
+                if event.type == ev.ACTIVITY_COMPLETED:
+                    value = engine.codec.to_lua(codec.from_json_value(event.fields.get("value")))
+                    deliver(value, None)
+                else:
+                    error = event.fields.get("error") or {}
+                    deliver(
+                        None,
+                        state.new_error(
+                            str(error.get("kind", INTERNAL)), str(error.get("message", ""))
+                        ),
+                    )
+
+            self.command(
+                ev.ACTIVITY_SCHEDULED, entry_id, {"id": entry_id, "args": py_args}, outcome
+            )
+            return None
+
+        def op_call(task: Task, raw_id: bytes, args: Any, ctx: Any, timeout: Any) -> Any:
+            refused = _refusal(schedule(raw_id, args, lambda v, e: scheduler.wake(task, (v, e))))
+            if refused is not None:
+                return True, (None, state.new_error(*refused))
+            return False, ()
+
+        def op_async(task: Task, raw_id: bytes, args: Any, ctx: Any, timeout: Any) -> Any:
+            fut = scheduler.new_future()
+            refused = _refusal(
+                schedule(raw_id, args, lambda v, e: scheduler.settle_future(fut, v, e))
+            )
+            if refused is not None:
+                scheduler.settle_future(fut, None, state.new_error(*refused))
+            return True, (fut.id, fut.channel.id)
+
+        scheduler.ops[b"call"] = op_call
+        scheduler.ops[b"async"] = op_async
+
+
+def _refusal(result: Any) -> tuple[str, str] | None:
+    if isinstance(result, UnitError):
+        return result.kind, result.message
+    return None
+
+
+def _key(event: Event) -> str:
+    return str(event.fields.get("id", "timer")) if event.type == ev.ACTIVITY_SCHEDULED else "timer"
+
+
+def _describe(event: Event) -> str:
+    if event.type == ev.ACTIVITY_SCHEDULED:
+        return f"activity {event.fields.get('id')}"
+    return "a timer"
+
+
+def _describe_command(command: _Command) -> str:
+    return f"activity {command.key}" if command.type == ev.ACTIVITY_SCHEDULED else "a timer"
+
+
+__all__ = ["NonDeterminism", "Replay", "StepResult", "WorkflowContext"]
