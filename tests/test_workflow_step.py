@@ -1,0 +1,136 @@
+"""Steps of runs against the DynamoDB log (moto): appends, inbox, races, redelivery."""
+
+from __future__ import annotations
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from runtime import manifest
+from runtime.clock import ManualClock
+from runtime.engine import Engine
+from runtime.errors import UnitError
+from runtime.processes.local import TABLE_NAME
+from runtime.workflows import events as ev
+from runtime.workflows.log import EventLog, LogConflict
+from runtime.workflows.step import WorkflowStepper
+from tests.conftest import ROOT
+
+APP = ROOT / "tests" / "apps" / "flows"
+
+
+@pytest.fixture
+def world(monkeypatch):
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(key, "testing")
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name="us-east-1")
+        client.create_table(
+            TableName=TABLE_NAME,
+            KeySchema=[
+                {"AttributeName": "pk", "KeyType": "HASH"},
+                {"AttributeName": "sk", "KeyType": "RANGE"},
+            ],
+            AttributeDefinitions=[
+                {"AttributeName": "pk", "AttributeType": "S"},
+                {"AttributeName": "sk", "AttributeType": "S"},
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+        clock = ManualClock(1_700_000_000.0)
+        engine = Engine(manifest.load_app(APP), clock=clock)
+        log = EventLog(client, TABLE_NAME)
+        yield WorkflowStepper(engine, log, clock), log, engine
+        engine.close()
+
+
+def run_activities(log, engine, run_id, scheduled, *, times=1):
+    for event in scheduled:
+        try:
+            outcome = (
+                ev.ACTIVITY_COMPLETED,
+                {"cmd": event.cmd, "value": engine.call(event.fields["id"], event.fields["args"])},
+            )
+        except UnitError as exc:
+            outcome = (ev.ACTIVITY_FAILED, {"cmd": event.cmd, "error": exc.to_dict()})
+        for _ in range(times):  # times > 1: the activity was delivered more than once
+            log.post(run_id, outcome[0], outcome[1], engine.clock.now())
+
+
+def drive(stepper, log, engine, run_id, *, times=1):
+    for _ in range(50):
+        out = stepper.step(run_id)
+        if out.kind != "park":
+            return out
+        run_activities(log, engine, run_id, out.activities, times=times)
+        if not out.activities and out.timeout is not None:
+            engine.clock.advance(out.timeout)
+    raise AssertionError("did not finish")
+
+
+def test_a_run_from_start_to_end_in_the_log(world):
+    stepper, log, engine = world
+    run_id = stepper.start("app:sequence", {"n": 5})
+    out = drive(stepper, log, engine, run_id)
+    assert out.kind == "done"
+    history = log.load(run_id)
+    assert [e.seq for e in history] == list(range(1, len(history) + 1))
+    assert history[-1].type == ev.WORKFLOW_COMPLETED
+    info = log.describe(run_id)
+    assert info["status"] == "completed" and info["result"]["total"] == 30
+    assert log.inbox(run_id) == []
+    assert stepper.step(run_id).kind == "done"  # stepping an ended run changes nothing
+
+
+def test_a_redelivered_activity_result_is_recorded_once(world):
+    stepper, log, engine = world
+    run_id = stepper.start("app:sequence", {"n": 1})
+    drive(stepper, log, engine, run_id, times=2)
+    history = log.load(run_id)
+    outcomes = [e.cmd for e in history if e.type in ev.OUTCOMES]
+    assert len(outcomes) == len(set(outcomes))
+    assert log.describe(run_id)["result"]["total"] == 6
+
+
+def test_two_steps_of_one_run_race_and_one_loses(world):
+    stepper, log, engine = world
+    run_id = stepper.start("app:sequence", {"n": 2})
+    original = log.load
+    raced = []
+
+    def load_then_lose(rid):
+        history = original(rid)
+        if not raced:
+            log.load = original
+            raced.append(stepper.step(rid))  # the other step gets in between load and append
+        return history
+
+    log.load = load_then_lose
+    with pytest.raises(LogConflict):
+        stepper.step(run_id)
+    log.load = original
+    history = log.load(run_id)
+    assert [e.type for e in history] == [ev.WORKFLOW_STARTED, ev.ACTIVITY_SCHEDULED]
+    # The loser steps again from the winner's history and the run goes on exactly once.
+    out = stepper.step(run_id)
+    assert out.kind == "park" and out.activities == []  # nothing scheduled twice
+    run_activities(log, engine, run_id, raced[0].activities)  # the winner's dispatch
+    assert drive(stepper, log, engine, run_id).kind == "done"
+    assert log.describe(run_id)["result"]["total"] == 12
+
+
+def test_start_refuses_unknown_workflows_taken_ids_and_bad_input(world):
+    stepper, _, _ = world
+    with pytest.raises(UnitError) as exc:
+        stepper.start("app:nope", {})
+    assert exc.value.kind == "NOT_FOUND"
+    with pytest.raises(UnitError) as exc:
+        stepper.start("app:double", {})
+    assert "not a workflow.lua" in exc.value.message
+    stepper.start("app:sequence", {"n": 1}, run_id="order-1")
+    with pytest.raises(UnitError) as exc:
+        stepper.start("app:sequence", {"n": 1}, run_id="order-1")
+    assert exc.value.kind == "ALREADY_EXISTS"
+    with pytest.raises(UnitError) as exc:
+        stepper.start("app:sequence", {"f": float("nan")})
+    assert exc.value.kind == "INVALID"
