@@ -339,11 +339,6 @@ class Engine:
         clock = getattr(task.data, "workflow_clock", None) if task is not None else None
         return (clock or self.clock).now()
 
-    def in_workflow(self) -> bool:
-        """Whether the running task is a workflow's (its calls are recorded activities)."""
-        task = self.current_task()
-        return task is not None and hasattr(task.data, "workflow_clock")
-
     def random_bits(self, bits: int) -> int:
         """Random bits for uuid and friends: replayable inside a workflow (a per-run generator
         drawn in the same order on every replay), else from the OS."""

@@ -605,7 +605,9 @@ function kit.funcs_module(host)
     if target == nil then return nil, err end
     local args, cerr = clone_args(clone, pack(...))
     if args == nil then return nil, cerr end
-    if target == "remote" or options.timeout ~= nil then
+    -- A workflow's calls are activities (recorded, retried): always the scheduler's "call".
+    -- Checked per call, not cached: a library may serve functions and workflows alike.
+    if target == "remote" or options.timeout ~= nil or (current ~= nil and current.durable) then
       return await("call", id, args, ctx, options.timeout)
     end
     local value, verr, raised = kit.call_in_process(target, args, ctx)

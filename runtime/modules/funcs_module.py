@@ -28,8 +28,7 @@ def build(engine: Engine, unit: EntryRuntime) -> Any:
     def resolve(raw_id: bytes) -> Any:
         try:
             entry = engine.function_entry(lua_text(raw_id))
-            # In a workflow every call is an activity: it goes through the scheduler's "call".
-            if engine.is_remote(entry) or engine.in_workflow():
+            if engine.is_remote(entry):
                 return b"remote"
             return engine.handler(entry.id)
         except UnitError as exc:

@@ -14,6 +14,7 @@ Built so far (issue 4, in progress):
 - :mod:`.asl`: the driver state machine's definition (Step -> Choice -> wait for a wake), the one
   place it is generated.
 
-Still to come: the step/wake/activity handlers, activity options and retries, signals (``process.inbox``),
-children, the sticky cache, the local driver in the harness, and the ``workflow`` module.
+Still to come: the step/wake/activity handlers, activity options and retries, signals
+(``process.inbox``), children, the sticky cache, the local driver in the harness, and the
+``workflow`` module.
 """

@@ -156,6 +156,7 @@ class Replay:
             name=self.run_id,
             data=self.context,
         )
+        state.set(self.task.lua, b"durable", True)
         try:
             with engine.running(scheduler, Invocation(self.run_id, {"run_id": self.run_id})):
                 scheduler.run_ready()
