@@ -153,3 +153,15 @@ def test_an_ended_run_cannot_be_stepped(engine):
     with pytest.raises(UnitError) as exc:
         Replay(engine, "app:sequence", "run-1", history).run(START)
     assert "has already ended" in exc.value.message
+
+
+def test_a_library_shared_with_functions_still_records_activities_in_a_workflow(engine):
+    assert engine.call("app:via_lib", [4]) == 8  # the library's funcs resolved in a function
+    history = drive(engine, "app:libflow", 4)
+    assert [e.type for e in history] == [
+        "WorkflowStarted",
+        "ActivityScheduled",
+        "ActivityCompleted",
+        "WorkflowCompleted",
+    ]
+    assert history[-1].fields["result"] == 8
