@@ -7,6 +7,7 @@ import pytest
 from moto import mock_aws
 
 from runtime import manifest
+from runtime.aws.dynamodb import create_table
 from runtime.clock import ManualClock
 from runtime.engine import Engine
 from runtime.errors import UnitError
@@ -25,18 +26,7 @@ def world(monkeypatch):
         monkeypatch.setenv(key, "testing")
     with mock_aws():
         client = boto3.client("dynamodb", region_name="us-east-1")
-        client.create_table(
-            TableName=TABLE_NAME,
-            KeySchema=[
-                {"AttributeName": "pk", "KeyType": "HASH"},
-                {"AttributeName": "sk", "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        create_table(client, TABLE_NAME)
         clock = ManualClock(1_700_000_000.0)
         engine = Engine(manifest.load_app(APP), clock=clock)
         log = EventLog(client, TABLE_NAME)

@@ -12,6 +12,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.batch import process_partial_response
 
 from runtime import manifest
+from runtime.aws.dynamodb import create_table
 from runtime.clock import Clock
 from runtime.processes.event_source import QueuePoller
 from runtime.processes.mailboxes import Mailboxes
@@ -84,7 +85,7 @@ class LocalProcesses:
         self.sqs = sqs
         self.region = region
         hosts = registry.of_kind(manifest.ProcessHostEntry)
-        self._create_table(dynamodb)
+        create_table(dynamodb, TABLE_NAME)
         queues, delays, dlqs = {}, {}, {}
         for host in hosts:
             queues[host.id], delays[host.id], dlqs[host.id] = self._create_queues(host)
@@ -121,20 +122,6 @@ class LocalProcesses:
                 ),
                 dlqs[host.id],
             )
-
-    def _create_table(self, dynamodb: Any) -> None:
-        dynamodb.create_table(
-            TableName=TABLE_NAME,
-            KeySchema=[
-                {"AttributeName": "pk", "KeyType": "HASH"},
-                {"AttributeName": "sk", "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
 
     def _create_queues(self, host: manifest.ProcessHostEntry) -> tuple[str, str, str]:
         visibility = str(int(host.visibility_timeout))

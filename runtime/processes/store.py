@@ -14,6 +14,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from runtime.aws.dynamodb import is_condition_failure
 from runtime.errors import ALREADY_EXISTS, INVALID, UnitError
 
 #: DynamoDB's item size limit.
@@ -113,13 +114,6 @@ def _name_key(name: str) -> dict[str, Any]:
     return {"pk": {"S": f"n#{name}"}, "sk": {"S": "name"}}
 
 
-def _is_condition_failure(exc: ClientError) -> bool:
-    return exc.response.get("Error", {}).get("Code") in (
-        "ConditionalCheckFailedException",
-        "TransactionCanceledException",
-    )
-
-
 class ActorStore:
     """Reads and conditionally writes actor items; registers names."""
 
@@ -169,7 +163,7 @@ class ActorStore:
         try:
             self.client.put_item(TableName=self.table, Item=item, **condition)
         except ClientError as exc:
-            if _is_condition_failure(exc):
+            if is_condition_failure(exc):
                 raise StaleSnapshot(snapshot.pid) from None
             raise
 
@@ -190,7 +184,7 @@ class ActorStore:
                 ExpressionAttributeValues={":pid": {"S": pid}},
             )
         except ClientError as exc:
-            if _is_condition_failure(exc):
+            if is_condition_failure(exc):
                 owner = self.lookup(name)
                 raise UnitError(ALREADY_EXISTS, f"name '{name}' is taken by {owner}") from None
             raise
@@ -211,7 +205,7 @@ class ActorStore:
                 ExpressionAttributeValues={":pid": {"S": pid}},
             )
         except ClientError as exc:
-            if _is_condition_failure(exc):
+            if is_condition_failure(exc):
                 return False
             raise
         return True

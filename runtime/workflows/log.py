@@ -17,6 +17,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from runtime.aws.dynamodb import is_condition_failure
 from runtime.errors import ALREADY_EXISTS, NOT_FOUND, UnitError
 from runtime.workflows.events import Event
 
@@ -30,13 +31,6 @@ class LogConflict(Exception):
 
 def _run_key(run_id: str) -> str:
     return f"r#{run_id}"
-
-
-def _is_conflict(exc: ClientError) -> bool:
-    return exc.response.get("Error", {}).get("Code") in (
-        "ConditionalCheckFailedException",
-        "TransactionCanceledException",
-    )
 
 
 class EventLog:
@@ -75,7 +69,7 @@ class EventLog:
                 ]
             )
         except ClientError as exc:
-            if _is_conflict(exc):
+            if is_condition_failure(exc):
                 raise UnitError(ALREADY_EXISTS, f"run {run_id} already exists") from None
             raise
 
@@ -153,7 +147,7 @@ class EventLog:
                     TransactItems=[self._put_event(run_id, e) for e in chunk]
                 )
             except ClientError as exc:
-                if _is_conflict(exc):
+                if is_condition_failure(exc):
                     raise LogConflict(run_id) from None
                 raise
 
