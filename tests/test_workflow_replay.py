@@ -165,3 +165,31 @@ def test_a_library_shared_with_functions_still_records_activities_in_a_workflow(
         "WorkflowCompleted",
     ]
     assert history[-1].fields["result"] == 8
+
+
+def test_a_failing_activity_is_retried_on_durable_timers_with_backoff(engine):
+    history = drive(engine, "app:retrying", {"attempts": 5, "ok_from": 3})
+    assert history[-1].fields["result"] == {"value": "ok on call 3"}
+    scheduled = [e for e in history if e.type == ev.ACTIVITY_SCHEDULED]
+    assert [e.fields["attempt"] for e in scheduled] == [1, 2, 3]
+    timers = [e for e in history if e.type == ev.TIMER_STARTED]
+    # 1 s, then 2 s: the backoff, each a durable timer started when the failure was recorded.
+    assert [t.fields["fire_at"] - t.time for t in timers] == [1.0, 2.0]
+    # A replay of the whole history reaches the same end, retries included.
+    step = Replay(engine, "app:retrying", "run-1", history[:-1]).run(engine.clock.now())
+    assert step.status == "completed" and step.result == {"value": "ok on call 3"}
+
+
+def test_retries_exhausted_give_nil_err(engine):
+    history = drive(engine, "app:retrying", {"attempts": 2, "ok_from": 100})
+    assert history[-1].fields["result"] == {
+        "err": "upstream timed out (after 2 attempts)",
+        "kind": "TIMEOUT",
+    }
+
+
+def test_non_retryable_kinds_fail_at_once(engine):
+    history = drive(engine, "app:sequence", {"n": 1})
+    assert [e.fields["id"] for e in history if e.type == ev.ACTIVITY_SCHEDULED].count(
+        "app:fail"
+    ) == 1

@@ -608,7 +608,7 @@ function kit.funcs_module(host)
     -- A workflow's calls are activities (recorded, retried): always the scheduler's "call".
     -- Checked per call, not cached: a library may serve functions and workflows alike.
     if target == "remote" or options.timeout ~= nil or (current ~= nil and current.durable) then
-      return await("call", id, args, ctx, options.timeout)
+      return await("call", id, args, ctx, options.timeout, options.retry)
     end
     local value, verr, raised = kit.call_in_process(target, args, ctx)
     if raised then return nil, as_error(verr) end
@@ -625,7 +625,7 @@ function kit.funcs_module(host)
     if target == nil then error(err, 2) end
     local args, cerr = clone_args(clone, pack(...))
     if args == nil then error(cerr, 2) end
-    local future_id, channel_id = await("async", id, args, ctx, options.timeout)
+    local future_id, channel_id = await("async", id, args, ctx, options.timeout, options.retry)
     return kit.new_future(future_id, channel_id)
   end
 

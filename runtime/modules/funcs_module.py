@@ -98,11 +98,16 @@ def install_ops(engine: Engine, scheduler: Scheduler) -> None:
             timer = scheduler.add_timer(timeout, lambda: abandon(state.new_error(TIMEOUT, message)))
         return abandon
 
-    def op_call(task: Task, raw_id: bytes, args: Any, ctx: Any, timeout: float | None) -> Any:
+    # ``retry`` (a with_options table) only means something to a workflow's activities.
+    def op_call(
+        task: Task, raw_id: bytes, args: Any, ctx: Any, timeout: float | None, retry: Any = None
+    ) -> Any:
         start(lua_text(raw_id), args, ctx, timeout, lambda v, e: scheduler.wake(task, (v, e)))
         return False, ()
 
-    def op_async(task: Task, raw_id: bytes, args: Any, ctx: Any, timeout: float | None) -> Any:
+    def op_async(
+        task: Task, raw_id: bytes, args: Any, ctx: Any, timeout: float | None, retry: Any = None
+    ) -> Any:
         fut = scheduler.new_future()
         fut.abandon = start(
             lua_text(raw_id), args, ctx, timeout, lambda v, e: scheduler.settle_future(fut, v, e)

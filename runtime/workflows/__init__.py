@@ -7,6 +7,8 @@ Built so far (issue 4, in progress):
   non-determinism (naming the Lua line), record new commands, due timers and the end of the run.
   ``funcs.call``/``funcs.async`` are activities, ``time.sleep``/``time.after`` durable timers,
   ``time.now()`` and ``uuid`` replay exactly without being recorded.
+- :mod:`.retries`: activity retry policies (per call ``with_options({retry = ...})``, per
+  activity entry, per workflow); retries are durable timers issued while replaying a failure.
 - :mod:`.log`: the history in DynamoDB (conditional, transactional appends; the run's index
   item; the inbox of outcomes waiting for the next step).
 - :mod:`.step`: one step against the log: inbox -> outcome events (a redelivered result counts
@@ -14,7 +16,7 @@ Built so far (issue 4, in progress):
 - :mod:`.asl`: the driver state machine's definition (Step -> Choice -> wait for a wake), the one
   place it is generated.
 
-Still to come: the step/wake/activity handlers, activity options and retries, signals
+Still to come: the step/wake/activity handlers, activity timeouts, signals
 (``process.inbox``), children, the sticky cache, the local driver in the harness, and the
 ``workflow`` module.
 """

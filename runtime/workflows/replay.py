@@ -27,6 +27,7 @@ from runtime.scheduler import Scheduler, Task
 from runtime.tracebacks import trim_traceback
 from runtime.workflows import events as ev
 from runtime.workflows.events import Event
+from runtime.workflows.retries import next_delay, policy_for
 
 
 class NonDeterminism(UnitError):
@@ -256,60 +257,83 @@ class Replay:
     def _install_activity_ops(self, scheduler: WorkflowScheduler) -> None:
         engine, state = self.engine, self.engine.state
 
-        def schedule(raw_id: bytes, args: Any, deliver: Callable[[Any, Any], None]) -> Any:
+        def schedule(
+            raw_id: bytes, args: Any, retry: Any, deliver: Callable[[Any, Any], None]
+        ) -> UnitError | None:
             entry_id = raw_id.decode("utf-8", "replace")
             try:
                 engine.function_entry(entry_id)
-            except UnitError as exc:
-                return exc
+                options = engine.codec.to_python(retry, "retry") if retry is not None else None
+                policy = policy_for(engine.registry, self.entry_id, entry_id, options)
+            except (UnitError, CodecError) as exc:
+                return exc if isinstance(exc, UnitError) else UnitError(INVALID, exc.message)
             unpacked = state.k["unpack_args"](args)
             count, *values = unpacked if isinstance(unpacked, tuple) else (unpacked,)
             py_args = [
                 codec.to_json_value(engine.codec.to_python(v, f"args[{i}]"))
                 for i, v in enumerate(values[:count], 1)
             ]
-
-            def outcome(event: Event) -> None:
-                if event.type == ev.ACTIVITY_COMPLETED:
-                    value = engine.codec.to_lua(codec.from_json_value(event.fields.get("value")))
-                    deliver(value, None)
-                else:
-                    error = event.fields.get("error") or {}
-                    deliver(
-                        None,
-                        state.new_error(
-                            str(error.get("kind", INTERNAL)), str(error.get("message", ""))
-                        ),
-                    )
-
-            self.command(
-                ev.ACTIVITY_SCHEDULED, entry_id, {"id": entry_id, "args": py_args}, outcome
-            )
+            self._attempt(entry_id, py_args, policy, 1, deliver)
             return None
 
-        def op_call(task: Task, raw_id: bytes, args: Any, ctx: Any, timeout: Any) -> Any:
-            refused = _refusal(schedule(raw_id, args, lambda v, e: scheduler.wake(task, (v, e))))
+        def op_call(
+            task: Task, raw_id: bytes, args: Any, ctx: Any, timeout: Any, retry: Any = None
+        ) -> Any:
+            refused = schedule(raw_id, args, retry, lambda v, e: scheduler.wake(task, (v, e)))
             if refused is not None:
-                return True, (None, state.new_error(*refused))
+                return True, (None, state.new_error(refused.kind, refused.message))
             return False, ()
 
-        def op_async(task: Task, raw_id: bytes, args: Any, ctx: Any, timeout: Any) -> Any:
+        def op_async(
+            task: Task, raw_id: bytes, args: Any, ctx: Any, timeout: Any, retry: Any = None
+        ) -> Any:
             fut = scheduler.new_future()
-            refused = _refusal(
-                schedule(raw_id, args, lambda v, e: scheduler.settle_future(fut, v, e))
-            )
+            refused = schedule(raw_id, args, retry, lambda v, e: scheduler.settle_future(fut, v, e))
             if refused is not None:
-                scheduler.settle_future(fut, None, state.new_error(*refused))
+                error = state.new_error(refused.kind, refused.message)
+                scheduler.settle_future(fut, None, error)
             return True, (fut.id, fut.channel.id)
 
         scheduler.ops[b"call"] = op_call
         scheduler.ops[b"async"] = op_async
 
+    def _attempt(
+        self,
+        entry_id: str,
+        args: list[Any],
+        policy: Any,
+        attempt: int,
+        deliver: Callable[[Any, Any], None],
+    ) -> None:
+        """Schedule one attempt; a retryable failure schedules a durable timer, then the next
+        attempt. Both are commands issued while an outcome is delivered, so a replay issues
+        them at the same point of the history."""
+        engine, state = self.engine, self.engine.state
 
-def _refusal(result: Any) -> tuple[str, str] | None:
-    if isinstance(result, UnitError):
-        return result.kind, result.message
-    return None
+        def outcome(event: Event) -> None:
+            if event.type == ev.ACTIVITY_COMPLETED:
+                value = engine.codec.to_lua(codec.from_json_value(event.fields.get("value")))
+                deliver(value, None)
+                return
+            error = event.fields.get("error") or {}
+            kind = str(error.get("kind", INTERNAL))
+            delay = next_delay(policy, attempt, kind)
+            if delay is None:
+                message = str(error.get("message", ""))
+                if attempt > 1:
+                    message = f"{message} (after {attempt} attempts)"
+                deliver(None, state.new_error(kind, message))
+                return
+            fire_at = self.context.workflow_clock.now() + delay
+            self.command(
+                ev.TIMER_STARTED,
+                "timer",
+                {"fire_at": fire_at, "retry_of": event.cmd},
+                lambda _fired: self._attempt(entry_id, args, policy, attempt + 1, deliver),
+            )
+
+        fields = {"id": entry_id, "args": args, "attempt": attempt}
+        self.command(ev.ACTIVITY_SCHEDULED, entry_id, fields, outcome)
 
 
 def _key(event: Event) -> str:

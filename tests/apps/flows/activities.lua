@@ -1,4 +1,5 @@
 return {
   double = function(n) return n * 2 end,
   fail = function(why) return nil, why end,
+
 }
