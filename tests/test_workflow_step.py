@@ -124,3 +124,35 @@ def test_start_refuses_unknown_workflows_taken_ids_and_bad_input(world):
     with pytest.raises(UnitError) as exc:
         stepper.start("app:sequence", {"f": float("nan")})
     assert exc.value.kind == "INVALID"
+
+
+def test_signals_reach_listen_and_inbox_in_order(world):
+    stepper, log, engine = world
+    run_id = stepper.start("app:approval", {"wait": "1h"})
+    assert stepper.step(run_id).kind == "park"
+    stepper.signal(run_id, "note", "first")
+    stepper.signal(run_id, "approve", "ada")
+    out = stepper.step(run_id)
+    assert out.kind == "done"
+    assert log.describe(run_id)["result"] == {"approved": True, "by": "ada", "noted": ["note"]}
+    with pytest.raises(UnitError) as exc:
+        stepper.signal(run_id, "approve", "late")
+    assert "has ended (completed): no signals" in exc.value.message
+
+
+def test_without_a_signal_the_durable_timeout_wins(world):
+    stepper, log, engine = world
+    run_id = stepper.start("app:approval", {"wait": "1h"})
+    out = stepper.step(run_id)
+    assert (out.kind, out.timeout) == ("park", 3600.0)
+    engine.clock.advance(3600)
+    assert stepper.step(run_id).kind == "done"
+    assert log.describe(run_id)["result"] == {"approved": False, "noted": {}}
+
+
+def test_a_signal_that_came_before_anyone_listened_waits(world):
+    stepper, log, engine = world
+    run_id = stepper.start("app:approval", {"wait": "1h"})
+    stepper.signal(run_id, "approve", "early")  # before the first step ran any code
+    assert stepper.step(run_id).kind == "done"
+    assert log.describe(run_id)["result"]["by"] == "early"

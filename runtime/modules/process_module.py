@@ -62,11 +62,20 @@ function M.events()
   error("process.events(): handler actors receive events in on_event(state, ev); "
     .. "compare ev.kind with process.event.EXIT / LINK_DOWN / CANCEL", 2)
 end
-function M.inbox()
-  error("process.inbox(): handler actors receive messages in handle(state, msg); "
-    .. "loop-style code with an inbox runs on a workflow host", 2)
+-- Inside a workflow the inbox is its signals; an actor gets its messages in handle().
+local function inbox_channel(topic)
+  local id = host.inbox(topic)
+  if id == nil then
+    error("process.inbox(): handler actors receive messages in handle(state, msg); "
+      .. "loop-style code with an inbox runs on a workflow host", 3)
+  end
+  return kit.channel_object(id)
 end
-M.listen = function() M.inbox() end
+function M.inbox() return inbox_channel(nil) end
+function M.listen(topic)
+  if type(topic) ~= "string" then error("process.listen: the topic must be a string", 2) end
+  return inbox_channel(topic)
+end
 function M.exec()
   error("process.exec: waiting for another process's result would hold this Lambda (or this "
     .. "actor's turn) open while another works; spawn_monitored it and take the result from "
@@ -174,6 +183,13 @@ def build(engine: Engine, unit: EntryRuntime) -> Any:
     def unregister(name: Any) -> Any:
         return context().unregister(text(name, "process.registry.unregister: the name"))
 
+    def inbox(topic: Any = None) -> Any:
+        task = engine.current_task()
+        replay = getattr(task.data, "replay", None) if task is not None else None
+        if replay is None:
+            return None
+        return replay.inbox_channel(lua_text(topic) if topic is not None else None)
+
     def pid() -> Any:
         found = context().pid
         return found.encode() if found is not None else None
@@ -190,5 +206,6 @@ def build(engine: Engine, unit: EntryRuntime) -> Any:
         register=guarded(register),
         lookup=guarded(lookup),
         unregister=guarded(unregister),
+        inbox=state.wrap(inbox),
     )
     return state.lua.execute(_LUA, host, state.kit, name="=[kit]process")

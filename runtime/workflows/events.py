@@ -20,6 +20,8 @@ ACTIVITY_COMPLETED = "ActivityCompleted"
 ACTIVITY_FAILED = "ActivityFailed"
 TIMER_STARTED = "TimerStarted"
 TIMER_FIRED = "TimerFired"
+#: A message sent to the run (``process.send`` to its id): no command, delivered in order.
+SIGNAL_RECEIVED = "SignalReceived"
 
 #: Events recording a command; the code must issue the same command at the same ``cmd``.
 COMMANDS = frozenset({ACTIVITY_SCHEDULED, TIMER_STARTED})

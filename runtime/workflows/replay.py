@@ -44,6 +44,7 @@ class WorkflowContext:
     run_id: str
     workflow_clock: ManualClock
     workflow_rng: random.Random
+    replay: Any = None
 
 
 @dataclass
@@ -110,8 +111,12 @@ class Replay:
         self._next_cmd = 1
         seed = int.from_bytes(hashlib.sha256(run_id.encode()).digest()[:8], "big")
         self.context = WorkflowContext(run_id, ManualClock(history[0].time), random.Random(seed))
+        self.context.replay = self
         self.scheduler: WorkflowScheduler | None = None
         self.task: Task | None = None
+        # Signals by topic (None: the inbox); those that came before anyone listened wait here.
+        self._inboxes: dict[str | None, Any] = {}
+        self._waiting: list[Event] = []
 
     # -- commands (called from the scheduler's operations) ------------------------------------
     def command(
@@ -171,7 +176,37 @@ class Replay:
         finally:
             scheduler.close()
 
+    # -- signals ------------------------------------------------------------------------------
+    def inbox_channel(self, topic: str | None) -> int:
+        """The channel of ``process.inbox()`` (topic None) or ``process.listen(topic)``."""
+        channel = self._inboxes.get(topic)
+        if channel is None:
+            assert self.scheduler is not None
+            channel = self.scheduler.new_channel(1 << 30)
+            self._inboxes[topic] = channel
+            waiting, self._waiting = self._waiting, []
+            for event in waiting:
+                self._signal(event)
+        return channel.id
+
+    def _signal(self, event: Event) -> None:
+        topic = str(event.fields.get("topic", ""))
+        channel = self._inboxes.get(topic) or self._inboxes.get(None)
+        if channel is None:
+            self._waiting.append(event)
+            return
+        state = self.engine.state
+        data = self.engine.codec.to_lua(codec.from_json_value(event.fields.get("payload")))
+        sender = event.fields.get("from")
+        message = state.k["new_message"](topic.encode(), sender.encode() if sender else None, data)
+        assert self.scheduler is not None
+        self.scheduler.offer(channel, message)
+
     def _replay(self, event: Event) -> None:
+        if event.type == ev.SIGNAL_RECEIVED:
+            self._signal(event)
+            self.scheduler.run_ready()  # type: ignore[union-attr]
+            return
         command = self.commands.get(event.cmd)
         if event.type in ev.COMMANDS:
             if command is None:

@@ -81,6 +81,17 @@ class WorkflowStepper:
         kind = "done" if result.status == "completed" else "failed"
         return StepOutput(kind, None, result.new_activities, len(new))
 
+    def signal(self, run_id: str, topic: str, payload: Any, sender: str | None = None) -> None:
+        """Leave a message for the run (it becomes a ``SignalReceived`` at its next step)."""
+        info = self.log.describe(run_id)
+        if info["status"] != "running":
+            raise UnitError(INVALID, f"run {run_id} has ended ({info['status']}): no signals")
+        try:
+            fields = {"topic": topic, "payload": codec.to_json_value(payload), "from": sender}
+        except CodecError as exc:
+            raise UnitError(INVALID, f"signal payload: {exc.message}") from None
+        self.log.post(run_id, ev.SIGNAL_RECEIVED, fields, self.clock.now())
+
     def _take_inbox(
         self, run_id: str, history: list[Event], now: float
     ) -> tuple[list[Event], list[str]]:
@@ -92,9 +103,10 @@ class WorkflowStepper:
         consumed: list[str] = []
         for item_id, event_type, fields in self.log.inbox(run_id):
             consumed.append(item_id)
-            cmd = int(fields.get("cmd", 0))
-            if item_id in in_history or cmd in settled:
+            cmd = int(fields["cmd"]) if "cmd" in fields else None
+            if item_id in in_history or (cmd is not None and cmd in settled):
                 continue
-            settled.add(cmd)
+            if cmd is not None:
+                settled.add(cmd)
             pending.append(Event(event_type, now, {**fields, "inbox": item_id}))
         return pending, consumed
