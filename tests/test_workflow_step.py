@@ -127,7 +127,7 @@ def test_start_refuses_unknown_workflows_taken_ids_and_bad_input(world):
 
 
 def test_signals_reach_listen_and_inbox_in_order(world):
-    stepper, log, engine = world
+    stepper, log, _engine = world
     run_id = stepper.start("app:approval", {"wait": "1h"})
     assert stepper.step(run_id).kind == "park"
     stepper.signal(run_id, "note", "first")
@@ -151,7 +151,7 @@ def test_without_a_signal_the_durable_timeout_wins(world):
 
 
 def test_a_signal_that_came_before_anyone_listened_waits(world):
-    stepper, log, engine = world
+    stepper, log, _engine = world
     run_id = stepper.start("app:approval", {"wait": "1h"})
     stepper.signal(run_id, "approve", "early")  # before the first step ran any code
     assert stepper.step(run_id).kind == "done"

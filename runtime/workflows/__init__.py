@@ -16,7 +16,9 @@ Built so far (issue 4, in progress):
 - :mod:`.asl`: the driver state machine's definition (Step -> Choice -> wait for a wake), the one
   place it is generated.
 
-Still to come: the step/wake/activity handlers, activity timeouts, signals
-(``process.inbox``), children, the sticky cache, the local driver in the harness, and the
-``workflow`` module.
+Signals: ``process.inbox()`` / ``process.listen(topic)`` in a workflow are channels fed by
+``SignalReceived`` events, in arrival order (``WorkflowStepper.signal`` posts them).
+
+Still to come: the step/wake/activity handlers, activity timeouts, children, the sticky
+cache, the local driver in the harness, and the ``workflow`` module.
 """
