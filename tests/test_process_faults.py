@@ -4,10 +4,10 @@ workers on one actor, and show the state is exact and every outgoing message arr
 from __future__ import annotations
 
 import pytest
-from aws_lambda_powertools.utilities.batch import process_partial_response
 
 from runtime.processes import envelope as env
-from runtime.processes.worker import FAULT_POINTS, ActorBatchProcessor, ProcessWorker, WorkerCrash
+from runtime.processes.local import lambda_handler_for
+from runtime.processes.worker import FAULT_POINTS, ProcessWorker, WorkerCrash
 from runtime.testing import LocalCloud
 from tests.conftest import ROOT
 
@@ -93,15 +93,6 @@ def test_duplicate_delivery_is_applied_once(cloud):
     assert cloud.state(collector)["seen"] == [1]
 
 
-def _invoke(worker):
-    def invoke(event):
-        return process_partial_response(
-            event=event, record_handler=worker.handle, processor=ActorBatchProcessor()
-        )
-
-    return invoke
-
-
 def test_two_workers_racing_on_one_actor(cloud):
     """Worker A's turn is overtaken before its commit by worker B running the same messages
     (as after a visibility timeout); A's conditional write fails, A reloads and finds them
@@ -129,25 +120,16 @@ def test_two_workers_racing_on_one_actor(cloud):
     try:
         for _ in range(3):
             cloud.send(relay, "inc")
-        host.queue.poll(_invoke_with(handle_a), WorkerCrash)
+        host.queue.poll(lambda_handler_for(handle_a), WorkerCrash)
         assert worker_a.stats.races == 1
         # A's cache was dropped; B's holds version 2. B is now stale in turn:
         for _ in range(2):
             cloud.send(relay, "inc")
-        host.queue.poll(_invoke(worker_a), WorkerCrash)
+        host.queue.poll(lambda_handler_for(worker_a.handle), WorkerCrash)
         cloud.drain()
     finally:
         engine_b.close()
     assert_exact(cloud, relay, collector)
-
-
-def _invoke_with(handle):
-    def invoke(event):
-        return process_partial_response(
-            event=event, record_handler=handle, processor=ActorBatchProcessor()
-        )
-
-    return invoke
 
 
 def test_two_thousand_messages_over_two_hundred_actors(cloud):

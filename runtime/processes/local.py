@@ -48,6 +48,18 @@ def speed_up_moto_sqs() -> None:
         )
 
 
+def lambda_handler_for(record_handler: Any) -> Any:
+    """An SQS event -> partial batch response callable over a worker's ``handle``, the way
+    ``handlers/process_worker.py`` wires it."""
+
+    def invoke(event: dict[str, Any]) -> dict[str, Any]:
+        return process_partial_response(
+            event=event, record_handler=record_handler, processor=ActorBatchProcessor()
+        )
+
+    return invoke
+
+
 def queue_name(host_id: str, suffix: str = "") -> str:
     """The queue name the stack gives a host: ``units-<ns>-<name><suffix>``."""
     return "units-" + host_id.replace(":", "-").replace(".", "-") + suffix
@@ -164,10 +176,10 @@ class LocalProcesses:
         for _ in range(max_rounds):
             progressed = False
             for host in self.hosts.values():
-                moved = host.delays.poll(self._invoke(host), WorkerCrash)
+                moved = host.delays.poll(lambda_handler_for(host.worker.handle), WorkerCrash)
                 invocations += 1 if moved.received else 0
                 progressed = progressed or moved.deleted > 0
-                got = host.queue.poll(self._invoke(host), WorkerCrash)
+                got = host.queue.poll(lambda_handler_for(host.worker.handle), WorkerCrash)
                 if got.received:
                     invocations += 1
                     progressed = True
@@ -177,15 +189,6 @@ class LocalProcesses:
             if idle >= 2:
                 return invocations
         raise DrainError(f"queues still busy after {max_rounds} rounds")
-
-    @staticmethod
-    def _invoke(host: _Host) -> Any:
-        def invoke(event: dict[str, Any]) -> dict[str, Any]:
-            return process_partial_response(
-                event=event, record_handler=host.worker.handle, processor=ActorBatchProcessor()
-            )
-
-        return invoke
 
     def dead_letters(self, host_id: str) -> list[str]:
         """The bodies in a host's DLQ (read without consuming: they become visible again)."""
