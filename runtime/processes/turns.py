@@ -91,7 +91,8 @@ class Turn:
     result: Any = None
     error: dict[str, Any] | None = None
     trace: str | None = None
-    #: The Lua state after the turn (None when it never ran).
+    #: The Lua state: the one the turn starts from, then the one it ended with (None when it
+    #: never ran: the stored state stands).
     lua_state: Any = None
 
     def __post_init__(self) -> None:
@@ -177,6 +178,7 @@ class Turn:
 
     def crash_before_start(self, kind: str, message: str) -> None:
         """The turn could not run at all (a bad entry, a taken name): the actor crashes."""
+        self.lua_state = None
         self.stop = 1
         self._crash(kind, message)
 

@@ -154,7 +154,7 @@ class ProcessWorker:
 
     # -- turns --------------------------------------------------------------------------------
     def _run(self, groups: list[_Group], races: int) -> None:
-        turns: list[tuple[_Group, Turn, Any]] = []
+        turns: list[tuple[_Group, Turn]] = []
         for group in groups:
             if not group.envelopes:
                 continue
@@ -167,7 +167,7 @@ class ProcessWorker:
                 turns.append(planned)
         self._execute(turns)
         stale = []
-        for group, turn, _lua_state in turns:
+        for group, turn in turns:
             try:
                 self._commit_and_deliver(turn)
             except StaleSnapshot:
@@ -196,7 +196,7 @@ class ProcessWorker:
         self.stats.store_reads += 1
         return self.system.store.load(pid), None
 
-    def _plan(self, group: _Group) -> tuple[_Group, Turn, Any] | None:
+    def _plan(self, group: _Group) -> tuple[_Group, Turn] | None:
         snapshot, lua_state = self._load(group.pid)
         applied = set(snapshot.applied) if snapshot is not None else set()
         fresh = []
@@ -226,11 +226,14 @@ class ProcessWorker:
             fresh[0] = Envelope("duplicate", snapshot.pid, fresh[0].id)
         turn = Turn(self.system, snapshot, fresh)
         if snapshot.version == 0:
-            lua_state = None
             self._prepare_newborn(turn, fresh[0])
-        elif lua_state is None:
-            lua_state = self.engine.codec.to_lua(codec.loads(snapshot.state), "state")
-        return group, turn, lua_state
+        else:
+            turn.lua_state = (
+                lua_state
+                if lua_state is not None
+                else self.engine.codec.to_lua(codec.loads(snapshot.state), "state")
+            )
+        return group, turn
 
     def _newborn(self, spawn: Envelope) -> Snapshot:
         fields = spawn.fields
@@ -269,8 +272,8 @@ class ProcessWorker:
         if replies:
             self.stats.sqs_calls += self.system.mailboxes.send(replies)
 
-    def _execute(self, turns: list[tuple[_Group, Turn, Any]]) -> None:
-        runnable = [(g, t, s) for g, t, s in turns if t.error is None]
+    def _execute(self, turns: list[tuple[_Group, Turn]]) -> None:
+        runnable = [turn for _, turn in turns if turn.error is None]
         if not runnable:
             return
         engine, state = self.engine, self.engine.state
@@ -278,7 +281,7 @@ class ProcessWorker:
         scheduler.ops[b"crash"] = self._crash_op
         budget = engine.limits.instructions
         tasks = []
-        for _group, turn, lua_state in runnable:
+        for turn in runnable:
             try:
                 actor = self._actor_table(turn.snapshot.entry)
             except UnitError as exc:
@@ -290,7 +293,7 @@ class ProcessWorker:
             checkpoint = state.wrap(lambda i, pid=pid: self._should_crash("in_handler", pid))
             task = scheduler.spawn(
                 state.k["actor_turn"],
-                (actor, lua_state, items, trapping, checkpoint),
+                (actor, turn.lua_state, items, trapping, checkpoint),
                 budget=state.k["new_budget"](budget),
                 ctx=engine.codec.to_lua(turn.snapshot.context or {}, "context"),
                 name=pid,
