@@ -150,30 +150,18 @@ class UnitsStack(Stack):
             value=processes.table.table_name,
             description="The DynamoDB table of process snapshots and registered names",
         )
-        CfnOutput(
-            self,
-            "ProcessQueues",
-            value=by_host({h: q.queue.queue_url for h, q in queues.items()}),
-            description="JSON map of process host ids to their FIFO queue (mailbox) URLs",
-        )
-        CfnOutput(
-            self,
-            "ProcessDelayQueues",
-            value=by_host({h: q.delays.queue_url for h, q in queues.items()}),
-            description="JSON map of process host ids to their delay queue URLs",
-        )
-        CfnOutput(
-            self,
-            "ProcessDeadLetterQueues",
-            value=by_host({h: q.dead_letters.queue_url for h, q in queues.items()}),
-            description="JSON map of process host ids to their FIFO dead-letter queue URLs",
-        )
-        CfnOutput(
-            self,
-            "ProcessDelayDeadLetterQueues",
-            value=by_host({h: q.delay_dead_letters.queue_url for h, q in queues.items()}),
-            description="JSON map of process host ids to their delay queue's DLQ URLs",
-        )
+        for name, queue_of, what in (
+            ("ProcessQueues", lambda q: q.queue, "FIFO queue (mailbox)"),
+            ("ProcessDelayQueues", lambda q: q.delays, "delay queue"),
+            ("ProcessDeadLetterQueues", lambda q: q.dead_letters, "FIFO dead-letter queue"),
+            ("ProcessDelayDeadLetterQueues", lambda q: q.delay_dead_letters, "delay queue's DLQ"),
+        ):
+            CfnOutput(
+                self,
+                name,
+                value=by_host({h: queue_of(q).queue_url for h, q in queues.items()}),
+                description=f"JSON map of process host ids to their {what} URLs",
+            )
         CfnOutput(
             self,
             "ProcessWorkers",

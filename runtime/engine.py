@@ -366,7 +366,9 @@ class Engine:
         """Send one application log line to the sink, with the invocation's fields added."""
         if self.invocation is not None:
             fields = {**self.invocation.fields, **fields}
-        pid = self.process_context().pid
+        # Read off the running task: building a process context per log line would be waste.
+        task = self.current_task()
+        pid = getattr(task.data, "pid", None) if task is not None else None
         if pid is not None:
             fields.setdefault("pid", pid)
         try:

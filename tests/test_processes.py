@@ -8,7 +8,7 @@ import pytest
 
 from runtime.errors import INVALID, NOT_FOUND, UnitError
 from runtime.testing import LocalCloud
-from tests.conftest import ROOT
+from tests.conftest import ROOT, functions_app
 
 APP = ROOT / "tests" / "apps" / "actors"
 HOST = "app:workers"
@@ -286,25 +286,14 @@ def test_bodies_on_the_wire_are_envelopes(cloud):
 
 
 def test_loop_style_calls_explain_the_handler_model(make_app):
-    app = make_app(
-        """
-        version: "1.0"
-        namespace: app
-        entries:
-          - name: f
-            kind: function.lua
-            source: file://f.lua
-        """,
-        {
-            "f.lua": """
-            return { handler = function(what)
-              local ok, a, b = pcall(process[what], "app:x", "app:h")
-              if ok then return b and b:message() end
-              return a
-            end }
-            """
-        },
-    )
+    source = """
+        return { handler = function(what)
+          local ok, a, b = pcall(process[what], "app:x", "app:h")
+          if ok then return b and b:message() end
+          return a
+        end }
+    """
+    app = functions_app(make_app, {"f": (source, [])})
     with LocalCloud(app) as cloud:
         assert "take the result from the EXIT event in on_event" in cloud.call("app:f", "exec")
         assert "handle(state, msg)" in cloud.call("app:f", "inbox")
