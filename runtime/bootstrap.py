@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from runtime import manifest
+from runtime.aws.clients import LazyClient
 from runtime.aws.lambda_invoke import LambdaInvoker
 from runtime.clock import Clock, WallClock
 from runtime.engine import Engine, LogSink
@@ -63,14 +64,12 @@ def process_system_from_environment(
     table = os.environ.get(TABLE_ENV)
     if not table:
         return None
-    import boto3
-
     queues = json.loads(os.environ.get(QUEUES_ENV) or "{}")
     delays = json.loads(os.environ.get(DELAY_QUEUES_ENV) or "{}")
     return ProcessSystem(
         registry,
-        ActorStore(boto3.client("dynamodb"), table),
-        Mailboxes(boto3.client("sqs"), queues, delays, clock),
+        ActorStore(LazyClient("dynamodb"), table),
+        Mailboxes(LazyClient("sqs"), queues, delays, clock),
         clock,
     )
 

@@ -7,6 +7,7 @@ import os
 from typing import Any
 
 from runtime import codec
+from runtime.aws.clients import LazyClient
 from runtime.aws.limits import payload_too_large
 from runtime.errors import INTERNAL, INVALID, UnitError
 
@@ -18,24 +19,14 @@ class LambdaInvoker:
     """Invokes remote function entries with the direct-invoke event of ``handlers/function.py``."""
 
     def __init__(self, client: Any, function_names: dict[str, str]) -> None:
-        self._client = client
+        self.client = client
         self.function_names = dict(function_names)
-
-    @property
-    def client(self) -> Any:
-        # Made on first use: a boto3 client costs tens of milliseconds of Lambda init, and most
-        # function Lambdas never call a remote function.
-        if self._client is None:
-            import boto3
-
-            self._client = boto3.client("lambda")
-        return self._client
 
     @classmethod
     def from_environment(cls, client: Any = None) -> LambdaInvoker:
         """Read the function-name map the stack put in the environment."""
         names = json.loads(os.environ.get(REMOTE_FUNCTIONS_ENV, "{}") or "{}")
-        return cls(client, names)
+        return cls(client if client is not None else LazyClient("lambda"), names)
 
     def __call__(self, entry_id: str, args: list[Any], context: dict[str, Any]) -> Any:
         name = self.function_names.get(entry_id)
