@@ -172,6 +172,9 @@ class Engine:
         self.registry = registry
         #: Spawning and sending (None where no process host queues exist, e.g. ``units invoke``).
         self.processes = processes
+        #: Starting and signalling workflow runs (:class:`runtime.workflows.client.Workflows`);
+        #: set by whoever wires the engine to a stack, None where there is none.
+        self.workflows: Any = None
         self.clock: Clock = clock or WallClock()
         self.limits = limits or Limits()
         self.remote = remote
@@ -353,8 +356,15 @@ class Engine:
         task = self.current_task()
         data = task.data if task is not None else None
         if isinstance(data, ProcessContext):
+            if data.workflows is None:
+                data.workflows = self.workflows
             return data
-        return DirectContext(self.processes)
+        replay = getattr(data, "replay", None)
+        if replay is not None:
+            from runtime.workflows.process_context import WorkflowProcessContext
+
+            return WorkflowProcessContext(replay, self.workflows)
+        return DirectContext(self.processes, self.workflows)
 
     def log_enabled(self, level: str) -> bool:
         """Whether a line at ``level`` would be written (a sink may say so by an ``enabled``

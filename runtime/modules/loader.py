@@ -18,6 +18,7 @@ from runtime.modules import (
     process_module,
     time_module,
     uuid_module,
+    workflow_module,
 )
 from runtime.modules.time_module import parse_duration_ns
 
@@ -41,4 +42,5 @@ BUILDERS: dict[str, Builder] = {
     "ctx": ctx_module.build,
     "base64": base64_module.build,
     "channel": channel_module.build,
+    "workflow": workflow_module.build,
 }

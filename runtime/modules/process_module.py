@@ -59,8 +59,12 @@ function M.set_options(t) return host.set_options(t) end
 function M.get_options() return host.get_options() end
 function M.exit(value) kit.process_exit(value) end
 function M.events()
-  error("process.events(): handler actors receive events in on_event(state, ev); "
-    .. "compare ev.kind with process.event.EXIT / LINK_DOWN / CANCEL", 2)
+  local id = host.events()
+  if id == nil then
+    error("process.events(): handler actors receive events in on_event(state, ev); "
+      .. "compare ev.kind with process.event.EXIT / LINK_DOWN / CANCEL", 2)
+  end
+  return kit.channel_object(id)
 end
 -- Inside a workflow the inbox is its signals; an actor gets its messages in handle().
 local function inbox_channel(topic)
@@ -190,6 +194,11 @@ def build(engine: Engine, unit: EntryRuntime) -> Any:
             return None
         return replay.inbox_channel(lua_text(topic) if topic is not None else None)
 
+    def events() -> Any:
+        task = engine.current_task()
+        replay = getattr(task.data, "replay", None) if task is not None else None
+        return replay.events_channel() if replay is not None else None
+
     def pid() -> Any:
         found = context().pid
         return found.encode() if found is not None else None
@@ -207,5 +216,6 @@ def build(engine: Engine, unit: EntryRuntime) -> Any:
         lookup=guarded(lookup),
         unregister=guarded(unregister),
         inbox=state.wrap(inbox),
+        events=state.wrap(events),
     )
     return state.lua.execute(_LUA, host, state.kit, name="=[kit]process")

@@ -19,8 +19,17 @@ class ProcessContext:
 
     pid: str | None = None
 
-    def __init__(self, system: ProcessSystem | None) -> None:
+    def __init__(self, system: ProcessSystem | None, workflows: Any = None) -> None:
         self.system = system
+        #: :class:`runtime.workflows.client.Workflows`, when the app has workflow hosts: a
+        #: spawn on a workflow host starts a run, a send to a run's address is a signal.
+        self.workflows = workflows
+
+    def _workflow_host(self, host: str) -> bool:
+        return self.workflows is not None and self.workflows.is_host(host)
+
+    def _workflow_run(self, dest: str) -> bool:
+        return self.workflows is not None and self.workflows.owns(dest)
 
     # -- what subclasses decide -----------------------------------------------------------------
     def emit(self, envelope: env.Envelope, delay: float = 0.0) -> None:
@@ -55,6 +64,22 @@ class ProcessContext:
         name: str | None = None,
         context: dict[str, Any] | None = None,
     ) -> str:
+        if self._workflow_host(host):
+            if link or monitor:
+                raise UnitError(
+                    INVALID,
+                    "process.spawn_linked/spawn_monitored of a workflow: only a workflow can "
+                    "monitor another (workflow.exec, or spawn_monitored inside a workflow)",
+                )
+            if len(args) > 1:
+                raise UnitError(INVALID, "a workflow takes one input value (pass a table)")
+            # The id is this caller's next id: a turn that is redone starts the same run.
+            run_id = self.new_id()
+            run_id = run_id if len(run_id) <= 40 else run_id[:40]
+            started = self.workflows.start(
+                entry_id, args[0] if args else None, host=host, name=name, run_id=run_id
+            )
+            return f"{host}/{started}"
         system = self._system()
         if link or monitor:
             self._need_pid("process.spawn_linked/spawn_monitored")
@@ -75,6 +100,9 @@ class ProcessContext:
         return envelope.to
 
     def send(self, dest: str, topic: str, payload: Any) -> None:
+        if self._workflow_run(dest):
+            self.workflows.signal(dest, topic, payload, sender=self.pid)
+            return
         system = self._system()
         system.check_topic(topic)
         to = system.resolve(dest)
@@ -93,10 +121,16 @@ class ProcessContext:
         self.emit(env.Envelope(kind, to, self.new_id(), me))
 
     def terminate(self, pid: str) -> None:
+        if self._workflow_run(pid):
+            self.workflows.terminate(pid, f"terminated by {self.pid or 'a function'}")
+            return
         to = self._system().resolve(pid)
         self.emit(env.Envelope(env.TERMINATE, to, self.new_id(), self.pid))
 
     def cancel(self, pid: str, reason: str | None) -> None:
+        if self._workflow_run(pid):
+            self.workflows.cancel(pid, reason, sender=self.pid)
+            return
         to = self._system().resolve(pid)
         sender = self.pid or "function"
         self.emit(env.event(to, self.new_id(), sender, env.CANCEL, reason=reason or "canceled"))

@@ -15,6 +15,8 @@ from typing import Any
 WORKFLOW_STARTED = "WorkflowStarted"
 WORKFLOW_COMPLETED = "WorkflowCompleted"
 WORKFLOW_FAILED = "WorkflowFailed"
+#: Ended from outside (``process.terminate``, the CLI): the code got no say.
+WORKFLOW_TERMINATED = "WorkflowTerminated"
 ACTIVITY_SCHEDULED = "ActivityScheduled"
 ACTIVITY_COMPLETED = "ActivityCompleted"
 ACTIVITY_FAILED = "ActivityFailed"
@@ -22,13 +24,34 @@ TIMER_STARTED = "TimerStarted"
 TIMER_FIRED = "TimerFired"
 #: A message sent to the run (``process.send`` to its id): no command, delivered in order.
 SIGNAL_RECEIVED = "SignalReceived"
+#: ``process.cancel`` of the run: a CANCEL event on ``process.events()``; no command.
+CANCEL_REQUESTED = "CancelRequested"
+#: A child run the code started (``workflow.exec``, ``process.spawn`` of a workflow).
+CHILD_STARTED = "ChildStarted"
+CHILD_COMPLETED = "ChildCompleted"
+CHILD_FAILED = "ChildFailed"
+#: ``process.send`` from the run (to a process or another run), carried out after the append.
+MESSAGE_SENT = "MessageSent"
+#: ``workflow.version(change_id, min, max)`` on first execution: the version this run takes.
+VERSION_MARKER = "VersionMarker"
 
 #: Events recording a command; the code must issue the same command at the same ``cmd``.
-COMMANDS = frozenset({ACTIVITY_SCHEDULED, TIMER_STARTED})
+COMMANDS = frozenset({ACTIVITY_SCHEDULED, TIMER_STARTED, CHILD_STARTED, MESSAGE_SENT})
 #: Events that complete a command.
-OUTCOMES = frozenset({ACTIVITY_COMPLETED, ACTIVITY_FAILED, TIMER_FIRED})
+OUTCOMES = frozenset(
+    {ACTIVITY_COMPLETED, ACTIVITY_FAILED, TIMER_FIRED, CHILD_COMPLETED, CHILD_FAILED}
+)
+#: Commands the step carries out after appending them (activities sent, children started).
+DISPATCHED = frozenset({ACTIVITY_SCHEDULED, CHILD_STARTED, MESSAGE_SENT})
 #: Events that end a run.
-ENDINGS = frozenset({WORKFLOW_COMPLETED, WORKFLOW_FAILED})
+ENDINGS = frozenset({WORKFLOW_COMPLETED, WORKFLOW_FAILED, WORKFLOW_TERMINATED})
+
+#: The run index's status after each ending.
+STATUS_OF_ENDING = {
+    WORKFLOW_COMPLETED: "completed",
+    WORKFLOW_FAILED: "failed",
+    WORKFLOW_TERMINATED: "terminated",
+}
 
 
 @dataclass

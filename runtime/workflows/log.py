@@ -42,8 +42,18 @@ class EventLog:
         self.table = table
 
     # -- runs ---------------------------------------------------------------------------------
-    def create_run(self, run_id: str, workflow: str, started: Event) -> None:
-        """The index item and event 1, together.
+    def create_run(
+        self,
+        run_id: str,
+        workflow: str,
+        started: Event,
+        *,
+        host: str = "",
+        parent: str | None = None,
+        parent_cmd: int | None = None,
+    ) -> None:
+        """The index item and event 1, together. ``parent`` is the run id of the workflow that
+        started this one as its child (it hears of the end through its inbox).
 
         Raises:
             UnitError: ALREADY_EXISTS when the run id is taken.
@@ -53,9 +63,13 @@ class EventLog:
             "pk": {"S": _run_key(run_id)},
             "sk": {"S": "run"},
             "workflow": {"S": workflow},
+            "host": {"S": host},
             "status": {"S": "running"},
             "started": {"N": repr(started.time)},
         }
+        if parent:
+            index["parent"] = {"S": parent}
+            index["parent_cmd"] = {"N": str(parent_cmd or 0)}
         try:
             self.client.transact_write_items(
                 TransactItems=[
@@ -87,9 +101,13 @@ class EventLog:
         out: dict[str, Any] = {
             "run_id": run_id,
             "workflow": item["workflow"]["S"],
+            "host": item.get("host", {}).get("S", ""),
             "status": item["status"]["S"],
             "started": float(item["started"]["N"]),
         }
+        if "parent" in item:
+            out["parent"] = item["parent"]["S"]
+            out["parent_cmd"] = int(item["parent_cmd"]["N"])
         if "closed" in item:
             out["closed"] = float(item["closed"]["N"])
         if "outcome" in item:
@@ -111,13 +129,18 @@ class EventLog:
         )
 
     # -- history ------------------------------------------------------------------------------
-    def load(self, run_id: str) -> list[Event]:
-        """The whole history, in order (a consistent query)."""
+    def load(self, run_id: str, after: int = 0) -> list[Event]:
+        """The history from event ``after + 1`` on, in order (a consistent query): all of it
+        by default, only the tail for a step that kept the run in memory."""
         events: list[Event] = []
         kwargs: dict[str, Any] = {
             "TableName": self.table,
-            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :e)",
-            "ExpressionAttributeValues": {":pk": {"S": _run_key(run_id)}, ":e": {"S": "e#"}},
+            "KeyConditionExpression": "pk = :pk AND sk BETWEEN :lo AND :hi",
+            "ExpressionAttributeValues": {
+                ":pk": {"S": _run_key(run_id)},
+                ":lo": {"S": f"e#{after + 1:012d}"},
+                ":hi": {"S": "e#~"},
+            },
             "ConsistentRead": True,
         }
         while True:
@@ -167,6 +190,90 @@ class EventLog:
             }
         }
 
+    # -- names (idempotent starts) -------------------------------------------------------------
+    def claim_name(self, name: str, run_id: str) -> str | None:
+        """Give ``name`` to ``run_id`` unless taken; returns the run holding it before, or None."""
+        try:
+            self.client.put_item(
+                TableName=self.table,
+                Item={"pk": {"S": f"w#{name}"}, "sk": {"S": "name"}, "run": {"S": run_id}},
+                ConditionExpression="attribute_not_exists(pk)",
+            )
+            return None
+        except ClientError as exc:
+            if not is_condition_failure(exc):
+                raise
+        reply = self.client.get_item(
+            TableName=self.table,
+            Key={"pk": {"S": f"w#{name}"}, "sk": {"S": "name"}},
+            ConsistentRead=True,
+        )
+        return reply["Item"]["run"]["S"]
+
+    def move_name(self, name: str, old_run: str, new_run: str) -> bool:
+        """Hand ``name`` from ``old_run`` to ``new_run``; False if someone else moved it first."""
+        try:
+            self.client.update_item(
+                TableName=self.table,
+                Key={"pk": {"S": f"w#{name}"}, "sk": {"S": "name"}},
+                UpdateExpression="SET #r = :new",
+                ConditionExpression="#r = :old",
+                ExpressionAttributeNames={"#r": "run"},
+                ExpressionAttributeValues={":new": {"S": new_run}, ":old": {"S": old_run}},
+            )
+            return True
+        except ClientError as exc:
+            if is_condition_failure(exc):
+                return False
+            raise
+
+    # -- the driver's wait token and the activity dispatch mark -------------------------------
+    def set_token(self, run_id: str, token: str) -> None:
+        """Keep the task token of the run's current wait (the wake Lambda's job)."""
+        self.client.update_item(
+            TableName=self.table,
+            Key={"pk": {"S": _run_key(run_id)}, "sk": {"S": "run"}},
+            UpdateExpression="SET #t = :t",
+            ExpressionAttributeNames={"#t": "token"},
+            ExpressionAttributeValues={":t": {"S": token}},
+        )
+
+    def take_token(self, run_id: str) -> str | None:
+        """Remove and return the stored task token: of two wakers racing, one gets it."""
+        reply = self.client.update_item(
+            TableName=self.table,
+            Key={"pk": {"S": _run_key(run_id)}, "sk": {"S": "run"}},
+            UpdateExpression="REMOVE #t",
+            ExpressionAttributeNames={"#t": "token"},
+            ConditionExpression="attribute_exists(pk)",
+            ReturnValues="UPDATED_OLD",
+        )
+        return reply.get("Attributes", {}).get("token", {}).get("S")
+
+    def dispatched(self, run_id: str) -> int:
+        """The sequence number up to which the run's activities were sent to the queue."""
+        reply = self.client.get_item(
+            TableName=self.table,
+            Key={"pk": {"S": _run_key(run_id)}, "sk": {"S": "run"}},
+            ProjectionExpression="dispatched",
+            ConsistentRead=True,
+        )
+        return int(reply.get("Item", {}).get("dispatched", {}).get("N", "0"))
+
+    def mark_dispatched(self, run_id: str, seq: int) -> None:
+        """Activities up to event ``seq`` are on the queue (never lowered)."""
+        try:
+            self.client.update_item(
+                TableName=self.table,
+                Key={"pk": {"S": _run_key(run_id)}, "sk": {"S": "run"}},
+                UpdateExpression="SET dispatched = :d",
+                ConditionExpression="attribute_not_exists(dispatched) OR dispatched < :d",
+                ExpressionAttributeValues={":d": {"N": str(seq)}},
+            )
+        except ClientError as exc:
+            if not is_condition_failure(exc):
+                raise
+
     # -- inbox --------------------------------------------------------------------------------
     def post(self, run_id: str, event_type: str, fields: dict[str, Any], when: float) -> str:
         """Leave an outcome for the run's next step; returns the inbox item's id."""
@@ -183,6 +290,62 @@ class EventLog:
             },
         )
         return item_id
+
+    def post_once(
+        self, run_id: str, key: str, event_type: str, fields: dict[str, Any], when: float
+    ) -> bool:
+        """:meth:`post`, at most once per ``key`` (an activity's idempotency key): False when
+        an outcome under that key was posted before, and nothing is written."""
+        item_id = f"{when:020.6f}#{time.time_ns():020d}#{uuid.uuid4().hex[:8]}"
+        try:
+            self.client.transact_write_items(
+                TransactItems=[
+                    {
+                        "Put": {
+                            "TableName": self.table,
+                            "Item": {"pk": {"S": _run_key(run_id)}, "sk": {"S": f"k#{key}"}},
+                            "ConditionExpression": "attribute_not_exists(pk)",
+                        }
+                    },
+                    {
+                        "Put": {
+                            "TableName": self.table,
+                            "Item": {
+                                "pk": {"S": f"{_run_key(run_id)}#in"},
+                                "sk": {"S": item_id},
+                                "type": {"S": event_type},
+                                "data": {"S": json.dumps(fields, ensure_ascii=False)},
+                            },
+                        }
+                    },
+                ]
+            )
+        except ClientError as exc:
+            if is_condition_failure(exc):
+                return False
+            raise
+        return True
+
+    def posted(self, run_id: str, key: str) -> bool:
+        """Whether an outcome under ``key`` was posted (see :meth:`post_once`)."""
+        reply = self.client.get_item(
+            TableName=self.table,
+            Key={"pk": {"S": _run_key(run_id)}, "sk": {"S": f"k#{key}"}},
+            ConsistentRead=True,
+        )
+        return "Item" in reply
+
+    def has_inbox(self, run_id: str) -> bool:
+        """Whether anything waits in the run's inbox (one cheap query)."""
+        reply = self.client.query(
+            TableName=self.table,
+            KeyConditionExpression="pk = :pk",
+            ExpressionAttributeValues={":pk": {"S": f"{_run_key(run_id)}#in"}},
+            ConsistentRead=True,
+            Limit=1,
+            Select="COUNT",
+        )
+        return reply.get("Count", 0) > 0
 
     def inbox(self, run_id: str) -> list[tuple[str, str, dict[str, Any]]]:
         """The waiting outcomes, oldest first: ``(item id, event type, fields)``."""

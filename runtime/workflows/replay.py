@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,6 +46,7 @@ class WorkflowContext:
     workflow_clock: ManualClock
     workflow_rng: random.Random
     replay: Any = None
+    host: str = ""
 
 
 @dataclass
@@ -100,23 +102,39 @@ class StepResult:
 class Replay:
     """One step of one run: replay ``history``, then record what is new at ``now``."""
 
-    def __init__(self, engine: Any, entry_id: str, run_id: str, history: list[Event]) -> None:
+    def __init__(
+        self, engine: Any, entry_id: str, run_id: str, history: list[Event], host: str = ""
+    ) -> None:
         if not history or history[0].type != ev.WORKFLOW_STARTED:
             raise UnitError(INVALID, f"run {run_id}: a history starts with {ev.WORKFLOW_STARTED}")
         self.engine = engine
         self.entry_id = entry_id
         self.run_id = run_id
-        self.history = history
+        self.history = list(history)
         self.commands: dict[int, _Command] = {}
         self._next_cmd = 1
         seed = int.from_bytes(hashlib.sha256(run_id.encode()).digest()[:8], "big")
         self.context = WorkflowContext(run_id, ManualClock(history[0].time), random.Random(seed))
         self.context.replay = self
+        self.context.host = host
         self.scheduler: WorkflowScheduler | None = None
         self.task: Task | None = None
+        self._budget: Any = None
         # Signals by topic (None: the inbox); those that came before anyone listened wait here.
         self._inboxes: dict[str | None, Any] = {}
         self._waiting: list[Event] = []
+        # process.events(): CANCEL requests (and EXITs of monitored children).
+        self._events_channel: Any = None
+        self._events_waiting: list[Any] = []
+        # workflow.version: change id -> the version this run recorded (or takes now).
+        self._versions: dict[str, int] = {
+            str(e.fields["change_id"]): int(e.fields["version"])
+            for e in history
+            if e.type == ev.VERSION_MARKER
+        }
+        self._new_markers: list[Event] = []
+        #: Past the recorded history: what the code does now is new, not replayed.
+        self.live = False
 
     # -- commands (called from the scheduler's operations) ------------------------------------
     def command(
@@ -143,7 +161,60 @@ class Replay:
 
     # -- the step -----------------------------------------------------------------------------
     def run(self, now: float) -> StepResult:
-        """Replay the history, then record what is new as of ``now``."""
+        """Replay the history, then record what is new as of ``now``; keeps nothing."""
+        try:
+            return self.resume([], now)
+        finally:
+            self.close()
+
+    def resume(self, events: list[Event], now: float) -> StepResult:
+        """Replay ``events`` (on first use: the whole history, then ``events``), then record
+        what is new as of ``now``.
+
+        A replay kept after a step (the sticky cache) is resumed with only the events that
+        came since, typically the step's inbox: the coroutine is already where the last step
+        left it, so a step costs the same at event 10 and at event 10,000. The caller must
+        drop the replay (:meth:`close`) if the step's append does not land.
+        """
+        engine = self.engine
+        first = self.task is None
+        if first:
+            self._begin()
+        else:
+            self.history.extend(events)
+        assert self.scheduler is not None and self.task is not None
+        # Each step gets the whole instruction budget again, as each function call does.
+        self.engine.state.set(self._budget, b"used", 0)
+        self.engine.state.set(self._budget, b"exhausted", False)
+        with engine.running(self.scheduler, Invocation(self.run_id, {"run_id": self.run_id})):
+            if first:
+                self.scheduler.run_ready()
+                self.history.extend(events)
+                todo = self.history[1:]
+            else:
+                todo = events
+            for event in todo:
+                if event.type in ev.ENDINGS:
+                    raise UnitError(INVALID, f"run {self.run_id} has already ended")
+                self.context.workflow_clock.set(event.time)
+                self._replay(event)
+            self.live = True
+            self.context.workflow_clock.set(max(now, self.context.workflow_clock.now()))
+            result = self._record_new(now)
+        self.history.extend(result.new_events)
+        return result
+
+    @property
+    def finished(self) -> bool:
+        """Whether ``main`` has returned or failed (nothing left to resume)."""
+        return self.task is not None and self.task.done
+
+    def close(self) -> None:
+        """Release the coroutine and everything the run's code made."""
+        if self.scheduler is not None:
+            self.scheduler.close()
+
+    def _begin(self) -> None:
         engine = self.engine
         state = engine.state
         scheduler = WorkflowScheduler(state, self.context.workflow_clock, self)
@@ -155,26 +226,11 @@ class Replay:
         main = engine.entry_runtime(self.entry_id).method(entry.method)
         started = self.history[0]
         arg = engine.codec.to_lua(codec.from_json_value(started.fields.get("input")), "input")
+        self._budget = state.k["new_budget"](engine.limits.instructions)
         self.task = scheduler.spawn(
-            main,
-            (arg,),
-            budget=state.k["new_budget"](engine.limits.instructions),
-            name=self.run_id,
-            data=self.context,
+            main, (arg,), budget=self._budget, name=self.run_id, data=self.context
         )
         state.set(self.task.lua, b"durable", True)
-        try:
-            with engine.running(scheduler, Invocation(self.run_id, {"run_id": self.run_id})):
-                scheduler.run_ready()
-                for event in self.history[1:]:
-                    if event.type in ev.ENDINGS:
-                        raise UnitError(INVALID, f"run {self.run_id} has already ended")
-                    self.context.workflow_clock.set(event.time)
-                    self._replay(event)
-                self.context.workflow_clock.set(max(now, self.context.workflow_clock.now()))
-                return self._record_new(now)
-        finally:
-            scheduler.close()
 
     # -- signals ------------------------------------------------------------------------------
     def inbox_channel(self, topic: str | None) -> int:
@@ -188,6 +244,86 @@ class Replay:
             for event in waiting:
                 self._signal(event)
         return channel.id
+
+    def events_channel(self) -> int:
+        """The channel of ``process.events()`` in a workflow: CANCEL, EXIT of children."""
+        if self._events_channel is None:
+            assert self.scheduler is not None
+            self._events_channel = self.scheduler.new_channel(1 << 30)
+            waiting, self._events_waiting = self._events_waiting, []
+            for fields in waiting:
+                self.post_event(fields)
+        return self._events_channel.id
+
+    def post_event(self, fields: dict[str, Any]) -> None:
+        if self._events_channel is None:
+            self._events_waiting.append(fields)
+            return
+        value = self.engine.codec.to_lua({k: v for k, v in fields.items() if v is not None})
+        assert self.scheduler is not None
+        self.scheduler.offer(self._events_channel, value)
+
+    def version(self, change_id: str, low: int, high: int) -> int:
+        """``workflow.version``: the version recorded for ``change_id``; a run that reaches
+        the call for the first time takes ``high`` (recorded), a run whose history predates
+        the call (replaying, no marker) takes ``low``."""
+        if low > high:
+            raise UnitError(INVALID, f"workflow.version: min {low} is above max {high}")
+        if change_id in self._versions:
+            version = self._versions[change_id]
+            if not low <= version <= high:
+                raise NonDeterminism(
+                    f"workflow.version('{change_id}'): this run recorded version {version}, "
+                    f"outside the code's supported range [{low}, {high}]"
+                )
+            return version
+        version = high if self.live else low
+        self._versions[change_id] = version
+        if self.live:
+            now = self.context.workflow_clock.now()
+            marker = Event(ev.VERSION_MARKER, now, {"change_id": change_id, "version": version})
+            self._new_markers.append(marker)
+        return version
+
+    def child(
+        self,
+        workflow_id: str,
+        host: str | None,
+        input_: Any,
+        deliver: Callable[[Any, Any], None] | None,
+        monitor: bool = False,
+    ) -> str:
+        """A child run (recorded, started by the step after the append); ``deliver(value,
+        err)`` gets its end. Returns the child's run id, derived from this run and the
+        command, so a replay names the same child."""
+        cmd = self._next_cmd
+        child_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{self.run_id}/{cmd}"))
+        state = self.engine.state
+
+        def outcome(event: Event) -> None:
+            if event.type == ev.CHILD_COMPLETED:
+                value = codec.from_json_value(event.fields.get("result"))
+                if deliver is not None:
+                    deliver(self.engine.codec.to_lua(value), None)
+                if monitor:
+                    self.post_event({"kind": "EXIT", "from": child_id, "result": value})
+                return
+            error = event.fields.get("error") or {}
+            kind, message = str(error.get("kind", INTERNAL)), str(error.get("message", ""))
+            if deliver is not None:
+                deliver(None, state.new_error(kind, f"child workflow {workflow_id}: {message}"))
+            if monitor:
+                self.post_event({"kind": "EXIT", "from": child_id, "error": error})
+
+        fields = {"id": workflow_id, "host": host, "input": input_, "run_id": child_id}
+        self.command(ev.CHILD_STARTED, workflow_id, fields, outcome)
+        return child_id
+
+    def send(self, to: str, topic: str, payload: Any) -> None:
+        """``process.send`` from the run: recorded, carried out by the step after the append."""
+        fields = {"to": to, "topic": topic, "payload": payload}
+        command = self.command(ev.MESSAGE_SENT, to, fields, lambda _event: None)
+        command.done = True  # nothing comes back
 
     def _signal(self, event: Event) -> None:
         topic = str(event.fields.get("topic", ""))
@@ -206,6 +342,18 @@ class Replay:
         if event.type == ev.SIGNAL_RECEIVED:
             self._signal(event)
             self.scheduler.run_ready()  # type: ignore[union-attr]
+            return
+        if event.type == ev.CANCEL_REQUESTED:
+            self.post_event(
+                {
+                    "kind": "CANCEL",
+                    "from": event.fields.get("from"),
+                    "reason": event.fields.get("reason"),
+                }
+            )
+            self.scheduler.run_ready()  # type: ignore[union-attr]
+            return
+        if event.type == ev.VERSION_MARKER:
             return
         command = self.commands.get(event.cmd)
         if event.type in ev.COMMANDS:
@@ -228,11 +376,14 @@ class Replay:
             self.scheduler.run_ready()  # type: ignore[union-attr]
 
     def _record_new(self, now: float) -> StepResult:
-        new: list[Event] = []
+        new: list[Event] = self._new_markers
+        self._new_markers = []
         activities: list[Event] = []
         scheduler = self.scheduler
         assert scheduler is not None and self.task is not None
         while True:
+            new.extend(self._new_markers)
+            self._new_markers = []
             for command in sorted(self.commands.values(), key=lambda c: c.cmd):
                 if command.recorded:
                     continue
@@ -257,6 +408,8 @@ class Replay:
         return self._finish(new, activities, now)
 
     def _finish(self, new: list[Event], activities: list[Event], now: float) -> StepResult:
+        new.extend(self._new_markers)
+        self._new_markers = []
         task = self.task
         assert task is not None
         if not task.done:
@@ -329,8 +482,19 @@ class Replay:
                 scheduler.settle_future(fut, None, error)
             return True, (fut.id, fut.channel.id)
 
+        def op_child(task: Task, raw_id: bytes, raw_host: Any, input_: Any) -> Any:
+            try:
+                wire = codec.to_json_value(engine.codec.to_python(input_, "input"))
+            except CodecError as exc:
+                return True, (None, state.new_error(INVALID, f"workflow.exec: {exc.message}"))
+            host = raw_host.decode("utf-8", "replace") if raw_host is not None else None
+            workflow_id = raw_id.decode("utf-8", "replace")
+            self.child(workflow_id, host, wire, lambda v, e: scheduler.wake(task, (v, e)))
+            return False, ()
+
         scheduler.ops[b"call"] = op_call
         scheduler.ops[b"async"] = op_async
+        scheduler.ops[b"child"] = op_child
 
     def _attempt(
         self,
@@ -371,18 +535,27 @@ class Replay:
         self.command(ev.ACTIVITY_SCHEDULED, entry_id, fields, outcome)
 
 
+_KEY_FIELD = {ev.ACTIVITY_SCHEDULED: "id", ev.CHILD_STARTED: "id", ev.MESSAGE_SENT: "to"}
+_NOUN = {
+    ev.ACTIVITY_SCHEDULED: "activity",
+    ev.CHILD_STARTED: "child workflow",
+    ev.MESSAGE_SENT: "a message to",
+}
+
+
 def _key(event: Event) -> str:
-    return str(event.fields.get("id", "timer")) if event.type == ev.ACTIVITY_SCHEDULED else "timer"
+    field_name = _KEY_FIELD.get(event.type)
+    return str(event.fields.get(field_name, "")) if field_name else "timer"
 
 
 def _describe(event: Event) -> str:
-    if event.type == ev.ACTIVITY_SCHEDULED:
-        return f"activity {event.fields.get('id')}"
-    return "a timer"
+    noun = _NOUN.get(event.type)
+    return f"{noun} {_key(event)}" if noun else "a timer"
 
 
 def _describe_command(command: _Command) -> str:
-    return f"activity {command.key}" if command.type == ev.ACTIVITY_SCHEDULED else "a timer"
+    noun = _NOUN.get(command.type)
+    return f"{noun} {command.key}" if noun else "a timer"
 
 
 __all__ = ["NonDeterminism", "Replay", "StepResult", "WorkflowContext"]

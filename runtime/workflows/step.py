@@ -1,14 +1,22 @@
 """A step of a run against the log: take the inbox, replay, append, report what to wait for.
 
-This is what the step Lambda does per invocation (the handler will be a few lines over it):
-load the history, turn waiting inbox items into outcome events, replay, and append those plus
-the step's new events in one conditional write. A lost race (:class:`LogConflict`) changes
-nothing: the caller steps again from the history the winner wrote.
+This is what the step Lambda does per invocation: load the history, turn waiting inbox items
+into outcome events, replay, and append those plus the step's new events in one conditional
+write. A lost race (:class:`LogConflict`) changes nothing: the caller steps again from the
+history the winner wrote.
+
+The sticky cache: after a step whose append landed, the replay (its suspended coroutine) is
+kept, keyed by run. The next step of that run on this warm container reads only the history's
+tail; when the tail is empty (nobody else appended) it resumes the kept coroutine with just the
+inbox, instead of replaying from event 1. Anything unexpected (a tail, a failed append, an
+error) drops the kept replay and the step replays in full, so the cache can make a step
+cheaper but never different.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +28,9 @@ from runtime.workflows.events import Event
 from runtime.workflows.log import EventLog
 from runtime.workflows.replay import Replay
 
+#: Runs kept in memory per step container; the least recently stepped is dropped first.
+STICKY_RUNS = 256
+
 
 @dataclass
 class StepOutput:
@@ -30,17 +41,50 @@ class StepOutput:
     timeout: float | None = None
     activities: list[Event] = field(default_factory=list)
     appended: int = 0
+    #: The sequence number of the history's last event after this step.
+    last_seq: int = 0
+    error: dict[str, Any] | None = None
+
+
+@dataclass
+class StepStats:
+    """Counters of a stepper (the step handler turns them into metrics)."""
+
+    steps: int = 0
+    sticky_hits: int = 0
+    sticky_misses: int = 0
+    conflicts: int = 0
+
+
+@dataclass
+class _Kept:
+    replay: Replay
+    workflow: str
+    host: str
 
 
 class WorkflowStepper:
     """Starts runs and steps them."""
 
-    def __init__(self, engine: Any, log: EventLog, clock: Clock) -> None:
+    def __init__(
+        self, engine: Any, log: EventLog, clock: Clock, *, sticky_runs: int = STICKY_RUNS
+    ) -> None:
         self.engine = engine
         self.log = log
         self.clock = clock
+        self.stats = StepStats()
+        self._sticky_runs = sticky_runs
+        self._kept: OrderedDict[str, _Kept] = OrderedDict()
 
-    def start(self, workflow_id: str, input_: Any, run_id: str | None = None) -> str:
+    def start(
+        self,
+        workflow_id: str,
+        input_: Any,
+        run_id: str | None = None,
+        *,
+        host: str = "",
+        parent: str | None = None,
+    ) -> str:
         """Create a run (its first event); the first step is the caller's to schedule."""
         entry = self.engine.registry.find(workflow_id)
         if entry is None:
@@ -53,33 +97,67 @@ class WorkflowStepper:
             raise UnitError(INVALID, f"workflow input: {exc.message}") from None
         run_id = run_id or str(uuid.uuid4())
         started = Event(ev.WORKFLOW_STARTED, self.clock.now(), {"input": wire})
-        self.log.create_run(run_id, workflow_id, started)
+        self.log.create_run(run_id, workflow_id, started, host=host, parent=parent)
         return run_id
 
     def step(self, run_id: str) -> StepOutput:
         """One step; raises :class:`~runtime.workflows.log.LogConflict` on a lost race."""
-        info = self.log.describe(run_id)
-        history = self.log.load(run_id)
-        if history and history[-1].type in ev.ENDINGS:
-            return StepOutput("done" if history[-1].type == ev.WORKFLOW_COMPLETED else "failed")
-        now = max(self.clock.now(), history[-1].time)
+        self.stats.steps += 1
+        kept = self._kept.pop(run_id, None)
+        if kept is not None and self.log.load(run_id, after=len(kept.replay.history)):
+            kept.replay.close()  # someone else appended (a terminate, a concurrent step)
+            kept = None
+        if kept is not None:
+            self.stats.sticky_hits += 1
+            history = kept.replay.history
+            workflow, host = kept.workflow, kept.host
+        else:
+            self.stats.sticky_misses += 1
+            info = self.log.describe(run_id)
+            workflow, host = info["workflow"], info["host"]
+            history = self.log.load(run_id)
+        last = history[-1]
+        if last.type in ev.ENDINGS:
+            if kept is not None:
+                kept.replay.close()
+            return self._ended(last)
+        now = max(self.clock.now(), last.time)
         pending, consumed = self._take_inbox(run_id, history, now)
-        replay = Replay(self.engine, info["workflow"], run_id, history + pending)
-        result = replay.run(now)
-        new = pending + result.new_events
-        for i, event in enumerate(new, start=len(history) + 1):
-            event.seq = i
-        self.log.append(run_id, new)
+        replay = kept.replay if kept else Replay(self.engine, workflow, run_id, history, host)
+        base = len(history)  # before the resume: a kept replay's history is this same list
+        try:
+            result = replay.resume(pending, now)
+            new = pending + result.new_events
+            for i, event in enumerate(new, start=base + 1):
+                event.seq = i
+            self.log.append(run_id, new)
+        except BaseException:
+            replay.close()
+            raise
         self.log.discard(run_id, consumed)
+        last_seq = new[-1].seq if new else len(replay.history)
         if result.status == "running":
+            self._keep(run_id, _Kept(replay, workflow, host))
             timeout = None if result.next_timer is None else max(0.0, result.next_timer - now)
-            return StepOutput("park", timeout, result.new_activities, len(new))
+            return StepOutput("park", timeout, result.new_activities, len(new), last_seq)
+        replay.close()
         outcome = (
             {"result": result.result} if result.status == "completed" else {"error": result.error}
         )
         self.log.close_run(run_id, result.status, now, outcome)
         kind = "done" if result.status == "completed" else "failed"
-        return StepOutput(kind, None, result.new_activities, len(new))
+        return StepOutput(kind, None, result.new_activities, len(new), last_seq, error=result.error)
+
+    def forget(self, run_id: str) -> None:
+        """Drop the kept replay of ``run_id``, if any."""
+        kept = self._kept.pop(run_id, None)
+        if kept is not None:
+            kept.replay.close()
+
+    def close(self) -> None:
+        """Drop every kept replay."""
+        for run_id in list(self._kept):
+            self.forget(run_id)
 
     def signal(self, run_id: str, topic: str, payload: Any, sender: str | None = None) -> None:
         """Leave a message for the run (it becomes a ``SignalReceived`` at its next step)."""
@@ -91,6 +169,24 @@ class WorkflowStepper:
         except CodecError as exc:
             raise UnitError(INVALID, f"signal payload: {exc.message}") from None
         self.log.post(run_id, ev.SIGNAL_RECEIVED, fields, self.clock.now())
+
+    def _keep(self, run_id: str, kept: _Kept) -> None:
+        if self._sticky_runs <= 0:
+            kept.replay.close()
+            return
+        self._kept[run_id] = kept
+        while len(self._kept) > self._sticky_runs:
+            _, dropped = self._kept.popitem(last=False)
+            dropped.replay.close()
+
+    def _ended(self, last: Event) -> StepOutput:
+        if last.type == ev.WORKFLOW_COMPLETED:
+            return StepOutput("done", last_seq=last.seq)
+        error = last.fields.get("error") or {
+            "kind": "CANCELED",
+            "message": str(last.fields.get("reason", "terminated")),
+        }
+        return StepOutput("failed", last_seq=last.seq, error=error)
 
     def _take_inbox(
         self, run_id: str, history: list[Event], now: float

@@ -1,0 +1,134 @@
+"""``workflow``: ``info()``, ``version(change_id, min, max)``, ``exec(id, input)`` (a child run,
+waited for), ``start(id, input, options)`` and ``execute(id, input, options)``.
+
+Inside a workflow ``start`` and ``exec``/``execute`` are child runs (recorded; a replay starts
+nothing twice). Elsewhere ``start`` starts a run at once and returns its address; ``execute``
+is refused there: waiting for a durable run would hold a Lambda (or an actor's turn) open.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from runtime.errors import INTERNAL, INVALID, CodecError, UnitError
+from runtime.sandbox import lua_text
+
+if TYPE_CHECKING:
+    from runtime.engine import Engine, EntryRuntime
+
+_OPTIONS = {"host", "name", "conflict"}
+
+_LUA = """
+local host, kit = ...
+local await = kit.await
+local M = {}
+local function check_id(id, what)
+  if type(id) ~= "string" then error(what .. ": the workflow id must be a string", 3) end
+end
+function M.info() return host.info() end
+function M.version(change_id, min, max)
+  if type(change_id) ~= "string" then error("workflow.version: change_id must be a string", 2) end
+  if math.type(min) ~= "integer" or math.type(max) ~= "integer" then
+    error("workflow.version: min and max must be integers", 2)
+  end
+  local v, err = host.version(change_id, min, max)
+  if v == nil then error(err, 2) end
+  return v
+end
+function M.exec(id, input, options)
+  check_id(id, "workflow.exec")
+  if not host.in_workflow() then
+    return nil, kit.new_error("INVALID", "workflow.exec waits for the child's result, which only "
+      .. "a workflow can do durably; elsewhere use workflow.start and read the result later")
+  end
+  local where = type(options) == "table" and options.host or nil
+  return await("child", id, where, input)
+end
+M.execute = M.exec
+function M.start(id, input, options)
+  check_id(id, "workflow.start")
+  return host.start(id, input, options)
+end
+return M
+"""
+
+
+def build(engine: Engine, unit: EntryRuntime) -> Any:
+    state, codec = engine.state, engine.codec
+
+    def replay_of_task() -> Any:
+        task = engine.current_task()
+        return getattr(task.data, "replay", None) if task is not None else None
+
+    def guarded(fn: Any) -> Any:
+        def call(*args: Any) -> Any:
+            try:
+                return fn(*args)
+            except UnitError as exc:
+                return None, state.new_error(exc.kind, exc.message)
+            except CodecError as exc:
+                return None, state.new_error(INVALID, exc.message)
+
+        return state.wrap(call)
+
+    def in_workflow() -> bool:
+        return replay_of_task() is not None
+
+    def info() -> Any:
+        replay = replay_of_task()
+        if replay is None:
+            return None, state.new_error(INVALID, "workflow.info: not running in a workflow")
+        return codec.to_lua(
+            {
+                "run_id": replay.run_id,
+                "workflow_id": replay.entry_id,
+                "pid": f"{replay.context.host}/{replay.run_id}",
+                "host": replay.context.host,
+                "history_length": len(replay.history),
+            }
+        )
+
+    def version(change_id: Any, low: int, high: int) -> Any:
+        replay = replay_of_task()
+        if replay is None:
+            return high  # outside a workflow there is no history to stay compatible with
+        return replay.version(lua_text(change_id), int(low), int(high))
+
+    def start(workflow_id: Any, input_: Any = None, options: Any = None) -> Any:
+        opts = codec.to_python(options, "options") if options is not None else {}
+        if not isinstance(opts, dict) or set(opts) - _OPTIONS:
+            raise UnitError(INVALID, f"workflow.start options: only {sorted(_OPTIONS)}")
+        wid = lua_text(workflow_id)
+        value = codec.to_python(input_, "input")
+        replay = replay_of_task()
+        if replay is not None:
+            from runtime import codec as wire_codec
+
+            if opts.get("name") or opts.get("conflict"):
+                raise UnitError(INVALID, "a child workflow takes no name or conflict policy")
+            host = opts.get("host") or replay.context.host or None
+            child = replay.child(wid, host, wire_codec.to_json_value(value), None)
+            return f"{host}/{child}".encode()
+        if engine.workflows is None:
+            raise UnitError(
+                INTERNAL,
+                "workflows are not available here: no workflow host is configured (run under "
+                "LocalCloud, units dev, or a deployed stack)",
+            )
+        run_id = engine.workflows.start(
+            wid,
+            value,
+            host=opts.get("host"),
+            name=opts.get("name"),
+            conflict=opts.get("conflict", "fail"),
+        )
+        host = engine.workflows.describe(run_id)["host"]
+        return f"{host}/{run_id}".encode()
+
+    host = state.table(
+        info=state.wrap(info),
+        version=guarded(version),
+        start=guarded(start),
+        in_workflow=state.wrap(in_workflow),
+    )
+    return state.lua.execute(_LUA, host, state.kit, name="=[kit]workflow")

@@ -1,0 +1,119 @@
+"""The two AWS services a run talks to besides its log: Step Functions (the driver executions,
+woken through task tokens) and the activity queue (SQS), both through boto3."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from runtime.errors import INVALID, UnitError
+from runtime.workflows import asl
+from runtime.workflows.events import Event
+
+#: Errors of SendTaskSuccess meaning the wait this token belonged to is over (woken already,
+#: timed out, execution ended): the run has moved on, nothing to do.
+_STALE_TOKEN_ERRORS = frozenset({"TaskTimedOut", "InvalidToken", "TaskDoesNotExist"})
+
+#: SQS SendMessageBatch takes at most this many entries.
+_SQS_BATCH = 10
+
+
+class Driver:
+    """Starts driver executions and wakes parked ones."""
+
+    def __init__(self, sfn: Any, machines: dict[str, str]) -> None:
+        self.sfn = sfn
+        self.machines = machines
+
+    def machine(self, host: str) -> str:
+        try:
+            return self.machines[host]
+        except KeyError:
+            known = ", ".join(sorted(self.machines)) or "none"
+            raise UnitError(
+                INVALID, f"no workflow host '{host}' (workflow hosts: {known})"
+            ) from None
+
+    def start(self, host: str, run_id: str, generation: int = 0) -> str:
+        """Start the run's ``generation``-th execution; starting it again is a no-op."""
+        name = asl.execution_name(run_id, generation)
+        machine = self.machine(host)
+        try:
+            return self.sfn.start_execution(
+                stateMachineArn=machine,
+                name=name,
+                input=json.dumps(asl.execution_input(run_id)),
+            )["executionArn"]
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ExecutionAlreadyExists":
+                raise
+            return machine.replace(":stateMachine:", ":execution:") + ":" + name
+
+    def start_next(self, step_input: asl.StepInput) -> str:
+        """Start the execution that continues this one's run (a rollover)."""
+        name = asl.next_execution_name(step_input["execution"])
+        generation = int(name.rsplit("--", 1)[1])
+        for host, arn in self.machines.items():
+            if arn == step_input["state_machine"]:
+                return self.start(host, step_input["run_id"], generation)
+        raise UnitError(INVALID, f"unknown state machine {step_input['state_machine']}")
+
+    def wake(self, token: str) -> bool:
+        """End the wait ``token`` belongs to; False when that wait was already over."""
+        try:
+            self.sfn.send_task_success(taskToken=token, output="{}")
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] in _STALE_TOKEN_ERRORS:
+                return False
+            raise
+        return True
+
+
+def activity_key(run_id: str, event: Event) -> str:
+    """An activity attempt's idempotency key: the run and the command's sequence number."""
+    return f"{run_id}:{event.seq}"
+
+
+class ActivityQueues:
+    """Sends scheduled activities to their workflow host's activity queue."""
+
+    def __init__(self, sqs: Any, queues: dict[str, str]) -> None:
+        self.sqs = sqs
+        self.queues = queues
+        self.sent = 0
+
+    def dispatch(self, host: str, run_id: str, scheduled: list[Event]) -> None:
+        """One message per ``ActivityScheduled`` event, in batches of ten."""
+        url = self.queues.get(host)
+        if url is None:
+            raise UnitError(INVALID, f"no activity queue for workflow host '{host}'")
+        bodies = [
+            json.dumps(
+                {
+                    "run_id": run_id,
+                    "cmd": e.cmd,
+                    "seq": e.seq,
+                    "id": e.fields["id"],
+                    "args": e.fields.get("args", []),
+                    "attempt": e.fields.get("attempt", 1),
+                    "key": activity_key(run_id, e),
+                },
+                ensure_ascii=False,
+            )
+            for e in scheduled
+        ]
+        for start in range(0, len(bodies), _SQS_BATCH):
+            chunk = bodies[start : start + _SQS_BATCH]
+            reply = self.sqs.send_message_batch(
+                QueueUrl=url,
+                Entries=[{"Id": str(i), "MessageBody": b} for i, b in enumerate(chunk)],
+            )
+            self.sent += 1
+            if reply.get("Failed"):
+                failed = reply["Failed"][0]
+                raise RuntimeError(
+                    f"activity queue refused {len(reply['Failed'])} messages: "
+                    f"{failed.get('Code')}: {failed.get('Message')}"
+                )

@@ -1,0 +1,182 @@
+"""What a workflow host's three Lambdas do, without the Lambda event plumbing.
+
+- :meth:`WorkflowHost.step` (the step Lambda, the driver's ``Step`` state): roll over an old
+  execution, step the run (retrying a lost append race), carry out the commands the step
+  appended (activities to the queue, children started), report the end to a parent, and reply
+  with what the driver does next (:func:`runtime.workflows.asl.step_output`).
+- :meth:`WorkflowHost.wake` (the wake Lambda, the driver's ``Park`` state): store the task
+  token, then wake at once if news is already waiting.
+- :meth:`WorkflowHost.run_activity` (the activity Lambda, one SQS message): run the function,
+  record its outcome once per idempotency key, wake the run.
+
+Crash-safety, step by step: the log append is conditional (a retried or concurrent step loses
+and replays the winner's history); commands are carried out after the append, and the run's
+``dispatched`` mark moves only after they were, so a step that died in between is followed by
+one that carries them out (an activity may then be sent twice: its outcome is recorded once,
+and the function gets the idempotency key to make its own effects idempotent).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from runtime import codec
+from runtime.errors import UnitError
+from runtime.workflows import asl
+from runtime.workflows import events as ev
+from runtime.workflows.client import Workflows
+from runtime.workflows.driver import ActivityQueues
+from runtime.workflows.events import Event
+from runtime.workflows.log import LogConflict
+from runtime.workflows.step import StepOutput, WorkflowStepper
+
+log = logging.getLogger(__name__)
+
+#: Appends a step may lose in a row before it gives up (the driver's Retry steps again).
+MAX_CONFLICTS = 5
+
+#: Where a fault can be injected into a step (the crash-safety tests kill the step there).
+STEP_FAULT_POINTS = ("before_append", "after_append", "after_dispatch")
+
+
+class StepCrash(Exception):
+    """Raised at a fault point: stands for the step Lambda dying there."""
+
+
+class WorkflowHost:
+    """The step, wake and activity operations of one workflow host."""
+
+    def __init__(
+        self,
+        engine: Any,
+        workflows: Workflows,
+        activities: ActivityQueues,
+        *,
+        stepper: WorkflowStepper | None = None,
+        fault: Any = None,
+    ) -> None:
+        self.engine = engine
+        self.workflows = workflows
+        self.log = workflows.log
+        self.activities = activities
+        self.stepper = stepper or WorkflowStepper(engine, workflows.log, engine.clock)
+        self._fault = fault or (lambda point, run_id: False)
+
+    # -- the step Lambda ------------------------------------------------------------------------
+    def step(self, step_input: asl.StepInput) -> asl.StepOutput:
+        run_id = step_input["run_id"]
+        now = self.engine.clock.now()
+        if asl.should_roll_over(step_input["steps"], asl.execution_age(step_input["started"], now)):
+            self.stepper.forget(run_id)
+            arn = self.workflows.driver.start_next(step_input)
+            return asl.step_output(step_input, "rollover", next_execution=arn)
+        out = self._step_with_retries(run_id)
+        self._dispatch(run_id, out.last_seq)
+        if out.kind == "park":
+            return asl.step_output(step_input, "park", timeout=asl.park_timeout(out.timeout))
+        status = "completed" if out.kind == "done" else "failed"
+        outcome = self.workflows.describe(run_id)
+        self.workflows.report_to_parent(
+            run_id,
+            outcome["status"] if outcome["status"] != "running" else status,
+            {k: outcome[k] for k in ("result", "error") if k in outcome},
+        )
+        if out.kind == "done":
+            return asl.step_output(step_input, "done")
+        error = out.error or {}
+        return asl.step_output(
+            step_input,
+            "failed",
+            error=f"Workflow.{error.get('kind', 'INTERNAL')}",
+            cause=str(error.get("message", "")),
+        )
+
+    def _step_with_retries(self, run_id: str) -> StepOutput:
+        for _ in range(MAX_CONFLICTS):
+            if self._fault("before_append", run_id):
+                raise StepCrash(f"step of {run_id} killed before its append")
+            try:
+                out = self.stepper.step(run_id)
+            except LogConflict:
+                self.stepper.stats.conflicts += 1
+                continue
+            if self._fault("after_append", run_id):
+                self.stepper.forget(run_id)  # a dead container keeps nothing
+                raise StepCrash(f"step of {run_id} killed after its append")
+            return out
+        raise LogConflict(f"{run_id}: lost {MAX_CONFLICTS} appends in a row")
+
+    def _dispatch(self, run_id: str, last_seq: int) -> None:
+        """Carry out the commands appended after the run's ``dispatched`` mark."""
+        mark = self.log.dispatched(run_id)
+        if mark >= last_seq:
+            return
+        todo = [
+            e
+            for e in self.log.load(run_id, after=mark)
+            if e.type in ev.DISPATCHED and e.seq <= last_seq
+        ]
+        host = self.log.describe(run_id)["host"] if todo else ""
+        activities = [e for e in todo if e.type == ev.ACTIVITY_SCHEDULED]
+        if activities:
+            self.activities.dispatch(host, run_id, activities)
+        for child in (e for e in todo if e.type == ev.CHILD_STARTED):
+            self._start_child(run_id, child)
+        if self._fault("after_dispatch", run_id):
+            raise StepCrash(f"step of {run_id} killed after sending its commands")
+        self.log.mark_dispatched(run_id, last_seq)
+
+    def _start_child(self, run_id: str, event: Event) -> None:
+        fields = event.fields
+        try:
+            self.workflows.start(
+                fields["id"],
+                codec.from_json_value(fields.get("input")),
+                host=fields.get("host") or None,
+                parent=run_id,
+                parent_cmd=event.cmd,
+                run_id=fields["run_id"],
+            )
+        except UnitError as exc:
+            # The child cannot start (unknown id or host): the parent hears it as the
+            # child's failure, once.
+            error = exc.to_dict()
+            key = f"child:{fields['run_id']}"
+            self.log.post_once(
+                run_id,
+                key,
+                ev.CHILD_FAILED,
+                {"cmd": event.cmd, "child": fields["run_id"], "error": error},
+                self.engine.clock.now(),
+            )
+
+    # -- the wake Lambda ------------------------------------------------------------------------
+    def wake(self, wake_input: asl.WakeInput) -> dict[str, Any]:
+        """Store the token, then wake at once if the inbox already has news (posted while the
+        run was between its step and this wait: the poster found no token to wake)."""
+        run_id = wake_input["run_id"]
+        self.log.set_token(run_id, wake_input["token"])
+        if self.log.has_inbox(run_id):
+            self.workflows.notify(run_id)
+            return {"woken": True}
+        return {"woken": False}
+
+    # -- the activity Lambda --------------------------------------------------------------------
+    def run_activity(self, message: dict[str, Any]) -> bool:
+        """Run one activity attempt and record its outcome; False when an outcome under its
+        idempotency key was recorded before (a redelivery: the function is not run again)."""
+        run_id, key, cmd = message["run_id"], message["key"], int(message["cmd"])
+        if self.log.posted(run_id, key):
+            return False
+        context = {"idempotency_key": key, "run_id": run_id, "attempt": message.get("attempt", 1)}
+        try:
+            value = self.engine.call(message["id"], message.get("args", []), context=context)
+            event_type, fields = ev.ACTIVITY_COMPLETED, {"cmd": cmd, "value": value}
+            fields["value"] = codec.to_json_value(value)
+        except UnitError as exc:
+            event_type, fields = ev.ACTIVITY_FAILED, {"cmd": cmd, "error": exc.to_dict()}
+        if not self.log.post_once(run_id, key, event_type, fields, self.engine.clock.now()):
+            return False
+        self.workflows.notify(run_id)
+        return True
