@@ -16,6 +16,10 @@ from runtime.engine import Engine, LogSink
 from runtime.processes.mailboxes import Mailboxes
 from runtime.processes.store import ActorStore
 from runtime.processes.system import ProcessSystem
+from runtime.workflows.client import Workflows
+from runtime.workflows.driver import ActivityQueues, Driver
+from runtime.workflows.host import WorkflowHost
+from runtime.workflows.log import EventLog
 
 #: Where the application folder is (the Lambda bundle puts it at ``app/``).
 APP_ENV = "UNITS_APP"
@@ -28,6 +32,12 @@ QUEUES_ENV = "UNITS_PROCESS_QUEUES"
 DELAY_QUEUES_ENV = "UNITS_PROCESS_DELAY_QUEUES"
 #: On a worker Lambda: the process host whose queue it consumes.
 HOST_ENV = "UNITS_PROCESS_HOST"
+#: ``{"ns:host": "state machine arn"}`` of every workflow host's driver.
+WORKFLOW_MACHINES_ENV = "UNITS_WORKFLOW_MACHINES"
+#: ``{"ns:host": "queue url"}`` of every workflow host's activity queue.
+ACTIVITY_QUEUES_ENV = "UNITS_ACTIVITY_QUEUES"
+#: On a workflow host's step, wake and activity Lambdas: that host.
+WORKFLOW_HOST_ENV = "UNITS_WORKFLOW_HOST"
 
 
 def app_dir() -> Path:
@@ -47,7 +57,7 @@ def engine_from_environment(log_sink: LogSink | None = None) -> Engine:
     registry = manifest.load_app(app_dir())
     home = frozenset(filter(None, os.environ.get(HOME_FUNCTIONS_ENV, "").split(",")))
     clock = WallClock()
-    return Engine(
+    engine = Engine(
         registry,
         clock=clock,
         remote=LambdaInvoker.from_environment(),
@@ -55,6 +65,26 @@ def engine_from_environment(log_sink: LogSink | None = None) -> Engine:
         log_sink=log_sink,
         processes=process_system_from_environment(registry, clock),
     )
+    engine.workflows = workflows_from_environment(registry, clock)
+    return engine
+
+
+def workflows_from_environment(registry: manifest.Registry, clock: Clock) -> Workflows | None:
+    """The workflow runs client the stack configured, or None without workflow hosts."""
+    table = os.environ.get(TABLE_ENV)
+    machines = json.loads(os.environ.get(WORKFLOW_MACHINES_ENV) or "{}")
+    if not table or not machines:
+        return None
+    log = EventLog(LazyClient("dynamodb"), table)
+    return Workflows(registry, log, Driver(LazyClient("stepfunctions"), machines), clock)
+
+
+def workflow_host_from_environment(engine: Engine) -> WorkflowHost:
+    """A workflow host Lambda's operations (step, wake, activity) over ``engine``."""
+    if engine.workflows is None:
+        raise RuntimeError(f"a workflow Lambda needs {TABLE_ENV} and {WORKFLOW_MACHINES_ENV}")
+    queues = json.loads(os.environ.get(ACTIVITY_QUEUES_ENV) or "{}")
+    return WorkflowHost(engine, engine.workflows, ActivityQueues(LazyClient("sqs"), queues))
 
 
 def process_system_from_environment(

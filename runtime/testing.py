@@ -43,6 +43,8 @@ from runtime.processes.context import DirectContext
 from runtime.processes.local import LocalProcesses
 from runtime.processes.store import Snapshot
 from runtime.processes.worker import FAULT_POINTS, WorkerStats
+from runtime.workflows.host import STEP_FAULT_POINTS
+from runtime.workflows.local import LocalWorkflows
 
 REGION = "us-east-1"
 _FAKE_CREDENTIALS = {
@@ -105,7 +107,13 @@ class LocalCloud:
         self._saved_env = {k: os.environ.get(k) for k in _FAKE_CREDENTIALS}
         for key, value in _FAKE_CREDENTIALS.items():
             os.environ.setdefault(key, value)
-        self._mock = mock_aws(config={"lambda": {"use_docker": False}})
+        self._mock = mock_aws(
+            config={
+                "lambda": {"use_docker": False},
+                # moto's own interpreter runs the workflow driver's ASL (runtime/workflows/local.py)
+                "stepfunctions": {"execute_state_machine": True},
+            }
+        )
         self._mock.start()
         try:
             self._start()
@@ -142,10 +150,28 @@ class LocalCloud:
             self._stack.append(self.processes.close)
             system = self.processes.system
         self._system = system
-        remote_names = self._create_remote_functions()
+        self.workflows: LocalWorkflows | None = None
+        if self.registry.of_kind(manifest.WorkflowHostEntry):
+            self.workflows = LocalWorkflows(
+                self.registry,
+                self.clock,
+                dynamodb=boto3.client("dynamodb", region_name=REGION),
+                sqs=boto3.client("sqs", region_name=REGION),
+                sfn=boto3.client("stepfunctions", region_name=REGION),
+                region=REGION,
+                new_engine=lambda: self._new_engine(processes=system),
+                fault=self._step_fault,
+            )
+            self._stack.append(self.workflows.close)
+            self._stack.extend(engine.close for engine in self.workflows.engines)
+            for engine in self.processes.engines if self.processes is not None else []:
+                engine.workflows = self.workflows.workflows
+        homes = self._create_remote_functions()
+        self._route_invokes(homes)
         self.engine = self._new_engine(
-            remote=LambdaInvoker(self.lambda_client, remote_names), processes=system
+            remote=LambdaInvoker(self.lambda_client, self._remote_names), processes=system
         )
+        self.engine.workflows = self.workflows.workflows if self.workflows is not None else None
         self._stack.append(self.engine.close)
         self.api = HttpApi(self.engine)
         if self.processes is not None and self.auto_start:
@@ -164,8 +190,9 @@ class LocalCloud:
     def _log(self, level: str, message: str, fields: dict[str, Any]) -> None:
         self.logs.append(LogLine(level, message, fields))
 
-    def _create_remote_functions(self) -> dict[str, str]:
-        """Create each remote function's Lambda in moto and route its invokes in-process."""
+    def _create_remote_functions(self) -> dict[str, tuple[Engine, threading.Lock]]:
+        """Create each remote function's Lambda in moto, with an engine to run its invokes."""
+        self._remote_names: dict[str, str] = {}
         remote = [
             e for e in self.registry.of_kind(manifest.FunctionEntry) if e.deploy and e.deploy.remote
         ]
@@ -192,8 +219,8 @@ class LocalCloud:
             home = self._new_engine(home_functions=frozenset({entry.id}), processes=self._system)
             self._stack.append(home.close)
             homes[name] = (home, threading.Lock())
-        self._route_invokes(homes)
-        return names
+        self._remote_names = names
+        return homes
 
     def _route_invokes(self, homes: dict[str, tuple[Engine, threading.Lock]]) -> None:
         from moto.awslambda_simple import models as simple
@@ -206,11 +233,20 @@ class LocalCloud:
             name = (
                 function_name.rsplit(":", 1)[-1] if ":function:" in function_name else function_name
             )
+            event = json.loads(body) if body else {}
+            workflows = self.workflows
+            if workflows is not None and workflows.routes(name):
+                try:
+                    reply = workflows.invoke(name, event)
+                except Exception as exc:  # a function error, as the Lambda service reports it
+                    response_headers = rest[1] if len(rest) > 1 else {}
+                    response_headers["x-amz-function-error"] = "Unhandled"
+                    reply = {"errorType": type(exc).__name__, "errorMessage": str(exc)}
+                return json.dumps(reply).encode()
             target = homes.get(name)
             if target is None:
                 return original(backend, function_name, qualifier, body, *rest)
             engine, lock = target
-            event = json.loads(body) if body else {}
             with lock:
                 reply = function_service.invoke(engine, event)
             return json.dumps(reply).encode()
@@ -252,9 +288,71 @@ class LocalCloud:
         return HttpResult(int(reply["statusCode"]), out_headers, decoded, data)
 
     def advance_time(self, seconds: float) -> None:
-        """Move the harness clock forward: timers and delayed messages (restart backoff) that
-        come due are handled by the next :meth:`drain`."""
+        """Move the harness clock forward. Durable timers of workflow runs that come due fire
+        now (the runs step until blocked again); timers and delayed messages of processes
+        (restart backoff) are handled by the next :meth:`drain`."""
         self.clock.advance(seconds)
+        if self.workflows is not None:
+            self.workflows.run()
+
+    # -- workflows -------------------------------------------------------------------------------
+    def _flows(self) -> LocalWorkflows:
+        if self.workflows is None:
+            raise UnitError(NOT_FOUND, f"{self.app_dir} has no workflow.host entries")
+        return self.workflows
+
+    def start_workflow(
+        self,
+        workflow_id: str,
+        input: Any = None,  # noqa: A002 - the name the API and the CLI use
+        host: str | None = None,
+        *,
+        name: str | None = None,
+        conflict: str = "fail",
+    ) -> str:
+        """Start a run (its driver execution starts in moto at once); returns the run id.
+        :meth:`run_workflows` drives it."""
+        wire = codec.loads(codec.dumps(input))
+        return self._flows().workflows.start(
+            workflow_id, wire, host=host, name=name, conflict=conflict
+        )
+
+    def signal(self, run_id: str, topic: str, payload: Any = None) -> None:
+        """Send the run a message (its ``process.inbox()`` / ``process.listen(topic)``)."""
+        self._flows().workflows.signal(run_id, topic, codec.loads(codec.dumps(payload)))
+
+    def cancel_workflow(self, run_id: str, reason: str | None = None) -> None:
+        """A CANCEL event on the run's ``process.events()``: its code decides how to stop."""
+        self._flows().workflows.cancel(run_id, reason)
+
+    def terminate_workflow(self, run_id: str, reason: str = "terminated") -> bool:
+        """End the run now, without running its code."""
+        return self._flows().workflows.terminate(run_id, reason)
+
+    def run_workflows(self) -> int:
+        """Drive every run until all are blocked on timers or signals (or ended): activities
+        run, due timers fire, children start. Returns the number of activities run."""
+        return self._flows().run()
+
+    def history(self, run_id: str) -> list[dict[str, Any]]:
+        """The run's events, oldest first, as dicts with a ``type`` (and ``seq``, ``time``)."""
+        return self._flows().workflows.history(run_id)
+
+    def result(self, run_id: str) -> WorkflowResult:
+        """The run's status (running, completed, failed, terminated) and its result or error."""
+        info = self._flows().workflows.describe(run_id)
+        result = codec.from_json_value(info["result"]) if "result" in info else None
+        return WorkflowResult(info["status"], result, info.get("error"))
+
+    def crash_step_at(self, point: str, run_id: str | None = None, times: int = 1) -> None:
+        """Kill the step Lambda at ``point`` (one of ``STEP_FAULT_POINTS``) of ``run_id``'s
+        next steps (any run when None), ``times`` times; the driver's Retry steps again."""
+        if point not in STEP_FAULT_POINTS:
+            raise ValueError(f"unknown fault point {point!r}; expected one of {STEP_FAULT_POINTS}")
+        self._faults.append(_Fault(point, run_id, times))
+
+    def _step_fault(self, point: str, run_id: str) -> bool:
+        return self._fault(point, run_id)
 
     # -- processes -----------------------------------------------------------------------------
     def _procs(self) -> LocalProcesses:
@@ -329,6 +427,15 @@ class ProcessStatus:
 
 
 @dataclass
+class WorkflowResult:
+    """What :meth:`LocalCloud.result` reports."""
+
+    status: str
+    result: Any = None
+    error: dict[str, Any] | None = None
+
+
+@dataclass
 class _Fault:
     point: str
     pid: str | None
@@ -350,4 +457,12 @@ def local_cloud(app_dir: str | Path, **kwargs: Any) -> Iterator[LocalCloud]:
         yield cloud
 
 
-__all__ = ["HttpResult", "LocalCloud", "LogLine", "UnitError", "lambda_name", "local_cloud"]
+__all__ = [
+    "HttpResult",
+    "LocalCloud",
+    "LogLine",
+    "UnitError",
+    "WorkflowResult",
+    "lambda_name",
+    "local_cloud",
+]

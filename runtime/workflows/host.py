@@ -23,6 +23,7 @@ from typing import Any
 
 from runtime import codec
 from runtime.errors import UnitError
+from runtime.processes.context import DirectContext
 from runtime.workflows import asl
 from runtime.workflows import events as ev
 from runtime.workflows.client import Workflows
@@ -121,8 +122,11 @@ class WorkflowHost:
         activities = [e for e in todo if e.type == ev.ACTIVITY_SCHEDULED]
         if activities:
             self.activities.dispatch(host, run_id, activities)
-        for child in (e for e in todo if e.type == ev.CHILD_STARTED):
-            self._start_child(run_id, child)
+        for event in todo:
+            if event.type == ev.CHILD_STARTED:
+                self._start_child(run_id, event)
+            elif event.type == ev.MESSAGE_SENT:
+                self._send(run_id, host, event)
         if self._fault("after_dispatch", run_id):
             raise StepCrash(f"step of {run_id} killed after sending its commands")
         self.log.mark_dispatched(run_id, last_seq)
@@ -151,6 +155,30 @@ class WorkflowHost:
                 self.engine.clock.now(),
             )
 
+    def _send(self, run_id: str, host: str, event: Event) -> None:
+        fields = event.fields
+        to, topic = str(fields["to"]), str(fields["topic"])
+        payload = codec.from_json_value(fields.get("payload"))
+        sender = f"{host}/{run_id}"
+        if self.workflows.owns(to):
+            try:
+                self.workflows.signal(to, topic, payload, sender=sender)
+            except UnitError as exc:  # an ended or unknown run: like a message to a dead pid
+                log.warning("workflow %s: message to %s dropped: %s", run_id, to, exc.message)
+            return
+        system = self.engine.processes
+        if system is None:
+            log.warning("workflow %s: message to %s dropped: no process hosts", run_id, to)
+            return
+        # The id is the command's: a re-dispatch after a crash is dropped by SQS deduplication.
+        context = DirectContext(system, self.workflows)
+        context.pid = sender
+        context.new_id = lambda: f"{run_id}:{event.seq}"  # type: ignore[method-assign]
+        try:
+            context.send(to, topic, payload)
+        except UnitError as exc:
+            log.warning("workflow %s: message to %s dropped: %s", run_id, to, exc.message)
+
     # -- the wake Lambda ------------------------------------------------------------------------
     def wake(self, wake_input: asl.WakeInput) -> dict[str, Any]:
         """Store the token, then wake at once if the inbox already has news (posted while the
@@ -170,10 +198,11 @@ class WorkflowHost:
         if self.log.posted(run_id, key):
             return False
         context = {"idempotency_key": key, "run_id": run_id, "attempt": message.get("attempt", 1)}
+        args = codec.from_json_value(message.get("args", []))
         try:
-            value = self.engine.call(message["id"], message.get("args", []), context=context)
-            event_type, fields = ev.ACTIVITY_COMPLETED, {"cmd": cmd, "value": value}
-            fields["value"] = codec.to_json_value(value)
+            value = self.engine.call(message["id"], args, context=context)
+            event_type = ev.ACTIVITY_COMPLETED
+            fields = {"cmd": cmd, "value": codec.to_json_value(value)}
         except UnitError as exc:
             event_type, fields = ev.ACTIVITY_FAILED, {"cmd": cmd, "error": exc.to_dict()}
         if not self.log.post_once(run_id, key, event_type, fields, self.engine.clock.now()):

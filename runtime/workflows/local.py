@@ -1,0 +1,301 @@
+"""Workflow hosts on this machine: the driver's ASL run by moto's own Step Functions interpreter.
+
+For each ``workflow.host`` this creates, through boto3, what the stack creates: the driver
+state machine (``asl.driver_definition``, the same document CDK deploys), the activity queue
+and its dead-letter queue, and the run log in the kit's table. moto executes the state
+machine in its own threads (``stepfunctions.execute_state_machine``); its Lambda tasks reach
+the step and wake handlers here through :meth:`LocalWorkflows.invoke` (the harness routes moto's
+Lambda invokes to it). The activity queue is polled like the Lambda event source would.
+
+Time is the harness clock: a parked run's timer is its wait's ``TimeoutSecondsPath`` in the
+cloud; here :meth:`LocalWorkflows.run` wakes the runs whose timers the clock has passed, instead
+of waiting for moto's wall-clock timeout.
+
+Each host's step/wake Lambda and its activity Lambda get their own engine (their own Lua
+state), as separate Lambdas would; moto's threads reach one engine at a time through a lock.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from runtime import manifest
+from runtime.aws.dynamodb import create_table
+from runtime.clock import Clock
+from runtime.processes.event_source import QueuePoller
+from runtime.processes.local import TABLE_NAME, queue_name
+from runtime.workflows import asl
+from runtime.workflows.client import Workflows
+from runtime.workflows.driver import ActivityQueues, Driver
+from runtime.workflows.host import StepCrash, WorkflowHost
+from runtime.workflows.log import EventLog
+
+ACCOUNT = "123456789012"
+
+#: Wall-clock seconds :meth:`LocalWorkflows.settle` waits for moto's threads before it reports
+#: what is stuck (a run that never parks is a bug, not a slow machine).
+SETTLE_DEADLINE = 30.0
+
+
+def function_name(host_id: str, role: str) -> str:
+    """The Lambda name the local stack gives a workflow host's ``role`` (step, wake)."""
+    return queue_name(host_id, f"-{role}")
+
+
+class WorkflowsDidNotSettle(RuntimeError):
+    """moto's executions did not all park or end within SETTLE_DEADLINE."""
+
+
+@dataclass
+class _Host:
+    entry: manifest.WorkflowHostEntry
+    host: WorkflowHost
+    activity_host: WorkflowHost
+    activities: QueuePoller
+    dlq_url: str
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+@dataclass
+class _Parked:
+    due: float | None  # the clock time its timer is due, None: waits for news only
+    execution: str
+
+
+class LocalWorkflows:
+    """Creates every workflow host's resources and runs their handlers in-process."""
+
+    def __init__(
+        self,
+        registry: manifest.Registry,
+        clock: Clock,
+        *,
+        dynamodb: Any,
+        sqs: Any,
+        sfn: Any,
+        region: str,
+        new_engine: Any,
+        fault: Any = None,
+    ) -> None:
+        self.registry = registry
+        self.clock = clock
+        self.sqs = sqs
+        self.sfn = sfn
+        self.region = region
+        try:
+            create_table(dynamodb, TABLE_NAME)
+        except dynamodb.exceptions.ResourceInUseException:
+            pass  # the process hosts made it: one table for both, as in the stack
+        self.log = EventLog(dynamodb, TABLE_NAME)
+        hosts = registry.of_kind(manifest.WorkflowHostEntry)
+        machines: dict[str, str] = {}
+        queues: dict[str, str] = {}
+        dlqs: dict[str, str] = {}
+        self._routes: dict[str, tuple[str, str]] = {}
+        for host in hosts:
+            machines[host.id] = self._create_machine(host)
+            queues[host.id], dlqs[host.id] = self._create_queues(host)
+        self.driver = Driver(sfn, machines)
+        self.workflows = Workflows(registry, self.log, self.driver, clock)
+        self.queues = ActivityQueues(sqs, queues)
+        self.engines: list[Any] = []
+        self.hosts: dict[str, _Host] = {}
+        for host in hosts:
+            step_engine = new_engine()
+            activity_engine = new_engine()
+            for engine in (step_engine, activity_engine):
+                engine.workflows = self.workflows
+                self.engines.append(engine)
+            self.hosts[host.id] = _Host(
+                host,
+                WorkflowHost(step_engine, self.workflows, self.queues, fault=fault),
+                WorkflowHost(activity_engine, self.workflows, self.queues),
+                QueuePoller(
+                    sqs,
+                    queues[host.id],
+                    batch_size=host.activity_batch_size,
+                    visibility_timeout=30,
+                    region=region,
+                ),
+                dlqs[host.id],
+            )
+        self._parked: dict[str, _Parked] = {}
+        self._active = 0
+        self._changed = threading.Condition()
+        self.errors: list[str] = []
+
+    # -- resources ------------------------------------------------------------------------------
+    def _create_machine(self, host: manifest.WorkflowHostEntry) -> str:
+        arns = {}
+        for role in ("step", "wake"):
+            name = function_name(host.id, role)
+            arns[role] = f"arn:aws:lambda:{self.region}:{ACCOUNT}:function:{name}"
+            self._routes[name] = (host.id, role)
+        definition = asl.driver_definition(arns["step"], arns["wake"])
+        return self.sfn.create_state_machine(
+            name=queue_name(host.id, "-driver"),
+            definition=json.dumps(definition),
+            roleArn=f"arn:aws:iam::{ACCOUNT}:role/units-driver",
+            type="STANDARD",
+        )["stateMachineArn"]
+
+    def _create_queues(self, host: manifest.WorkflowHostEntry) -> tuple[str, str]:
+        dlq = self.sqs.create_queue(QueueName=queue_name(host.id, "-activities-dlq"))["QueueUrl"]
+        dlq_arn = self.sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
+        redrive = {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": host.activity_max_receive_count}
+        url = self.sqs.create_queue(
+            QueueName=queue_name(host.id, "-activities"),
+            Attributes={"RedrivePolicy": json.dumps(redrive), "VisibilityTimeout": "30"},
+        )["QueueUrl"]
+        return url, dlq
+
+    # -- moto's Lambda tasks --------------------------------------------------------------------
+    def routes(self, function_name_: str) -> bool:
+        """Whether a Lambda invoke of ``function_name_`` is one of these hosts' step/wake."""
+        return function_name_ in self._routes
+
+    def invoke(self, function_name_: str, event: dict[str, Any]) -> dict[str, Any]:
+        """Run the step or wake handler for a Lambda task of a driver execution (moto's
+        thread); raises what the handler raises (the task fails, the driver's Retry runs)."""
+        host_id, role = self._routes[function_name_]
+        host = self.hosts[host_id]
+        with self._changed:
+            self._active += 1
+        try:
+            with host.lock:
+                if role == "step":
+                    reply = dict(host.host.step(event))  # type: ignore[arg-type]
+                    run_id = reply["run_id"]
+                    due = None
+                    if reply["kind"] == "park" and reply["timeout"] < asl.PARK_FOREVER:
+                        due = self.clock.now() + reply["timeout"]
+                    with self._changed:
+                        self._parked[run_id] = _Parked(due, event["execution"])
+                    return reply
+                return host.host.wake(event)  # type: ignore[arg-type]
+        except StepCrash:
+            raise
+        except Exception as exc:
+            self.errors.append(f"{role} of {event.get('run_id')}: {exc!r}")
+            raise
+        finally:
+            with self._changed:
+                self._active -= 1
+                self._changed.notify_all()
+
+    # -- driving --------------------------------------------------------------------------------
+    def run(self, max_rounds: int = 10_000) -> int:
+        """Drive every run until all are blocked on timers (not yet due) or signals, or ended:
+        let moto's executions settle, run the queued activities, wake runs whose timers are
+        due, again. Returns the number of activities run."""
+        ran = 0
+        for _ in range(max_rounds):
+            self.settle()
+            progressed = False
+            for host in self.hosts.values():
+                result = host.activities.poll(self._activity_handler(host), StepCrash)
+                ran += result.deleted
+                progressed = progressed or result.received > 0
+            for run_id in self._due():
+                progressed = self.workflows.notify(run_id) or progressed
+            if not progressed:
+                return ran
+        raise WorkflowsDidNotSettle(f"runs still busy after {max_rounds} rounds")
+
+    def _activity_handler(self, host: _Host) -> Any:
+        from aws_lambda_powertools.utilities.batch import (
+            BatchProcessor,
+            EventType,
+            process_partial_response,
+        )
+
+        def record_handler(record: Any) -> None:
+            host.activity_host.run_activity(json.loads(record.body))
+
+        def handle(event: dict[str, Any]) -> dict[str, Any]:
+            return process_partial_response(
+                event=event,
+                record_handler=record_handler,
+                processor=BatchProcessor(event_type=EventType.SQS),
+            )
+
+        return handle
+
+    def _due(self) -> list[str]:
+        now = self.clock.now()
+        with self._changed:
+            return [r for r, p in self._parked.items() if p.due is not None and p.due <= now]
+
+    def settle(self) -> None:
+        """Wait until no handler runs and every started execution is parked or finished."""
+        deadline = time.monotonic() + SETTLE_DEADLINE
+        while True:
+            with self._changed:
+                if self._active == 0 and self._quiet():
+                    return
+                if time.monotonic() > deadline:
+                    raise WorkflowsDidNotSettle(
+                        "workflow executions did not settle: " + "; ".join(self.errors[-3:])
+                    )
+                self._changed.wait(timeout=0.002)
+
+    def _quiet(self) -> bool:
+        for run_id, status, token in self._runs():
+            if status == "running":
+                if not token or self.log.has_inbox(run_id):
+                    return False
+                continue
+            parked = self._parked.get(run_id)
+            if parked is None:
+                continue
+            state = self.sfn.describe_execution(executionArn=parked.execution)["status"]
+            if state == "RUNNING":
+                return False
+            self._parked.pop(run_id, None)
+        return True
+
+    def _runs(self) -> list[tuple[str, str, str | None]]:
+        """Every run's (id, status, stored token), from the run index items."""
+        out = []
+        kwargs: dict[str, Any] = {
+            "TableName": self.log.table,
+            "FilterExpression": "sk = :run",
+            "ExpressionAttributeValues": {":run": {"S": "run"}},
+        }
+        while True:
+            reply = self.log.client.scan(**kwargs)
+            for item in reply.get("Items", []):
+                out.append(
+                    (
+                        item["pk"]["S"][2:],
+                        item["status"]["S"],
+                        item.get("token", {}).get("S"),
+                    )
+                )
+            if "LastEvaluatedKey" not in reply:
+                return out
+            kwargs["ExclusiveStartKey"] = reply["LastEvaluatedKey"]
+
+    def dead_letters(self, host: str) -> list[str]:
+        """Activity messages that reached ``host``'s dead-letter queue."""
+        reply = self.sqs.receive_message(QueueUrl=self.hosts[host].dlq_url, MaxNumberOfMessages=10)
+        return [m["Body"] for m in reply.get("Messages", [])]
+
+    def close(self) -> None:
+        """Stop every running execution (their threads end) and drop the kept replays."""
+        for run_id, status, _ in self._runs():
+            if status == "running":
+                parked = self._parked.get(run_id)
+                if parked is not None:
+                    try:
+                        self.sfn.stop_execution(executionArn=parked.execution)
+                    except Exception:  # noqa: BLE001 - already ended: nothing to stop
+                        pass
+        for host in self.hosts.values():
+            host.host.stepper.close()
