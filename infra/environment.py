@@ -13,7 +13,8 @@ APP_ENV = "UNITS_APP"
 HOME_FUNCTIONS_ENV = "UNITS_HOME_FUNCTIONS"
 #: ``{"ns:name": "lambda function name"}`` of remote functions (``runtime.aws.lambda_invoke``).
 REMOTE_FUNCTIONS_ENV = "UNITS_REMOTE_FUNCTIONS"
-#: The DynamoDB table of process snapshots and names (``runtime.bootstrap.TABLE_ENV``).
+#: The DynamoDB table of process snapshots and names and of workflow event logs
+#: (``runtime.bootstrap.TABLE_ENV``).
 TABLE_ENV = "UNITS_TABLE"
 #: ``{"ns:host": "queue url"}`` of every process host's FIFO queue (``QUEUES_ENV``) and of its
 #: standard delay queue (``DELAY_QUEUES_ENV``).
@@ -21,6 +22,13 @@ QUEUES_ENV = "UNITS_PROCESS_QUEUES"
 DELAY_QUEUES_ENV = "UNITS_PROCESS_DELAY_QUEUES"
 #: On a worker Lambda: the process host whose queues it consumes (``HOST_ENV``).
 HOST_ENV = "UNITS_PROCESS_HOST"
+#: ``{"ns:host": "state machine arn"}`` of every workflow host's driver
+#: (``runtime.bootstrap.WORKFLOW_MACHINES_ENV``), and ``{"ns:host": "queue url"}`` of every
+#: workflow host's activity queue (``ACTIVITY_QUEUES_ENV``).
+WORKFLOW_MACHINES_ENV = "UNITS_WORKFLOW_MACHINES"
+ACTIVITY_QUEUES_ENV = "UNITS_ACTIVITY_QUEUES"
+#: On a workflow host's step, wake and activity Lambdas: that host (``WORKFLOW_HOST_ENV``).
+WORKFLOW_HOST_ENV = "UNITS_WORKFLOW_HOST"
 #: Where Lambda unpacks the code asset; the bundle puts the application folder at ``app/``.
 TASK_ROOT = "/var/task"
 METRICS_NAMESPACE = "ComputeUnits"

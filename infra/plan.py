@@ -1,5 +1,5 @@
 """From a loaded application to what the stack deploys: Lambda sizes, remote functions, routes,
-process hosts and the services started on deploy.
+process hosts, workflow hosts and the services started on deploy.
 
 Pure Python, no CDK: every check runs here, before any construct exists and before the (slow)
 bundling starts, and every problem is reported together in one :class:`SynthError`.
@@ -28,27 +28,42 @@ from runtime.manifest import (
     ProcessHostEntry,
     Registry,
     ServiceEntry,
+    WorkflowEntry,
+    WorkflowHostEntry,
     load_app,
 )
 
 #: API Gateway HTTP APIs end an integration after 30 s whatever the Lambda timeout.
 API_INTEGRATION_TIMEOUT = 30
 LAMBDA_NAME_MAX = 64
-#: Entry kinds whose hosts this stack does not provision yet, with what they need.
-NOT_PROVISIONED = {
-    "workflow.host": "a Step Functions driver and step/activity Lambdas",
-}
+#: Step Functions state machine names: 1 to 80 characters (letters, digits, '-' and '_' keep
+#: them usable in CloudWatch Logs too).
+STATE_MACHINE_NAME_MAX = 80
 #: SQS FIFO queues hand a Lambda at most 10 messages per batch.
 FIFO_BATCH_MAX = 10
+#: A standard queue's event source takes up to 10,000 per batch, but past 10 only with a
+#: batching window (which delays every activity); the kit keeps to batches without one.
+STANDARD_BATCH_MAX = 10
+#: SQS accepts a redrive policy's ``maxReceiveCount`` from 1 to 1000.
+MAX_RECEIVE_COUNT = (1, 1000)
+#: Lambda's longest timeout, in seconds.
+LAMBDA_TIMEOUT_MAX = 900
+#: AWS recommends a queue visibility timeout of six times the consuming Lambda's timeout for
+#: event source mappings (room for Lambda to retry a throttled batch).
+VISIBILITY_PER_TIMEOUT = 6
+#: The wake Lambda stores a task token and checks the run's inbox: a few DynamoDB calls.
+WAKE_TIMEOUT = 10
 #: What an SQS event source mapping accepts as ``ScalingConfig.MaximumConcurrency``.
 ESM_CONCURRENCY = (2, 1000)
 #: Lambda's limit on the total size of a function's environment variables.
 ENVIRONMENT_LIMIT_BYTES = 4096
 #: Generous upper bound of one queue URL in the environment: ``https://sqs.<region>.amazonaws.com/
-#: <account>/`` (about 60 characters) plus a CloudFormation-generated name (at most 80).
+#: <account>/`` (about 60 characters) plus a CloudFormation-generated name (at most 80). It
+#: bounds a state machine ARN too: ``arn:<partition>:states:<region>:<account>:stateMachine:``
+#: (about 60) plus a name of at most 80.
 _QUEUE_URL_BOUND = 140
 #: What the other variables every Lambda carries take at most (app folder, Powertools,
-#: table name, the worker's host id), leaving the rest for the JSON maps.
+#: table name, the worker's or workflow Lambda's host id), leaving the rest for the JSON maps.
 _OTHER_VARIABLES_BOUND = 700
 
 _PARAM = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)(\.\.\.)?\}")
@@ -88,6 +103,25 @@ class ProcessHost:
 
 
 @dataclass(frozen=True, slots=True)
+class WorkflowHost:
+    """A ``workflow.host``: its entry, its driver state machine's fixed name, the sizes of its
+    step, wake and activity Lambdas, and its activity queue's visibility timeout (whole
+    seconds, six times the activity Lambda's timeout)."""
+
+    entry: WorkflowHostEntry
+    machine_name: str
+    step_size: LambdaSize
+    wake_size: LambdaSize
+    activity_size: LambdaSize
+    activity_visibility_timeout: int
+
+    @property
+    def id(self) -> str:
+        """The host id (``ns:name``): the key of the machine and activity queue maps."""
+        return self.entry.id
+
+
+@dataclass(frozen=True, slots=True)
 class Route:
     """One API Gateway route: ``method`` and ``path`` in API Gateway's syntax (``{rest+}``)."""
 
@@ -110,8 +144,10 @@ class DeployPlan:
     ``hosted`` are the functions the function Lambda (and every other Lambda, in process) runs;
     ``function_size`` fits the largest of them; ``api_size`` is the same capped at the HTTP API
     integration timeout. ``process_hosts`` get a queue set and a worker Lambda each;
-    ``services`` are the ``process.service`` entries started on deploy (tree children are
-    started by their tree), and ``services_digest`` changes whenever any service entry does.
+    ``workflow_hosts`` a driver state machine, step/wake/activity Lambdas and an activity
+    queue each; both keep their state in the one table (:attr:`needs_table`). ``services``
+    are the ``process.service`` entries started on deploy (tree children are started by their
+    tree), and ``services_digest`` changes whenever any service entry does.
     ``warnings`` are worth showing but do not stop the synth.
     """
 
@@ -121,6 +157,7 @@ class DeployPlan:
     api_size: LambdaSize
     routes: tuple[Route, ...]
     process_hosts: tuple[ProcessHost, ...] = ()
+    workflow_hosts: tuple[WorkflowHost, ...] = ()
     services: tuple[ServiceEntry, ...] = ()
     services_digest: str = ""
     warnings: tuple[str, ...] = ()
@@ -129,6 +166,12 @@ class DeployPlan:
     def remote_names(self) -> dict[str, str]:
         """``{entry id: Lambda function name}``, the map the runtime reads to invoke them."""
         return {r.entry.id: r.function_name for r in self.remote}
+
+    @property
+    def needs_table(self) -> bool:
+        """Whether the stack has the DynamoDB table: process snapshots and names, and workflow
+        event logs, live in the same one."""
+        return bool(self.process_hosts or self.workflow_hosts)
 
 
 def load_registry(app_dir: str | Path) -> Registry:
@@ -141,7 +184,7 @@ def load_registry(app_dir: str | Path) -> Registry:
 
 def plan_app(registry: Registry, stack_name: str) -> DeployPlan:
     """Check ``registry`` for what this stack can deploy and decide the Lambdas and routes."""
-    problems = [_not_provisioned(e) for e in registry if e.kind in NOT_PROVISIONED]
+    problems: list[str] = []
     functions = registry.of_kind(FunctionEntry)
     hosted = tuple(f for f in functions if not f.deploy.remote)
     remote = tuple(
@@ -157,7 +200,13 @@ def plan_app(registry: Registry, stack_name: str) -> DeployPlan:
     for host in hosts:
         problems += _host_problems(host)
     problems += _process_problems(registry, hosts)
-    problems += _environment_problems(hosts, remote)
+    flow_hosts = registry.of_kind(WorkflowHostEntry)
+    for flow_host in flow_hosts:
+        problems += _workflow_host_problems(flow_host)
+    problems += _workflow_problems(registry, flow_hosts)
+    workflow_hosts = tuple(_workflow_host(h, stack_name, function_size) for h in flow_hosts)
+    problems += _machine_name_clashes(workflow_hosts)
+    problems += _environment_problems(hosts, flow_hosts, remote)
     if problems:
         raise SynthError(
             f"the application in {registry.root} cannot be deployed by this stack:", problems
@@ -171,6 +220,7 @@ def plan_app(registry: Registry, stack_name: str) -> DeployPlan:
         api_size=api_size,
         routes=routes,
         process_hosts=tuple(_process_host(h, function_size) for h in hosts),
+        workflow_hosts=workflow_hosts,
         services=tuple(auto_started(services)),
         services_digest=services_digest(services),
         warnings=tuple(_slow_routes(registry, routes)),
@@ -215,6 +265,20 @@ def lambda_function_name(stack_name: str, entry_id: str) -> str:
     return f"{name[: LAMBDA_NAME_MAX - 9]}-{digest}"
 
 
+def state_machine_name(stack_name: str, host_id: str) -> str:
+    """``<stack>-<namespace>-<name>`` of a workflow host's driver, shortened with a hash past 80.
+
+    Fixed (not CloudFormation-generated) because the step Lambda's environment and policy need
+    the machine's ARN while the machine's definition needs the step Lambda's: built from the
+    name, the ARN depends on nothing, which breaks that cycle.
+    """
+    name = _NOT_NAME_CHAR.sub("-", f"{stack_name}-{host_id}")
+    if len(name) <= STATE_MACHINE_NAME_MAX:
+        return name
+    digest = hashlib.sha256(f"{stack_name}\0{host_id}".encode()).hexdigest()[:8]
+    return f"{name[: STATE_MACHINE_NAME_MAX - 9]}-{digest}"
+
+
 def api_gateway_path(path: str) -> str:
     """The manifest's ``{rest...}`` greedy parameter is API Gateway's ``{rest+}``."""
     return _PARAM.sub(lambda m: f"{{{m[1]}+}}" if m[2] else m[0], path)
@@ -235,6 +299,23 @@ def _process_host(host: ProcessHostEntry, function_size: LambdaSize) -> ProcessH
         entry=host,
         size=LambdaSize(function_size.memory, math.ceil(host.lambda_timeout)),
         visibility_timeout=math.ceil(host.visibility_timeout),
+    )
+
+
+def _workflow_host(
+    host: WorkflowHostEntry, stack_name: str, function_size: LambdaSize
+) -> WorkflowHost:
+    # The activity Lambda runs hosted functions (activities are function calls), so it is sized
+    # like the function Lambda; the step and wake Lambdas get the same memory (a faster cold
+    # start, and Lambda bills per millisecond, so nothing at rest).
+    activity = function_size
+    return WorkflowHost(
+        entry=host,
+        machine_name=state_machine_name(stack_name, host.id),
+        step_size=LambdaSize(function_size.memory, math.ceil(host.step_timeout)),
+        wake_size=LambdaSize(function_size.memory, WAKE_TIMEOUT),
+        activity_size=activity,
+        activity_visibility_timeout=VISIBILITY_PER_TIMEOUT * activity.timeout,
     )
 
 
@@ -264,6 +345,47 @@ def _host_problems(host: ProcessHostEntry) -> list[str]:
     return problems
 
 
+def _workflow_host_problems(host: WorkflowHostEntry) -> list[str]:
+    # As for process hosts: the loader checks these, a registry built another way must not
+    # reach CloudFormation with them.
+    problems = []
+    where = _where(host)
+    if not 1 <= host.activity_batch_size <= STANDARD_BATCH_MAX:
+        problems.append(
+            f"{where}: activity_batch_size {host.activity_batch_size} is out of range: the "
+            f"activity queue's event source takes 1 to {STANDARD_BATCH_MAX} messages per batch "
+            "(more would need a batching window, which delays every activity)"
+        )
+    low, high = ESM_CONCURRENCY
+    if host.max_concurrency is not None and not low <= host.max_concurrency <= high:
+        problems.append(
+            f"{where}: max_concurrency {host.max_concurrency} is out of range: an SQS event "
+            f"source mapping's maximum concurrency is {low} to {high} (leave it out for no cap)"
+        )
+    low, high = MAX_RECEIVE_COUNT
+    if not low <= host.activity_max_receive_count <= high:
+        problems.append(
+            f"{where}: activity_max_receive_count {host.activity_max_receive_count} is out of "
+            f"range: SQS redrives after {low} to {high} receives"
+        )
+    if not 0 < host.step_timeout <= LAMBDA_TIMEOUT_MAX:
+        problems.append(
+            f"{where}: step_timeout {host.step_timeout:g} s is out of range: a Lambda runs for "
+            f"at most {LAMBDA_TIMEOUT_MAX} s"
+        )
+    return problems
+
+
+def _workflow_problems(registry: Registry, hosts: list[WorkflowHostEntry]) -> list[str]:
+    if hosts and not registry.of_kind(WorkflowEntry):
+        return [
+            f"{_where(host)}: the workflow host has no workflow to run: the application has no "
+            "workflow.lua entries (add one, or remove the host)"
+            for host in hosts
+        ]
+    return []
+
+
 def _process_problems(registry: Registry, hosts: list[ProcessHostEntry]) -> list[str]:
     processes = registry.of_kind(ProcessEntry)
     if hosts and not processes:
@@ -285,20 +407,23 @@ def _process_problems(registry: Registry, hosts: list[ProcessHostEntry]) -> list
 
 
 def _environment_problems(
-    hosts: list[ProcessHostEntry], remote: tuple[RemoteFunction, ...]
+    hosts: list[ProcessHostEntry],
+    flow_hosts: list[WorkflowHostEntry],
+    remote: tuple[RemoteFunction, ...],
 ) -> list[str]:
-    # Every Lambda carries the URL of every host's two queues and every remote function's name,
-    # and Lambda refuses an environment over 4 KB at deploy time, long after synth.
+    # Every Lambda carries the URL of every process host's two queues, every workflow host's
+    # state machine ARN and activity queue URL, and every remote function's name; Lambda
+    # refuses an environment over 4 KB at deploy time, long after synth.
     size = _OTHER_VARIABLES_BOUND
-    size += sum(2 * (len(h.id) + 6 + _QUEUE_URL_BOUND) for h in hosts)
+    size += sum(2 * (len(h.id) + 6 + _QUEUE_URL_BOUND) for h in [*hosts, *flow_hosts])
     size += sum(len(r.entry.id) + len(r.function_name) + 6 for r in remote)
     if size <= ENVIRONMENT_LIMIT_BYTES:
         return []
     return [
-        f"{len(hosts)} process hosts and {len(remote)} remote functions may not fit in a "
-        f"Lambda's environment (up to about {size} bytes of the {ENVIRONMENT_LIMIT_BYTES} Lambda "
-        "allows; every Lambda carries all queue URLs and remote function names): use fewer "
-        "process hosts"
+        f"{len(hosts)} process hosts, {len(flow_hosts)} workflow hosts and {len(remote)} remote "
+        f"functions may not fit in a Lambda's environment (up to about {size} bytes of the "
+        f"{ENVIRONMENT_LIMIT_BYTES} Lambda allows; every Lambda carries all queue URLs, state "
+        "machine ARNs and remote function names): use fewer process or workflow hosts"
     ]
 
 
@@ -316,13 +441,6 @@ def _where(entry: Entry) -> str:
     return f"{entry.file}: entry '{entry.id}'"
 
 
-def _not_provisioned(entry: Entry) -> str:
-    return (
-        f"{_where(entry)}: {entry.kind} entries are not provisioned by this stack yet (they need "
-        f"{NOT_PROVISIONED[entry.kind]}); it deploys functions, the HTTP API and process hosts"
-    )
-
-
 def _name_clashes(remote: tuple[RemoteFunction, ...]) -> list[str]:
     seen: dict[str, RemoteFunction] = {}
     problems = []
@@ -332,6 +450,19 @@ def _name_clashes(remote: tuple[RemoteFunction, ...]) -> list[str]:
             problems.append(
                 f"{_where(r.entry)}: its Lambda name '{r.function_name}' is the same as remote "
                 f"function '{first.entry.id}''s (':' and '.' both become '-'); rename one"
+            )
+    return problems
+
+
+def _machine_name_clashes(hosts: tuple[WorkflowHost, ...]) -> list[str]:
+    seen: dict[str, WorkflowHost] = {}
+    problems = []
+    for host in hosts:
+        first = seen.setdefault(host.machine_name, host)
+        if first is not host:
+            problems.append(
+                f"{_where(host.entry)}: its state machine name '{host.machine_name}' is the same "
+                f"as workflow host '{first.id}''s (':' and '.' both become '-'); rename one"
             )
     return problems
 

@@ -1,4 +1,5 @@
-"""Process hosts: the table, every host's queues, and one worker Lambda per ``process.host``.
+"""Process hosts: every host's queues, and one worker Lambda per ``process.host``, over the
+stack's table (``infra.tables``, shared with the workflow hosts).
 
 A worker consumes its host's FIFO queue (batches of ``batch_size``, at most ``max_concurrency``
 concurrent batches when set) and its delay queue, both reporting partial batch failures so one
@@ -12,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from aws_cdk import Stack
+from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_lambda_event_sources as event_sources
@@ -21,7 +23,6 @@ from infra.environment import DELAY_QUEUES_ENV, HOST_ENV, QUEUES_ENV, TABLE_ENV
 from infra.lambdas import UnitLambda
 from infra.plan import ProcessHost
 from infra.queues import HostQueues
-from infra.tables import ProcessTable
 
 WORKER_HANDLER = "handlers.process_worker.handler"
 #: Delay-queue messages are forwarded one SQS call each, so a full standard batch is cheap.
@@ -38,12 +39,13 @@ class ProcessHosts(Construct):
         construct_id: str,
         *,
         hosts: tuple[ProcessHost, ...],
+        table: dynamodb.Table,
         code: lambda_.Code,
         architecture: str,
         environment: Mapping[str, str],
     ) -> None:
         super().__init__(scope, construct_id)
-        self.table = ProcessTable(self, "Table").table
+        self.table = table
         self.queues = {host.id: HostQueues(self, f"Queues[{host.id}]", host=host) for host in hosts}
         stack = Stack.of(self)
         self.environment: dict[str, str] = {

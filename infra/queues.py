@@ -1,4 +1,5 @@
-"""The queues of one process host: its FIFO mailbox queue, its delay queue, and their DLQs.
+"""The queues of one process host (its FIFO mailbox queue, its delay queue, and their DLQs) and
+of one workflow host (its activity queue and DLQ).
 
 Built as the local harness builds them (``runtime.processes.local``), so what the tests prove
 there holds here:
@@ -11,10 +12,14 @@ there holds here:
   message, or an actor that keeps crashing the worker);
 - the **delay queue** is a standard queue, because FIFO queues take no per-message
   ``DelaySeconds``: delayed sends (a service's restart backoff) wait there and the worker
-  forwards them to the FIFO queue when due; it has a standard DLQ of its own.
+  forwards them to the FIFO queue when due; it has a standard DLQ of its own;
+- a workflow host's **activity queue** is a standard queue: activities are independent
+  function calls, each recorded once in the run's log whatever order or how many times they
+  arrive (the step ignores a redelivered result), so FIFO ordering would buy nothing and cap
+  throughput. Its DLQ takes an activity message that kept failing the activity Lambda.
 
 Every queue is encrypted with SQS-managed keys (no key to manage, nothing to grant) and refuses
-requests that are not over TLS. A CloudWatch alarm goes off when either DLQ holds a message.
+requests that are not over TLS. A CloudWatch alarm goes off when any DLQ holds a message.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from infra.plan import ProcessHost
+from infra.plan import ProcessHost, WorkflowHost
 
 #: How long dead letters are kept: SQS's maximum, time enough to look at them after an alarm.
 DLQ_RETENTION = Duration.days(14)
@@ -39,6 +44,26 @@ def _queue(scope: Construct, construct_id: str, **props: Any) -> sqs.Queue:
         encryption=sqs.QueueEncryption.SQS_MANAGED,
         enforce_ssl=True,
         **props,
+    )
+
+
+def dead_letter_alarm(
+    scope: Construct, construct_id: str, queue: sqs.Queue, description: str
+) -> cloudwatch.Alarm:
+    """An alarm that goes off as soon as ``queue`` (a DLQ) holds a message."""
+    return cloudwatch.Alarm(
+        scope,
+        construct_id,
+        alarm_description=description,
+        metric=queue.metric_approximate_number_of_messages_visible(
+            period=Duration.minutes(5), statistic="Maximum"
+        ),
+        threshold=1,
+        evaluation_periods=1,
+        comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        # SQS stops sending metrics for an empty queue after a while: that is "no dead
+        # letters", not an alarm.
+        treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
     )
 
 
@@ -84,20 +109,36 @@ class HostQueues(Construct):
     def _dead_letter_alarm(
         self, construct_id: str, queue: sqs.Queue, host_id: str, what: str
     ) -> cloudwatch.Alarm:
-        return cloudwatch.Alarm(
+        return dead_letter_alarm(
             self,
             construct_id,
-            alarm_description=(
-                f"Compute Units process host {host_id}: {what} reached the dead-letter queue "
-                "(a poison message, or an actor that keeps failing)"
+            queue,
+            f"Compute Units process host {host_id}: {what} reached the dead-letter queue "
+            "(a poison message, or an actor that keeps failing)",
+        )
+
+
+class ActivityQueues(Construct):
+    """A workflow host's ``queue`` (standard) of activities to run, its ``dead_letters`` and
+    ``alarm`` on them."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, host: WorkflowHost) -> None:
+        super().__init__(scope, construct_id)
+        self.dead_letters = _queue(self, "DeadLetters", retention_period=DLQ_RETENTION)
+        self.queue = _queue(
+            self,
+            "Queue",
+            # Six times the activity Lambda's timeout (plan.py): SQS never hands a batch to a
+            # second Lambda while the first may still run it, with room for throttling retries.
+            visibility_timeout=Duration.seconds(host.activity_visibility_timeout),
+            dead_letter_queue=sqs.DeadLetterQueue(
+                queue=self.dead_letters, max_receive_count=host.entry.activity_max_receive_count
             ),
-            metric=queue.metric_approximate_number_of_messages_visible(
-                period=Duration.minutes(5), statistic="Maximum"
-            ),
-            threshold=1,
-            evaluation_periods=1,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            # SQS stops sending metrics for an empty queue after a while: that is "no dead
-            # letters", not an alarm.
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        self.alarm = dead_letter_alarm(
+            self,
+            "DeadLettersAlarm",
+            self.dead_letters,
+            f"Compute Units workflow host {host.id}: activity messages reached the dead-letter "
+            "queue (the activity Lambda kept failing on them)",
         )

@@ -1,9 +1,7 @@
-"""The stack of one application folder: the function hosts, the API when it has endpoints, and
-the process hosts (table, queues, workers, service start) when it has ``process.host`` entries.
-
-Workflow hosts join later as constructs of their own built here from the same
-:class:`~infra.plan.DeployPlan`; until then :func:`~infra.plan.plan_app` refuses apps that have
-them, so nothing is silently left undeployed.
+"""The stack of one application folder: the function hosts, the API when it has endpoints, the
+process hosts (queues, workers, service start) when it has ``process.host`` entries, the
+workflow hosts (drivers, step/wake/activity Lambdas, activity queues) when it has
+``workflow.host`` entries, and the one table both kinds of host keep their state in.
 """
 
 from __future__ import annotations
@@ -18,16 +16,20 @@ from infra.api import HttpApiHost
 from infra.bundling import APP_FOLDER, LambdaBundle
 from infra.environment import base_environment
 from infra.functions import FunctionHosts, remote_environment
+from infra.lambdas import UnitLambda
 from infra.plan import DeployPlan, plan_app
 from infra.processes import ProcessHosts
 from infra.services import ServiceStarter
 from infra.settings import Settings
+from infra.tables import ProcessTable
+from infra.workflows import WorkflowHosts
 from runtime.manifest import Registry
 
 
 class UnitsStack(Stack):
-    """Everything one application needs. ``plan``, ``functions``, and ``api``, ``processes``
-    and ``services`` (each None when the application has nothing for it).
+    """Everything one application needs. ``plan``, ``functions``, and ``api``, ``table``,
+    ``processes``, ``workflows`` and ``services`` (each None when the application has nothing
+    for it).
 
     ``bundle`` decides the code asset and so the Lambda architecture; by default it is built
     for ``settings.architecture`` and the Lambda runtime's Python.
@@ -54,13 +56,22 @@ class UnitsStack(Stack):
             ),
             **remote_environment(self.plan),
         }
-        # Processes first: every Lambda of the stack carries their table and queue URLs.
+        self.table = ProcessTable(self, "Table").table if self.plan.needs_table else None
+        # Workflow addresses and process hosts first: every Lambda of the stack carries the
+        # table name, the machine ARNs and every queue URL.
+        self.workflows: WorkflowHosts | None = None
+        if self.plan.workflow_hosts and self.table is not None:
+            self.workflows = WorkflowHosts(
+                self, "Workflows", hosts=self.plan.workflow_hosts, table=self.table
+            )
+            environment = {**environment, **self.workflows.environment}
         self.processes: ProcessHosts | None = None
-        if self.plan.process_hosts:
+        if self.plan.process_hosts and self.table is not None:
             self.processes = ProcessHosts(
                 self,
                 "Processes",
                 hosts=self.plan.process_hosts,
+                table=self.table,
                 code=code,
                 architecture=bundle.architecture,
                 environment=environment,
@@ -86,6 +97,11 @@ class UnitsStack(Stack):
                 environment=environment,
             )
             self.functions.grant_invoke_remotes(self.api.handler.function)
+        if self.workflows is not None:
+            self.workflows.add_drivers(
+                code=code, architecture=bundle.architecture, environment=environment
+            )
+            self._grant_workflows(self.workflows)
         self.services: ServiceStarter | None = None
         if self.processes is not None:
             self._grant_processes(self.processes)
@@ -99,20 +115,46 @@ class UnitsStack(Stack):
                     architecture=bundle.architecture,
                     environment=environment,
                 )
+                if self.workflows is not None:
+                    # A service may start a workflow as soon as it runs: its drivers first.
+                    self.services.resource.node.add_dependency(
+                        *(d.machine for d in self.workflows.drivers.values())
+                    )
         for warning in self.plan.warnings:
             Annotations.of(self).add_warning_v2("units:slow-route", warning)
         self._outputs()
 
-    def _grant_processes(self, processes: ProcessHosts) -> None:
-        # Functions (hosted and remote) and the API spawn, send and register names; actors in a
-        # worker call functions, remote ones included, as any function does.
-        clients = [self.functions.host, *self.functions.remotes.values()]
+    def _function_runners(self) -> list[UnitLambda]:
+        """The Lambdas that run function entries: the function Lambda, the remote functions,
+        the API Lambda and the workflow hosts' activity Lambdas."""
+        runners = [self.functions.host, *self.functions.remotes.values()]
         if self.api is not None:
-            clients.append(self.api.handler)
-        for client in clients:
+            runners.append(self.api.handler)
+        if self.workflows is not None:
+            runners += self.workflows.activities
+        return runners
+
+    def _grant_processes(self, processes: ProcessHosts) -> None:
+        # Functions (hosted and remote, in the function, API and activity Lambdas) spawn, send
+        # and register names; actors in a worker call functions, remote ones included, as any
+        # function does.
+        for client in self._function_runners():
             processes.grant_clients(client.function)
         for worker in processes.workers.values():
             self.functions.grant_invoke_remotes(worker.function)
+
+    def _grant_workflows(self, workflows: WorkflowHosts) -> None:
+        # Functions, the API and actors start workflows and signal them; activities are
+        # function calls, so they may call remote functions as any function does.
+        clients = [self.functions.host, *self.functions.remotes.values()]
+        if self.api is not None:
+            clients.append(self.api.handler)
+        if self.processes is not None:
+            clients += self.processes.workers.values()
+        for client in clients:
+            workflows.grant_clients(client)
+        for activity in workflows.activities:
+            self.functions.grant_invoke_remotes(activity.function)
 
     def _outputs(self) -> None:
         # Fixed output names: the CLI finds a deployed stack's resources by them.
@@ -136,20 +178,25 @@ class UnitsStack(Stack):
                 value=self.api.handler.function.function_name,
                 description="The Lambda behind the HTTP API",
             )
+        if self.table is not None:
+            # The name predates workflow hosts; the table is the same one for both.
+            CfnOutput(
+                self,
+                "ProcessTableName",
+                value=self.table.table_name,
+                description="The DynamoDB table of process snapshots, registered names and "
+                "workflow event logs",
+            )
         if self.processes is not None:
             self._process_outputs(self.processes)
+        if self.workflows is not None:
+            self._workflow_outputs(self.workflows)
+
+    def _by_host(self, values: dict[str, str]) -> str:
+        return self.to_json_string(values)
 
     def _process_outputs(self, processes: ProcessHosts) -> None:
-        def by_host(values: dict[str, str]) -> str:
-            return self.to_json_string(values)
-
         queues = processes.queues
-        CfnOutput(
-            self,
-            "ProcessTableName",
-            value=processes.table.table_name,
-            description="The DynamoDB table of process snapshots and registered names",
-        )
         for name, queue_of, what in (
             ("ProcessQueues", lambda q: q.queue, "FIFO queue (mailbox)"),
             ("ProcessDelayQueues", lambda q: q.delays, "delay queue"),
@@ -159,12 +206,40 @@ class UnitsStack(Stack):
             CfnOutput(
                 self,
                 name,
-                value=by_host({h: queue_of(q).queue_url for h, q in queues.items()}),
+                value=self._by_host({h: queue_of(q).queue_url for h, q in queues.items()}),
                 description=f"JSON map of process host ids to their {what} URLs",
             )
         CfnOutput(
             self,
             "ProcessWorkers",
-            value=by_host({h: w.function.function_name for h, w in processes.workers.items()}),
+            value=self._by_host(
+                {h: w.function.function_name for h, w in processes.workers.items()}
+            ),
             description="JSON map of process host ids to their worker Lambda names",
         )
+
+    def _workflow_outputs(self, workflows: WorkflowHosts) -> None:
+        drivers, queues = workflows.drivers, workflows.queues
+        for name, values, what in (
+            (
+                "WorkflowMachines",
+                {h: d.machine.state_machine_arn for h, d in drivers.items()},
+                "driver state machine ARNs",
+            ),
+            (
+                "WorkflowActivityQueues",
+                {h: q.queue.queue_url for h, q in queues.items()},
+                "activity queue URLs",
+            ),
+            (
+                "WorkflowActivityDeadLetterQueues",
+                {h: q.dead_letters.queue_url for h, q in queues.items()},
+                "activity queues' DLQ URLs",
+            ),
+        ):
+            CfnOutput(
+                self,
+                name,
+                value=self._by_host(values),
+                description=f"JSON map of workflow host ids to their {what}",
+            )

@@ -1,7 +1,10 @@
-"""The DynamoDB table of the process hosts: actor snapshots and registered names.
+"""The DynamoDB table of the process and workflow hosts: actor snapshots, registered names and
+workflow event logs.
 
-One table for the whole application, keyed as ``runtime.processes.store`` reads it (``pk`` and
-``sk``, both strings) and as the local harness creates it (``runtime.processes.local``).
+One table for the whole application, keyed as ``runtime.processes.store`` and
+``runtime.workflows.log`` read it (``pk`` and ``sk``, both strings) and as the local harness
+creates it (``runtime.aws.dynamodb.create_table``). The stack makes it when the application has
+process hosts, workflow hosts or both.
 """
 
 from __future__ import annotations
@@ -9,6 +12,11 @@ from __future__ import annotations
 from aws_cdk import RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
 from constructs import Construct
+
+#: The table's logical id, fixed. It is the id the table got when only process hosts had one
+#: (built inside them, at ``Processes/Table/Table``): a stack deployed then keeps its table
+#: on update instead of CloudFormation replacing it, which would delete every snapshot.
+LOGICAL_ID = "ProcessesTable7512CED8"
 
 
 class ProcessTable(Construct):
@@ -24,7 +32,8 @@ class ProcessTable(Construct):
       still be restored;
     - nothing billable stays behind, as for the log groups.
 
-    The key schema is fixed, so no update of this stack replaces (and so deletes) the table.
+    The key schema and the logical id are fixed, so no update of this stack replaces (and so
+    deletes) the table.
     """
 
     def __init__(self, scope: Construct, construct_id: str) -> None:
@@ -45,3 +54,6 @@ class ProcessTable(Construct):
             encryption=dynamodb.TableEncryption.AWS_MANAGED,
             removal_policy=RemovalPolicy.DESTROY,
         )
+        cfn_table = self.table.node.default_child
+        assert isinstance(cfn_table, dynamodb.CfnTable)
+        cfn_table.override_logical_id(LOGICAL_ID)

@@ -1,10 +1,11 @@
 """The CDK app: what the stack holds for an application, bundling, cdk-nag, and bad input.
 
-One synthesis for the whole module (a module-scoped fixture, five stacks in one App): the hello
+One synthesis for the whole module (a module-scoped fixture, six stacks in one App): the hello
 example (arm64, the default), a small app with remote functions and iam/none/jwt routes, the
 chat example (a process host, a registered service, the HTTP API), a small app with two process
-hosts (one with a concurrency cap), a remote function and a supervision tree, and the hello
-example bundled for x86_64 and *this* machine's Python, so that the bundle can be imported and
+hosts (one with a concurrency cap), a remote function, a supervision tree and a workflow host,
+a small app with two workflow hosts (one with every setting changed), a remote function and no
+process host, and the hello example bundled for x86_64 and *this* machine's Python, so that the bundle can be imported and
 run here to prove its layout (a bundle for Lambda's Python 3.12 on aarch64 cannot load its lupa
 extension on this machine). Bad input is checked without synthesizing: the stack refuses it
 before any construct or bundle is made.
@@ -59,10 +60,19 @@ from infra.plan import (  # noqa: E402
     load_registry,
     plan_app,
     services_digest,
+    state_machine_name,
 )
 from infra.settings import Settings  # noqa: E402
 from infra.stack import UnitsStack  # noqa: E402
-from runtime.manifest import ProcessHostEntry, Registry, ServiceEntry  # noqa: E402
+from infra.tables import LOGICAL_ID as TABLE_LOGICAL_ID  # noqa: E402
+from runtime.manifest import (  # noqa: E402
+    Entry,
+    ProcessHostEntry,
+    Registry,
+    ServiceEntry,
+    WorkflowHostEntry,
+)
+from runtime.workflows.asl import driver_definition  # noqa: E402
 from tests.conftest import EXAMPLES, ROOT, MakeApp, write_app  # noqa: E402
 
 HELLO = EXAMPLES / "hello"
@@ -158,12 +168,47 @@ entries:
   - name: pool
     kind: process.service
     children: [jobs:leaf]
+  - name: flow
+    kind: workflow.lua
+    source: file://flow.lua
+    modules: [funcs]
+  - name: flows
+    kind: workflow.host
 """
 JOB = """
 local job = {}
 function job.init() return { n = 0 } end
 function job.handle(state, msg) state.n = state.n + 1 return state end
 return job
+"""
+FLOW = """
+local funcs = require("funcs")
+local function main(input) return funcs.call(input.func, 1, 2) end
+return { main = main }
+"""
+FLOWS = """
+version: "1.0"
+namespace: flows
+entries:
+  - name: add
+    kind: function.lua
+    source: file://add.lua
+  - name: heavy
+    kind: function.lua
+    source: file://add.lua
+    deploy: {memory: 1024, timeout: 45s, remote: true}
+  - name: order
+    kind: workflow.lua
+    source: file://flow.lua
+    modules: [funcs]
+  - name: main
+    kind: workflow.host
+  - name: bulk
+    kind: workflow.host
+    activity_batch_size: 5
+    activity_max_receive_count: 7
+    step_timeout: 2m
+    max_concurrency: 4
 """
 
 
@@ -199,7 +244,8 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
     outdir = tmp_path_factory.mktemp("cdk.out")
     apps = tmp_path_factory.mktemp("apps")
     shop = write_app(apps / "shop", SHOP, {"add.lua": ADD})
-    jobs = write_app(apps / "jobs", JOBS, {"add.lua": ADD, "job.lua": JOB})
+    jobs = write_app(apps / "jobs", JOBS, {"add.lua": ADD, "job.lua": JOB, "flow.lua": FLOW})
+    flows = write_app(apps / "flows", FLOWS, {"add.lua": ADD, "flow.lua": FLOW})
     app = cdk.App(outdir=str(outdir))
     stacks = {
         "hello": UnitsStack(
@@ -225,6 +271,12 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
             "units-jobs",
             registry=load_registry(jobs),
             settings=Settings(app_dir=jobs, stack_name="units-jobs"),
+        ),
+        "flows": UnitsStack(
+            app,
+            "units-flows",
+            registry=load_registry(flows),
+            settings=Settings(app_dir=flows, stack_name="units-flows"),
         ),
         "layout": UnitsStack(
             app,
@@ -386,6 +438,10 @@ def test_environment_names_are_the_runtimes():
     assert environment.QUEUES_ENV == bootstrap.QUEUES_ENV
     assert environment.DELAY_QUEUES_ENV == bootstrap.DELAY_QUEUES_ENV
     assert environment.HOST_ENV == bootstrap.HOST_ENV
+    # The workflow names, as agreed with the runtime (runtime/bootstrap.py adds them too).
+    assert environment.WORKFLOW_MACHINES_ENV == "UNITS_WORKFLOW_MACHINES"
+    assert environment.ACTIVITY_QUEUES_ENV == "UNITS_ACTIVITY_QUEUES"
+    assert environment.WORKFLOW_HOST_ENV == "UNITS_WORKFLOW_HOST"
 
 
 def test_invoke_grants_exactly_the_remote_functions(synth):
@@ -411,13 +467,43 @@ def test_invoke_grants_exactly_the_remote_functions(synth):
     assert "lambda:InvokeFunction" not in hello_actions
 
 
-def test_no_wildcard_actions_and_star_resources_only_for_xray(synth):
+#: What may have '*' as its resource: actions that support no resource-level permissions.
+XRAY_ACTIONS = {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+SAMPLING_ACTIONS = {"xray:GetSamplingRules", "xray:GetSamplingTargets"}
+LOG_DELIVERY_ACTIONS = {
+    "logs:CreateLogDelivery",
+    "logs:GetLogDelivery",
+    "logs:UpdateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:DescribeResourcePolicies",
+    "logs:DescribeLogGroups",
+}
+
+
+def machine_roles(synth: Synth, name: str) -> set[str]:
+    """Logical ids of the roles Step Functions assumes (the workflow drivers')."""
+    return {
+        k
+        for k, r in synth.resources(name, "AWS::IAM::Role").items()
+        if r["Properties"]["AssumeRolePolicyDocument"]["Statement"][0]["Principal"]
+        == {"Service": "states.amazonaws.com"}
+    }
+
+
+def test_no_wildcard_actions_and_star_resources_only_where_unavoidable(synth):
     for name in synth.stacks:
-        for _, statement in statements(synth, name):
+        machines = machine_roles(synth, name)
+        for role, statement in statements(synth, name):
             actions = as_list(statement["Action"])
             assert not any("*" in action for action in actions), statement
-            if "*" in as_list(statement["Resource"]):
-                assert set(actions) == {"xray:PutTraceSegments", "xray:PutTelemetryRecords"}
+            if "*" not in as_list(statement["Resource"]):
+                continue
+            if role in machines:  # tracing and vended logs of the driver
+                assert set(actions) <= XRAY_ACTIONS | SAMPLING_ACTIONS | LOG_DELIVERY_ACTIONS
+            else:
+                assert set(actions) in (XRAY_ACTIONS, {"states:SendTaskSuccess"}), statement
         for role in synth.resources(name, "AWS::IAM::Role").values():
             assert "ManagedPolicyArns" not in role["Properties"]
 
@@ -437,12 +523,12 @@ def test_logs_go_to_the_lambdas_own_log_group(synth):
 
 
 def test_an_errors_alarm_per_lambda(synth):
-    for name in ("hello", "shop", "chat", "jobs"):
+    for name in ("hello", "shop", "chat", "jobs", "flows"):
         alarmed = set()
         for alarm in synth.resources(name, "AWS::CloudWatch::Alarm").values():
             props = alarm["Properties"]
-            if props["Namespace"] == "AWS/SQS":
-                continue  # the DLQ alarms, below
+            if props["Namespace"] in ("AWS/SQS", "AWS/States"):
+                continue  # the DLQ and the drivers' alarms, below
             assert (props["MetricName"], props["Namespace"]) == ("Errors", "AWS/Lambda")
             assert props["Threshold"] == 1
             assert props["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
@@ -553,17 +639,18 @@ def test_process_resource_counts(synth):
     assert chat["AWS::CloudWatch::Alarm"] == 4 + 2  # Lambda errors, and the two DLQs
     assert chat["Custom::UnitsServices"] == 1
     jobs = Counter(r["Type"] for r in synth.json["jobs"]["Resources"].values())
-    assert jobs["AWS::DynamoDB::Table"] == 1  # one table for every host
-    assert jobs["AWS::SQS::Queue"] == 8
-    assert jobs["AWS::Lambda::EventSourceMapping"] == 4
+    assert jobs["AWS::DynamoDB::Table"] == 1  # one table for every host, workflow hosts too
+    assert jobs["AWS::SQS::Queue"] == 8 + 2  # and the workflow host's activity queue and DLQ
+    assert jobs["AWS::Lambda::EventSourceMapping"] == 4 + 1
     for name in ("hello", "shop", "layout"):
         kinds = {r["Type"] for r in synth.json[name]["Resources"].values()}
         assert not kinds & {"AWS::DynamoDB::Table", "AWS::SQS::Queue", "Custom::UnitsServices"}
 
 
 def test_the_process_table(synth):
-    for name in ("chat", "jobs"):
-        table = synth.stacks[name].processes.table
+    for name in ("chat", "jobs", "flows"):  # flows: workflow hosts alone need it too
+        table = synth.stacks[name].table
+        assert logical_id(synth, name, table) == TABLE_LOGICAL_ID  # as when processes had it
         resource = synth.json[name]["Resources"][logical_id(synth, name, table)]
         assert resource["Properties"] == {
             "KeySchema": [
@@ -619,7 +706,7 @@ def test_host_queues(synth, name, host, batch, concurrency, receives, visibility
 
 
 def test_every_queue_refuses_requests_without_tls(synth):
-    for name in ("chat", "jobs"):
+    for name in ("chat", "jobs", "flows"):
         queues = set(synth.resources(name, "AWS::SQS::Queue"))
         covered = set()
         for policy in synth.resources(name, "AWS::SQS::QueuePolicy").values():
@@ -704,6 +791,8 @@ def test_process_permissions_are_least_privilege(synth):
         fifo = [arn(synth, name, q.queue) for q in processes.queues.values()]
         delay = [arn(synth, name, q.delays) for q in processes.queues.values()]
         for label, granted in grants(synth, name).items():
+            if label in (STEP_HANDLER, WAKE_HANDLER):
+                continue  # they run no functions: test_workflow_permissions_are_least_privilege
             dynamodb = {a: r for a, r in granted.items() if a.startswith("dynamodb:")}
             sqs = {a: r for a, r in granted.items() if a.startswith("sqs:")}
             sends = sqs.get("sqs:SendMessage", [])
@@ -725,9 +814,10 @@ def test_process_permissions_are_least_privilege(synth):
                     json.dumps(arn(synth, name, q)) for q in (own.queue, own.delays)
                 )
                 assert sqs["sqs:DeleteMessage"] == receives
-            else:  # functions and the API: they send now, never delayed
+            else:  # functions, the API and activities: they send now, never delayed
                 assert sorted(map(json.dumps, sends)) == sorted(map(json.dumps, fifo))
-                assert receives == []
+                if label != ACTIVITY_HANDLER:  # (which consume their activity queue)
+                    assert receives == []
     jobs = grants(synth, "jobs")
     for host in ("jobs:fast", "jobs:slow"):  # actors may call the remote function
         names = {function_arn_name(r) for r in jobs[host]["lambda:InvokeFunction"]}
@@ -735,12 +825,15 @@ def test_process_permissions_are_least_privilege(synth):
 
 
 def test_an_alarm_on_every_dead_letter_queue(synth):
-    for name in ("chat", "jobs"):
+    for name in ("chat", "jobs", "flows"):
+        stack = synth.stacks[name]
+        process_queues = stack.processes.queues.values() if stack.processes else []
+        activity_queues = stack.workflows.queues.values() if stack.workflows else []
         dead_letters = {
             logical_id(synth, name, queue)
-            for q in synth.stacks[name].processes.queues.values()
+            for q in process_queues
             for queue in (q.dead_letters, q.delay_dead_letters)
-        }
+        } | {logical_id(synth, name, q.dead_letters) for q in activity_queues}
         alarmed = set()
         for alarm in synth.resources(name, "AWS::CloudWatch::Alarm").values():
             props = alarm["Properties"]
@@ -773,6 +866,10 @@ def test_services_are_started_by_a_custom_resource(synth):
         assert handler["Environment"]["Variables"]["UNITS_TABLE"] == {
             "Ref": logical_id(synth, name, synth.stacks[name].processes.table)
         }
+    # A service may start a workflow at once: the custom resource waits for the drivers.
+    (resource,) = synth.resources("jobs", "Custom::UnitsServices").values()
+    machine = synth.stacks["jobs"].workflows.drivers["jobs:flows"].machine
+    assert logical_id(synth, "jobs", machine) in resource["DependsOn"]
 
 
 def test_process_outputs(synth):
@@ -799,6 +896,360 @@ def test_process_outputs(synth):
         "jobs:slow",
     }
     assert "ProcessTableName" not in synth.json["hello"]["Outputs"]
+
+
+# -- workflow hosts ------------------------------------------------------------------------------
+
+STEP_HANDLER = "handlers.workflow_step.handler"
+WAKE_HANDLER = "handlers.workflow_wake.handler"
+ACTIVITY_HANDLER = "handlers.activity.handler"
+
+#: (stack, host id, activity batch size, max concurrency, max receive count, step timeout)
+WORKFLOW_HOSTS = [
+    ("flows", "flows:main", 10, None, 5, 60),
+    ("flows", "flows:bulk", 5, 4, 7, 120),
+    ("jobs", "jobs:flows", 10, None, 5, 60),
+]
+#: The function Lambda's timeout in those stacks: the activity Lambdas run the same functions.
+FUNCTION_TIMEOUT = 30
+
+
+def machine_arn_text(name: str) -> str:
+    """A state machine ARN built from its name, as :func:`render` writes it."""
+    return f"arn:<AWS::Partition>:states:<AWS::Region>:<AWS::AccountId>:stateMachine:{name}"
+
+
+def test_workflow_resource_counts(synth):
+    flows = Counter(r["Type"] for r in synth.json["flows"]["Resources"].values())
+    assert flows["AWS::StepFunctions::StateMachine"] == 2
+    # The function Lambda, the remote function, and step/wake/activity per host (no API).
+    assert flows["AWS::Lambda::Function"] == 2 + 3 * 2
+    assert flows["AWS::DynamoDB::Table"] == 1  # no process host, yet the table is there
+    assert flows["AWS::SQS::Queue"] == 2 * 2  # an activity queue and its DLQ per host
+    assert flows["AWS::Lambda::EventSourceMapping"] == 2
+    # Lambda errors, the activity DLQs, the drivers' failed executions.
+    assert flows["AWS::CloudWatch::Alarm"] == 8 + 2 + 2
+    assert flows["AWS::Logs::LogGroup"] == 8 + 2  # the Lambdas' and the drivers'
+    jobs = Counter(r["Type"] for r in synth.json["jobs"]["Resources"].values())
+    assert jobs["AWS::StepFunctions::StateMachine"] == 1
+    for name in ("hello", "shop", "chat", "layout"):
+        kinds = {r["Type"] for r in synth.json[name]["Resources"].values()}
+        assert "AWS::StepFunctions::StateMachine" not in kinds
+
+
+@pytest.mark.parametrize(("name", "host", "_b", "_c", "_r", "_t"), WORKFLOW_HOSTS)
+def test_the_driver_is_the_generated_definition(synth, name, host, _b, _c, _r, _t):
+    driver = synth.stacks[name].workflows.drivers[host]
+    props = props_of(synth, name, driver.machine)
+    step = logical_id(synth, name, driver.step.function)
+    wake = logical_id(synth, name, driver.wake.function)
+    # The one ASL generator's document, with the two Lambdas' ARNs in it: nothing else.
+    definition = json.loads(render(props["DefinitionString"]))
+    assert definition == driver_definition(f"<{step}.Arn>", f"<{wake}.Arn>")
+    # Nulls are meaningful in ASL (keep the state, drop what a waker sends): still there.
+    assert definition["States"]["Park"]["ResultPath"] is None
+    assert props["StateMachineType"] == "STANDARD"
+    assert props["StateMachineName"] == state_machine_name(f"units-{name}", host)
+    assert props["TracingConfiguration"] == {"Enabled": True}
+    logging = props["LoggingConfiguration"]
+    assert (logging["Level"], logging["IncludeExecutionData"]) == ("ALL", True)
+    (destination,) = logging["Destinations"]
+    log_group = destination["CloudWatchLogsLogGroup"]["LogGroupArn"]["Fn::GetAtt"][0]
+    assert log_group == logical_id(synth, name, driver.machine_logs)
+    group = synth.json[name]["Resources"][log_group]["Properties"]
+    assert group["LogGroupName"] == f"/aws/vendedlogs/states/{props['StateMachineName']}"
+    assert group["RetentionInDays"] == 30
+    assert props["RoleArn"] == arn(synth, name, driver.machine_role)
+
+
+def test_the_drivers_may_invoke_their_step_and_wake_lambdas_only(synth):
+    for name, host, *_ in WORKFLOW_HOSTS:
+        driver = synth.stacks[name].workflows.drivers[host]
+        role = logical_id(synth, name, driver.machine_role)
+        granted: dict[str, list[Any]] = {}
+        for owner, statement in statements(synth, name):
+            if owner == role:
+                for action in as_list(statement["Action"]):
+                    granted.setdefault(action, []).extend(as_list(statement["Resource"]))
+        assert granted.pop("lambda:InvokeFunction") == [
+            arn(synth, name, driver.step.function),
+            arn(synth, name, driver.wake.function),
+        ]
+        # The rest is what tracing and logging add, on '*' (no resource-level permissions).
+        assert set(granted) <= XRAY_ACTIONS | SAMPLING_ACTIONS | LOG_DELIVERY_ACTIONS
+        assert set(granted) >= XRAY_ACTIONS and "logs:CreateLogDelivery" in granted
+        assert all(resources == ["*"] for resources in granted.values())
+
+
+@pytest.mark.parametrize(("name", "host", "_b", "_c", "_r", "step_timeout"), WORKFLOW_HOSTS)
+def test_the_workflow_lambdas(synth, name, host, _b, _c, _r, step_timeout):
+    driver = synth.stacks[name].workflows.drivers[host]
+    expected = [
+        (driver.step, STEP_HANDLER, step_timeout),
+        (driver.wake, WAKE_HANDLER, 10),
+        (driver.activity, ACTIVITY_HANDLER, FUNCTION_TIMEOUT),
+    ]
+    for unit, handler, timeout in expected:
+        props = props_of(synth, name, unit.function)
+        assert (props["Handler"], props["Timeout"]) == (handler, timeout)
+        assert props["MemorySize"] == 512  # the function Lambda's
+        assert props["Environment"]["Variables"]["UNITS_WORKFLOW_HOST"] == host
+        assert (
+            props["Code"]
+            == props_of(synth, name, synth.stacks[name].functions.host.function)["Code"]
+        )
+
+
+@pytest.mark.parametrize(("name", "host", "batch", "concurrency", "receives", "_"), WORKFLOW_HOSTS)
+def test_the_activity_queue_and_its_event_source(
+    synth, name, host, batch, concurrency, receives, _
+):
+    workflows = synth.stacks[name].workflows
+    queues = workflows.queues[host]
+    # A standard queue (activities need no order), six times the activity Lambda's timeout.
+    assert props_of(synth, name, queues.queue) == {
+        "VisibilityTimeout": 6 * FUNCTION_TIMEOUT,
+        "RedrivePolicy": {
+            "deadLetterTargetArn": arn(synth, name, queues.dead_letters),
+            "maxReceiveCount": receives,
+        },
+        "SqsManagedSseEnabled": True,
+    }
+    assert props_of(synth, name, queues.dead_letters) == {
+        "MessageRetentionPeriod": 14 * 24 * 3600,
+        "SqsManagedSseEnabled": True,
+    }
+    activity = workflows.drivers[host].activity.function
+    (mapping,) = [
+        m["Properties"]
+        for m in synth.resources(name, "AWS::Lambda::EventSourceMapping").values()
+        if m["Properties"]["FunctionName"] == {"Ref": logical_id(synth, name, activity)}
+    ]
+    assert mapping["EventSourceArn"] == arn(synth, name, queues.queue)
+    assert mapping["BatchSize"] == batch
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert "MaximumBatchingWindowInSeconds" not in mapping
+    if concurrency is None:
+        assert "ScalingConfig" not in mapping
+    else:
+        assert mapping["ScalingConfig"] == {"MaximumConcurrency": concurrency}
+
+
+def test_every_lambda_reaches_the_workflows(synth):
+    for name in ("flows", "jobs"):
+        stack = synth.stacks[name]
+        workflows = stack.workflows
+        machines = {h.id: machine_arn_text(h.machine_name) for h in stack.plan.workflow_hosts}
+        queues = {h: f"<{logical_id(synth, name, q.queue)}>" for h, q in workflows.queues.items()}
+        hosts = {
+            logical_id(synth, name, unit.function): host
+            for host, driver in workflows.drivers.items()
+            for unit in (driver.step, driver.wake, driver.activity)
+        }
+        for logical, props in lambdas(synth, name).items():
+            env = props["Environment"]["Variables"]
+            assert env["UNITS_TABLE"] == {"Ref": TABLE_LOGICAL_ID}
+            assert json.loads(render(env["UNITS_WORKFLOW_MACHINES"])) == machines
+            assert json.loads(render(env["UNITS_ACTIVITY_QUEUES"])) == queues
+            assert env.get("UNITS_WORKFLOW_HOST") == hosts.get(logical)
+        assert sorted(set(hosts.values())) == sorted(workflows.drivers)
+    for name in ("hello", "shop", "chat"):
+        for props in lambdas(synth, name).values():
+            assert not {"UNITS_WORKFLOW_MACHINES", "UNITS_ACTIVITY_QUEUES"} & set(
+                props["Environment"]["Variables"]
+            )
+
+
+def dependencies(template: dict[str, Any]) -> dict[str, set[str]]:
+    """Per resource: the resources it references (Ref, Fn::GetAtt) or names in DependsOn."""
+    resources = template["Resources"]
+
+    def walk(value: Any, found: set[str]) -> set[str]:
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                if key == "Ref" and inner in resources:
+                    found.add(inner)
+                elif key == "Fn::GetAtt":
+                    found.add(inner[0])
+                else:
+                    walk(inner, found)
+        elif isinstance(value, list):
+            for inner in value:
+                walk(inner, found)
+        return found
+
+    return {
+        logical: walk(r.get("Properties", {}), set()) | set(as_list(r.get("DependsOn", [])))
+        for logical, r in resources.items()
+    }
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """A dependency cycle of ``graph`` (as a path that comes back to its start), or None."""
+    state: dict[str, str] = {}
+
+    def visit(node: str, path: list[str]) -> list[str] | None:
+        if state.get(node) == "open":
+            return [*path, node]
+        if state.get(node) == "done":
+            return None
+        state[node] = "open"
+        for target in sorted(graph.get(node, ())):
+            if cycle := visit(target, [*path, node]):
+                return cycle
+        state[node] = "done"
+        return None
+
+    return next(filter(None, (visit(node, []) for node in graph)), None)
+
+
+def test_no_stack_has_a_dependency_cycle(synth):
+    """The driver needs the step Lambda's ARN and the step Lambda the driver's: built from the
+    machine's fixed name, its ARN depends on nothing, so CloudFormation can order them."""
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    for name in synth.stacks:
+        assert find_cycle(dependencies(synth.json[name])) is None, name
+
+
+def test_the_machine_names_in_the_environment_are_the_machines(synth):
+    # The environment builds ARNs from names (to break the step <-> machine cycle): the names
+    # must be the machines' own.
+    for name in ("flows", "jobs"):
+        stack = synth.stacks[name]
+        for plan in stack.plan.workflow_hosts:
+            machine = stack.workflows.drivers[plan.id].machine
+            assert props_of(synth, name, machine)["StateMachineName"] == plan.machine_name
+
+
+def wake_policies(synth: Synth, name: str) -> dict[str, list[dict[str, Any]]]:
+    """Role logical id -> the statements of its own ``WakeRuns`` policy."""
+    found: dict[str, list[dict[str, Any]]] = {}
+    for logical, policy in synth.resources(name, "AWS::IAM::Policy").items():
+        if "WakeRuns" in logical:
+            (role,) = policy["Properties"]["Roles"]
+            found[role["Ref"]] = policy["Properties"]["PolicyDocument"]["Statement"]
+    return found
+
+
+def role_grants(synth: Synth, name: str) -> dict[str, dict[str, list[Any]]]:
+    """Per role logical id: action -> resources granted, over every policy of the role."""
+    found: dict[str, dict[str, list[Any]]] = {}
+    for role, statement in statements(synth, name):
+        for action in as_list(statement["Action"]):
+            found.setdefault(role, {}).setdefault(action, []).extend(as_list(statement["Resource"]))
+    return found
+
+
+def test_workflow_permissions_are_least_privilege(synth):
+    for name in ("flows", "jobs"):
+        stack = synth.stacks[name]
+        workflows = stack.workflows
+        table = {"Fn::GetAtt": [TABLE_LOGICAL_ID, "Arn"]}
+        machines = sorted(machine_arn_text(h.machine_name) for h in stack.plan.workflow_hosts)
+        fifo = (
+            [arn(synth, name, q.queue) for q in stack.processes.queues.values()]
+            if stack.processes
+            else []
+        )
+        handlers = {p["Role"]["Fn::GetAtt"][0]: p["Handler"] for p in lambdas(synth, name).values()}
+        waking = wake_policies(synth, name)
+        granted = role_grants(synth, name)
+        hosts = {  # role of a workflow Lambda -> its host
+            logical_id(synth, name, unit.role): host
+            for host, driver in workflows.drivers.items()
+            for unit in (driver.step, driver.wake, driver.activity)
+        }
+        for role, handler in handlers.items():
+            if handler == "handlers.services.handler":
+                assert role not in waking  # it spawns process services, nothing else
+                continue
+            # Everyone else may wake a run: SendTaskSuccess on '*', alone in a policy of its own.
+            assert waking[role] == [
+                {"Action": "states:SendTaskSuccess", "Effect": "Allow", "Resource": "*"}
+            ]
+            actions = {
+                a: r
+                for a, r in granted[role].items()
+                if not a.startswith(("xray:", "logs:", "lambda:")) and a != "states:SendTaskSuccess"
+            }
+            dynamodb = {a: r for a, r in actions.items() if a.startswith("dynamodb:")}
+            assert {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"} <= set(dynamodb)
+            assert all(r == table for rs in dynamodb.values() for r in rs)
+            starts = sorted(render(r) for r in actions.get("states:StartExecution", []))
+            sends = actions.get("sqs:SendMessage", [])
+            receives = actions.get("sqs:ReceiveMessage", [])
+            if role not in hosts:  # function, remote function, API, worker: start and signal
+                assert starts == machines
+                continue
+            queue = arn(synth, name, workflows.queues[hosts[role]].queue)
+            if handler == STEP_HANDLER:  # its own activity queue; rollovers and children
+                assert starts == machines
+                assert sends == [queue] and receives == []
+                assert set(actions) - set(dynamodb) == {"states:StartExecution"} | {
+                    a for a in actions if a.startswith("sqs:")
+                }
+            elif handler == WAKE_HANDLER:  # the table and the wake, nothing more
+                assert actions == dynamodb
+            else:  # the activity Lambda: a function runner that consumes its own queue
+                assert handler == ACTIVITY_HANDLER
+                assert starts == machines
+                assert sorted(map(json.dumps, sends)) == sorted(map(json.dumps, fifo))
+                assert receives == [queue]
+        # Nobody gets SendTaskSuccess through the default policy (under the X-Ray reason).
+        default = {r: g for r, g in granted.items() if r not in waking}
+        assert not any("states:SendTaskSuccess" in g for g in default.values())
+    flows = role_grants(synth, "flows")
+    for driver in synth.stacks["flows"].workflows.drivers.values():
+        activity = flows[logical_id(synth, "flows", driver.activity.role)]
+        # Activities are function calls, and functions may call remote functions.
+        names = {function_arn_name(r) for r in activity["lambda:InvokeFunction"]}
+        assert names == {"units-flows-flows-heavy"}
+        for unit in (driver.step, driver.wake):
+            assert "lambda:InvokeFunction" not in flows[logical_id(synth, "flows", unit.role)]
+
+
+def test_an_alarm_on_every_drivers_failed_executions(synth):
+    for name in ("flows", "jobs"):
+        machines = {
+            logical_id(synth, name, d.machine)
+            for d in synth.stacks[name].workflows.drivers.values()
+        }
+        alarmed = set()
+        for alarm in synth.resources(name, "AWS::CloudWatch::Alarm").values():
+            props = alarm["Properties"]
+            if props["Namespace"] != "AWS/States":
+                continue
+            assert (props["MetricName"], props["Statistic"]) == ("ExecutionsFailed", "Sum")
+            assert props["Threshold"] == 1
+            assert props["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+            assert props["TreatMissingData"] == "notBreaching"
+            (dimension,) = props["Dimensions"]
+            assert dimension["Name"] == "StateMachineArn"
+            alarmed.add(dimension["Value"]["Ref"])
+        assert alarmed == machines
+
+
+def test_workflow_outputs(synth):
+    outputs = synth.json["flows"]["Outputs"]
+    workflows = synth.stacks["flows"].workflows
+
+    def by_host(construct_of: Any) -> dict[str, str]:
+        return {
+            h: f"<{logical_id(synth, 'flows', construct_of(h))}>"
+            for h in ("flows:main", "flows:bulk")
+        }
+
+    assert outputs["ProcessTableName"]["Value"] == {"Ref": TABLE_LOGICAL_ID}
+    for output, construct_of in [
+        ("WorkflowMachines", lambda h: workflows.drivers[h].machine),
+        ("WorkflowActivityQueues", lambda h: workflows.queues[h].queue),
+        ("WorkflowActivityDeadLetterQueues", lambda h: workflows.queues[h].dead_letters),
+    ]:
+        assert json.loads(render(outputs[output]["Value"])) == by_host(construct_of), output
+    assert "ProcessQueues" not in outputs
+    assert "WorkflowMachines" not in synth.json["chat"]["Outputs"]
+    jobs = synth.json["jobs"]["Outputs"]
+    assert json.loads(render(jobs["WorkflowMachines"]["Value"])).keys() == {"jobs:flows"}
 
 
 # -- the bundle ----------------------------------------------------------------------------------
@@ -909,6 +1360,14 @@ def test_lambda_names():
     assert api_gateway_path("/files/{owner}/{rest...}") == "/files/{owner}/{rest+}"
 
 
+def test_state_machine_names():
+    assert state_machine_name("units-hello", "app.flows:main") == "units-hello-app-flows-main"
+    long = state_machine_name("units-" + "x" * 80, "app:main")
+    assert len(long) == 80 and long == state_machine_name("units-" + "x" * 80, "app:main")
+    assert long != state_machine_name("units-" + "x" * 80, "app:bulk")
+    assert re.fullmatch(r"[A-Za-z0-9_-]+", long)
+
+
 def test_settings_from_context_then_environment(tmp_path):
     context = {"arch": "x86_64"}.get
     settings = Settings.resolve(
@@ -989,7 +1448,7 @@ def test_remote_functions_whose_lambda_names_clash_are_refused(make_app: MakeApp
         build(app_dir)
 
 
-def test_workflow_hosts_are_not_silently_ignored(make_app: MakeApp):
+def test_a_workflow_host_with_no_workflow_to_run_is_refused(make_app: MakeApp):
     app_dir = make_app(
         index(
             FUNC.format(name="f", extra=""),
@@ -1000,7 +1459,10 @@ def test_workflow_hosts_are_not_silently_ignored(make_app: MakeApp):
     with pytest.raises(SynthError) as caught:
         build(app_dir)
     (problem,) = caught.value.problems
-    assert "'app:flows': workflow.host entries are not provisioned by this stack yet" in problem
+    assert problem == (
+        "_index.yaml: entry 'app:flows': the workflow host has no workflow to run: the "
+        "application has no workflow.lua entries (add one, or remove the host)"
+    )
 
 
 ACTOR = "  - {name: actor, kind: process.lua, source: file://actor.lua}\n"
@@ -1010,15 +1472,15 @@ ACTOR_LUA = "return { init = function() return {} end, handle = function(s) retu
 def host_app(make_app: MakeApp, host: str, *more: str) -> Path:
     return make_app(
         index(FUNC.format(name="f", extra=""), ACTOR, host, *more),
-        {"add.lua": ADD, "actor.lua": ACTOR_LUA},
+        {"add.lua": ADD, "actor.lua": ACTOR_LUA, "flow.lua": FLOW},
     )
 
 
-def replaced_host(app_dir: Path, **changes: Any) -> Registry:
-    """The app's registry with its process host changed past the loader's own checks (as a
+def replaced_host(app_dir: Path, kind: type[Entry] = ProcessHostEntry, **changes: Any) -> Registry:
+    """The app's registry with its (process) host changed past the loader's own checks (as a
     registry built by other means than ``load_app`` could be)."""
     registry = load_registry(app_dir)
-    (host,) = registry.of_kind(ProcessHostEntry)
+    (host,) = registry.of_kind(kind)
     entries = dict(registry.entries)
     entries[host.id] = dataclasses.replace(host, **changes)
     return Registry(registry.root, entries)
@@ -1081,8 +1543,96 @@ def test_a_service_running_a_loop_style_process_is_refused(make_app: MakeApp):
 
 def test_too_many_hosts_for_a_lambda_environment_are_refused(make_app: MakeApp):
     hosts = [f"  - {{name: host{i}, kind: process.host}}\n" for i in range(12)]
-    with pytest.raises(SynthError, match="12 process hosts and 0 remote functions may not fit"):
+    with pytest.raises(
+        SynthError, match="12 process hosts, 0 workflow hosts and 0 remote functions may not fit"
+    ):
         build(host_app(make_app, *hosts))
+    # A workflow host carries a machine ARN and a queue URL: it weighs as much as a process host.
+    hosts = [f"  - {{name: host{i}, kind: process.host}}\n" for i in range(6)]
+    hosts += [f"  - {{name: flows{i}, kind: workflow.host}}\n" for i in range(6)]
+    with pytest.raises(SynthError, match="6 process hosts, 6 workflow hosts and 0 remote"):
+        build(host_app(make_app, WORKFLOW, *hosts))
+    plan_app(load_registry(host_app(make_app, WORKFLOW, *hosts[:9])), "units-ok")
+
+
+WORKFLOW = "  - {name: flow, kind: workflow.lua, source: file://flow.lua, modules: [funcs]}\n"
+
+
+def flow_app(make_app: MakeApp, *hosts: str) -> Path:
+    return make_app(
+        index(FUNC.format(name="f", extra=""), WORKFLOW, *hosts),
+        {"add.lua": ADD, "flow.lua": FLOW},
+    )
+
+
+def plan_problem(registry: Registry) -> str:
+    with pytest.raises(SynthError) as caught:
+        plan_app(registry, "units-bad")
+    (problem,) = caught.value.problems
+    return problem
+
+
+@pytest.mark.parametrize("concurrency", [1, 1001])
+def test_a_workflow_hosts_max_concurrency_out_of_range_is_refused(make_app, concurrency):
+    host = f"  - {{name: w, kind: workflow.host, max_concurrency: {concurrency}}}\n"
+    with pytest.raises(SynthError, match=r"'app:w' field 'max_concurrency'"):
+        build(flow_app(make_app, host))
+    app_dir = flow_app(make_app, "  - {name: w, kind: workflow.host}\n")
+    problem = plan_problem(replaced_host(app_dir, WorkflowHostEntry, max_concurrency=concurrency))
+    assert problem == (
+        f"_index.yaml: entry 'app:w': max_concurrency {concurrency} is out of range: an SQS "
+        "event source mapping's maximum concurrency is 2 to 1000 (leave it out for no cap)"
+    )
+
+
+@pytest.mark.parametrize("batch", [0, 11])
+def test_an_activity_batch_size_out_of_range_is_refused(make_app, batch):
+    host = f"  - {{name: w, kind: workflow.host, activity_batch_size: {batch}}}\n"
+    with pytest.raises(SynthError, match=r"'app:w' field 'activity_batch_size'"):
+        build(flow_app(make_app, host))
+    app_dir = flow_app(make_app, "  - {name: w, kind: workflow.host}\n")
+    problem = plan_problem(replaced_host(app_dir, WorkflowHostEntry, activity_batch_size=batch))
+    assert problem.startswith(
+        f"_index.yaml: entry 'app:w': activity_batch_size {batch} is out of range: the activity "
+        "queue's event source takes 1 to 10 messages per batch"
+    )
+
+
+def test_a_workflow_hosts_receive_count_and_step_timeout_are_checked(make_app: MakeApp):
+    app_dir = flow_app(make_app, "  - {name: w, kind: workflow.host}\n")
+    registry = replaced_host(
+        app_dir, WorkflowHostEntry, activity_max_receive_count=0, step_timeout=901.0
+    )
+    with pytest.raises(SynthError) as caught:
+        plan_app(registry, "units-bad")
+    assert caught.value.problems == [
+        "_index.yaml: entry 'app:w': activity_max_receive_count 0 is out of range: SQS "
+        "redrives after 1 to 1000 receives",
+        "_index.yaml: entry 'app:w': step_timeout 901 s is out of range: a Lambda runs for at "
+        "most 900 s",
+    ]
+
+
+def test_workflow_hosts_whose_machine_names_clash_are_refused(make_app: MakeApp):
+    app_dir = flow_app(
+        make_app,
+        "  - {name: a.b, kind: workflow.host}\n",
+        "  - {name: a-b, kind: workflow.host}\n",
+    )
+    with pytest.raises(SynthError, match="state machine name 'units-bad-app-a-b' is the same as"):
+        build(app_dir)
+
+
+def test_the_plan_of_a_workflow_host(make_app: MakeApp):
+    host = "  - {name: w, kind: workflow.host, step_timeout: 90s, max_concurrency: 3}\n"
+    plan = plan_app(load_registry(flow_app(make_app, host)), "units-ok")
+    (planned,) = plan.workflow_hosts
+    assert planned.machine_name == "units-ok-app-w"
+    assert (planned.step_size.timeout, planned.wake_size.timeout) == (90, 10)
+    assert planned.activity_size == plan.function_size
+    assert planned.activity_visibility_timeout == 6 * plan.function_size.timeout
+    assert plan.needs_table and plan.process_hosts == ()
+    assert not plan_app(load_registry(HELLO), "units-hello").needs_table
 
 
 def test_the_chat_example_plans_a_host_and_its_service():
@@ -1096,7 +1646,8 @@ def test_the_plan_starts_the_services_the_runtime_starts(tmp_path):
     from runtime.processes.supervision import tree_children
     from runtime.processes.worker import service_start
 
-    registry = load_registry(write_app(tmp_path / "jobs", JOBS, {"add.lua": ADD, "job.lua": JOB}))
+    files = {"add.lua": ADD, "job.lua": JOB, "flow.lua": FLOW}
+    registry = load_registry(write_app(tmp_path / "jobs", JOBS, files))
     children = tree_children(registry)
     runtime_starts = [
         s.id

@@ -1,0 +1,292 @@
+"""Workflow hosts: per ``workflow.host`` the driver state machine, its step, wake and activity
+Lambdas and its activity queue, over the stack's table (``infra.tables``, shared with the
+process hosts: a run's event log, index item and inbox are items keyed ``pk``/``sk`` there).
+
+The driver is the Standard state machine whose definition ``runtime.workflows.asl`` generates
+(the local driver runs the same document): Step (the step Lambda) -> Route -> Park (the wake
+Lambda, ``waitForTaskToken``) -> Step until the run ends. The step appends to the run's log and
+sends the activities it schedules to the host's activity queue; the activity Lambda runs them
+(they are function calls) and wakes the run with ``SendTaskSuccess``; child workflows and
+rollovers are ``StartExecution`` on a driver.
+
+**Names break a cycle.** The machine's definition holds the step and wake Lambdas' ARNs, and the
+step Lambda's environment and policy need the machine's ARN (a rollover starts the next
+execution on it). Referencing the machine construct there would make each depend on the other,
+which CloudFormation refuses; so every machine gets a fixed name (``plan.state_machine_name``)
+and its ARN is built from that name, depending on nothing.
+
+Every Lambda of the stack carries ``UNITS_WORKFLOW_MACHINES`` and ``UNITS_ACTIVITY_QUEUES``, and
+functions, the API, process workers and activities may start workflows and signal them, so
+they get ``StartExecution`` on every machine, ``SendTaskSuccess`` and the table
+(:meth:`WorkflowHosts.grant_clients`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+
+from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_cloudwatch as cloudwatch
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as event_sources
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_stepfunctions as sfn
+from constructs import Construct
+
+from infra import nag
+from infra.environment import (
+    ACTIVITY_QUEUES_ENV,
+    TABLE_ENV,
+    WORKFLOW_HOST_ENV,
+    WORKFLOW_MACHINES_ENV,
+)
+from infra.lambdas import LOG_RETENTION, UnitLambda
+from infra.plan import WorkflowHost
+from infra.queues import ActivityQueues
+from runtime.workflows.asl import driver_definition
+
+STEP_HANDLER = "handlers.workflow_step.handler"
+WAKE_HANDLER = "handlers.workflow_wake.handler"
+ACTIVITY_HANDLER = "handlers.activity.handler"
+#: Step Functions sends vended logs to groups under this prefix without growing the account's
+#: CloudWatch Logs resource policy (capped at 5,120 characters) once per log group.
+MACHINE_LOG_PREFIX = "/aws/vendedlogs/states/"
+#: What wakes a parked run: the task token is the authorization, the action takes no resource.
+TASK_RESPONSE_ACTIONS = ["states:SendTaskSuccess"]
+
+
+def state_machine_arn(stack: Stack, name: str) -> str:
+    """The ARN of the state machine called ``name`` in ``stack``'s account and region."""
+    return stack.format_arn(
+        service="states",
+        resource="stateMachine",
+        resource_name=name,
+        arn_format=ArnFormat.COLON_RESOURCE_NAME,
+    )
+
+
+def grant_task_response(unit: UnitLambda) -> None:
+    """Let ``unit`` wake parked runs (``SendTaskSuccess`` with a run's stored task token).
+
+    ``states:SendTaskSuccess`` supports no resource-level permissions (the Service
+    Authorization Reference lists no resource type for it), so the statement's resource is
+    ``*``. It gets a policy of its own, with a cdk-nag suppression that says exactly that,
+    instead of joining the role's default policy under the X-Ray suppression's reason.
+    """
+    if unit.node.try_find_child("WakeRuns") is not None:
+        return
+    policy = iam.Policy(
+        unit,
+        "WakeRuns",
+        statements=[iam.PolicyStatement(actions=TASK_RESPONSE_ACTIONS, resources=["*"])],
+    )
+    unit.role.attach_inline_policy(policy)
+    # As for grants in the role's default policy: the function exists only once it may act.
+    unit.function.node.add_dependency(policy)
+    nag.suppress(
+        policy,
+        "AwsSolutions-IAM5",
+        "states:SendTaskSuccess supports no resource-level permissions (the Service "
+        "Authorization Reference lists no resource type for it): '*' is the only resource it "
+        "takes. The caller can only complete a task whose token it holds, and the kit reads "
+        "tokens from the run's own item in the table.",
+        applies_to=["Resource::*"],
+    )
+
+
+class WorkflowHosts(Construct):
+    """``queues`` and ``machine_arns`` by host id, and ``environment``: what every Lambda of the
+    stack needs to start and signal workflows (the table, the machine and activity queue maps).
+
+    The Lambdas and machines come after the rest of the stack's environment is known:
+    :meth:`add_drivers` builds them (``drivers`` by host id).
+    """
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        hosts: tuple[WorkflowHost, ...],
+        table: dynamodb.Table,
+    ) -> None:
+        super().__init__(scope, construct_id)
+        stack = Stack.of(self)
+        self.hosts = hosts
+        self.table = table
+        self.machine_arns = {host.id: state_machine_arn(stack, host.machine_name) for host in hosts}
+        self.queues = {
+            host.id: ActivityQueues(self, f"Activities[{host.id}]", host=host) for host in hosts
+        }
+        self.environment: dict[str, str] = {
+            TABLE_ENV: table.table_name,
+            WORKFLOW_MACHINES_ENV: stack.to_json_string(self.machine_arns),
+            ACTIVITY_QUEUES_ENV: stack.to_json_string(
+                {host_id: q.queue.queue_url for host_id, q in self.queues.items()}
+            ),
+        }
+        self.drivers: dict[str, WorkflowDriver] = {}
+
+    def add_drivers(
+        self, *, code: lambda_.Code, architecture: str, environment: Mapping[str, str]
+    ) -> None:
+        """Build every host's Lambdas and state machine; ``environment`` is the stack's (it
+        includes :attr:`environment`)."""
+        for host in self.hosts:
+            self.drivers[host.id] = WorkflowDriver(
+                self,
+                f"Host[{host.id}]",
+                host=host,
+                workflows=self,
+                code=code,
+                architecture=architecture,
+                environment=environment,
+            )
+
+    @property
+    def activities(self) -> list[UnitLambda]:
+        """Every host's activity Lambda (they run function entries)."""
+        return [driver.activity for driver in self.drivers.values()]
+
+    def grant_start(self, grantee: iam.IGrantable) -> None:
+        """``StartExecution`` on every host's driver, by the machines' exact ARNs."""
+        if self.machine_arns:
+            iam.Grant.add_to_principal(
+                grantee=grantee,
+                actions=["states:StartExecution"],
+                resource_arns=list(self.machine_arns.values()),
+            )
+
+    def grant_clients(self, unit: UnitLambda) -> None:
+        """What starting and signalling workflows takes: the table (the run's index and inbox),
+        ``StartExecution`` on every driver and ``SendTaskSuccess`` (waking the run)."""
+        self.table.grant_read_write_data(unit.function)
+        self.grant_start(unit.function)
+        grant_task_response(unit)
+
+
+class WorkflowDriver(Construct):
+    """One workflow host: ``step``, ``wake`` and ``activity`` (Lambdas), ``machine`` (its
+    driver), ``machine_role``, ``machine_logs`` and ``failed_alarm``."""
+
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        host: WorkflowHost,
+        workflows: WorkflowHosts,
+        code: lambda_.Code,
+        architecture: str,
+        environment: Mapping[str, str],
+    ) -> None:
+        super().__init__(scope, construct_id)
+        env = {**environment, WORKFLOW_HOST_ENV: host.id}
+
+        def unit(construct_id: str, handler: str, size_of: str, what: str) -> UnitLambda:
+            return UnitLambda(
+                self,
+                construct_id,
+                code=code,
+                handler=handler,
+                architecture=architecture,
+                size=getattr(host, size_of),
+                environment=env,
+                description=f"Compute Units workflow host {host.id}: {what}"[:256],
+            )
+
+        self.step = unit("Step", STEP_HANDLER, "step_size", "replays and steps its runs")
+        self.wake = unit("Wake", WAKE_HANDLER, "wake_size", "parks its runs until woken")
+        self.activity = unit("Activity", ACTIVITY_HANDLER, "activity_size", "runs activities")
+        queues = workflows.queues[host.id]
+
+        # The step appends to the log and schedules activities on this host's queue; rollovers
+        # and child workflows start executions on any driver; a finished child wakes its parent.
+        workflows.table.grant_read_write_data(self.step.function)
+        queues.queue.grant_send_messages(self.step.function)
+        workflows.grant_start(self.step.function)
+        grant_task_response(self.step)
+        # The wake Lambda stores the task token on the run and wakes it at once if news came
+        # in meanwhile.
+        workflows.table.grant_read_write_data(self.wake.function)
+        grant_task_response(self.wake)
+        # Activities are function calls (whatever functions may do, the stack grants them
+        # too) whose results land in the run's inbox, then wake the run.
+        workflows.grant_clients(self.activity)
+        # The event source mapping grants receive/delete on this host's queue only.
+        self.activity.function.add_event_source(
+            event_sources.SqsEventSource(
+                queues.queue,
+                batch_size=host.entry.activity_batch_size,
+                max_concurrency=host.entry.max_concurrency,
+                report_batch_item_failures=True,
+            )
+        )
+
+        self.machine_logs = logs.LogGroup(
+            self,
+            "MachineLogs",
+            log_group_name=f"{MACHINE_LOG_PREFIX}{host.machine_name}",
+            retention=LOG_RETENTION,
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        self.machine_role = iam.Role(
+            self,
+            "MachineRole",
+            assumed_by=iam.ServicePrincipal("states.amazonaws.com"),
+            description=f"Runs the Compute Units workflow driver of {host.id}"[:1000],
+        )
+        # Unqualified ARNs, exactly what the definition invokes (no '<arn>:*' for versions).
+        iam.Grant.add_to_principal(
+            grantee=self.machine_role,
+            actions=["lambda:InvokeFunction"],
+            resource_arns=[self.step.function.function_arn, self.wake.function.function_arn],
+        )
+        definition = driver_definition(
+            self.step.function.function_arn, self.wake.function.function_arn
+        )
+        # json.dumps, not Stack.to_json_string: that one drops None values, and the driver's
+        # "ResultPath": null (keep the state, discard what a waker sends) must stay. The ARNs
+        # are tokens inside the text, which CloudFormation joins in; an ARN needs no escaping.
+        self.machine = sfn.StateMachine(
+            self,
+            "Machine",
+            state_machine_name=host.machine_name,
+            state_machine_type=sfn.StateMachineType.STANDARD,
+            definition_body=sfn.DefinitionBody.from_string(json.dumps(definition)),
+            role=self.machine_role,
+            tracing_enabled=True,
+            logs=sfn.LogOptions(
+                destination=self.machine_logs,
+                level=sfn.LogLevel.ALL,
+                include_execution_data=True,
+            ),
+            comment=f"Compute Units workflow driver of {host.id}",
+        )
+        self.failed_alarm = cloudwatch.Alarm(
+            self,
+            "FailedAlarm",
+            alarm_description=(
+                f"Compute Units workflow host {host.id}: driver executions failed (a run failed, "
+                "or its step kept failing)"
+            ),
+            metric=self.machine.metric_failed(period=Duration.minutes(1), statistic="Sum"),
+            threshold=1,
+            evaluation_periods=1,
+            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+        )
+        nag.suppress(
+            self.machine_role,
+            "AwsSolutions-IAM5",
+            "Step Functions tracing adds xray:PutTraceSegments, xray:PutTelemetryRecords, "
+            "xray:GetSamplingRules and xray:GetSamplingTargets, and logging adds the CloudWatch "
+            "Logs vended-log delivery actions (logs:CreateLogDelivery, logs:PutResourcePolicy, "
+            "...); none of them supports resource-level permissions, so '*' is the only resource "
+            "they take. The role's only scoped grant is lambda:InvokeFunction on the step and "
+            "wake Lambdas.",
+            applies_to=["Resource::*"],
+        )
