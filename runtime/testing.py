@@ -304,7 +304,7 @@ class LocalCloud:
     def start_workflow(
         self,
         workflow_id: str,
-        input: Any = None,  # noqa: A002 - the name the API and the CLI use
+        input: Any = None,
         host: str | None = None,
         *,
         name: str | None = None,
@@ -312,14 +312,14 @@ class LocalCloud:
     ) -> str:
         """Start a run (its driver execution starts in moto at once); returns the run id.
         :meth:`run_workflows` drives it."""
-        wire = codec.loads(codec.dumps(input))
+        # The input goes through the codec's JSON form in start, as through a real start.
         return self._flows().workflows.start(
-            workflow_id, wire, host=host, name=name, conflict=conflict
+            workflow_id, input, host=host, name=name, conflict=conflict
         )
 
     def signal(self, run_id: str, topic: str, payload: Any = None) -> None:
         """Send the run a message (its ``process.inbox()`` / ``process.listen(topic)``)."""
-        self._flows().workflows.signal(run_id, topic, codec.loads(codec.dumps(payload)))
+        self._flows().workflows.signal(run_id, topic, payload)
 
     def cancel_workflow(self, run_id: str, reason: str | None = None) -> None:
         """A CANCEL event on the run's ``process.events()``: its code decides how to stop."""

@@ -41,7 +41,7 @@ class Driver:
         name = asl.execution_name(run_id, generation)
         machine = self.machine(host)
         try:
-            return self.sfn.start_execution(
+            arn = self.sfn.start_execution(
                 stateMachineArn=machine,
                 name=name,
                 input=json.dumps(asl.execution_input(run_id)),
@@ -50,6 +50,8 @@ class Driver:
             if exc.response["Error"]["Code"] != "ExecutionAlreadyExists":
                 raise
             return machine.replace(":stateMachine:", ":execution:") + ":" + name
+        self.moved()
+        return arn
 
     def start_next(self, step_input: asl.StepInput) -> str:
         """Start the execution that continues this one's run (a rollover)."""
@@ -68,7 +70,12 @@ class Driver:
             if exc.response["Error"]["Code"] in _STALE_TOKEN_ERRORS:
                 return False
             raise
+        self.moved()
         return True
+
+    def moved(self) -> None:
+        """Called when an execution was set in motion (started, or woken from a park); the
+        local runner counts them to know when all have parked again."""
 
 
 def activity_key(run_id: str, event: Event) -> str:

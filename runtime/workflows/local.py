@@ -17,11 +17,14 @@ state), as separate Lambdas would; moto's threads reach one engine at a time thr
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
+
+from botocore.exceptions import ClientError
 
 from runtime import manifest
 from runtime.aws.dynamodb import create_table
@@ -48,6 +51,18 @@ def function_name(host_id: str, role: str) -> str:
 
 class WorkflowsDidNotSettle(RuntimeError):
     """moto's executions did not all park or end within SETTLE_DEADLINE."""
+
+
+class _CountingDriver(Driver):
+    """The driver, counting executions set in motion (started, or woken from a park), so the
+    harness knows when every one has parked or ended without polling moto."""
+
+    def __init__(self, sfn: Any, machines: dict[str, str], moved: Any) -> None:
+        super().__init__(sfn, machines)
+        self._on_moved = moved
+
+    def moved(self) -> None:
+        self._on_moved(+1)
 
 
 @dataclass
@@ -86,10 +101,9 @@ class LocalWorkflows:
         self.sqs = sqs
         self.sfn = sfn
         self.region = region
-        try:
+        # The process hosts may have made it: one table for both, as in the stack.
+        with contextlib.suppress(dynamodb.exceptions.ResourceInUseException):
             create_table(dynamodb, TABLE_NAME)
-        except dynamodb.exceptions.ResourceInUseException:
-            pass  # the process hosts made it: one table for both, as in the stack
         self.log = EventLog(dynamodb, TABLE_NAME)
         hosts = registry.of_kind(manifest.WorkflowHostEntry)
         machines: dict[str, str] = {}
@@ -99,7 +113,10 @@ class LocalWorkflows:
         for host in hosts:
             machines[host.id] = self._create_machine(host)
             queues[host.id], dlqs[host.id] = self._create_queues(host)
-        self.driver = Driver(sfn, machines)
+        self._in_flight = 0
+        self._active = 0
+        self._changed = threading.Condition()
+        self.driver = _CountingDriver(sfn, machines, self._moved)
         self.workflows = Workflows(registry, self.log, self.driver, clock)
         self.queues = ActivityQueues(sqs, queues)
         self.engines: list[Any] = []
@@ -124,9 +141,13 @@ class LocalWorkflows:
                 dlqs[host.id],
             )
         self._parked: dict[str, _Parked] = {}
-        self._active = 0
-        self._changed = threading.Condition()
+        self._executions: dict[str, str] = {}
         self.errors: list[str] = []
+
+    def _moved(self, delta: int) -> None:
+        with self._changed:
+            self._in_flight += delta
+            self._changed.notify_all()
 
     # -- resources ------------------------------------------------------------------------------
     def _create_machine(self, host: manifest.WorkflowHostEntry) -> str:
@@ -148,7 +169,10 @@ class LocalWorkflows:
         dlq_arn = self.sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])[
             "Attributes"
         ]["QueueArn"]
-        redrive = {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": host.activity_max_receive_count}
+        redrive = {
+            "deadLetterTargetArn": dlq_arn,
+            "maxReceiveCount": host.activity_max_receive_count,
+        }
         url = self.sqs.create_queue(
             QueueName=queue_name(host.id, "-activities"),
             Attributes={"RedrivePolicy": json.dumps(redrive), "VisibilityTimeout": "30"},
@@ -176,9 +200,16 @@ class LocalWorkflows:
                     if reply["kind"] == "park" and reply["timeout"] < asl.PARK_FOREVER:
                         due = self.clock.now() + reply["timeout"]
                     with self._changed:
-                        self._parked[run_id] = _Parked(due, event["execution"])
+                        self._executions[run_id] = event["execution"]
+                        if reply["kind"] == "park":
+                            self._parked[run_id] = _Parked(due, event["execution"])
+                        else:  # the execution ends (a rollover started the next one)
+                            self._parked.pop(run_id, None)
+                            self._in_flight -= 1
                     return reply
-                return host.host.wake(event)  # type: ignore[arg-type]
+                woke = host.host.wake(event)  # type: ignore[arg-type]
+                self._moved(-1)  # parked (a wake it made itself counted +1)
+                return woke
         except StepCrash:
             raise
         except Exception as exc:
@@ -233,54 +264,16 @@ class LocalWorkflows:
             return [r for r, p in self._parked.items() if p.due is not None and p.due <= now]
 
     def settle(self) -> None:
-        """Wait until no handler runs and every started execution is parked or finished."""
+        """Wait until no handler runs and every execution set in motion has parked or ended."""
         deadline = time.monotonic() + SETTLE_DEADLINE
-        while True:
-            with self._changed:
-                if self._active == 0 and self._quiet():
-                    return
+        with self._changed:
+            while self._active or self._in_flight:
                 if time.monotonic() > deadline:
                     raise WorkflowsDidNotSettle(
-                        "workflow executions did not settle: " + "; ".join(self.errors[-3:])
+                        f"{self._in_flight} workflow executions did not park or end: "
+                        + ("; ".join(self.errors[-3:]) or "no handler error")
                     )
-                self._changed.wait(timeout=0.002)
-
-    def _quiet(self) -> bool:
-        for run_id, status, token in self._runs():
-            if status == "running":
-                if not token or self.log.has_inbox(run_id):
-                    return False
-                continue
-            parked = self._parked.get(run_id)
-            if parked is None:
-                continue
-            state = self.sfn.describe_execution(executionArn=parked.execution)["status"]
-            if state == "RUNNING":
-                return False
-            self._parked.pop(run_id, None)
-        return True
-
-    def _runs(self) -> list[tuple[str, str, str | None]]:
-        """Every run's (id, status, stored token), from the run index items."""
-        out = []
-        kwargs: dict[str, Any] = {
-            "TableName": self.log.table,
-            "FilterExpression": "sk = :run",
-            "ExpressionAttributeValues": {":run": {"S": "run"}},
-        }
-        while True:
-            reply = self.log.client.scan(**kwargs)
-            for item in reply.get("Items", []):
-                out.append(
-                    (
-                        item["pk"]["S"][2:],
-                        item["status"]["S"],
-                        item.get("token", {}).get("S"),
-                    )
-                )
-            if "LastEvaluatedKey" not in reply:
-                return out
-            kwargs["ExclusiveStartKey"] = reply["LastEvaluatedKey"]
+                self._changed.wait(timeout=0.5)
 
     def dead_letters(self, host: str) -> list[str]:
         """Activity messages that reached ``host``'s dead-letter queue."""
@@ -288,14 +281,9 @@ class LocalWorkflows:
         return [m["Body"] for m in reply.get("Messages", [])]
 
     def close(self) -> None:
-        """Stop every running execution (their threads end) and drop the kept replays."""
-        for run_id, status, _ in self._runs():
-            if status == "running":
-                parked = self._parked.get(run_id)
-                if parked is not None:
-                    try:
-                        self.sfn.stop_execution(executionArn=parked.execution)
-                    except Exception:  # noqa: BLE001 - already ended: nothing to stop
-                        pass
+        """Stop the parked executions (their threads end) and drop the kept replays."""
+        for parked in self._parked.values():
+            with contextlib.suppress(ClientError):  # it ended meanwhile: nothing to stop
+                self.sfn.stop_execution(executionArn=parked.execution)
         for host in self.hosts.values():
             host.host.stepper.close()

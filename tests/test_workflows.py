@@ -1,0 +1,181 @@
+"""Workflows end to end in the harness: the driver's ASL executed by moto's Step Functions
+interpreter, the step/wake/activity handlers in-process, the log in moto's DynamoDB, the
+activity queue in moto's SQS, durable time on the harness clock."""
+
+from __future__ import annotations
+
+import pytest
+
+from runtime.errors import UnitError
+from runtime.testing import LocalCloud
+from tests.conftest import ROOT
+
+APP = ROOT / "tests" / "apps" / "flows"
+
+
+@pytest.fixture
+def cloud():
+    with LocalCloud(APP) as c:
+        yield c
+
+
+def types(cloud, run_id):
+    return [e["type"] for e in cloud.history(run_id)]
+
+
+def test_a_run_with_activities_a_24_hour_sleep_and_a_failed_activity(cloud):
+    run_id = cloud.start_workflow("app:sequence", {"n": 5})
+    assert cloud.run_workflows() == 1
+    assert cloud.result(run_id).status == "running"  # asleep for a day
+    cloud.advance_time(24 * 3600)
+    result = cloud.result(run_id)
+    assert result.status == "completed"
+    assert result.result["total"] == 30 and result.result["slept"] == 86400
+    assert result.result["err"] == "no stock"
+    assert types(cloud, run_id) == [
+        "WorkflowStarted",
+        "ActivityScheduled",
+        "ActivityCompleted",
+        "TimerStarted",
+        "TimerFired",
+        "ActivityScheduled",
+        "ActivityCompleted",
+        "ActivityScheduled",
+        "ActivityFailed",
+        "WorkflowCompleted",
+    ]
+
+
+def test_a_signal_reaches_the_run_and_the_timeout_path_also_works(cloud):
+    approved = cloud.start_workflow("app:approval", {"wait": "1h"})
+    timed_out = cloud.start_workflow("app:approval", {"wait": "1h"})
+    cloud.run_workflows()
+    cloud.signal(approved, "other", 1)
+    cloud.signal(approved, "approve", "ada")
+    cloud.run_workflows()
+    assert cloud.result(approved).result == {"approved": True, "by": "ada", "noted": ["other"]}
+    assert cloud.result(timed_out).status == "running"
+    cloud.advance_time(3600)
+    assert cloud.result(timed_out).result == {"approved": False, "noted": {}}
+
+
+def test_children_waited_for_watched_and_failing(cloud):
+    run_id = cloud.start_workflow("app:parent", {"n": 4})
+    cloud.run_workflows()
+    result = cloud.result(run_id)
+    assert result.status == "completed", result.error
+    assert result.result == {
+        "doubled": 8,
+        "exit_from_watched": True,
+        "watched_result": 200,
+        "child_err": "child workflow app:sequence_child: sequence_child.lua:4: negative input -1",
+    }
+    children = [e for e in cloud.history(run_id) if e["type"] == "ChildStarted"]
+    assert len(children) == 3
+    assert all(cloud.result(c["run_id"]).status in ("completed", "failed") for c in children)
+
+
+def test_cancel_lets_the_code_compensate_terminate_does_not(cloud):
+    canceled = cloud.start_workflow("app:cancellable", {})
+    terminated = cloud.start_workflow("app:cancellable", {})
+    cloud.run_workflows()
+    cloud.advance_time(2 * 3600)  # one round: the next tick is set from when this one fired
+    cloud.cancel_workflow(canceled, "enough")
+    assert cloud.terminate_workflow(terminated, "operator") is True
+    cloud.run_workflows()
+    assert cloud.result(canceled).result == {"canceled": True, "reason": "enough", "undone": 2}
+    ended = cloud.result(terminated)
+    assert ended.status == "terminated"
+    assert ended.error == {"kind": "CANCELED", "message": "terminated: operator"}
+    assert types(cloud, terminated)[-1] == "WorkflowTerminated"
+    assert cloud.terminate_workflow(terminated) is False  # already ended
+
+
+def test_named_starts_follow_the_conflict_policy(cloud):
+    first = cloud.start_workflow("app:approval", {"wait": "1h"}, name="order-1")
+    assert cloud.start_workflow("app:approval", {}, name="order-1", conflict="use_existing") == first
+    with pytest.raises(UnitError) as err:
+        cloud.start_workflow("app:approval", {}, name="order-1")
+    assert err.value.kind == "ALREADY_EXISTS"
+    assert f"workflow name 'order-1' is taken by run {first}" in err.value.message
+    second = cloud.start_workflow(
+        "app:approval", {"wait": "1h"}, name="order-1", conflict="terminate_existing"
+    )
+    cloud.run_workflows()
+    assert second != first
+    assert cloud.result(first).status == "terminated"
+    assert cloud.result(second).status == "running"
+
+
+def test_bad_input_is_refused_with_a_clear_error_and_nothing_is_created(cloud):
+    with pytest.raises(UnitError, match="no workflow 'app:nope'"):
+        cloud.start_workflow("app:nope", {})
+    with pytest.raises(UnitError, match=r"no workflow host 'app:other' \(workflow hosts: app:flows\)"):
+        cloud.start_workflow("app:sequence", {}, host="app:other")
+    with pytest.raises(UnitError, match="app:double is a function.lua, not a workflow.lua"):
+        cloud.start_workflow("app:double", {})
+    with pytest.raises(UnitError, match="workflow input"):
+        cloud.start_workflow("app:sequence", {"f": object()})
+    with pytest.raises(UnitError, match="unknown conflict policy 'maybe'"):
+        cloud.start_workflow("app:sequence", {}, name="x", conflict="maybe")
+    with pytest.raises(UnitError, match="no workflow run nope"):
+        cloud.signal("nope", "approve", 1)
+    assert cloud.run_workflows() == 0
+
+
+def test_a_signal_to_a_finished_run_is_an_error_and_changes_nothing(cloud):
+    run_id = cloud.start_workflow("app:approval", {"wait": "1h"})
+    cloud.run_workflows()
+    cloud.signal(run_id, "approve", "ada")
+    cloud.run_workflows()
+    before = cloud.history(run_id)
+    with pytest.raises(UnitError) as err:
+        cloud.signal(run_id, "approve", "bob")
+    assert err.value.kind == "INVALID"
+    assert err.value.message == f"cannot signal run {run_id}: it has ended (completed)"
+    assert cloud.history(run_id) == before
+
+
+def test_a_workflow_failure_is_the_runs_error(cloud):
+    run_id = cloud.start_workflow("app:sequence_child", {"n": -3})
+    cloud.run_workflows()
+    result = cloud.result(run_id)
+    assert result.status == "failed"
+    assert result.error["message"] == "sequence_child.lua:4: negative input -3"
+
+
+@pytest.mark.parametrize("point", ["before_append", "after_append", "after_dispatch"])
+def test_a_step_killed_at_each_boundary_is_retried_and_the_run_is_exact(cloud, point):
+    """The driver's Retry runs the step again (moto sleeps its 1-second interval)."""
+    run_id = cloud.start_workflow("app:loop", {"n": 3})
+    cloud.crash_step_at(point, run_id)
+    cloud.run_workflows()
+    result = cloud.result(run_id)
+    assert result.status == "completed"
+    assert result.result["total"] == 2 * (1 + 2 + 3)
+    history = types(cloud, run_id)
+    assert history.count("ActivityScheduled") == 3
+    assert history.count("ActivityCompleted") == 3
+    assert [e["seq"] for e in cloud.history(run_id)] == list(range(1, len(history) + 1))
+
+
+def test_a_lost_wake_is_made_up_by_the_timer(cloud):
+    """An activity's result lands in the inbox but its wake is lost: the run's next timer
+    steps it anyway, and that step takes the result from the inbox."""
+    flows = cloud.workflows
+    lose = {"on": True}
+    original = flows.workflows.notify
+
+    def notify(run_id):
+        if lose["on"]:
+            return False  # as if SendTaskSuccess never reached Step Functions
+        return original(run_id)
+
+    flows.workflows.notify = notify
+    run_id = cloud.start_workflow("app:race", {"deadline": "10m"})
+    cloud.run_workflows()
+    assert cloud.result(run_id).status == "running"
+    assert types(cloud, run_id).count("ActivityCompleted") == 0  # results wait in the inbox
+    lose["on"] = False
+    cloud.advance_time(600)
+    assert cloud.result(run_id).result == ["a=2", "b=4"]  # both results came before the timer
