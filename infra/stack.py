@@ -142,6 +142,10 @@ class UnitsStack(Stack):
             processes.grant_clients(client.function)
         for worker in processes.workers.values():
             self.functions.grant_invoke_remotes(worker.function)
+        # A workflow's process.send to an actor is carried out by its step, after the append.
+        if self.workflows is not None:
+            for driver in self.workflows.drivers.values():
+                processes.grant_send(driver.step.function)
 
     def _grant_workflows(self, workflows: WorkflowHosts) -> None:
         # Functions, the API and actors start workflows and signal them; activities are

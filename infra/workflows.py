@@ -204,7 +204,8 @@ class WorkflowDriver(Construct):
         queues = workflows.queues[host.id]
 
         # The step appends to the log and schedules activities on this host's queue; rollovers
-        # and child workflows start executions on any driver; a finished child wakes its parent.
+        # and child workflows start executions on any driver; a finished child wakes its parent
+        # (and signals wake other runs). Its sends to actors are granted with the processes.
         workflows.table.grant_read_write_data(self.step.function)
         queues.queue.grant_send_messages(self.step.function)
         workflows.grant_start(self.step.function)

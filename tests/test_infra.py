@@ -438,10 +438,9 @@ def test_environment_names_are_the_runtimes():
     assert environment.QUEUES_ENV == bootstrap.QUEUES_ENV
     assert environment.DELAY_QUEUES_ENV == bootstrap.DELAY_QUEUES_ENV
     assert environment.HOST_ENV == bootstrap.HOST_ENV
-    # The workflow names, as agreed with the runtime (runtime/bootstrap.py adds them too).
-    assert environment.WORKFLOW_MACHINES_ENV == "UNITS_WORKFLOW_MACHINES"
-    assert environment.ACTIVITY_QUEUES_ENV == "UNITS_ACTIVITY_QUEUES"
-    assert environment.WORKFLOW_HOST_ENV == "UNITS_WORKFLOW_HOST"
+    assert environment.WORKFLOW_MACHINES_ENV == bootstrap.WORKFLOW_MACHINES_ENV
+    assert environment.ACTIVITY_QUEUES_ENV == bootstrap.ACTIVITY_QUEUES_ENV
+    assert environment.WORKFLOW_HOST_ENV == bootstrap.WORKFLOW_HOST_ENV
 
 
 def test_invoke_grants_exactly_the_remote_functions(synth):
@@ -1184,7 +1183,9 @@ def test_workflow_permissions_are_least_privilege(synth):
             queue = arn(synth, name, workflows.queues[hosts[role]].queue)
             if handler == STEP_HANDLER:  # its own activity queue; rollovers and children
                 assert starts == machines
-                assert sends == [queue] and receives == []
+                # and the actors' mailboxes: a workflow's process.send is carried out here
+                assert sorted(map(json.dumps, sends)) == sorted(map(json.dumps, [queue, *fifo]))
+                assert receives == []
                 assert set(actions) - set(dynamodb) == {"states:StartExecution"} | {
                     a for a in actions if a.startswith("sqs:")
                 }
@@ -1337,6 +1338,17 @@ def test_the_bundled_handler_imports_and_runs_from_the_bundle_alone(synth):
     assert out["app"] == str(bundle / "app")  # found beside the handlers, as on Lambda
     for module, path in out["files"].items():
         assert Path(path).is_relative_to(bundle), (module, path)
+
+
+def test_every_handler_a_template_names_is_in_the_bundle(synth):
+    bundle = synth.asset_dir("hello")  # every stack's bundle carries all of handlers/
+    named = {p["Handler"] for name in synth.stacks for p in lambdas(synth, name).values()}
+    assert {STEP_HANDLER, WAKE_HANDLER, ACTIVITY_HANDLER} <= named
+    for handler in named:
+        module, function = handler.rsplit(".", 1)
+        source = bundle.joinpath(*module.split(".")).with_suffix(".py")
+        assert source.is_file(), handler
+        assert f"def {function}(" in source.read_text(), handler
 
 
 def test_runtime_requirements_follow_pyproject():
