@@ -14,6 +14,7 @@ from runtime.errors import UnitError
 from runtime.processes.local import TABLE_NAME
 from runtime.workflows import events as ev
 from runtime.workflows.log import EventLog, LogConflict
+from runtime.workflows.replay import Replay
 from runtime.workflows.step import WorkflowStepper
 from tests.conftest import ROOT
 
@@ -47,8 +48,8 @@ def run_activities(log, engine, run_id, scheduled, *, times=1):
             log.post(run_id, outcome[0], outcome[1], engine.clock.now())
 
 
-def drive(stepper, log, engine, run_id, *, times=1):
-    for _ in range(50):
+def drive(stepper, log, engine, run_id, *, times=1, rounds=50):
+    for _ in range(rounds):
         out = stepper.step(run_id)
         if out.kind != "park":
             return out
@@ -156,3 +157,63 @@ def test_a_signal_that_came_before_anyone_listened_waits(world):
     stepper.signal(run_id, "approve", "early")  # before the first step ran any code
     assert stepper.step(run_id).kind == "done"
     assert log.describe(run_id)["result"]["by"] == "early"
+
+
+def grow_history(engine, workflow, input_, run_id="long"):
+    """Run ``workflow`` to its end in memory (a kept replay, activities answered at once)."""
+    now = engine.clock.now()
+    history = [ev.Event(ev.WORKFLOW_STARTED, now, {"input": input_}, seq=1)]
+    replay = Replay(engine, workflow, run_id, history)
+    pending = []
+    while True:
+        result = replay.resume(pending, now)
+        if result.status != "running":
+            replay.close()
+            return replay.history
+        pending = [
+            ev.Event(
+                ev.ACTIVITY_COMPLETED,
+                now,
+                {"cmd": a.cmd, "value": engine.call(a.fields["id"], a.fields["args"])},
+            )
+            for a in result.new_activities
+        ]
+
+
+def test_a_1000_event_history_replays_after_a_cold_start_to_the_same_commands(world):
+    _, _, engine = world
+    history = grow_history(engine, "app:loop", {"n": 499})
+    assert len(history) == 1000 and history[-1].type == ev.WORKFLOW_COMPLETED
+    # A cold container: nothing kept; replaying the whole history issues exactly the recorded
+    # commands (a mismatch would raise NonDeterminism) and ends the same way.
+    result = Replay(engine, "app:loop", "long", history[:-1]).run(history[-1].time)
+    assert [e.type for e in result.new_events] == [ev.WORKFLOW_COMPLETED]
+    assert result.result == history[-1].fields["result"]
+
+
+def test_the_sticky_cache_changes_cost_not_outcome(world):
+    stepper, log, engine = world
+    cold = WorkflowStepper(engine, log, engine.clock, sticky_runs=0)
+    warm_run = stepper.start("app:loop", {"n": 30})
+    cold_run = cold.start("app:loop", {"n": 30}, run_id="cold-" + warm_run)
+    warm_out = drive(stepper, log, engine, warm_run)
+    cold_out = drive(cold, log, engine, cold_run)
+    assert warm_out.kind == cold_out.kind == "done"
+    strip = lambda events: [(e.type, e.fields.get("cmd"), e.fields.get("value")) for e in events]  # noqa: E731
+    assert strip(log.load(warm_run)) == strip(log.load(cold_run))
+    assert stepper.stats.sticky_hits == 30 and stepper.stats.sticky_misses == 1
+    assert cold.stats.sticky_hits == 0
+
+
+def test_a_kept_replay_is_dropped_when_someone_else_appended(world):
+    stepper, log, engine = world
+    other = WorkflowStepper(engine, log, engine.clock)
+    run_id = stepper.start("app:loop", {"n": 3})
+    first = stepper.step(run_id)  # kept by `stepper`
+    run_activities(log, engine, run_id, first.activities)
+    other.step(run_id)  # another container steps the run meanwhile
+    out = stepper.step(run_id)  # its kept replay is stale: a full replay instead
+    assert stepper.stats.sticky_misses == 2
+    assert out.kind == "park"
+    seqs = [e.seq for e in log.load(run_id)]
+    assert seqs == list(range(1, len(seqs) + 1))

@@ -4,6 +4,10 @@ activity queue in moto's SQS, durable time on the harness clock."""
 
 from __future__ import annotations
 
+import json
+
+import boto3
+
 import pytest
 
 from runtime.errors import UnitError
@@ -93,7 +97,9 @@ def test_cancel_lets_the_code_compensate_terminate_does_not(cloud):
 
 def test_named_starts_follow_the_conflict_policy(cloud):
     first = cloud.start_workflow("app:approval", {"wait": "1h"}, name="order-1")
-    assert cloud.start_workflow("app:approval", {}, name="order-1", conflict="use_existing") == first
+    assert (
+        cloud.start_workflow("app:approval", {}, name="order-1", conflict="use_existing") == first
+    )
     with pytest.raises(UnitError) as err:
         cloud.start_workflow("app:approval", {}, name="order-1")
     assert err.value.kind == "ALREADY_EXISTS"
@@ -110,7 +116,9 @@ def test_named_starts_follow_the_conflict_policy(cloud):
 def test_bad_input_is_refused_with_a_clear_error_and_nothing_is_created(cloud):
     with pytest.raises(UnitError, match="no workflow 'app:nope'"):
         cloud.start_workflow("app:nope", {})
-    with pytest.raises(UnitError, match=r"no workflow host 'app:other' \(workflow hosts: app:flows\)"):
+    with pytest.raises(
+        UnitError, match=r"no workflow host 'app:other' \(workflow hosts: app:flows\)"
+    ):
         cloud.start_workflow("app:sequence", {}, host="app:other")
     with pytest.raises(UnitError, match="app:double is a function.lua, not a workflow.lua"):
         cloud.start_workflow("app:double", {})
@@ -179,3 +187,34 @@ def test_a_lost_wake_is_made_up_by_the_timer(cloud):
     lose["on"] = False
     cloud.advance_time(600)
     assert cloud.result(run_id).result == ["a=2", "b=4"]  # both results came before the timer
+
+
+def test_a_redelivered_activity_is_not_run_again_and_counts_once(cloud):
+    run_id = cloud.start_workflow("app:sequence", {"n": 5})
+    flows = cloud.workflows
+    host = flows.hosts["app:flows"]
+    flows.settle()
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    reply = sqs.receive_message(QueueUrl=host.activities.queue_url)
+    message = json.loads(reply["Messages"][0]["Body"])
+    assert message["key"] == f"{run_id}:2"  # the run and the command's sequence number
+    assert host.activity_host.run_activity(message) is True
+    assert host.activity_host.run_activity(message) is False  # redelivered: skipped
+    cloud.run_workflows()  # the queued copy is delivered too, and skipped
+    assert types(cloud, run_id).count("ActivityCompleted") == 1
+    assert cloud.result(run_id).status == "running"  # asleep for a day, as it should be
+
+
+def test_a_signal_sent_between_the_step_and_the_wait_is_not_lost(cloud):
+    run_id = cloud.start_workflow("app:approval", {"wait": "1h"})
+    cloud.run_workflows()
+    flows = cloud.workflows
+    # Rewind to the moment the step has replied "park" but the wake Lambda has not yet
+    # stored the token: the signal's poster finds no token to wake.
+    token = flows.log.take_token(run_id)
+    cloud.signal(run_id, "approve", "ada")
+    assert types(cloud, run_id)[-1] != "SignalReceived"  # nobody stepped the run
+    # Now the wake Lambda runs: it stores the token, sees the inbox, wakes the run at once.
+    assert flows.hosts["app:flows"].host.wake({"run_id": run_id, "token": token}) == {"woken": True}
+    cloud.run_workflows()
+    assert cloud.result(run_id).result == {"approved": True, "by": "ada", "noted": {}}
