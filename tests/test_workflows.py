@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 
 import boto3
-
 import pytest
 
 from runtime.errors import UnitError
@@ -120,7 +119,7 @@ def test_bad_input_is_refused_with_a_clear_error_and_nothing_is_created(cloud):
         UnitError, match=r"no workflow host 'app:other' \(workflow hosts: app:flows\)"
     ):
         cloud.start_workflow("app:sequence", {}, host="app:other")
-    with pytest.raises(UnitError, match="app:double is a function.lua, not a workflow.lua"):
+    with pytest.raises(UnitError, match=r"app:double is a function\.lua, not a workflow\.lua"):
         cloud.start_workflow("app:double", {})
     with pytest.raises(UnitError, match="workflow input"):
         cloud.start_workflow("app:sequence", {"f": object()})
