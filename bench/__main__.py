@@ -20,7 +20,7 @@ os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 warnings.simplefilter("ignore")
 
-from bench import api, aws_calls, calls, init, processes  # noqa: E402
+from bench import api, aws_calls, calls, init, processes, workflows  # noqa: E402
 from bench.timing import Figure  # noqa: E402
 
 SECTIONS = [
@@ -29,6 +29,7 @@ SECTIONS = [
     ("Lambda init", init.run),
     ("AWS API calls", aws_calls.run),
     ("Processes", processes.run),
+    ("Workflows", workflows.run),
 ]
 
 

@@ -112,6 +112,10 @@ class Replay:
         self.run_id = run_id
         self.history = list(history)
         self.commands: dict[int, _Command] = {}
+        # Kept apart so a step's cost does not grow with the history: commands not yet matched
+        # or recorded, and timers not yet fired.
+        self._unrecorded: list[_Command] = []
+        self._open_timers: dict[int, _Command] = {}
         self._next_cmd = 1
         seed = int.from_bytes(hashlib.sha256(run_id.encode()).digest()[:8], "big")
         self.context = WorkflowContext(run_id, ManualClock(history[0].time), random.Random(seed))
@@ -145,6 +149,9 @@ class Replay:
         where = self._where(task) if task is not None else ""
         command = _Command(self._next_cmd, type_, key, fields, where, on_outcome)
         self.commands[command.cmd] = command
+        self._unrecorded.append(command)
+        if type_ == ev.TIMER_STARTED:
+            self._open_timers[command.cmd] = command
         self._next_cmd += 1
         return command
 
@@ -372,6 +379,7 @@ class Replay:
             if command is None or not command.recorded:
                 raise NonDeterminism(f"{event.type} #{event.cmd} has no matching command")
             command.done = True
+            self._open_timers.pop(command.cmd, None)
             command.on_outcome(event)
             self.scheduler.run_ready()  # type: ignore[union-attr]
 
@@ -384,7 +392,8 @@ class Replay:
         while True:
             new.extend(self._new_markers)
             self._new_markers = []
-            for command in sorted(self.commands.values(), key=lambda c: c.cmd):
+            unrecorded, self._unrecorded = self._unrecorded, []
+            for command in sorted(unrecorded, key=lambda c: c.cmd):
                 if command.recorded:
                     continue
                 event = Event(command.type, now, {"cmd": command.cmd, **command.fields})
@@ -392,17 +401,14 @@ class Replay:
                 new.append(event)
                 if command.type == ev.ACTIVITY_SCHEDULED:
                     activities.append(event)
-            due = [
-                c
-                for c in self.commands.values()
-                if c.type == ev.TIMER_STARTED and not c.done and c.fields["fire_at"] <= now
-            ]
+            due = [c for c in self._open_timers.values() if c.fields["fire_at"] <= now]
             if not due or self.task.done:
                 break
             for command in sorted(due, key=lambda c: (c.fields["fire_at"], c.cmd)):
                 fired = Event(ev.TIMER_FIRED, now, {"cmd": command.cmd})
                 new.append(fired)
                 command.done = True
+                self._open_timers.pop(command.cmd, None)
                 command.on_outcome(fired)
                 scheduler.run_ready()
         return self._finish(new, activities, now)
@@ -413,11 +419,7 @@ class Replay:
         task = self.task
         assert task is not None
         if not task.done:
-            timers = [
-                c.fields["fire_at"]
-                for c in self.commands.values()
-                if c.type == ev.TIMER_STARTED and not c.done
-            ]
+            timers = [c.fields["fire_at"] for c in self._open_timers.values()]
             return StepResult(
                 new, "running", min(timers) if timers else None, new_activities=activities
             )
