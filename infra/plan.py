@@ -204,7 +204,11 @@ def plan_app(registry: Registry, stack_name: str) -> DeployPlan:
     for flow_host in flow_hosts:
         problems += _workflow_host_problems(flow_host)
     problems += _workflow_problems(registry, flow_hosts)
-    workflow_hosts = tuple(_workflow_host(h, stack_name, function_size) for h in flow_hosts)
+    # An activity may be any function, a remote one too (invoked, and waited for).
+    activity_size = LambdaSize(function_size.memory, _size(f.deploy for f in functions).timeout)
+    workflow_hosts = tuple(
+        _workflow_host(h, stack_name, function_size.memory, activity_size) for h in flow_hosts
+    )
     problems += _machine_name_clashes(workflow_hosts)
     problems += _environment_problems(hosts, flow_hosts, remote)
     if problems:
@@ -303,17 +307,17 @@ def _process_host(host: ProcessHostEntry, function_size: LambdaSize) -> ProcessH
 
 
 def _workflow_host(
-    host: WorkflowHostEntry, stack_name: str, function_size: LambdaSize
+    host: WorkflowHostEntry, stack_name: str, memory: int, activity: LambdaSize
 ) -> WorkflowHost:
-    # The activity Lambda runs hosted functions (activities are function calls), so it is sized
-    # like the function Lambda; the step and wake Lambdas get the same memory (a faster cold
-    # start, and Lambda bills per millisecond, so nothing at rest).
-    activity = function_size
+    # The activity Lambda runs hosted functions in process (the function Lambda's memory) and
+    # invokes remote ones, waiting for them: its timeout fits the slowest function of either
+    # kind. The step and wake Lambdas get the same memory (a faster cold start; Lambda bills
+    # per millisecond, so it costs nothing at rest).
     return WorkflowHost(
         entry=host,
         machine_name=state_machine_name(stack_name, host.id),
-        step_size=LambdaSize(function_size.memory, math.ceil(host.step_timeout)),
-        wake_size=LambdaSize(function_size.memory, WAKE_TIMEOUT),
+        step_size=LambdaSize(memory, math.ceil(host.step_timeout)),
+        wake_size=LambdaSize(memory, WAKE_TIMEOUT),
         activity_size=activity,
         activity_visibility_timeout=VISIBILITY_PER_TIMEOUT * activity.timeout,
     )

@@ -55,6 +55,7 @@ from infra.bundling import BUNDLE_INFO, RUNTIME_PROVIDED, LambdaBundle, runtime_
 from infra.errors import SynthError  # noqa: E402
 from infra.nag import apply_checks  # noqa: E402
 from infra.plan import (  # noqa: E402
+    LambdaSize,
     api_gateway_path,
     lambda_function_name,
     load_registry,
@@ -909,8 +910,9 @@ WORKFLOW_HOSTS = [
     ("flows", "flows:bulk", 5, 4, 7, 120),
     ("jobs", "jobs:flows", 10, None, 5, 60),
 ]
-#: The function Lambda's timeout in those stacks: the activity Lambdas run the same functions.
-FUNCTION_TIMEOUT = 30
+#: The activity Lambda's timeout: the slowest function's, remote ones included (flows:heavy
+#: runs 45 s; every function of jobs has the default 30 s).
+ACTIVITY_TIMEOUT = {"flows": 45, "jobs": 30}
 
 
 def machine_arn_text(name: str) -> str:
@@ -986,7 +988,7 @@ def test_the_workflow_lambdas(synth, name, host, _b, _c, _r, step_timeout):
     expected = [
         (driver.step, STEP_HANDLER, step_timeout),
         (driver.wake, WAKE_HANDLER, 10),
-        (driver.activity, ACTIVITY_HANDLER, FUNCTION_TIMEOUT),
+        (driver.activity, ACTIVITY_HANDLER, ACTIVITY_TIMEOUT[name]),
     ]
     for unit, handler, timeout in expected:
         props = props_of(synth, name, unit.function)
@@ -1007,7 +1009,7 @@ def test_the_activity_queue_and_its_event_source(
     queues = workflows.queues[host]
     # A standard queue (activities need no order), six times the activity Lambda's timeout.
     assert props_of(synth, name, queues.queue) == {
-        "VisibilityTimeout": 6 * FUNCTION_TIMEOUT,
+        "VisibilityTimeout": 6 * ACTIVITY_TIMEOUT[name],
         "RedrivePolicy": {
             "deadLetterTargetArn": arn(synth, name, queues.dead_letters),
             "maxReceiveCount": receives,
@@ -1643,6 +1645,17 @@ def test_the_plan_of_a_workflow_host(make_app: MakeApp):
     assert (planned.step_size.timeout, planned.wake_size.timeout) == (90, 10)
     assert planned.activity_size == plan.function_size
     assert planned.activity_visibility_timeout == 6 * plan.function_size.timeout
+    # A remote function an activity may invoke and wait for sets the activity Lambda's timeout
+    # (not its memory: the remote function runs in its own Lambda).
+    remote = FUNC.format(name="slow", extra="deploy: {remote: true, memory: 2048, timeout: 5m}")
+    app_dir = make_app(
+        index(FUNC.format(name="f", extra=""), remote, WORKFLOW, host),
+        {"add.lua": ADD, "flow.lua": FLOW},
+    )
+    plan = plan_app(load_registry(app_dir), "units-ok")
+    (planned,) = plan.workflow_hosts
+    assert planned.activity_size == LambdaSize(plan.function_size.memory, 300)
+    assert planned.activity_visibility_timeout == 1800
     assert plan.needs_table and plan.process_hosts == ()
     assert not plan_app(load_registry(HELLO), "units-hello").needs_table
 
