@@ -277,26 +277,29 @@ class EventLog:
     # -- inbox --------------------------------------------------------------------------------
     def post(self, run_id: str, event_type: str, fields: dict[str, Any], when: float) -> str:
         """Leave an outcome for the run's next step; returns the inbox item's id."""
+        item = self._inbox_item(run_id, event_type, fields, when)
+        self.client.put_item(TableName=self.table, Item=item)
+        return item["sk"]["S"]
+
+    def _inbox_item(
+        self, run_id: str, event_type: str, fields: dict[str, Any], when: float
+    ) -> dict[str, Any]:
         # Ordered by the clock, then by the wall clock in nanoseconds: two signals one sender
         # sends in a row stay in that order even when the (harness) clock stood still.
         item_id = f"{when:020.6f}#{time.time_ns():020d}#{uuid.uuid4().hex[:8]}"
-        self.client.put_item(
-            TableName=self.table,
-            Item={
-                "pk": {"S": f"{_run_key(run_id)}#in"},
-                "sk": {"S": item_id},
-                "type": {"S": event_type},
-                "data": {"S": json.dumps(fields, ensure_ascii=False)},
-            },
-        )
-        return item_id
+        return {
+            "pk": {"S": f"{_run_key(run_id)}#in"},
+            "sk": {"S": item_id},
+            "type": {"S": event_type},
+            "data": {"S": json.dumps(fields, ensure_ascii=False)},
+        }
 
     def post_once(
         self, run_id: str, key: str, event_type: str, fields: dict[str, Any], when: float
     ) -> bool:
         """:meth:`post`, at most once per ``key`` (an activity's idempotency key): False when
         an outcome under that key was posted before, and nothing is written."""
-        item_id = f"{when:020.6f}#{time.time_ns():020d}#{uuid.uuid4().hex[:8]}"
+        inbox_item = self._inbox_item(run_id, event_type, fields, when)
         try:
             self.client.transact_write_items(
                 TransactItems=[
@@ -307,17 +310,7 @@ class EventLog:
                             "ConditionExpression": "attribute_not_exists(pk)",
                         }
                     },
-                    {
-                        "Put": {
-                            "TableName": self.table,
-                            "Item": {
-                                "pk": {"S": f"{_run_key(run_id)}#in"},
-                                "sk": {"S": item_id},
-                                "type": {"S": event_type},
-                                "data": {"S": json.dumps(fields, ensure_ascii=False)},
-                            },
-                        }
-                    },
+                    {"Put": {"TableName": self.table, "Item": inbox_item}},
                 ]
             )
         except ClientError as exc:
