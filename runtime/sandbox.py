@@ -96,6 +96,18 @@ class LuaState:
         """A Lua closure calling the Python callable ``fn`` (see ``kit.wrap``)."""
         return self._wrap(fn)
 
+    def wrap_fallible(self, fn: Any) -> Any:
+        """:meth:`wrap`, with a :class:`UnitError` raised by ``fn`` returned to Lua as
+        ``nil, err`` (the modules' ``value, err`` convention) instead of raised."""
+
+        def call(*args: Any) -> Any:
+            try:
+                return fn(*args)
+            except UnitError as exc:
+                return None, self.new_error(exc.kind, exc.message)
+
+        return self._wrap(call)
+
     def new_error(self, kind: str, message: str) -> Any:
         """A Lua error value (``err:kind()``, ``err:message()``)."""
         return self._new_error(kind.encode(), message.encode())

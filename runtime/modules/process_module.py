@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from runtime.errors import CodecError, UnitError
+from runtime.errors import UnitError
 from runtime.sandbox import lua_text
 
 if TYPE_CHECKING:
@@ -96,17 +96,6 @@ return M
 
 def build(engine: Engine, unit: EntryRuntime) -> Any:
     state, codec = engine.state, engine.codec
-
-    def guarded(fn: Any) -> Any:
-        def call(*args: Any) -> Any:
-            try:
-                return fn(*args)
-            except UnitError as exc:
-                return None, state.new_error(exc.kind, exc.message)
-            except CodecError as exc:
-                return None, state.new_error("INVALID", exc.message)
-
-        return state.wrap(call)
 
     def context() -> Any:
         return engine.process_context()
@@ -204,17 +193,17 @@ def build(engine: Engine, unit: EntryRuntime) -> Any:
         return found.encode() if found is not None else None
 
     host = state.table(
-        pid=guarded(pid),
-        spawn=guarded(spawn),
-        send=guarded(send),
-        control=guarded(control),
-        terminate=guarded(terminate),
-        cancel=guarded(cancel),
-        set_options=guarded(set_options),
-        get_options=guarded(get_options),
-        register=guarded(register),
-        lookup=guarded(lookup),
-        unregister=guarded(unregister),
+        pid=state.wrap_fallible(pid),
+        spawn=state.wrap_fallible(spawn),
+        send=state.wrap_fallible(send),
+        control=state.wrap_fallible(control),
+        terminate=state.wrap_fallible(terminate),
+        cancel=state.wrap_fallible(cancel),
+        set_options=state.wrap_fallible(set_options),
+        get_options=state.wrap_fallible(get_options),
+        register=state.wrap_fallible(register),
+        lookup=state.wrap_fallible(lookup),
+        unregister=state.wrap_fallible(unregister),
         inbox=state.wrap(inbox),
         events=state.wrap(events),
     )

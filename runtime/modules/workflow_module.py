@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from runtime.errors import INTERNAL, INVALID, CodecError, UnitError
+from runtime.errors import INTERNAL, INVALID, UnitError
 from runtime.sandbox import lua_text
 
 if TYPE_CHECKING:
@@ -59,17 +59,6 @@ def build(engine: Engine, unit: EntryRuntime) -> Any:
     def replay_of_task() -> Any:
         task = engine.current_task()
         return getattr(task.data, "replay", None) if task is not None else None
-
-    def guarded(fn: Any) -> Any:
-        def call(*args: Any) -> Any:
-            try:
-                return fn(*args)
-            except UnitError as exc:
-                return None, state.new_error(exc.kind, exc.message)
-            except CodecError as exc:
-                return None, state.new_error(INVALID, exc.message)
-
-        return state.wrap(call)
 
     def in_workflow() -> bool:
         return replay_of_task() is not None
@@ -127,8 +116,8 @@ def build(engine: Engine, unit: EntryRuntime) -> Any:
 
     host = state.table(
         info=state.wrap(info),
-        version=guarded(version),
-        start=guarded(start),
+        version=state.wrap_fallible(version),
+        start=state.wrap_fallible(start),
         in_workflow=state.wrap(in_workflow),
     )
     return state.lua.execute(_LUA, host, state.kit, name="=[kit]workflow")
