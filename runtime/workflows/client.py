@@ -14,13 +14,14 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from runtime import codec, manifest
+from runtime import manifest
 from runtime.clock import Clock
-from runtime.errors import ALREADY_EXISTS, INVALID, NOT_FOUND, CodecError, UnitError
+from runtime.errors import ALREADY_EXISTS, INVALID, NOT_FOUND, UnitError
 from runtime.workflows import events as ev
 from runtime.workflows.driver import Driver
 from runtime.workflows.events import Event
 from runtime.workflows.log import EventLog, LogConflict
+from runtime.workflows.step import post_signal, started_event
 
 #: What ``start`` does when a run already holds the requested workflow name.
 CONFLICT_POLICIES = ("fail", "use_existing", "terminate_existing")
@@ -91,19 +92,12 @@ class Workflows:
         replayed parent starts the same child).
         """
         host = self.host_for(host)
-        entry = self.registry.find(workflow_id)
-        if entry is None:
-            raise UnitError(NOT_FOUND, f"no workflow '{workflow_id}'")
-        if not isinstance(entry, manifest.WorkflowEntry):
-            raise UnitError(INVALID, f"{workflow_id} is a {entry.kind}, not a workflow.lua")
+        # Checked before the name is claimed: a refused start takes no name.
+        started = started_event(self.registry, workflow_id, input_, self.clock.now())
         if conflict not in CONFLICT_POLICIES:
             raise UnitError(
                 INVALID, f"unknown conflict policy '{conflict}': {', '.join(CONFLICT_POLICIES)}"
             )
-        try:
-            wire = codec.to_json_value(input_)
-        except CodecError as exc:
-            raise UnitError(INVALID, f"workflow input: {exc.message}") from None
         run_id = run_id or str(uuid.uuid4())
         if name is not None:
             existing = self.log.claim_name(name, run_id)
@@ -119,7 +113,6 @@ class Workflows:
                     raise UnitError(
                         ALREADY_EXISTS, f"workflow name '{name}' was taken again meanwhile"
                     )
-        started = Event(ev.WORKFLOW_STARTED, self.clock.now(), {"input": wire})
         try:
             self.log.create_run(
                 run_id, workflow_id, started, host=host, parent=parent, parent_cmd=parent_cmd
@@ -142,11 +135,7 @@ class Workflows:
         """
         run_id = self.run_id_of(address)
         self._check_running(run_id, "signal")
-        try:
-            fields = {"topic": topic, "payload": codec.to_json_value(payload), "from": sender}
-        except CodecError as exc:
-            raise UnitError(INVALID, f"signal payload: {exc.message}") from None
-        self.log.post(run_id, ev.SIGNAL_RECEIVED, fields, self.clock.now())
+        post_signal(self.log, run_id, topic, payload, sender, self.clock.now())
         self.notify(run_id)
 
     def cancel(self, address: str, reason: str | None = None, sender: str | None = None) -> None:

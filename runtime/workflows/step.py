@@ -32,6 +32,36 @@ from runtime.workflows.replay import Replay
 STICKY_RUNS = 256
 
 
+def started_event(registry: manifest.Registry, workflow_id: str, input_: Any, now: float) -> Event:
+    """The first event of a new run of ``workflow_id``, once the id and the input check out.
+
+    Raises:
+        UnitError: NOT_FOUND for an unknown id, INVALID for another kind of entry or an input
+            the codec refuses.
+    """
+    entry = registry.find(workflow_id)
+    if entry is None:
+        raise UnitError(NOT_FOUND, f"no workflow '{workflow_id}'")
+    if not isinstance(entry, manifest.WorkflowEntry):
+        raise UnitError(INVALID, f"{workflow_id} is a {entry.kind}, not a workflow.lua")
+    try:
+        wire = codec.to_json_value(input_)
+    except CodecError as exc:
+        raise UnitError(INVALID, f"workflow input: {exc.message}") from None
+    return Event(ev.WORKFLOW_STARTED, now, {"input": wire})
+
+
+def post_signal(
+    log: EventLog, run_id: str, topic: str, payload: Any, sender: str | None, now: float
+) -> None:
+    """Leave a message in the run's inbox (a ``SignalReceived`` at its next step)."""
+    try:
+        fields = {"topic": topic, "payload": codec.to_json_value(payload), "from": sender}
+    except CodecError as exc:
+        raise UnitError(INVALID, f"signal payload: {exc.message}") from None
+    log.post(run_id, ev.SIGNAL_RECEIVED, fields, now)
+
+
 @dataclass
 class StepOutput:
     """What the driver needs: ``park`` (with the seconds to the next timer, or None), ``done``
@@ -86,17 +116,8 @@ class WorkflowStepper:
         parent: str | None = None,
     ) -> str:
         """Create a run (its first event); the first step is the caller's to schedule."""
-        entry = self.engine.registry.find(workflow_id)
-        if entry is None:
-            raise UnitError(NOT_FOUND, f"no workflow '{workflow_id}'")
-        if not isinstance(entry, manifest.WorkflowEntry):
-            raise UnitError(INVALID, f"{workflow_id} is a {entry.kind}, not a workflow.lua")
-        try:
-            wire = codec.to_json_value(input_)
-        except CodecError as exc:
-            raise UnitError(INVALID, f"workflow input: {exc.message}") from None
+        started = started_event(self.engine.registry, workflow_id, input_, self.clock.now())
         run_id = run_id or str(uuid.uuid4())
-        started = Event(ev.WORKFLOW_STARTED, self.clock.now(), {"input": wire})
         self.log.create_run(run_id, workflow_id, started, host=host, parent=parent)
         return run_id
 
@@ -164,11 +185,7 @@ class WorkflowStepper:
         info = self.log.describe(run_id)
         if info["status"] != "running":
             raise UnitError(INVALID, f"run {run_id} has ended ({info['status']}): no signals")
-        try:
-            fields = {"topic": topic, "payload": codec.to_json_value(payload), "from": sender}
-        except CodecError as exc:
-            raise UnitError(INVALID, f"signal payload: {exc.message}") from None
-        self.log.post(run_id, ev.SIGNAL_RECEIVED, fields, self.clock.now())
+        post_signal(self.log, run_id, topic, payload, sender, self.clock.now())
 
     def _keep(self, run_id: str, kept: _Kept) -> None:
         if self._sticky_runs <= 0:
