@@ -167,7 +167,7 @@ class Workflows:
             except LogConflict:
                 continue
             break
-        error = {"kind": "CANCELED", "message": f"terminated: {reason}"}
+        error = ev.terminated_error(reason)
         self.log.close_run(run_id, "terminated", now, {"error": error})
         # A marker in the inbox: a wake Lambda storing its token right now sees news and
         # wakes the driver, whose next step finds the ending.

@@ -54,6 +54,11 @@ STATUS_OF_ENDING = {
 }
 
 
+def terminated_error(reason: str) -> dict[str, str]:
+    """The error a terminated run ends with (its index, its driver's Fail, its parent)."""
+    return {"kind": "CANCELED", "message": f"terminated: {reason}"}
+
+
 @dataclass
 class Event:
     """One history event. ``seq`` is assigned when it is appended to the log."""

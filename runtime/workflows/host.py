@@ -73,16 +73,11 @@ class WorkflowHost:
             arn = self.workflows.driver.start_next(step_input)
             return asl.step_output(step_input, "rollover", next_execution=arn)
         out = self._step_with_retries(run_id)
-        self._dispatch(run_id, out.last_seq)
+        self._dispatch(run_id, out)
         if out.kind == "park":
             return asl.step_output(step_input, "park", timeout=asl.park_timeout(out.timeout))
-        status = "completed" if out.kind == "done" else "failed"
-        outcome = self.workflows.describe(run_id)
-        self.workflows.report_to_parent(
-            run_id,
-            outcome["status"] if outcome["status"] != "running" else status,
-            {k: outcome[k] for k in ("result", "error") if k in outcome},
-        )
+        outcome = {"result": out.result} if out.kind == "done" else {"error": out.error}
+        self.workflows.report_to_parent(run_id, out.status, outcome)
         if out.kind == "done":
             return asl.step_output(step_input, "done")
         error = out.error or {}
@@ -108,17 +103,19 @@ class WorkflowHost:
             return out
         raise LogConflict(f"{run_id}: lost {MAX_CONFLICTS} appends in a row")
 
-    def _dispatch(self, run_id: str, last_seq: int) -> None:
+    def _dispatch(self, run_id: str, out: StepOutput) -> None:
         """Carry out the commands appended after the run's ``dispatched`` mark."""
+        last_seq, host = out.last_seq, out.host
         mark = self.log.dispatched(run_id)
         if mark >= last_seq:
             return
-        todo = [
-            e
-            for e in self.log.load(run_id, after=mark)
-            if e.type in ev.DISPATCHED and e.seq <= last_seq
-        ]
-        host = self.log.describe(run_id)["host"] if todo else ""
+        # Usually the mark is where this step's events begin, and they are in hand; after a
+        # step that died before moving the mark, the ones it appended are read back.
+        if mark >= last_seq - out.appended:
+            events = out.events
+        else:
+            events = self.log.load(run_id, after=mark)
+        todo = [e for e in events if e.type in ev.DISPATCHED and mark < e.seq <= last_seq]
         activities = [e for e in todo if e.type == ev.ACTIVITY_SCHEDULED]
         if activities:
             self.activities.dispatch(host, run_id, activities)

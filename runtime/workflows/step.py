@@ -65,15 +65,25 @@ def post_signal(
 @dataclass
 class StepOutput:
     """What the driver needs: ``park`` (with the seconds to the next timer, or None), ``done``
-    or ``failed``; and the activities this step scheduled, to dispatch."""
+    or ``failed``; the events this step appended (the commands among them to carry out), and
+    the run's end once it has one."""
 
     kind: str
     timeout: float | None = None
     activities: list[Event] = field(default_factory=list)
-    appended: int = 0
+    #: Every event this step appended, in order.
+    events: list[Event] = field(default_factory=list)
     #: The sequence number of the history's last event after this step.
     last_seq: int = 0
+    host: str = ""
+    #: running, or the ending's status (completed, failed, terminated) with result or error.
+    status: str = "running"
+    result: Any = None
     error: dict[str, Any] | None = None
+
+    @property
+    def appended(self) -> int:
+        return len(self.events)
 
 
 @dataclass
@@ -141,7 +151,7 @@ class WorkflowStepper:
         if last.type in ev.ENDINGS:
             if kept is not None:
                 kept.replay.close()
-            return self._ended(last)
+            return self._ended(last, host)
         now = max(self.clock.now(), last.time)
         pending, consumed = self._take_inbox(run_id, history, now)
         replay = kept.replay if kept else Replay(self.engine, workflow, run_id, history, host)
@@ -160,14 +170,24 @@ class WorkflowStepper:
         if result.status == "running":
             self._keep(run_id, _Kept(replay, workflow, host))
             timeout = None if result.next_timer is None else max(0.0, result.next_timer - now)
-            return StepOutput("park", timeout, result.new_activities, len(new), last_seq)
+            return StepOutput("park", timeout, result.new_activities, new, last_seq, host)
         replay.close()
         outcome = (
             {"result": result.result} if result.status == "completed" else {"error": result.error}
         )
         self.log.close_run(run_id, result.status, now, outcome)
         kind = "done" if result.status == "completed" else "failed"
-        return StepOutput(kind, None, result.new_activities, len(new), last_seq, error=result.error)
+        return StepOutput(
+            kind,
+            None,
+            result.new_activities,
+            new,
+            last_seq,
+            host,
+            result.status,
+            result.result,
+            result.error,
+        )
 
     def forget(self, run_id: str) -> None:
         """Drop the kept replay of ``run_id``, if any."""
@@ -196,14 +216,15 @@ class WorkflowStepper:
             _, dropped = self._kept.popitem(last=False)
             dropped.replay.close()
 
-    def _ended(self, last: Event) -> StepOutput:
+    def _ended(self, last: Event, host: str) -> StepOutput:
+        status = ev.STATUS_OF_ENDING[last.type]
         if last.type == ev.WORKFLOW_COMPLETED:
-            return StepOutput("done", last_seq=last.seq)
-        error = last.fields.get("error") or {
-            "kind": "CANCELED",
-            "message": str(last.fields.get("reason", "terminated")),
-        }
-        return StepOutput("failed", last_seq=last.seq, error=error)
+            result = last.fields.get("result")
+            return StepOutput("done", last_seq=last.seq, host=host, status=status, result=result)
+        error = last.fields.get("error") or ev.terminated_error(
+            str(last.fields.get("reason", "terminated"))
+        )
+        return StepOutput("failed", last_seq=last.seq, host=host, status=status, error=error)
 
     def _take_inbox(
         self, run_id: str, history: list[Event], now: float
