@@ -97,10 +97,28 @@ class StepStats:
 
 
 @dataclass
+class _Seen:
+    """What the history already holds, for telling new inbox items from ones already in it:
+    the inbox ids it took in, and the commands it has outcomes for. Kept with a kept replay and
+    updated per step, so a step does not rescan the history."""
+
+    inbox_ids: set[str] = field(default_factory=set)
+    settled: set[int] = field(default_factory=set)
+
+    def add(self, events: list[Event]) -> None:
+        for event in events:
+            if "inbox" in event.fields:
+                self.inbox_ids.add(event.fields["inbox"])
+            if event.type in ev.OUTCOMES:
+                self.settled.add(event.cmd)
+
+
+@dataclass
 class _Kept:
     replay: Replay
     workflow: str
     host: str
+    seen: _Seen
 
 
 class WorkflowStepper:
@@ -141,19 +159,21 @@ class WorkflowStepper:
         if kept is not None:
             self.stats.sticky_hits += 1
             history = kept.replay.history
-            workflow, host = kept.workflow, kept.host
+            workflow, host, seen = kept.workflow, kept.host, kept.seen
         else:
             self.stats.sticky_misses += 1
             info = self.log.describe(run_id)
             workflow, host = info["workflow"], info["host"]
             history = self.log.load(run_id)
+            seen = _Seen()
+            seen.add(history)
         last = history[-1]
         if last.type in ev.ENDINGS:
             if kept is not None:
                 kept.replay.close()
             return self._ended(last, host)
         now = max(self.clock.now(), last.time)
-        pending, consumed = self._take_inbox(run_id, history, now)
+        pending, consumed = self._take_inbox(run_id, seen, now)
         replay = kept.replay if kept else Replay(self.engine, workflow, run_id, history, host)
         base = len(history)  # before the resume: a kept replay's history is this same list
         try:
@@ -168,7 +188,8 @@ class WorkflowStepper:
         self.log.discard(run_id, consumed)
         last_seq = new[-1].seq if new else len(replay.history)
         if result.status == "running":
-            self._keep(run_id, _Kept(replay, workflow, host))
+            seen.add(new)
+            self._keep(run_id, _Kept(replay, workflow, host, seen))
             timeout = None if result.next_timer is None else max(0.0, result.next_timer - now)
             return StepOutput("park", timeout, result.new_activities, new, last_seq, host)
         replay.close()
@@ -226,21 +247,18 @@ class WorkflowStepper:
         )
         return StepOutput("failed", last_seq=last.seq, host=host, status=status, error=error)
 
-    def _take_inbox(
-        self, run_id: str, history: list[Event], now: float
-    ) -> tuple[list[Event], list[str]]:
+    def _take_inbox(self, run_id: str, seen: _Seen, now: float) -> tuple[list[Event], list[str]]:
         """Outcome events for the inbox items not yet in the history; a second outcome for the
         same command (a redelivered activity) is consumed and dropped: the first one counts."""
-        in_history = {e.fields.get("inbox") for e in history if "inbox" in e.fields}
-        settled = {e.cmd for e in history if e.type in ev.OUTCOMES}
+        taken: set[int] = set()  # this step's outcomes; `seen` learns them once they land
         pending: list[Event] = []
         consumed: list[str] = []
         for item_id, event_type, fields in self.log.inbox(run_id):
             consumed.append(item_id)
             cmd = int(fields["cmd"]) if "cmd" in fields else None
-            if item_id in in_history or (cmd is not None and cmd in settled):
+            if item_id in seen.inbox_ids or cmd in seen.settled or cmd in taken:
                 continue
             if cmd is not None:
-                settled.add(cmd)
+                taken.add(cmd)
             pending.append(Event(event_type, now, {**fields, "inbox": item_id}))
         return pending, consumed
