@@ -12,9 +12,10 @@ import hashlib
 import json
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 from infra.errors import SynthError
 from runtime.errors import ManifestError
@@ -32,6 +33,8 @@ from runtime.manifest import (
     WorkflowHostEntry,
     load_app,
 )
+
+T = TypeVar("T")
 
 #: API Gateway HTTP APIs end an integration after 30 s whatever the Lambda timeout.
 API_INTEGRATION_TIMEOUT = 30
@@ -445,46 +448,39 @@ def _where(entry: Entry) -> str:
     return f"{entry.file}: entry '{entry.id}'"
 
 
+def _clashes(items: Iterable[T], key: Callable[[T], str]) -> Iterable[tuple[T, T]]:
+    """``(item, first)`` for each item whose key an earlier ``first`` already had."""
+    seen: dict[str, T] = {}
+    for item in items:
+        first = seen.setdefault(key(item), item)
+        if first is not item:
+            yield item, first
+
+
 def _name_clashes(remote: tuple[RemoteFunction, ...]) -> list[str]:
-    seen: dict[str, RemoteFunction] = {}
-    problems = []
-    for r in remote:
-        first = seen.setdefault(r.function_name, r)
-        if first is not r:
-            problems.append(
-                f"{_where(r.entry)}: its Lambda name '{r.function_name}' is the same as remote "
-                f"function '{first.entry.id}''s (':' and '.' both become '-'); rename one"
-            )
-    return problems
+    return [
+        f"{_where(r.entry)}: its Lambda name '{r.function_name}' is the same as remote "
+        f"function '{first.entry.id}''s (':' and '.' both become '-'); rename one"
+        for r, first in _clashes(remote, lambda r: r.function_name)
+    ]
 
 
 def _machine_name_clashes(hosts: tuple[WorkflowHost, ...]) -> list[str]:
-    seen: dict[str, WorkflowHost] = {}
-    problems = []
-    for host in hosts:
-        first = seen.setdefault(host.machine_name, host)
-        if first is not host:
-            problems.append(
-                f"{_where(host.entry)}: its state machine name '{host.machine_name}' is the same "
-                f"as workflow host '{first.id}''s (':' and '.' both become '-'); rename one"
-            )
-    return problems
+    return [
+        f"{_where(host.entry)}: its state machine name '{host.machine_name}' is the same "
+        f"as workflow host '{first.id}''s (':' and '.' both become '-'); rename one"
+        for host, first in _clashes(hosts, lambda h: h.machine_name)
+    ]
 
 
 def _route_clashes(routes: tuple[Route, ...]) -> list[str]:
     # The loader already refuses two endpoints of one method and path shape; this guards the
     # translation to API Gateway's syntax, where parameter names do not tell routes apart.
-    seen: dict[str, Route] = {}
-    problems = []
-    for route in routes:
-        shape = re.sub(r"\{[^}]*\}", "{}", route.key)
-        first = seen.setdefault(shape, route)
-        if first is not route:
-            problems.append(
-                f"{_where(route.endpoint)}: route {route.key} collides with '{first.endpoint.id}' "
-                f"({first.key}) in API Gateway"
-            )
-    return problems
+    return [
+        f"{_where(route.endpoint)}: route {route.key} collides with '{first.endpoint.id}' "
+        f"({first.key}) in API Gateway"
+        for route, first in _clashes(routes, lambda r: re.sub(r"\{[^}]*\}", "{}", r.key))
+    ]
 
 
 def _slow_routes(registry: Registry, routes: tuple[Route, ...]) -> Iterable[str]:
