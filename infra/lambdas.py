@@ -9,13 +9,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from aws_cdk import Duration, RemovalPolicy
-from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from infra import nag
+from infra.alarms import at_least_one
 from infra.plan import LambdaSize
 
 #: The Lambda runtime; ``bundling.PYTHON_VERSION`` fetches wheels for the same Python.
@@ -70,15 +70,11 @@ class UnitLambda(Construct):
             tracing=lambda_.Tracing.ACTIVE,
         )
         self.log_group.grant_write(self.role)
-        self.errors_alarm = cloudwatch.Alarm(
+        self.errors_alarm = at_least_one(
             self,
             "ErrorsAlarm",
-            alarm_description=f"{description}: invocations failed (unhandled error or timeout)",
-            metric=self.function.metric_errors(period=Duration.minutes(1), statistic="Sum"),
-            threshold=1,
-            evaluation_periods=1,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            self.function.metric_errors(period=Duration.minutes(1), statistic="Sum"),
+            f"{description}: invocations failed (unhandled error or timeout)",
         )
         nag.suppress(
             self.role,

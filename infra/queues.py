@@ -31,6 +31,7 @@ from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from infra.alarms import at_least_one
 from infra.plan import ProcessHost, WorkflowHost
 
 #: How long dead letters are kept: SQS's maximum, time enough to look at them after an alarm.
@@ -51,20 +52,10 @@ def dead_letter_alarm(
     scope: Construct, construct_id: str, queue: sqs.Queue, description: str
 ) -> cloudwatch.Alarm:
     """An alarm that goes off as soon as ``queue`` (a DLQ) holds a message."""
-    return cloudwatch.Alarm(
-        scope,
-        construct_id,
-        alarm_description=description,
-        metric=queue.metric_approximate_number_of_messages_visible(
-            period=Duration.minutes(5), statistic="Maximum"
-        ),
-        threshold=1,
-        evaluation_periods=1,
-        comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        # SQS stops sending metrics for an empty queue after a while: that is "no dead
-        # letters", not an alarm.
-        treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+    metric = queue.metric_approximate_number_of_messages_visible(
+        period=Duration.minutes(5), statistic="Maximum"
     )
+    return at_least_one(scope, construct_id, metric, description)
 
 
 class HostQueues(Construct):

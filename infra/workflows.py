@@ -27,7 +27,6 @@ import json
 from collections.abc import Mapping
 
 from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
-from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
@@ -37,6 +36,7 @@ from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
 from infra import nag
+from infra.alarms import at_least_one
 from infra.environment import (
     ACTIVITY_QUEUES_ENV,
     TABLE_ENV,
@@ -267,18 +267,12 @@ class WorkflowDriver(Construct):
             ),
             comment=f"Compute Units workflow driver of {host.id}",
         )
-        self.failed_alarm = cloudwatch.Alarm(
+        self.failed_alarm = at_least_one(
             self,
             "FailedAlarm",
-            alarm_description=(
-                f"Compute Units workflow host {host.id}: driver executions failed (a run failed, "
-                "or its step kept failing)"
-            ),
-            metric=self.machine.metric_failed(period=Duration.minutes(1), statistic="Sum"),
-            threshold=1,
-            evaluation_periods=1,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-            treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
+            self.machine.metric_failed(period=Duration.minutes(1), statistic="Sum"),
+            f"Compute Units workflow host {host.id}: driver executions failed (a run failed, "
+            "or its step kept failing)",
         )
         nag.suppress(
             self.machine_role,
