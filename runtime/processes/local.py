@@ -48,13 +48,14 @@ def speed_up_moto_sqs() -> None:
         )
 
 
-def lambda_handler_for(record_handler: Any) -> Any:
-    """An SQS event -> partial batch response callable over a worker's ``handle``, the way
-    ``handlers/process_worker.py`` wires it."""
+def lambda_handler_for(record_handler: Any, new_processor: Any = ActorBatchProcessor) -> Any:
+    """An SQS event -> partial batch response callable over ``record_handler``, the way the
+    queue's Lambda handler wires it (a worker's ``handle`` with the actor batch processor by
+    default; ``handlers/activity.py`` passes a plain SQS ``BatchProcessor``)."""
 
     def invoke(event: dict[str, Any]) -> dict[str, Any]:
         return process_partial_response(
-            event=event, record_handler=record_handler, processor=ActorBatchProcessor()
+            event=event, record_handler=record_handler, processor=new_processor()
         )
 
     return invoke

@@ -24,13 +24,14 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from botocore.exceptions import ClientError
 
 from runtime import manifest
 from runtime.aws.dynamodb import create_table
 from runtime.clock import Clock
 from runtime.processes.event_source import QueuePoller
-from runtime.processes.local import TABLE_NAME, queue_name
+from runtime.processes.local import TABLE_NAME, lambda_handler_for, queue_name
 from runtime.workflows import asl
 from runtime.workflows.client import Workflows
 from runtime.workflows.driver import ActivityQueues, Driver
@@ -74,11 +75,12 @@ class _Host:
     dlq_url: str
     lock: threading.Lock = field(default_factory=threading.Lock)
 
+    def __post_init__(self) -> None:
+        def run(record: Any) -> None:
+            self.activity_host.run_activity(json.loads(record.body))
 
-@dataclass
-class _Parked:
-    due: float | None  # the clock time its timer is due, None: waits for news only
-    execution: str
+        #: The activity Lambda: an SQS event in, a partial batch response out.
+        self.activity_handler = lambda_handler_for(run, lambda: BatchProcessor(EventType.SQS))
 
 
 class LocalWorkflows:
@@ -140,7 +142,9 @@ class LocalWorkflows:
                 ),
                 dlqs[host.id],
             )
-        self._parked: dict[str, _Parked] = {}
+        #: Parked runs and the clock time their timer is due (None: they wait for news only).
+        self._parked: dict[str, float | None] = {}
+        #: Each run's current driver execution.
         self._executions: dict[str, str] = {}
         self.errors: list[str] = []
 
@@ -202,7 +206,7 @@ class LocalWorkflows:
                     with self._changed:
                         self._executions[run_id] = event["execution"]
                         if reply["kind"] == "park":
-                            self._parked[run_id] = _Parked(due, event["execution"])
+                            self._parked[run_id] = due
                         else:  # the execution ends (a rollover started the next one)
                             self._parked.pop(run_id, None)
                             self._in_flight -= 1
@@ -230,7 +234,7 @@ class LocalWorkflows:
             self.settle()
             progressed = False
             for host in self.hosts.values():
-                result = host.activities.poll(self._activity_handler(host), StepCrash)
+                result = host.activities.poll(host.activity_handler, StepCrash)
                 ran += result.deleted
                 progressed = progressed or result.received > 0
             for run_id in self._due():
@@ -239,29 +243,10 @@ class LocalWorkflows:
                 return ran
         raise WorkflowsDidNotSettle(f"runs still busy after {max_rounds} rounds")
 
-    def _activity_handler(self, host: _Host) -> Any:
-        from aws_lambda_powertools.utilities.batch import (
-            BatchProcessor,
-            EventType,
-            process_partial_response,
-        )
-
-        def record_handler(record: Any) -> None:
-            host.activity_host.run_activity(json.loads(record.body))
-
-        def handle(event: dict[str, Any]) -> dict[str, Any]:
-            return process_partial_response(
-                event=event,
-                record_handler=record_handler,
-                processor=BatchProcessor(event_type=EventType.SQS),
-            )
-
-        return handle
-
     def _due(self) -> list[str]:
         now = self.clock.now()
         with self._changed:
-            return [r for r, p in self._parked.items() if p.due is not None and p.due <= now]
+            return [r for r, due in self._parked.items() if due is not None and due <= now]
 
     def settle(self) -> None:
         """Wait until no handler runs and every execution set in motion has parked or ended."""
@@ -282,8 +267,8 @@ class LocalWorkflows:
 
     def close(self) -> None:
         """Stop the parked executions (their threads end) and drop the kept replays."""
-        for parked in self._parked.values():
+        for run_id in self._parked:
             with contextlib.suppress(ClientError):  # it ended meanwhile: nothing to stop
-                self.sfn.stop_execution(executionArn=parked.execution)
+                self.sfn.stop_execution(executionArn=self._executions[run_id])
         for host in self.hosts.values():
             host.host.stepper.close()
