@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from runtime import codec as wire_codec
 from runtime.errors import INTERNAL, INVALID, UnitError
 from runtime.sandbox import lua_text
 
@@ -91,8 +92,6 @@ def build(engine: Engine, unit: EntryRuntime) -> Any:
         value = codec.to_python(input_, "input")
         replay = replay_of_task()
         if replay is not None:
-            from runtime import codec as wire_codec
-
             if opts.get("name") or opts.get("conflict"):
                 raise UnitError(INVALID, "a child workflow takes no name or conflict policy")
             host = opts.get("host") or replay.context.host or None

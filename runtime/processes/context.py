@@ -74,10 +74,8 @@ class ProcessContext:
             if len(args) > 1:
                 raise UnitError(INVALID, "a workflow takes one input value (pass a table)")
             # The id is this caller's next id: a turn that is redone starts the same run.
-            run_id = self.new_id()
-            run_id = run_id if len(run_id) <= 40 else run_id[:40]
             started = self.workflows.start(
-                entry_id, args[0] if args else None, host=host, name=name, run_id=run_id
+                entry_id, args[0] if args else None, host=host, name=name, run_id=self.new_id()
             )
             return f"{host}/{started}"
         system = self._system()
