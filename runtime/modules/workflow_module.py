@@ -94,8 +94,8 @@ def build(engine: Engine, unit: EntryRuntime) -> Any:
         if replay is not None:
             if opts.get("name") or opts.get("conflict"):
                 raise UnitError(INVALID, "a child workflow takes no name or conflict policy")
-            host = opts.get("host") or replay.context.host or None
-            child = replay.child(wid, host, wire_codec.to_json_value(value), None)
+            child = replay.child(wid, opts.get("host"), wire_codec.to_json_value(value), None)
+            host = opts.get("host") or replay.context.host
             return f"{host}/{child}".encode()
         if engine.workflows is None:
             raise UnitError(

@@ -322,7 +322,13 @@ class Replay:
             if monitor:
                 self.post_event({"kind": "EXIT", "from": child_id, "error": error})
 
-        fields = {"id": workflow_id, "host": host, "input": input_, "run_id": child_id}
+        # A child runs on its parent's host unless the code names another.
+        fields = {
+            "id": workflow_id,
+            "host": host or self.context.host or None,
+            "input": input_,
+            "run_id": child_id,
+        }
         self.command(ev.CHILD_STARTED, workflow_id, fields, outcome)
         return child_id
 
