@@ -336,6 +336,11 @@ class Engine:
         """The task running right now (the one whose Lua code called into Python)."""
         return self.scheduler.current if self.scheduler is not None else None
 
+    def current_replay(self) -> Any:
+        """The workflow replay the running task belongs to, or None outside a workflow."""
+        task = self.current_task()
+        return getattr(task.data, "replay", None) if task is not None else None
+
     def now(self) -> float:
         """The time Lua sees: the recorded workflow time inside a workflow, else the clock."""
         task = self.current_task()
@@ -359,7 +364,7 @@ class Engine:
             if data.workflows is None:
                 data.workflows = self.workflows
             return data
-        replay = getattr(data, "replay", None)
+        replay = self.current_replay()
         if replay is not None:
             from runtime.workflows.process_context import WorkflowProcessContext
 

@@ -177,15 +177,13 @@ def build(engine: Engine, unit: EntryRuntime) -> Any:
         return context().unregister(text(name, "process.registry.unregister: the name"))
 
     def inbox(topic: Any = None) -> Any:
-        task = engine.current_task()
-        replay = getattr(task.data, "replay", None) if task is not None else None
+        replay = engine.current_replay()
         if replay is None:
             return None
         return replay.inbox_channel(lua_text(topic) if topic is not None else None)
 
     def events() -> Any:
-        task = engine.current_task()
-        replay = getattr(task.data, "replay", None) if task is not None else None
+        replay = engine.current_replay()
         return replay.events_channel() if replay is not None else None
 
     def pid() -> Any:

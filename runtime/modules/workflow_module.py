@@ -57,15 +57,11 @@ return M
 def build(engine: Engine, unit: EntryRuntime) -> Any:
     state, codec = engine.state, engine.codec
 
-    def replay_of_task() -> Any:
-        task = engine.current_task()
-        return getattr(task.data, "replay", None) if task is not None else None
-
     def in_workflow() -> bool:
-        return replay_of_task() is not None
+        return engine.current_replay() is not None
 
     def info() -> Any:
-        replay = replay_of_task()
+        replay = engine.current_replay()
         if replay is None:
             return None, state.new_error(INVALID, "workflow.info: not running in a workflow")
         return codec.to_lua(
@@ -79,7 +75,7 @@ def build(engine: Engine, unit: EntryRuntime) -> Any:
         )
 
     def version(change_id: Any, low: int, high: int) -> Any:
-        replay = replay_of_task()
+        replay = engine.current_replay()
         if replay is None:
             return high  # outside a workflow there is no history to stay compatible with
         return replay.version(lua_text(change_id), int(low), int(high))
@@ -90,7 +86,7 @@ def build(engine: Engine, unit: EntryRuntime) -> Any:
             raise UnitError(INVALID, f"workflow.start options: only {sorted(_OPTIONS)}")
         wid = lua_text(workflow_id)
         value = codec.to_python(input_, "input")
-        replay = replay_of_task()
+        replay = engine.current_replay()
         if replay is not None:
             if opts.get("name") or opts.get("conflict"):
                 raise UnitError(INVALID, "a child workflow takes no name or conflict policy")
