@@ -389,3 +389,44 @@ def test_returning_a_function_is_refused(make_app):
     with LocalCloud(app) as cloud, pytest.raises(UnitError) as exc:
         cloud.call("app:f")
     assert exc.value.kind == INVALID and "result.cb" in exc.value.message
+
+
+def test_an_entrys_manifest_timeout_is_the_default_for_calls_to_it(make_app):
+    app = make_app(
+        """
+version: "1.0"
+namespace: app
+entries:
+  - name: slow
+    kind: function.lua
+    source: file://slow.lua
+    modules: [time]
+    timeout: 2s
+  - name: caller
+    kind: function.lua
+    source: file://caller.lua
+    modules: [funcs]
+""",
+        {
+            "slow.lua": 'local time = require("time")\nreturn { handler = function(s) time.sleep(s); return "done" end }',
+            "caller.lua": """
+local funcs = require("funcs")
+return { handler = function()
+  local v, err = funcs.call("app:slow", "10s")
+  local v2 = funcs.call("app:slow", "1s")
+  local v3 = funcs.new():with_options({ timeout = "20s" }):call("app:slow", "10s")
+  return { v = v, err = err:message(), kind = err:kind(), v2 = v2, v3 = v3 }
+end }
+""",
+        },
+    )
+    with LocalCloud(app) as cloud:
+        start = cloud.clock.now()
+        out = cloud.call("app:caller")
+        assert cloud.clock.now() - start == pytest.approx(13.0)
+    assert out == {
+        "err": "app:slow did not answer within 2s",
+        "kind": TIMEOUT,
+        "v2": "done",
+        "v3": "done",
+    }

@@ -217,3 +217,56 @@ def test_a_kept_replay_is_dropped_when_someone_else_appended(world):
     assert out.kind == "park"
     seqs = [e.seq for e in log.load(run_id)]
     assert seqs == list(range(1, len(seqs) + 1))
+
+
+def test_an_activity_past_its_deadline_fails_with_timeout_and_is_retried(world):
+    """The worker running attempt 1 is lost: the step records a TIMEOUT at the deadline, the
+    retry runs, and attempt 1's late answer is dropped, not delivered twice."""
+    stepper, log, engine = world
+    run_id = stepper.start("app:timeboxed", {"sleep": "5s"})
+    first = stepper.step(run_id)
+    [attempt1] = first.activities
+    assert attempt1.fields["timeout"] == 1.0 and first.timeout == 1.0  # wake at the deadline
+    engine.clock.advance(1.0)
+    lapsed = stepper.step(run_id)
+    failed, retry_timer = lapsed.events
+    assert (failed.type, failed.cmd, failed.fields["error"]) == (
+        ev.ACTIVITY_FAILED,
+        attempt1.cmd,
+        {"kind": "TIMEOUT", "message": "activity app:sleepy did not answer within 1s"},
+    )
+    assert retry_timer.type == ev.TIMER_STARTED and retry_timer.fields["retry_of"] == attempt1.cmd
+    late = {"cmd": attempt1.cmd, "value": "late"}
+    log.post(run_id, ev.ACTIVITY_COMPLETED, late, engine.clock.now())
+    engine.clock.advance(1.0)
+    retried = stepper.step(run_id)
+    [attempt2] = retried.activities
+    assert attempt2.fields["attempt"] == 2
+    log.post(run_id, ev.ACTIVITY_COMPLETED, {"cmd": attempt2.cmd, "value": "on time"}, 0)
+    out = stepper.step(run_id)
+    assert out.kind == "done" and out.result == {"value": "on time"}
+    history = log.load(run_id)
+    completed = [e.cmd for e in history if e.type == ev.ACTIVITY_COMPLETED]
+    assert completed == [attempt2.cmd]  # the late answer of attempt 1 never reached the code
+    assert log.inbox(run_id) == []
+
+
+def test_a_timed_out_history_replays_to_the_same_outcome(world):
+    stepper, log, engine = world
+    run_id = stepper.start("app:timeboxed", {"sleep": "5s", "attempts": 1})
+    stepper.step(run_id)
+    engine.clock.advance(1.5)
+    out = stepper.step(run_id)
+    assert out.kind == "done"
+    assert out.result == {
+        "kind": "TIMEOUT",
+        "err": "activity app:sleepy did not answer within 1s",
+    }
+    history = log.load(run_id)
+    replay = Replay(engine, "app:timeboxed", run_id, history[:-1])
+    try:
+        again = replay.run(engine.clock.now())
+    finally:
+        replay.close()
+    assert [e.type for e in again.new_events] == [ev.WORKFLOW_COMPLETED]
+    assert again.result == out.result

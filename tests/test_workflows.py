@@ -217,3 +217,19 @@ def test_a_signal_sent_between_the_step_and_the_wait_is_not_lost(cloud):
     assert flows.hosts["app:flows"].host.wake({"run_id": run_id, "token": token}) == {"woken": True}
     cloud.run_workflows()
     assert cloud.result(run_id).result == {"approved": True, "by": "ada", "noted": {}}
+
+
+def test_an_activity_that_runs_past_its_timeout_is_retried_then_returns_the_timeout(cloud):
+    quick = cloud.start_workflow("app:timeboxed", {"sleep": "500ms"})
+    cloud.run_workflows()
+    assert cloud.result(quick).result == {"value": "woke after 500ms"}
+    slow = cloud.start_workflow("app:timeboxed", {"sleep": "5s"})
+    cloud.run_workflows()  # attempt 1 is cut off at its deadline; the retry waits 1 s
+    assert cloud.result(slow).status == "running"
+    cloud.advance_time(1)
+    assert cloud.result(slow).result == {
+        "kind": "TIMEOUT",
+        "err": "activity app:sleepy did not answer within 1s (after 2 attempts)",
+    }
+    attempts = [e for e in cloud.history(slow) if e["type"] == "ActivityScheduled"]
+    assert [(a["attempt"], a["timeout"]) for a in attempts] == [(1, 1.0), (2, 1.0)]

@@ -582,7 +582,7 @@ local function clone_args(clone, args)
 end
 
 --- Build the `funcs` module of one entry.
---- host.resolve(id) -> handler function | "remote" | nil, err
+--- host.resolve(id) -> handler function | "remote" | "timed" (a default timeout) | nil, err
 --- host.clone(value, index) -> copy | nil, err
 function kit.funcs_module(host)
   local resolve, clone = host.resolve, host.clone
@@ -607,7 +607,7 @@ function kit.funcs_module(host)
     if args == nil then return nil, cerr end
     -- A workflow's calls are activities (recorded, retried): always the scheduler's "call".
     -- Checked per call, not cached: a library may serve functions and workflows alike.
-    if target == "remote" or options.timeout ~= nil or (current ~= nil and current.durable) then
+    if type(target) == "string" or options.timeout ~= nil or (current ~= nil and current.durable) then
       return await("call", id, args, ctx, options.timeout, options.retry)
     end
     local value, verr, raised = kit.call_in_process(target, args, ctx)

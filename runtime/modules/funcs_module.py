@@ -2,7 +2,8 @@
 
 ``funcs.call(id, ...)`` runs an in-process function inside the caller's coroutine (no scheduler
 round trip, so a warm call costs little more than a Lua call); a remote function, or any call
-with a timeout, runs as a child task the caller waits for. ``funcs.async`` always makes a child
+with a timeout (``with_options({timeout=})``, else the entry's manifest ``timeout``), runs as a
+child task the caller waits for. ``funcs.async`` always makes a child
 task and returns a future whose ``response()`` channel gets the value.
 """
 
@@ -30,6 +31,8 @@ def build(engine: Engine, unit: EntryRuntime) -> Any:
             entry = engine.function_entry(lua_text(raw_id))
             if engine.is_remote(entry):
                 return b"remote"
+            if entry.timeout is not None:
+                return b"timed"  # its default timeout needs the scheduler's timer
             return engine.handler(entry.id)
         except UnitError as exc:
             return None, state.new_error(exc.kind, exc.message)
@@ -80,7 +83,10 @@ def install_ops(engine: Engine, scheduler: Scheduler) -> None:
                 values = task.values
                 once(values[0] if values else None, values[1] if len(values) > 1 else None)
 
-        if engine.is_remote(engine.function_entry(entry_id)):
+        entry = engine.function_entry(entry_id)
+        if timeout is None:
+            timeout = entry.timeout
+        if engine.is_remote(entry):
             _start_remote(engine, scheduler, entry_id, args, ctx, once)
         else:
             caller = scheduler.current

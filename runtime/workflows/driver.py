@@ -96,21 +96,7 @@ class ActivityQueues:
         url = self.queues.get(host)
         if url is None:
             raise UnitError(INVALID, f"no activity queue for workflow host '{host}'")
-        bodies = [
-            json.dumps(
-                {
-                    "run_id": run_id,
-                    "cmd": e.cmd,
-                    "seq": e.seq,
-                    "id": e.fields["id"],
-                    "args": e.fields.get("args", []),
-                    "attempt": e.fields.get("attempt", 1),
-                    "key": activity_key(run_id, e),
-                },
-                ensure_ascii=False,
-            )
-            for e in scheduled
-        ]
+        bodies = [json.dumps(_message(run_id, e), ensure_ascii=False) for e in scheduled]
         for start in range(0, len(bodies), _SQS_BATCH):
             chunk = bodies[start : start + _SQS_BATCH]
             reply = self.sqs.send_message_batch(
@@ -124,3 +110,21 @@ class ActivityQueues:
                     f"activity queue refused {len(reply['Failed'])} messages: "
                     f"{failed.get('Code')}: {failed.get('Message')}"
                 )
+
+
+def _message(run_id: str, scheduled: Event) -> dict[str, Any]:
+    """The activity queue's message for one attempt; ``deadline`` (epoch seconds) when the
+    attempt has a timeout, the same deadline the step enforces."""
+    body = {
+        "run_id": run_id,
+        "cmd": scheduled.cmd,
+        "seq": scheduled.seq,
+        "id": scheduled.fields["id"],
+        "args": scheduled.fields.get("args", []),
+        "attempt": scheduled.fields.get("attempt", 1),
+        "key": activity_key(run_id, scheduled),
+    }
+    timeout = scheduled.fields.get("timeout")
+    if timeout is not None:
+        body["deadline"] = scheduled.time + float(timeout)
+    return body

@@ -22,7 +22,7 @@ import logging
 from typing import Any
 
 from runtime import codec
-from runtime.errors import UnitError
+from runtime.errors import TIMEOUT, UnitError
 from runtime.processes.context import DirectContext
 from runtime.workflows import asl
 from runtime.workflows import events as ev
@@ -196,12 +196,21 @@ class WorkflowHost:
             return False
         context = {"idempotency_key": key, "run_id": run_id, "attempt": message.get("attempt", 1)}
         args = codec.from_json_value(message.get("args", []))
+        deadline = message.get("deadline")
+        # The attempt's deadline counts from when it was scheduled: time spent in the queue is
+        # spent, and an attempt that arrives late is not run at all.
+        left = None if deadline is None else float(deadline) - self.engine.clock.now()
         try:
-            value = self.engine.call(message["id"], args, context=context)
+            if left is not None and left <= 0:
+                raise UnitError(TIMEOUT, f"activity {message['id']} expired in the queue")
+            value = self.engine.call(message["id"], args, context=context, timeout=left)
             event_type = ev.ACTIVITY_COMPLETED
             fields = {"cmd": cmd, "value": codec.to_json_value(value)}
         except UnitError as exc:
-            event_type, fields = ev.ACTIVITY_FAILED, {"cmd": cmd, "error": exc.to_dict()}
+            error = exc.to_dict()
+            if exc.kind == TIMEOUT and left is not None and left > 0:
+                error["message"] = f"activity {message['id']} did not answer within {left:g}s"
+            event_type, fields = ev.ACTIVITY_FAILED, {"cmd": cmd, "error": error}
         if not self.log.post_once(run_id, key, event_type, fields, self.engine.clock.now()):
             return False
         self.workflows.notify(run_id)

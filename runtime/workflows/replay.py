@@ -23,7 +23,7 @@ from typing import Any
 from runtime import codec, manifest
 from runtime.clock import ManualClock
 from runtime.engine import Invocation
-from runtime.errors import INTERNAL, INVALID, CodecError, UnitError
+from runtime.errors import INTERNAL, INVALID, TIMEOUT, CodecError, UnitError
 from runtime.scheduler import Scheduler, Task
 from runtime.tracebacks import trim_traceback
 from runtime.workflows import events as ev
@@ -59,6 +59,15 @@ class _Command:
     on_outcome: Callable[[Event], None]
     recorded: bool = False
     done: bool = False
+    #: An activity attempt's deadline: when it was recorded plus its timeout.
+    deadline: float | None = None
+
+    def record(self, at: float) -> None:
+        """The command is in the history as of ``at`` (replayed, or appended by this step)."""
+        self.recorded = True
+        timeout = self.fields.get("timeout")
+        if timeout is not None:
+            self.deadline = at + float(timeout)
 
 
 class _TimerHandle:
@@ -113,9 +122,10 @@ class Replay:
         self.history = list(history)
         self.commands: dict[int, _Command] = {}
         # Kept apart so a step's cost does not grow with the history: commands not yet matched
-        # or recorded, and timers not yet fired.
+        # or recorded, timers not yet fired, activity attempts with a deadline not yet settled.
         self._unrecorded: list[_Command] = []
         self._open_timers: dict[int, _Command] = {}
+        self._open_deadlines: dict[int, _Command] = {}
         self._next_cmd = 1
         seed = int.from_bytes(hashlib.sha256(run_id.encode()).digest()[:8], "big")
         self.context = WorkflowContext(run_id, ManualClock(history[0].time), random.Random(seed))
@@ -380,13 +390,11 @@ class Replay:
                     f"command #{event.cmd}: the history has {_describe(event)}, the code now "
                     f"issues {_describe_command(command)} at {command.where}"
                 )
-            command.recorded = True
+            self._recorded(command, event.time)
         elif event.type in ev.OUTCOMES:
             if command is None or not command.recorded:
                 raise NonDeterminism(f"{event.type} #{event.cmd} has no matching command")
-            command.done = True
-            self._open_timers.pop(command.cmd, None)
-            command.on_outcome(event)
+            self._settle(command, event)
             self.scheduler.run_ready()  # type: ignore[union-attr]
 
     def _record_new(self, now: float) -> StepResult:
@@ -403,21 +411,49 @@ class Replay:
                 if command.recorded:
                     continue
                 event = Event(command.type, now, {"cmd": command.cmd, **command.fields})
-                command.recorded = True
+                self._recorded(command, now)
                 new.append(event)
                 if command.type == ev.ACTIVITY_SCHEDULED:
                     activities.append(event)
-            due = [c for c in self._open_timers.values() if c.fields["fire_at"] <= now]
+            due = self._due(now)
             if not due or self.task.done:
                 break
-            for command in sorted(due, key=lambda c: (c.fields["fire_at"], c.cmd)):
-                fired = Event(ev.TIMER_FIRED, now, {"cmd": command.cmd})
-                new.append(fired)
-                command.done = True
-                self._open_timers.pop(command.cmd, None)
-                command.on_outcome(fired)
-                scheduler.run_ready()
+            for _, command in due:
+                outcome = self._lapse(command, now)
+                new.append(outcome)
+                self._settle(command, outcome)
         return self._finish(new, activities, now)
+
+    def _recorded(self, command: _Command, at: float) -> None:
+        command.record(at)
+        if command.deadline is not None:
+            self._open_deadlines[command.cmd] = command
+
+    def _settle(self, command: _Command, outcome: Event) -> None:
+        command.done = True
+        self._open_timers.pop(command.cmd, None)
+        self._open_deadlines.pop(command.cmd, None)
+        command.on_outcome(outcome)
+        self.scheduler.run_ready()  # type: ignore[union-attr]
+
+    def _due(self, now: float) -> list[tuple[float, _Command]]:
+        """Timers due and activity attempts past their deadline at ``now``, in time order."""
+        due = [(c.fields["fire_at"], c) for c in self._open_timers.values()]
+        due += [(c.deadline, c) for c in self._open_deadlines.values()]  # type: ignore[misc]
+        return sorted(
+            ((at, c) for at, c in due if at <= now), key=lambda item: (item[0], item[1].cmd)
+        )
+
+    @staticmethod
+    def _lapse(command: _Command, now: float) -> Event:
+        """The outcome the step records for a due command: a timer fired, or an activity
+        attempt that did not answer in time (a late answer is then dropped from the inbox)."""
+        if command.type == ev.TIMER_STARTED:
+            return Event(ev.TIMER_FIRED, now, {"cmd": command.cmd})
+        timeout = float(command.fields["timeout"])
+        message = f"activity {command.key} did not answer within {timeout:g}s"
+        error = {"kind": TIMEOUT, "message": message}
+        return Event(ev.ACTIVITY_FAILED, now, {"cmd": command.cmd, "error": error})
 
     def _finish(self, new: list[Event], activities: list[Event], now: float) -> StepResult:
         new.extend(self._new_markers)
@@ -426,6 +462,7 @@ class Replay:
         assert task is not None
         if not task.done:
             timers = [c.fields["fire_at"] for c in self._open_timers.values()]
+            timers += [c.deadline for c in self._open_deadlines.values()]  # type: ignore[misc]
             return StepResult(
                 new, "running", min(timers) if timers else None, new_activities=activities
             )
@@ -454,11 +491,15 @@ class Replay:
         engine, state = self.engine, self.engine.state
 
         def schedule(
-            raw_id: bytes, args: Any, retry: Any, deliver: Callable[[Any, Any], None]
+            raw_id: bytes,
+            args: Any,
+            timeout: float | None,
+            retry: Any,
+            deliver: Callable[[Any, Any], None],
         ) -> UnitError | None:
             entry_id = raw_id.decode("utf-8", "replace")
             try:
-                engine.function_entry(entry_id)
+                entry = engine.function_entry(entry_id)
                 options = engine.codec.to_python(retry, "retry") if retry is not None else None
                 policy = policy_for(engine.registry, self.entry_id, entry_id, options)
             except (UnitError, CodecError) as exc:
@@ -469,13 +510,16 @@ class Replay:
                 codec.to_json_value(engine.codec.to_python(v, f"args[{i}]"))
                 for i, v in enumerate(values[:count], 1)
             ]
-            self._attempt(entry_id, py_args, policy, 1, deliver)
+            limit = timeout if timeout is not None else entry.timeout
+            self._attempt(_Activity(entry_id, py_args, policy, limit), 1, deliver)
             return None
 
         def op_call(
             task: Task, raw_id: bytes, args: Any, ctx: Any, timeout: Any, retry: Any = None
         ) -> Any:
-            refused = schedule(raw_id, args, retry, lambda v, e: scheduler.wake(task, (v, e)))
+            refused = schedule(
+                raw_id, args, timeout, retry, lambda v, e: scheduler.wake(task, (v, e))
+            )
             if refused is not None:
                 return True, (None, state.new_error(refused.kind, refused.message))
             return False, ()
@@ -484,7 +528,9 @@ class Replay:
             task: Task, raw_id: bytes, args: Any, ctx: Any, timeout: Any, retry: Any = None
         ) -> Any:
             fut = scheduler.new_future()
-            refused = schedule(raw_id, args, retry, lambda v, e: scheduler.settle_future(fut, v, e))
+            refused = schedule(
+                raw_id, args, timeout, retry, lambda v, e: scheduler.settle_future(fut, v, e)
+            )
             if refused is not None:
                 error = state.new_error(refused.kind, refused.message)
                 scheduler.settle_future(fut, None, error)
@@ -505,16 +551,12 @@ class Replay:
         scheduler.ops[b"child"] = op_child
 
     def _attempt(
-        self,
-        entry_id: str,
-        args: list[Any],
-        policy: Any,
-        attempt: int,
-        deliver: Callable[[Any, Any], None],
+        self, activity: _Activity, attempt: int, deliver: Callable[[Any, Any], None]
     ) -> None:
-        """Schedule one attempt; a retryable failure schedules a durable timer, then the next
-        attempt. Both are commands issued while an outcome is delivered, so a replay issues
-        them at the same point of the history."""
+        """Schedule one attempt; a retryable failure (a ``TIMEOUT`` past the attempt's
+        deadline included) schedules a durable timer, then the next attempt. Both are commands
+        issued while an outcome is delivered, so a replay issues them at the same point of the
+        history."""
         engine, state = self.engine, self.engine.state
 
         def outcome(event: Event) -> None:
@@ -524,7 +566,7 @@ class Replay:
                 return
             error = event.fields.get("error") or {}
             kind = str(error.get("kind", INTERNAL))
-            delay = next_delay(policy, attempt, kind)
+            delay = next_delay(activity.policy, attempt, kind)
             if delay is None:
                 message = str(error.get("message", ""))
                 if attempt > 1:
@@ -536,11 +578,24 @@ class Replay:
                 ev.TIMER_STARTED,
                 "timer",
                 {"fire_at": fire_at, "retry_of": event.cmd},
-                lambda _fired: self._attempt(entry_id, args, policy, attempt + 1, deliver),
+                lambda _fired: self._attempt(activity, attempt + 1, deliver),
             )
 
-        fields = {"id": entry_id, "args": args, "attempt": attempt}
-        self.command(ev.ACTIVITY_SCHEDULED, entry_id, fields, outcome)
+        fields: dict[str, Any] = {"id": activity.id, "args": activity.args, "attempt": attempt}
+        if activity.timeout is not None:
+            fields["timeout"] = activity.timeout
+        self.command(ev.ACTIVITY_SCHEDULED, activity.id, fields, outcome)
+
+
+@dataclass(frozen=True)
+class _Activity:
+    """One activity call, the same for each of its attempts."""
+
+    id: str
+    args: list[Any]
+    policy: Any
+    #: Seconds an attempt may take from being scheduled to its outcome (None: no limit).
+    timeout: float | None
 
 
 _KEY_FIELD = {ev.ACTIVITY_SCHEDULED: "id", ev.CHILD_STARTED: "id", ev.MESSAGE_SENT: "to"}

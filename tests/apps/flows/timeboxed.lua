@@ -1,0 +1,13 @@
+local funcs = require("funcs")
+
+-- An activity call with a deadline per attempt: TIMEOUT is retried like any other failure.
+local function main(input)
+  local options = {
+    timeout = "1s",
+    retry = { initial_interval = "1s", maximum_attempts = input.attempts or 2 },
+  }
+  local value, err = funcs.new():with_options(options):call("app:sleepy", input.sleep)
+  return { value = value, kind = err and err:kind(), err = err and err:message() }
+end
+
+return { main = main }
