@@ -40,7 +40,7 @@ from runtime.engine import Engine, Limits
 from runtime.errors import NOT_FOUND, UnitError
 from runtime.http_api import HttpApi
 from runtime.processes.context import DirectContext
-from runtime.processes.local import LocalProcesses
+from runtime.processes.local import TABLE_NAME, LocalProcesses
 from runtime.processes.store import Snapshot
 from runtime.processes.worker import FAULT_POINTS, WorkerStats
 from runtime.workflows.host import STEP_FAULT_POINTS
@@ -253,6 +253,27 @@ class LocalCloud:
 
         simple.LambdaSimpleBackend.invoke = invoke  # type: ignore[method-assign]
         self._stack.append(lambda: setattr(simple.LambdaSimpleBackend, "invoke", original))
+
+    def outputs(self) -> dict[str, str]:
+        """This cloud's resource names under the stack's CloudFormation output names
+        (``infra/stack.py``), host maps as JSON strings, so tools that read a deployed stack's
+        outputs (the CLI's targets, the inspection views) can read this cloud the same way.
+        There is no function Lambda here, so no ``FunctionLambdaName``."""
+        out = {"RemoteFunctions": json.dumps(self._remote_names, sort_keys=True)}
+        if self.processes is not None or self.workflows is not None:
+            out["ProcessTableName"] = TABLE_NAME
+        if self.processes is not None:
+            mailboxes = self.processes.system.mailboxes
+            out["ProcessQueues"] = json.dumps(mailboxes.queues, sort_keys=True)
+            out["ProcessDelayQueues"] = json.dumps(mailboxes.delay_queues, sort_keys=True)
+            dead = {h: host.dlq_url for h, host in self.processes.hosts.items()}
+            out["ProcessDeadLetterQueues"] = json.dumps(dead, sort_keys=True)
+        if self.workflows is not None:
+            out["WorkflowMachines"] = json.dumps(self.workflows.driver.machines, sort_keys=True)
+            out["WorkflowActivityQueues"] = json.dumps(self.workflows.queues.queues, sort_keys=True)
+            dead = {h: host.dlq_url for h, host in self.workflows.hosts.items()}
+            out["WorkflowActivityDeadLetterQueues"] = json.dumps(dead, sort_keys=True)
+        return out
 
     # -- functions ----------------------------------------------------------------------
     def call(self, entry_id: str, *args: Any, context: dict[str, Any] | None = None) -> Any:
