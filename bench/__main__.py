@@ -20,7 +20,7 @@ os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 warnings.simplefilter("ignore")
 
-from bench import api, aws_calls, calls, init, processes, workflows  # noqa: E402
+from bench import api, aws_calls, calls, durable_sdk, init, processes, workflows  # noqa: E402
 from bench.timing import Figure  # noqa: E402
 
 SECTIONS = [
@@ -30,6 +30,7 @@ SECTIONS = [
     ("AWS API calls", aws_calls.run),
     ("Processes", processes.run),
     ("Workflows", workflows.run),
+    ("Durable SDK side by side", durable_sdk.run),
 ]
 
 
