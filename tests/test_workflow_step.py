@@ -89,8 +89,8 @@ def test_two_steps_of_one_run_race_and_one_loses(world):
     original = log.load
     raced = []
 
-    def load_then_lose(rid):
-        history = original(rid)
+    def load_then_lose(rid, after=0):
+        history = original(rid, after)
         if not raced:
             log.load = original
             raced.append(stepper.step(rid))  # the other step gets in between load and append
@@ -270,3 +270,35 @@ def test_a_timed_out_history_replays_to_the_same_outcome(world):
         replay.close()
     assert [e.type for e in again.new_events] == [ev.WORKFLOW_COMPLETED]
     assert again.result == out.result
+
+
+def test_an_abandoned_activitys_answer_does_not_reach_the_next_generation(world):
+    stepper, log, _ = world
+    run_id = stepper.start("app:impatient", {"n": 1})
+    [old] = stepper.step(run_id).activities
+    log.post(run_id, ev.SIGNAL_RECEIVED, {"topic": "again", "payload": None}, 0)
+    out = stepper.step(run_id)  # continues as new, and steps the new generation at once
+    [new] = [e for e in out.activities if e.seq > old.seq]
+    assert new.cmd == old.cmd == 1 and log.describe(run_id)["base"] == new.seq - 2
+    # The old attempt answers late: same command number, but of the earlier generation.
+    log.post(run_id, ev.ACTIVITY_COMPLETED, {"cmd": 1, "command_seq": old.seq, "value": 2}, 0)
+    assert stepper.step(run_id).events == []
+    assert log.inbox(run_id) == []  # consumed and dropped
+    log.post(run_id, ev.ACTIVITY_COMPLETED, {"cmd": 1, "command_seq": new.seq, "value": 4}, 0)
+    log.post(run_id, ev.SIGNAL_RECEIVED, {"topic": "done", "payload": None}, 0)
+    out = stepper.step(run_id)
+    assert out.kind == "done" and out.result == 4
+
+
+def test_continue_as_new_where_the_history_goes_on_is_non_determinism(world):
+    stepper, log, engine = world
+    run_id = stepper.start("app:impatient", {"n": 1})
+    stepper.step(run_id)
+    log.post(run_id, ev.SIGNAL_RECEIVED, {"topic": "later", "payload": None}, 0)
+    log.post(run_id, ev.ACTIVITY_COMPLETED, {"cmd": 1, "value": 2}, 0)
+    assert stepper.step(run_id).result == 2
+    history = log.load(run_id)
+    history[2].fields["topic"] = "again"  # the code would now continue where it did not
+    replay = Replay(engine, "app:impatient", run_id, history[:-1])
+    with pytest.raises(UnitError, match="continued as new, but the history goes on"):
+        replay.run(engine.clock.now())

@@ -233,3 +233,30 @@ def test_an_activity_that_runs_past_its_timeout_is_retried_then_returns_the_time
     }
     attempts = [e for e in cloud.history(slow) if e["type"] == "ActivityScheduled"]
     assert [(a["attempt"], a["timeout"]) for a in attempts] == [(1, 1.0), (2, 1.0)]
+
+
+def test_continue_as_new_keeps_the_run_and_starts_a_fresh_history(cloud):
+    run_id = cloud.start_workflow("app:batches", {"left": 7, "per": 3})
+    cloud.run_workflows()
+    result = cloud.result(run_id)
+    assert result.status == "completed"
+    assert result.result["total"] == 2 * sum(range(1, 8))
+    # Three generations (3, 3 and 1 activities): each replays only its own history ...
+    assert result.result["generation"] == 3 and result.result["length"] == 3
+    # ... draws its own random ids, and the log keeps every generation, in order.
+    ids = result.result["ids"]
+    assert len(ids) == 3 == len(set(ids))
+    history = cloud.history(run_id)
+    assert [e["seq"] for e in history] == list(range(1, len(history) + 1))
+    assert [e["type"] for e in history].count("WorkflowContinuedAsNew") == 2
+    starts = [e for e in history if e["type"] == "WorkflowStarted"]
+    assert [s.get("generation", 1) for s in starts] == [1, 2, 3]
+    assert starts[1]["input"] == {"total": 36, "left": 4, "per": 3, "ids": ids[:1]}
+
+
+def test_signals_the_old_generation_did_not_take_reach_the_new_one(cloud):
+    run_id = cloud.start_workflow("app:mailbox", {})
+    for topic, word in [("w", "a"), ("w", "b"), ("w", "c"), ("w", "d"), ("stop", "e")]:
+        cloud.signal(run_id, topic, word)
+    cloud.run_workflows()
+    assert cloud.result(run_id).result == {"seen": ["a", "b", "c", "d", "e"], "generation": 3}

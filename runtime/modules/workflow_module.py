@@ -1,5 +1,7 @@
 """``workflow``: ``info()``, ``version(change_id, min, max)``, ``exec(id, input)`` (a child run,
-waited for), ``start(id, input, options)`` and ``execute(id, input, options)``.
+waited for), ``start(id, input, options)``, ``execute(id, input, options)`` and
+``continue_as_new(input)`` (end this generation of the run's history, start the next with
+``input``: same run id, same address, an empty history).
 
 Inside a workflow ``start`` and ``exec``/``execute`` are child runs (recorded; a replay starts
 nothing twice). Elsewhere ``start`` starts a run at once and returns its address; ``execute``
@@ -46,6 +48,13 @@ function M.exec(id, input, options)
   return await("child", id, where, input)
 end
 M.execute = M.exec
+function M.continue_as_new(input)
+  if not host.in_workflow() then
+    error("workflow.continue_as_new: only a workflow can continue as new", 2)
+  end
+  local _, err = await("continue", input)
+  error(err, 2) -- only a refused input comes back: the run's generation ends otherwise
+end
 function M.start(id, input, options)
   check_id(id, "workflow.start")
   return host.start(id, input, options)
@@ -71,6 +80,7 @@ def build(engine: Engine, unit: EntryRuntime) -> Any:
                 "pid": f"{replay.context.host}/{replay.run_id}",
                 "host": replay.context.host,
                 "history_length": len(replay.history),
+                "generation": int(replay.history[0].fields.get("generation", 1)),
             }
         )
 

@@ -81,6 +81,7 @@ class Workflows:
         conflict: str = "fail",
         parent: str | None = None,
         parent_cmd: int | None = None,
+        parent_seq: int | None = None,
         run_id: str | None = None,
     ) -> str:
         """Create a run and start its driver; returns the run id.
@@ -115,7 +116,13 @@ class Workflows:
                     )
         try:
             self.log.create_run(
-                run_id, workflow_id, started, host=host, parent=parent, parent_cmd=parent_cmd
+                run_id,
+                workflow_id,
+                started,
+                host=host,
+                parent=parent,
+                parent_cmd=parent_cmd,
+                parent_seq=parent_seq,
             )
         except UnitError as exc:
             if exc.kind != ALREADY_EXISTS or self.log.describe(run_id)["workflow"] != workflow_id:
@@ -189,7 +196,12 @@ class Workflows:
         if not parent:
             return
         event_type = ev.CHILD_COMPLETED if status == "completed" else ev.CHILD_FAILED
-        fields = {"cmd": info["parent_cmd"], "child": run_id, **outcome}
+        fields = {
+            "cmd": info["parent_cmd"],
+            "command_seq": info["parent_seq"],
+            "child": run_id,
+            **outcome,
+        }
         if self.log.post_once(parent, f"child:{run_id}", event_type, fields, self.clock.now()):
             self.notify(parent)
 

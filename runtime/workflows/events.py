@@ -32,6 +32,9 @@ CHILD_COMPLETED = "ChildCompleted"
 CHILD_FAILED = "ChildFailed"
 #: ``process.send`` from the run (to a process or another run), carried out after the append.
 MESSAGE_SENT = "MessageSent"
+#: ``workflow.continue_as_new(input)``: the end of a generation of the run's history; the next
+#: event is the ``WorkflowStarted`` of the next generation (same run id, fresh history).
+WORKFLOW_CONTINUED = "WorkflowContinuedAsNew"
 #: ``workflow.version(change_id, min, max)`` on first execution: the version this run takes.
 VERSION_MARKER = "VersionMarker"
 

@@ -137,6 +137,7 @@ class WorkflowHost:
                 host=fields.get("host") or None,
                 parent=run_id,
                 parent_cmd=event.cmd,
+                parent_seq=event.seq,
                 run_id=fields["run_id"],
             )
         except UnitError as exc:
@@ -148,7 +149,12 @@ class WorkflowHost:
                 run_id,
                 key,
                 ev.CHILD_FAILED,
-                {"cmd": event.cmd, "child": fields["run_id"], "error": error},
+                {
+                    "cmd": event.cmd,
+                    "command_seq": event.seq,
+                    "child": fields["run_id"],
+                    "error": error,
+                },
                 self.engine.clock.now(),
             )
 
@@ -211,6 +217,9 @@ class WorkflowHost:
             if exc.kind == TIMEOUT and left is not None and left > 0:
                 error["message"] = f"activity {message['id']} did not answer within {left:g}s"
             event_type, fields = ev.ACTIVITY_FAILED, {"cmd": cmd, "error": error}
+        # The command's event: an outcome for an earlier generation of the run's history
+        # (before a continue-as-new) is told apart by it and dropped.
+        fields["command_seq"] = int(message["seq"])
         if not self.log.post_once(run_id, key, event_type, fields, self.engine.clock.now()):
             return False
         self.workflows.notify(run_id)

@@ -3,7 +3,9 @@
 - events: ``pk = "r#<run>"``, ``sk = "e#<seq, 12 digits>"``; each written with
   ``attribute_not_exists``, in one transaction per append, so two steps of one run can never
   fork its history: the second one's append fails and it starts over from the new history.
-- the run's index item: ``pk = "r#<run>"``, ``sk = "run"`` (workflow, status, times, result).
+- the run's index item: ``pk = "r#<run>"``, ``sk = "run"`` (workflow, status, times, result,
+  and ``base``: the sequence number after which the current generation's history begins, moved
+  by ``workflow.continue_as_new`` in the same transaction as the append that continues it).
 - the inbox: ``pk = "r#<run>#in"``: activity results (and later signals) waiting for the next
   step, which moves them into the history (each event remembers its inbox item, so a step that
   crashed after the append but before deleting them does not apply them twice).
@@ -51,9 +53,11 @@ class EventLog:
         host: str = "",
         parent: str | None = None,
         parent_cmd: int | None = None,
+        parent_seq: int | None = None,
     ) -> None:
         """The index item and event 1, together. ``parent`` is the run id of the workflow that
-        started this one as its child (it hears of the end through its inbox).
+        started this one as its child (it hears of the end through its inbox); ``parent_cmd``
+        and ``parent_seq`` are the command and the event that started it.
 
         Raises:
             UnitError: ALREADY_EXISTS when the run id is taken.
@@ -70,6 +74,7 @@ class EventLog:
         if parent:
             index["parent"] = {"S": parent}
             index["parent_cmd"] = {"N": str(parent_cmd or 0)}
+            index["parent_seq"] = {"N": str(parent_seq or 0)}
         try:
             self.client.transact_write_items(
                 TransactItems=[
@@ -108,6 +113,8 @@ class EventLog:
         if "parent" in item:
             out["parent"] = item["parent"]["S"]
             out["parent_cmd"] = int(item["parent_cmd"]["N"])
+            out["parent_seq"] = int(item.get("parent_seq", {}).get("N", "0"))
+        out["base"] = int(item.get("base", {}).get("N", "0"))
         if "closed" in item:
             out["closed"] = float(item["closed"]["N"])
         if "outcome" in item:
@@ -158,22 +165,37 @@ class EventLog:
                 return events
             kwargs["ExclusiveStartKey"] = reply["LastEvaluatedKey"]
 
-    def append(self, run_id: str, events: list[Event]) -> None:
-        """Append events whose ``seq`` continue the history.
+    def append(self, run_id: str, events: list[Event], *, base: int | None = None) -> None:
+        """Append events whose ``seq`` continue the history; with ``base``, move the run's
+        current generation to start after event ``base`` in the same transaction as the last
+        events (a continue-as-new).
 
         Raises:
             LogConflict: one of those sequence numbers is taken (another step won).
         """
-        for start in range(0, len(events), _TRANSACTION_ITEMS):
-            chunk = events[start : start + _TRANSACTION_ITEMS]
+        size = _TRANSACTION_ITEMS - (1 if base is not None else 0)
+        for start in range(0, len(events), size):
+            chunk = events[start : start + size]
+            items = [self._put_event(run_id, e) for e in chunk]
+            if base is not None and start + size >= len(events):
+                items.append(self._move_base(run_id, base))
             try:
-                self.client.transact_write_items(
-                    TransactItems=[self._put_event(run_id, e) for e in chunk]
-                )
+                self.client.transact_write_items(TransactItems=items)
             except ClientError as exc:
                 if is_condition_failure(exc):
                     raise LogConflict(run_id) from None
                 raise
+
+    def _move_base(self, run_id: str, base: int) -> dict[str, Any]:
+        return {
+            "Update": {
+                "TableName": self.table,
+                "Key": {"pk": {"S": _run_key(run_id)}, "sk": {"S": "run"}},
+                "UpdateExpression": "SET #b = :b",
+                "ExpressionAttributeNames": {"#b": "base"},  # a reserved word
+                "ExpressionAttributeValues": {":b": {"N": str(base)}},
+            }
+        }
 
     def _put_event(self, run_id: str, event: Event) -> dict[str, Any]:
         return {

@@ -101,11 +101,14 @@ class StepResult:
     """What one step produced: events to append, and what the run now waits for."""
 
     new_events: list[Event]
-    status: str  # running | completed | failed
+    status: str  # running | completed | failed | continued (result: the next input)
     next_timer: float | None = None
     result: Any = None
     error: dict[str, Any] | None = None
     new_activities: list[Event] = field(default_factory=list)
+    #: Of the events given to :meth:`Replay.resume`, how many at the end were not replayed
+    #: because the code continued as new first (they belong to the next generation).
+    unused: int = 0
 
 
 class Replay:
@@ -120,6 +123,9 @@ class Replay:
         self.entry_id = entry_id
         self.run_id = run_id
         self.history = list(history)
+        #: The sequence number before this generation's first event (0 until a run has
+        #: continued as new): ids derived from commands include it, so generations differ.
+        self.base = max(0, history[0].seq - 1)
         self.commands: dict[int, _Command] = {}
         # Kept apart so a step's cost does not grow with the history: commands not yet matched
         # or recorded, timers not yet fired, activity attempts with a deadline not yet settled.
@@ -127,7 +133,8 @@ class Replay:
         self._open_timers: dict[int, _Command] = {}
         self._open_deadlines: dict[int, _Command] = {}
         self._next_cmd = 1
-        seed = int.from_bytes(hashlib.sha256(run_id.encode()).digest()[:8], "big")
+        seed_text = run_id if not self.base else f"{run_id}/{self.base}"
+        seed = int.from_bytes(hashlib.sha256(seed_text.encode()).digest()[:8], "big")
         self.context = WorkflowContext(run_id, ManualClock(history[0].time), random.Random(seed))
         self.context.replay = self
         self.context.host = host
@@ -149,6 +156,9 @@ class Replay:
         self._new_markers: list[Event] = []
         #: Past the recorded history: what the code does now is new, not replayed.
         self.live = False
+        #: ``workflow.continue_as_new(input)`` was called: the input of the next generation.
+        self.continue_with: Any = None
+        self._continued = False
 
     # -- commands (called from the scheduler's operations) ------------------------------------
     def command(
@@ -210,7 +220,18 @@ class Replay:
                 todo = self.history[1:]
             else:
                 todo = events
-            for event in todo:
+            recorded = len(todo) - len(events)
+            unused = 0
+            for i, event in enumerate(todo):
+                if self._continued:
+                    if i < recorded:
+                        raise NonDeterminism(
+                            f"the code continued as new, but the history goes on with "
+                            f"{event.type} #{event.seq}"
+                        )
+                    unused = len(todo) - i
+                    del self.history[len(self.history) - unused :]
+                    break
                 if event.type in ev.ENDINGS:
                     raise UnitError(INVALID, f"run {self.run_id} has already ended")
                 self.context.workflow_clock.set(event.time)
@@ -218,6 +239,7 @@ class Replay:
             self.live = True
             self.context.workflow_clock.set(max(now, self.context.workflow_clock.now()))
             result = self._record_new(now)
+        result.unused = unused
         self.history.extend(result.new_events)
         return result
 
@@ -314,7 +336,8 @@ class Replay:
         err)`` gets its end. Returns the child's run id, derived from this run and the
         command, so a replay names the same child."""
         cmd = self._next_cmd
-        child_id = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{self.run_id}/{cmd}"))
+        name = f"{self.run_id}/{cmd}" if not self.base else f"{self.run_id}/{self.base}/{cmd}"
+        child_id = str(uuid.uuid5(uuid.NAMESPACE_URL, name))
         state = self.engine.state
 
         def outcome(event: Event) -> None:
@@ -416,7 +439,7 @@ class Replay:
                 if command.type == ev.ACTIVITY_SCHEDULED:
                     activities.append(event)
             due = self._due(now)
-            if not due or self.task.done:
+            if not due or self.task.done or self._continued:
                 break
             for _, command in due:
                 outcome = self._lapse(command, now)
@@ -460,6 +483,12 @@ class Replay:
         self._new_markers = []
         task = self.task
         assert task is not None
+        if self._continued:
+            fields = {"input": self.continue_with}
+            new.append(Event(ev.WORKFLOW_CONTINUED, now, fields))
+            return StepResult(
+                new, "continued", result=self.continue_with, new_activities=activities
+            )
         if not task.done:
             timers = [c.fields["fire_at"] for c in self._open_timers.values()]
             timers += [c.deadline for c in self._open_deadlines.values()]  # type: ignore[misc]
@@ -546,7 +575,17 @@ class Replay:
             self.child(workflow_id, host, wire, lambda v, e: scheduler.wake(task, (v, e)))
             return False, ()
 
+        def op_continue(task: Task, input_: Any) -> Any:
+            try:
+                wire = codec.to_json_value(engine.codec.to_python(input_, "input"))
+            except CodecError as exc:
+                message = f"workflow.continue_as_new: {exc.message}"
+                return True, (None, state.new_error(INVALID, message))
+            self.continue_with, self._continued = wire, True
+            return False, ()  # never resumed: this generation ends with the step
+
         scheduler.ops[b"call"] = op_call
+        scheduler.ops[b"continue"] = op_continue
         scheduler.ops[b"async"] = op_async
         scheduler.ops[b"child"] = op_child
 

@@ -120,6 +120,10 @@ class _Kept:
     host: str
     seen: _Seen
 
+    @property
+    def last_seq(self) -> int:
+        return self.replay.base + len(self.replay.history)
+
 
 class WorkflowStepper:
     """Starts runs and steps them."""
@@ -133,6 +137,7 @@ class WorkflowStepper:
         self.stats = StepStats()
         self._sticky_runs = sticky_runs
         self._kept: OrderedDict[str, _Kept] = OrderedDict()
+        self._continuing = False
 
     def start(
         self,
@@ -153,7 +158,7 @@ class WorkflowStepper:
         """One step; raises :class:`~runtime.workflows.log.LogConflict` on a lost race."""
         self.stats.steps += 1
         kept = self._kept.pop(run_id, None)
-        if kept is not None and self.log.load(run_id, after=len(kept.replay.history)):
+        if kept is not None and self.log.load(run_id, after=kept.last_seq):
             kept.replay.close()  # someone else appended (a terminate, a concurrent step)
             kept = None
         if kept is not None:
@@ -164,7 +169,7 @@ class WorkflowStepper:
             self.stats.sticky_misses += 1
             info = self.log.describe(run_id)
             workflow, host = info["workflow"], info["host"]
-            history = self.log.load(run_id)
+            history = self.log.load(run_id, after=info["base"])  # this generation's events
             seen = _Seen()
             seen.add(history)
         last = history[-1]
@@ -173,20 +178,25 @@ class WorkflowStepper:
                 kept.replay.close()
             return self._ended(last, host)
         now = max(self.clock.now(), last.time)
-        pending, consumed = self._take_inbox(run_id, seen, now)
+        first_seq = max(1, history[0].seq)
+        pending, consumed = self._take_inbox(run_id, seen, now, first_seq)
         replay = kept.replay if kept else Replay(self.engine, workflow, run_id, history, host)
-        base = len(history)  # before the resume: a kept replay's history is this same list
+        # Taken before the resume: a kept replay's history is this same list.
+        next_seq = first_seq + len(history)
         try:
             result = replay.resume(pending, now)
-            new = pending + result.new_events
-            for i, event in enumerate(new, start=base + 1):
+            used = pending[: len(pending) - result.unused]
+            new = used + result.new_events
+            for i, event in enumerate(new, start=next_seq):
                 event.seq = i
+            if result.status == "continued":
+                return self._continue(run_id, replay, result, new, consumed, pending[len(used) :])
             self.log.append(run_id, new)
         except BaseException:
             replay.close()
             raise
         self.log.discard(run_id, consumed)
-        last_seq = new[-1].seq if new else len(replay.history)
+        last_seq = new[-1].seq if new else next_seq - 1
         if result.status == "running":
             seen.add(new)
             self._keep(run_id, _Kept(replay, workflow, host, seen))
@@ -209,6 +219,47 @@ class WorkflowStepper:
             result.result,
             result.error,
         )
+
+    def _continue(
+        self,
+        run_id: str,
+        replay: Replay,
+        result: Any,
+        new: list[Event],
+        consumed: list[str],
+        unused: list[Event],
+    ) -> StepOutput:
+        """End this generation of the run's history and start the next in the same append
+        (same run id, so its address, name and parent stay), then step the new generation.
+
+        Inbox items the old generation did not take (signals after the call) stay for the new
+        one; outcomes of the old generation's commands are dropped when they arrive."""
+        ended = new[-1]
+        generation = int(replay.history[0].fields.get("generation", 1)) + 1
+        started = Event(
+            ev.WORKFLOW_STARTED,
+            ended.time,
+            {"input": result.result, "generation": generation},
+            seq=ended.seq + 1,
+        )
+        self.log.append(run_id, [*new, started], base=ended.seq)
+        replay.close()
+        keep = {e.fields["inbox"] for e in unused}
+        self.log.discard(run_id, [item for item in consumed if item not in keep])
+        appended = [*new, started]
+        activities = [e for e in new if e.type == ev.ACTIVITY_SCHEDULED]
+        if self._continuing:
+            # A generation that continues again at once: the driver steps it after a short
+            # park instead of this invocation looping (a runaway loop costs a second each).
+            return StepOutput("park", 0.0, activities, appended, started.seq, replay.context.host)
+        self._continuing = True
+        try:
+            out = self.step(run_id)  # the new generation's first step, right away
+        finally:
+            self._continuing = False
+        out.events[:0] = appended
+        out.activities[:0] = activities
+        return out
 
     def forget(self, run_id: str) -> None:
         """Drop the kept replay of ``run_id``, if any."""
@@ -247,16 +298,21 @@ class WorkflowStepper:
         )
         return StepOutput("failed", last_seq=last.seq, host=host, status=status, error=error)
 
-    def _take_inbox(self, run_id: str, seen: _Seen, now: float) -> tuple[list[Event], list[str]]:
+    def _take_inbox(
+        self, run_id: str, seen: _Seen, now: float, first_seq: int
+    ) -> tuple[list[Event], list[str]]:
         """Outcome events for the inbox items not yet in the history; a second outcome for the
-        same command (a redelivered activity) is consumed and dropped: the first one counts."""
+        same command (a redelivered activity) is consumed and dropped: the first one counts,
+        and so is an outcome of a command of an earlier generation (its ``command_seq`` is before
+        ``first_seq``, the first event of this one)."""
         taken: set[int] = set()  # this step's outcomes; `seen` learns them once they land
         pending: list[Event] = []
         consumed: list[str] = []
         for item_id, event_type, fields in self.log.inbox(run_id):
             consumed.append(item_id)
             cmd = int(fields["cmd"]) if "cmd" in fields else None
-            if item_id in seen.inbox_ids or cmd in seen.settled or cmd in taken:
+            earlier = int(fields.get("command_seq", first_seq)) < first_seq
+            if item_id in seen.inbox_ids or cmd in seen.settled or cmd in taken or earlier:
                 continue
             if cmd is not None:
                 taken.add(cmd)
