@@ -73,7 +73,13 @@ class WorkflowHost:
             arn = self.workflows.driver.start_next(step_input)
             return asl.step_output(step_input, "rollover", next_execution=arn)
         out = self._step_with_retries(run_id)
-        self._dispatch(run_id, out)
+        try:
+            self._dispatch(run_id, out)
+        except BaseException:
+            # The kept replay vouches that this run's commands were carried out; now they
+            # may not have been, so the next step reads the dispatch mark.
+            self.stepper.forget(run_id)
+            raise
         if out.kind == "park":
             return asl.step_output(step_input, "park", timeout=asl.park_timeout(out.timeout))
         outcome = {"result": out.result} if out.kind == "done" else {"error": out.error}
@@ -106,7 +112,14 @@ class WorkflowHost:
     def _dispatch(self, run_id: str, out: StepOutput) -> None:
         """Carry out the commands appended after the run's ``dispatched`` mark."""
         last_seq, host = out.last_seq, out.host
-        mark = self.log.dispatched(run_id)
+        if out.sticky:
+            # This container's previous step of the run carried out everything before this
+            # step's events: no mark to read, and none to move when nothing is to be done.
+            if not any(e.type in ev.DISPATCHED for e in out.events):
+                return
+            mark = last_seq - out.appended
+        else:
+            mark = self.log.dispatched(run_id)
         if mark >= last_seq:
             return
         # Usually the mark is where this step's events begin, and they are in hand; after a

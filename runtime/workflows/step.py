@@ -80,6 +80,9 @@ class StepOutput:
     status: str = "running"
     result: Any = None
     error: dict[str, Any] | None = None
+    #: Resumed from a replay this container kept: its previous step of the run was this
+    #: container's, and that step's commands were carried out (a failure would have dropped it).
+    sticky: bool = False
 
     @property
     def appended(self) -> int:
@@ -201,7 +204,9 @@ class WorkflowStepper:
             seen.add(new)
             self._keep(run_id, _Kept(replay, workflow, host, seen))
             timeout = None if result.next_timer is None else max(0.0, result.next_timer - now)
-            return StepOutput("park", timeout, result.new_activities, new, last_seq, host)
+            return StepOutput(
+                "park", timeout, result.new_activities, new, last_seq, host, sticky=bool(kept)
+            )
         replay.close()
         outcome = (
             {"result": result.result} if result.status == "completed" else {"error": result.error}
@@ -218,6 +223,7 @@ class WorkflowStepper:
             result.status,
             result.result,
             result.error,
+            sticky=bool(kept),
         )
 
     def _continue(
