@@ -165,10 +165,15 @@ class ParkedError:
 def pending_commands(history: list[dict[str, Any]]) -> list[PendingCommand]:
     """The activities, timers and children ``history`` scheduled and holds no outcome for, in
     the order they were issued. Fired timers are not pending; neither is anything once the run
-    has ended (its last event is an ending). ``history`` is event dicts as
-    :meth:`Inspector.history` returns them (``type``, ``seq``, ``time`` and the fields)."""
+    has ended (its last event is an ending), nor what an earlier generation left open before
+    a ``workflow.continue_as_new`` (command numbers start again in each generation).
+    ``history`` is event dicts as :meth:`Inspector.history` returns them (``type``, ``seq``,
+    ``time`` and the fields)."""
     if history and history[-1]["type"] in ev.ENDINGS:
         return []
+    starts = [i for i, e in enumerate(history) if e["type"] == ev.WORKFLOW_CONTINUED]
+    if starts:
+        history = history[starts[-1] + 1 :]
     settled = {int(e.get("cmd", 0)) for e in history if e["type"] in ev.OUTCOMES}
     pending = []
     for event in history:

@@ -164,6 +164,13 @@ def test_pending_commands_of_a_history():
             "retry_of": 1,
         },
     ]
+    continued = [
+        *history,
+        {"seq": 8, "type": "WorkflowContinuedAsNew", "time": 4.0},
+        {"seq": 9, "type": "WorkflowStarted", "time": 4.0, "input": 1},
+        {"seq": 10, "type": "TimerStarted", "time": 4.0, "cmd": 1, "fire_at": 9.0},
+    ]
+    assert [(p.cmd, p.seq) for p in pending_commands(continued)] == [(1, 10)]
     ended = [*history, {"seq": 8, "type": "WorkflowTerminated", "time": 4.0, "reason": "x"}]
     assert pending_commands(ended) == []
 

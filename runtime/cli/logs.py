@@ -19,7 +19,6 @@ from typing import Any
 from runtime.cli.common import EXIT_OK, EXIT_USAGE, CliError, compact, print_json, when
 from runtime.cli.connection import Connection
 from runtime.durations import parse_duration
-from runtime.errors import UnitError
 from runtime.targets import Target, dev_request
 
 Connect = Callable[[], Connection]
@@ -72,8 +71,8 @@ def add_parser(sub: Any, target_options: argparse.ArgumentParser) -> None:
 def run(opts: argparse.Namespace, connect: Connect) -> int:
     try:
         since = parse_duration(opts.since)
-    except UnitError as exc:
-        raise CliError(f"--since: {exc.message}", EXIT_USAGE) from None
+    except ValueError as exc:
+        raise CliError(f"--since: {exc}", EXIT_USAGE) from None
     conn = connect()
     start = conn.clock.now() - since
     source = _dev_lines(conn.target) if conn.target.dev_url else _stack_lines(conn, start)
