@@ -260,3 +260,32 @@ def test_signals_the_old_generation_did_not_take_reach_the_new_one(cloud):
         cloud.signal(run_id, topic, word)
     cloud.run_workflows()
     assert cloud.result(run_id).result == {"seen": ["a", "b", "c", "d", "e"], "generation": 3}
+
+
+def test_a_long_run_rolls_over_to_new_executions_and_finishes_exactly(cloud, monkeypatch):
+    from runtime.workflows import asl
+
+    monkeypatch.setattr(asl, "ROLLOVER_STEPS", 3)  # the deployed 1,000, scaled down
+    run_id = cloud.start_workflow("app:loop", {"n": 7})
+    cloud.run_workflows()
+    result = cloud.result(run_id)
+    assert result.status == "completed" and result.result["total"] == 2 * sum(range(1, 8))
+    history = cloud.history(run_id)
+    assert [e["type"] for e in history].count("ActivityScheduled") == 7  # nothing twice
+    sfn = boto3.client("stepfunctions", region_name="us-east-1")
+    machine = cloud.workflows.driver.machines["app:flows"]
+    executions = sfn.list_executions(stateMachineArn=machine)["executions"]
+    executions = [e for e in executions if e["name"].startswith(run_id)]
+    assert len(executions) >= 3  # 8 steps, at most 3 per execution
+    for execution in executions:
+        assert execution["status"] == "SUCCEEDED"
+    ends = [
+        sfn.get_execution_history(executionArn=e["executionArn"], reverseOrder=True)["events"]
+        for e in executions
+    ]
+    rolled = [
+        h
+        for h in ends
+        if any(ev.get("stateEnteredEventDetails", {}).get("name") == "RolledOver" for ev in h)
+    ]
+    assert len(rolled) == len(executions) - 1  # every execution but the last handed over
