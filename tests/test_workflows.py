@@ -289,3 +289,12 @@ def test_a_long_run_rolls_over_to_new_executions_and_finishes_exactly(cloud, mon
         if any(ev.get("stateEnteredEventDetails", {}).get("name") == "RolledOver" for ev in h)
     ]
     assert len(rolled) == len(executions) - 1  # every execution but the last handed over
+
+
+def test_a_function_starts_a_workflow_with_process_spawn_and_signals_its_address(cloud):
+    out = cloud.call("app:starter")
+    assert out["refused"].startswith("process.spawn_linked/spawn_monitored of a workflow")
+    host, _, run_id = out["address"].rpartition("/")
+    assert host == "app:flows"
+    cloud.run_workflows()
+    assert cloud.result(run_id).result == {"approved": True, "by": "a function", "noted": {}}
