@@ -48,8 +48,6 @@ class Target:
     dev_url: str | None = None
     #: Set for a deployed stack: its name (logs are found through its resources).
     stack: str | None = None
-    #: The application folder the dev server runs, when it says.
-    app: str | None = None
 
     @property
     def name(self) -> str:
@@ -146,7 +144,6 @@ def dev_target(base: str) -> Target:
         outputs={str(k): str(v) for k, v in reply["outputs"].items()},
         endpoint_url=reply.get("endpoint_url") or None,
         dev_url=base,
-        app=reply.get("app") or None,
     )
 
 

@@ -22,7 +22,7 @@ from runtime.inspection import Inspector
 from runtime.processes.mailboxes import Mailboxes
 from runtime.processes.store import ActorStore
 from runtime.processes.system import ProcessSystem
-from runtime.targets import Target
+from runtime.targets import Target, dev_request
 from runtime.workflows.client import Workflows
 from runtime.workflows.driver import Driver
 from runtime.workflows.log import EventLog
@@ -119,12 +119,12 @@ class Connection:
 
     def registry(self, app: str | None, command: str) -> manifest.Registry:
         """The application's manifest, from ``app``, else the connection's app folder, else
-        the one the dev server runs, else ``$UNITS_APP``, else the current folder.
+        ``$UNITS_APP``, else the folder the dev server runs, else the current folder.
 
         Raises:
             CliError: no application folder, or one that does not load.
         """
-        folder = app or self.app or self.target.app or os.environ.get("UNITS_APP")
+        folder = app or self.app or os.environ.get("UNITS_APP") or self._dev_app()
         if folder is None and Path("_index.yaml").is_file():
             folder = "."
         if folder is None:
@@ -137,6 +137,16 @@ class Connection:
             return manifest.load_app(Path(folder))
         except ManifestError as exc:
             raise CliError(f"cannot load {folder}:\n  " + "\n  ".join(exc.problems)) from None
+
+    def _dev_app(self) -> str | None:
+        """The folder the dev server runs (``GET /_units/api/status``), if it is one here."""
+        if not self.target.dev_url:
+            return None
+        status = dev_request(self.target.dev_url, "/status")
+        folder = status.get("app") if isinstance(status, dict) else None
+        # The server's path may be relative to where it was started: use it only if it is a
+        # folder from here too.
+        return str(folder) if folder and Path(folder).is_dir() else None
 
 
 def _no_entries() -> manifest.Registry:

@@ -151,7 +151,9 @@ def _event_line(event: dict[str, Any]) -> str:
 
 def _detail(event: dict[str, Any]) -> str:
     return " ".join(
-        f"{k}={compact(v, 40)}" for k, v in event.items() if k not in _PLUMBING and v is not None
+        f"{k}={when(v) if k == 'fire_at' else compact(v, 40)}"
+        for k, v in event.items()
+        if k not in _PLUMBING and v is not None
     )
 
 
