@@ -298,3 +298,29 @@ def test_a_function_starts_a_workflow_with_process_spawn_and_signals_its_address
     assert host == "app:flows"
     cloud.run_workflows()
     assert cloud.result(run_id).result == {"approved": True, "by": "a function", "noted": {}}
+
+
+def test_values_too_large_for_the_log_are_clear_errors_and_the_run_goes_on(cloud):
+    limit = "over the 358400 bytes (350 KB) a workflow event holds"
+    run_id = cloud.start_workflow("app:bulky", {"size": 400_000})
+    cloud.run_workflows()
+    out = cloud.result(run_id).result
+    assert out["err"].startswith("the result of activity app:big: 400002 bytes, " + limit)
+    assert out["kind"] == "INVALID" and "got" not in out
+    assert out["arg_err"].startswith("the arguments of activity app:double: 400004 bytes")
+    assert "the message payload: 400002 bytes" in out["send_err"]
+    history = cloud.history(run_id)
+    # Tried once (no retry can shrink it), and nothing oversized was scheduled or sent.
+    assert [e["type"] for e in history].count("ActivityScheduled") == 1
+    assert "MessageSent" not in [e["type"] for e in history]
+
+    failed = cloud.start_workflow("app:bulky", {"size": 400_000, "big_result": True})
+    cloud.run_workflows()
+    result = cloud.result(failed)
+    assert result.status == "failed"
+    assert result.error["message"].startswith("the workflow's result: 400002 bytes, " + limit)
+    waiting = cloud.start_workflow("app:approval", {"wait": "1h"})
+    with pytest.raises(UnitError, match="the signal payload: 400002 bytes"):
+        cloud.signal(waiting, "t", "s" * 400_000)
+    with pytest.raises(UnitError, match="the workflow input: 4000"):
+        cloud.start_workflow("app:bulky", {"size": "s" * 400_000})

@@ -9,8 +9,11 @@ Values are in the codec's JSON form.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
+
+from runtime.errors import INVALID, UnitError
 
 WORKFLOW_STARTED = "WorkflowStarted"
 WORKFLOW_COMPLETED = "WorkflowCompleted"
@@ -55,6 +58,26 @@ STATUS_OF_ENDING = {
     WORKFLOW_FAILED: "failed",
     WORKFLOW_TERMINATED: "terminated",
 }
+
+
+#: The most one value (an input, a result, a payload) may take in a history event: a DynamoDB
+#: item holds 400 KB, and the event's keys, type and other fields need some of it.
+VALUE_LIMIT_BYTES = 350 * 1024
+
+
+def check_size(what: str, value: Any) -> None:
+    """Refuse a value (in the codec's JSON form) too large for a history event.
+
+    Raises:
+        UnitError: INVALID, naming ``what``, its size and the limit.
+    """
+    size = len(json.dumps(value, ensure_ascii=False).encode())
+    if size > VALUE_LIMIT_BYTES:
+        raise UnitError(
+            INVALID,
+            f"{what}: {size} bytes, over the {VALUE_LIMIT_BYTES} bytes (350 KB) a workflow "
+            "event holds; keep large values elsewhere (S3, a table) and pass their key",
+        )
 
 
 def terminated_error(reason: str) -> dict[str, str]:

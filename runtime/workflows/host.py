@@ -210,26 +210,10 @@ class WorkflowHost:
     def run_activity(self, message: dict[str, Any]) -> bool:
         """Run one activity attempt and record its outcome; False when an outcome under its
         idempotency key was recorded before (a redelivery: the function is not run again)."""
-        run_id, key, cmd = message["run_id"], message["key"], int(message["cmd"])
+        run_id, key = message["run_id"], message["key"]
         if self.log.posted(run_id, key):
             return False
-        context = {"idempotency_key": key, "run_id": run_id, "attempt": message.get("attempt", 1)}
-        args = codec.from_json_value(message.get("args", []))
-        deadline = message.get("deadline")
-        # The attempt's deadline counts from when it was scheduled: time spent in the queue is
-        # spent, and an attempt that arrives late is not run at all.
-        left = None if deadline is None else float(deadline) - self.engine.clock.now()
-        try:
-            if left is not None and left <= 0:
-                raise UnitError(TIMEOUT, f"activity {message['id']} expired in the queue")
-            value = self.engine.call(message["id"], args, context=context, timeout=left)
-            event_type = ev.ACTIVITY_COMPLETED
-            fields = {"cmd": cmd, "value": codec.to_json_value(value)}
-        except UnitError as exc:
-            error = exc.to_dict()
-            if exc.kind == TIMEOUT and left is not None and left > 0:
-                error["message"] = f"activity {message['id']} did not answer within {left:g}s"
-            event_type, fields = ev.ACTIVITY_FAILED, {"cmd": cmd, "error": error}
+        event_type, fields = self._outcome(message)
         # The command's event: an outcome for an earlier generation of the run's history
         # (before a continue-as-new) is told apart by it and dropped.
         fields["command_seq"] = int(message["seq"])
@@ -237,3 +221,32 @@ class WorkflowHost:
             return False
         self.workflows.notify(run_id)
         return True
+
+    def _outcome(self, message: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        """Run the attempt: ``ActivityCompleted`` with its value, or ``ActivityFailed``."""
+        run_id, name, cmd = message["run_id"], message["id"], int(message["cmd"])
+        context = {
+            "idempotency_key": message["key"],
+            "run_id": run_id,
+            "attempt": message.get("attempt", 1),
+        }
+        deadline = message.get("deadline")
+        # The attempt's deadline counts from when it was scheduled: time spent in the queue is
+        # spent, and an attempt that arrives late is not run at all.
+        left = None if deadline is None else float(deadline) - self.engine.clock.now()
+        try:
+            if left is not None and left <= 0:
+                raise UnitError(TIMEOUT, f"activity {name} expired in the queue")
+            args = codec.from_json_value(message.get("args", []))
+            value = codec.to_json_value(self.engine.call(name, args, context=context, timeout=left))
+        except UnitError as exc:
+            error = exc.to_dict()
+            if exc.kind == TIMEOUT and left is not None and left > 0:
+                error["message"] = f"activity {name} did not answer within {left:g}s"
+            return ev.ACTIVITY_FAILED, {"cmd": cmd, "error": error}
+        try:
+            ev.check_size(f"the result of activity {name}", value)
+        except UnitError as exc:
+            # The same call would return the same value: no retry can help.
+            return ev.ACTIVITY_FAILED, {"cmd": cmd, "error": {**exc.to_dict(), "final": True}}
+        return ev.ACTIVITY_COMPLETED, {"cmd": cmd, "value": value}

@@ -335,6 +335,7 @@ class Replay:
         """A child run (recorded, started by the step after the append); ``deliver(value,
         err)`` gets its end. Returns the child's run id, derived from this run and the
         command, so a replay names the same child."""
+        ev.check_size(f"the input of child workflow {workflow_id}", input_)
         cmd = self._next_cmd
         name = f"{self.run_id}/{cmd}" if not self.base else f"{self.run_id}/{self.base}/{cmd}"
         child_id = str(uuid.uuid5(uuid.NAMESPACE_URL, name))
@@ -367,6 +368,7 @@ class Replay:
 
     def send(self, to: str, topic: str, payload: Any) -> None:
         """``process.send`` from the run: recorded, carried out by the step after the append."""
+        ev.check_size("the message payload", payload)
         fields = {"to": to, "topic": topic, "payload": payload}
         command = self.command(ev.MESSAGE_SENT, to, fields, lambda _event: None)
         command.done = True  # nothing comes back
@@ -508,8 +510,11 @@ class Replay:
             result = codec.to_json_value(
                 self.engine.codec.to_python(values[0] if values else None, "result")
             )
-        except CodecError as exc:
-            error = {"kind": INVALID, "message": f"the workflow's result: {exc.message}"}
+            ev.check_size("the workflow's result", result)
+        except UnitError as exc:  # a CodecError, or the size check
+            what = "the workflow's result: " if isinstance(exc, CodecError) else ""
+            message = f"{what}{exc.message}"
+            error = {"kind": INVALID, "message": message}
             new.append(Event(ev.WORKFLOW_FAILED, now, {"error": error}))
             return StepResult(new, "failed", error=error, new_activities=activities)
         new.append(Event(ev.WORKFLOW_COMPLETED, now, {"result": result}))
@@ -539,6 +544,10 @@ class Replay:
                 codec.to_json_value(engine.codec.to_python(v, f"args[{i}]"))
                 for i, v in enumerate(values[:count], 1)
             ]
+            try:
+                ev.check_size(f"the arguments of activity {entry_id}", py_args)
+            except UnitError as exc:
+                return exc
             limit = timeout if timeout is not None else entry.timeout
             self._attempt(_Activity(entry_id, py_args, policy, limit), 1, deliver)
             return None
@@ -578,7 +587,8 @@ class Replay:
         def op_continue(task: Task, input_: Any) -> Any:
             try:
                 wire = codec.to_json_value(engine.codec.to_python(input_, "input"))
-            except CodecError as exc:
+                ev.check_size("the input of the next generation", wire)
+            except UnitError as exc:  # a CodecError, or the size check
                 message = f"workflow.continue_as_new: {exc.message}"
                 return True, (None, state.new_error(INVALID, message))
             self.continue_with, self._continued = wire, True
@@ -605,7 +615,8 @@ class Replay:
                 return
             error = event.fields.get("error") or {}
             kind = str(error.get("kind", INTERNAL))
-            delay = next_delay(activity.policy, attempt, kind)
+            final = bool(error.get("final"))  # e.g. a result too large for the log
+            delay = None if final else next_delay(activity.policy, attempt, kind)
             if delay is None:
                 message = str(error.get("message", ""))
                 if attempt > 1:

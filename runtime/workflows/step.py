@@ -48,6 +48,7 @@ def started_event(registry: manifest.Registry, workflow_id: str, input_: Any, no
         wire = codec.to_json_value(input_)
     except CodecError as exc:
         raise UnitError(INVALID, f"workflow input: {exc.message}") from None
+    ev.check_size("the workflow input", wire)
     return Event(ev.WORKFLOW_STARTED, now, {"input": wire})
 
 
@@ -59,6 +60,7 @@ def post_signal(
         fields = {"topic": topic, "payload": codec.to_json_value(payload), "from": sender}
     except CodecError as exc:
         raise UnitError(INVALID, f"signal payload: {exc.message}") from None
+    ev.check_size("the signal payload", fields["payload"])
     log.post(run_id, ev.SIGNAL_RECEIVED, fields, now)
 
 

@@ -1,0 +1,1 @@
+return { handler = function(n) return string.rep("x", n) end }
