@@ -302,3 +302,24 @@ def test_continue_as_new_where_the_history_goes_on_is_non_determinism(world):
     replay = Replay(engine, "app:impatient", run_id, history[:-1])
     with pytest.raises(UnitError, match="continued as new, but the history goes on"):
         replay.run(engine.clock.now())
+
+
+def test_a_large_append_is_split_within_dynamodbs_transaction_limits(world):
+    _, log, _ = world
+    started = ev.Event(ev.WORKFLOW_STARTED, 0.0, {"input": None})
+    log.create_run("big", "app:sequence", started)
+    calls = []
+    original = log.client.transact_write_items
+
+    def counting(**kwargs):
+        calls.append(len(kwargs["TransactItems"]))
+        return original(**kwargs)
+
+    log.client.transact_write_items = counting
+    value = "v" * 300_000  # 12 of these are over the 4 MB a transaction may carry
+    events = [ev.Event(ev.SIGNAL_RECEIVED, 0.0, {"payload": value}, seq=i) for i in range(2, 14)]
+    events += [ev.Event(ev.SIGNAL_RECEIVED, 0.0, {"payload": 1}, seq=i) for i in range(14, 214)]
+    log.append("big", events)
+    log.client.transact_write_items = original
+    assert sum(calls) == 212 and max(calls) <= 99 and len(calls) == 4
+    assert [e.seq for e in log.load("big")] == list(range(1, 214))

@@ -28,6 +28,26 @@ from runtime.workflows.events import Event
 _TRANSACTION_ITEMS = 100
 
 
+#: DynamoDB's limit of a transaction's total size is 4 MB; this leaves room for overhead.
+_TRANSACTION_BYTES = 3_500_000
+
+
+def _chunks(items: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """Split puts into transactions within DynamoDB's item-count and size limits, keeping one
+    place free in each for the index update of a continue-as-new."""
+    chunks: list[list[dict[str, Any]]] = [[]]
+    size = 0
+    for item in items:
+        item_size = len(item["Put"]["Item"]["data"]["S"].encode()) + 200  # keys, type, time
+        full = len(chunks[-1]) >= _TRANSACTION_ITEMS - 1 or size + item_size > _TRANSACTION_BYTES
+        if chunks[-1] and full:
+            chunks.append([])
+            size = 0
+        chunks[-1].append(item)
+        size += item_size
+    return chunks
+
+
 class LogConflict(Exception):
     """Another step appended to this run first: reload and step again."""
 
@@ -170,14 +190,17 @@ class EventLog:
         current generation to start after event ``base`` in the same transaction as the last
         events (a continue-as-new).
 
+        An append beyond one transaction (99 events or 3.5 MB) is several: a step that dies
+        between them leaves a prefix of its events, which is a history the next step replays
+        and completes (it issues the same commands, and the inbox items not yet in the history
+        are still in the inbox).
+
         Raises:
             LogConflict: one of those sequence numbers is taken (another step won).
         """
-        size = _TRANSACTION_ITEMS - (1 if base is not None else 0)
-        for start in range(0, len(events), size):
-            chunk = events[start : start + size]
-            items = [self._put_event(run_id, e) for e in chunk]
-            if base is not None and start + size >= len(events):
+        chunks = _chunks([self._put_event(run_id, e) for e in events])
+        for i, items in enumerate(chunks):
+            if base is not None and i == len(chunks) - 1:
                 items.append(self._move_base(run_id, base))
             try:
                 self.client.transact_write_items(TransactItems=items)
