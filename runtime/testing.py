@@ -19,6 +19,7 @@ once with the clock moved forward.
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import json
 import os
@@ -135,6 +136,19 @@ class LocalCloud:
 
     def _start(self) -> None:
         self.lambda_client = boto3.client("lambda", region_name=REGION)
+        #: Lambda name -> (engine, lock) of the functions whose invokes run in this process.
+        self._homes: dict[str, tuple[Engine, threading.Lock]] = {}
+        self._route_invokes()
+        self._units: list[Any] = []
+        self._stack.append(self._close_units)
+        self._build_units()
+        if self.processes is not None and self.auto_start:
+            self.processes.start_services()
+
+    def _build_units(self) -> None:
+        """The engines, process and workflow hosts and the API over ``self.registry``, with
+        the resources they use (created unless they exist, so the dev stack can rebuild them
+        over the same cloud when the code changes). Closers go to ``self._units``."""
         self.processes: LocalProcesses | None = None
         system = None
         if self.registry.of_kind(manifest.ProcessHostEntry):
@@ -147,7 +161,7 @@ class LocalCloud:
                 new_engine=self._new_engine,
                 fault=self._fault,
             )
-            self._stack.append(self.processes.close)
+            self._units.append(self.processes.close)
             system = self.processes.system
         self._system = system
         self.workflows: LocalWorkflows | None = None
@@ -162,20 +176,23 @@ class LocalCloud:
                 new_engine=lambda: self._new_engine(processes=system),
                 fault=self._step_fault,
             )
-            self._stack.append(self.workflows.close)
-            self._stack.extend(engine.close for engine in self.workflows.engines)
+            self._units.append(self.workflows.close)
+            self._units.extend(engine.close for engine in self.workflows.engines)
             for engine in self.processes.engines if self.processes is not None else []:
                 engine.workflows = self.workflows.workflows
-        homes = self._create_remote_functions()
-        self._route_invokes(homes)
+        self._homes.clear()
+        self._homes.update(self._create_remote_functions())
         self.engine = self._new_engine(
             remote=LambdaInvoker(self.lambda_client, self._remote_names), processes=system
         )
         self.engine.workflows = self.workflows.workflows if self.workflows is not None else None
-        self._stack.append(self.engine.close)
+        self._units.append(self.engine.close)
         self.api = HttpApi(self.engine)
-        if self.processes is not None and self.auto_start:
-            self.processes.start_services()
+
+    def _close_units(self) -> None:
+        for close in reversed(self._units):
+            close()
+        self._units.clear()
 
     def _new_engine(self, **kwargs: Any) -> Engine:
         return Engine(
@@ -198,32 +215,43 @@ class LocalCloud:
         ]
         if not remote:
             return {}
-        iam = boto3.client("iam", region_name=REGION)
-        role = iam.create_role(
-            RoleName="units-local-function",
-            AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
-        )["Role"]["Arn"]
         names: dict[str, str] = {}
         homes: dict[str, tuple[Engine, threading.Lock]] = {}
         for entry in remote:
             name = lambda_name(entry.id)
+            self._create_lambda(name, {"UNITS_HOME_FUNCTIONS": entry.id})
+            names[entry.id] = name
+            home = self._new_engine(home_functions=frozenset({entry.id}), processes=self._system)
+            self._units.append(home.close)
+            homes[name] = (home, threading.Lock())
+        self._remote_names = names
+        return homes
+
+    def _create_lambda(self, name: str, variables: dict[str, str]) -> None:
+        """A Lambda function in moto whose invokes ``_route_invokes`` runs here (its code is a
+        placeholder); one that exists is kept (a rebuild over the same cloud)."""
+        iam = boto3.client("iam", region_name=REGION)
+        try:
+            role = iam.create_role(
+                RoleName="units-local-function",
+                AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": []}),
+            )["Role"]["Arn"]
+        except iam.exceptions.EntityAlreadyExistsException:
+            role = iam.get_role(RoleName="units-local-function")["Role"]["Arn"]
+        with contextlib.suppress(self.lambda_client.exceptions.ResourceConflictException):
             self.lambda_client.create_function(
                 FunctionName=name,
                 Runtime="python3.12",
                 Role=role,
                 Handler="handlers.function.handler",
                 Code={"ZipFile": _placeholder_zip()},
-                Environment={"Variables": {"UNITS_HOME_FUNCTIONS": entry.id}},
+                Environment={"Variables": variables},
             )
-            names[entry.id] = name
-            home = self._new_engine(home_functions=frozenset({entry.id}), processes=self._system)
-            self._stack.append(home.close)
-            homes[name] = (home, threading.Lock())
-        self._remote_names = names
-        return homes
 
-    def _route_invokes(self, homes: dict[str, tuple[Engine, threading.Lock]]) -> None:
+    def _route_invokes(self) -> None:
         from moto.awslambda_simple import models as simple
+
+        homes = self._homes  # read per invoke: a rebuild replaces what it holds
 
         original = simple.LambdaSimpleBackend.invoke
 

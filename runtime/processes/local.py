@@ -3,6 +3,7 @@ in the dev stack), one worker per host, and a drain loop standing in for the eve
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import time
@@ -98,7 +99,9 @@ class LocalProcesses:
         self.sqs = sqs
         self.region = region
         hosts = registry.of_kind(manifest.ProcessHostEntry)
-        create_table(dynamodb, TABLE_NAME)
+        # It exists when the dev stack rebuilds the hosts after a code change.
+        with contextlib.suppress(dynamodb.exceptions.ResourceInUseException):
+            create_table(dynamodb, TABLE_NAME)
         queues, delays, dlqs = {}, {}, {}
         for host in hosts:
             queues[host.id], delays[host.id], dlqs[host.id] = self._create_queues(host)

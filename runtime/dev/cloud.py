@@ -1,0 +1,213 @@
+"""The dev stack's cloud: the test harness's :class:`LocalCloud`, on the wall clock, served.
+
+What it adds to the harness:
+
+- an embedded moto server (``ThreadedMotoServer``, in this process) on a free port, so the CLI
+  and any AWS tool can reach the same SQS, DynamoDB, Step Functions and Lambda with
+  ``--endpoint-url``; the harness's own clients keep talking to the same backends in-process;
+- wall-clock time: Step Functions' own wait timeouts (moto counts them in real seconds) are the
+  durable timers, as in the cloud;
+- a function Lambda in moto (``FunctionLambdaName``) whose invokes run in the API's engine;
+- one round of each event source (:meth:`DevCloud.pump_process_host`,
+  :meth:`DevCloud.pump_activities`) for the pump threads;
+- :meth:`DevCloud.reload`: new engines and hosts over the same resources, state and runs;
+- log lines into a :class:`~runtime.dev.logs.LogHub`, and the last step error of each run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.exceptions import ClientError
+
+from runtime import manifest
+from runtime.clock import WallClock
+from runtime.dev.logs import SYSTEM_UNIT, LogHub
+from runtime.errors import UnitError
+from runtime.processes.local import lambda_handler_for
+from runtime.processes.worker import WorkerCrash
+from runtime.testing import REGION, LocalCloud
+from runtime.workflows.host import StepCrash
+
+#: The function Lambda's name in the dev stack's moto (the stack's is CloudFormation's).
+FUNCTION_LAMBDA = "units-functions"
+
+#: What :meth:`DevCloud.reload` replaces; the rest (moto, the clients, the invoke routing) stays.
+_UNIT_ATTRIBUTES = (
+    "registry",
+    "processes",
+    "workflows",
+    "_system",
+    "engine",
+    "engine_lock",
+    "api",
+    "_remote_names",
+    "_units",
+)
+
+
+class DevCloud(LocalCloud):
+    """An app on moto, served on localhost, on the wall clock. Use as a context manager."""
+
+    def __init__(self, app_dir: str | Path, hub: LogHub, *, host: str = "127.0.0.1") -> None:
+        super().__init__(app_dir, clock=WallClock())  # type: ignore[arg-type]
+        self.hub = hub
+        self.server_host = host
+        self.endpoint_url = ""
+        #: Run id -> the error of its last step, while its steps fail (the driver retries them
+        #: and then stops: the run is parked until the code is fixed).
+        self.step_errors: dict[str, str] = {}
+        #: Called after anything that may have queued work (a step that dispatched activities).
+        self.on_activity: Any = lambda: None
+        self._server: Any = None
+
+    # -- lifecycle ------------------------------------------------------------------------------
+    def __enter__(self) -> DevCloud:
+        super().__enter__()
+        try:
+            # For the management API's reads; through mock_aws, like the hosts' own clients.
+            self.dynamodb = boto3.client("dynamodb", region_name=REGION)
+            self.sqs = boto3.client("sqs", region_name=REGION)
+            self.sfn = boto3.client("stepfunctions", region_name=REGION)
+            self._start_moto_server()
+        except BaseException:
+            super().__exit__(None, None, None)
+            raise
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop_executions()
+        if self._server is not None:
+            self._server.stop()
+            self._server = None
+        super().__exit__(*exc)
+
+    def _start_moto_server(self) -> None:
+        from moto.server import ThreadedMotoServer
+
+        # werkzeug logs every request of the CLI's polling to stderr; the hub has what matters.
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        self._server = ThreadedMotoServer(ip_address=self.server_host, port=0, verbose=False)
+        self._server.start()
+        host, port = self._server.get_host_and_port()
+        self.endpoint_url = f"http://{host}:{port}"
+
+    def _stop_executions(self) -> None:
+        """Stop every driver execution still running, so moto's threads end with the stack
+        (runs parked before a reload are not in the current hosts' books)."""
+        machines = self.workflows.driver.machines.values() if self.workflows is not None else []
+        sfn = self.workflows.sfn if self.workflows is not None else None
+        for machine in machines:
+            with contextlib.suppress(ClientError):
+                listed = sfn.list_executions(stateMachineArn=machine, statusFilter="RUNNING")
+                for execution in listed.get("executions", []):
+                    with contextlib.suppress(ClientError):  # it ended meanwhile
+                        sfn.stop_execution(executionArn=execution["executionArn"])
+
+    # -- building (the harness's seams) ---------------------------------------------------------
+    def _build_units(self) -> None:
+        super()._build_units()
+        # The API engine serves HTTP requests, management invokes and the function Lambda, from
+        # several threads: one call at a time, as one Lambda instance would.
+        self.engine_lock = threading.Lock()
+        self._create_lambda(FUNCTION_LAMBDA, {})
+        self._homes[FUNCTION_LAMBDA] = (self.engine, self.engine_lock)
+        if self.workflows is not None:
+            self._watch_steps(self.workflows)
+
+    def _watch_steps(self, workflows: Any) -> None:
+        """Keep each run's last step error (and log it), so a failing run shows why at once
+        rather than after the driver's retries run out."""
+        inner = workflows.invoke
+
+        def invoke(function_name: str, event: dict[str, Any]) -> dict[str, Any]:
+            run_id = str(event.get("run_id", ""))
+            try:
+                reply = inner(function_name, event)
+            except StepCrash:
+                raise
+            except Exception as exc:
+                message = exc.message if isinstance(exc, UnitError) else repr(exc)
+                if self.step_errors.get(run_id) != message:
+                    self.hub.emit(
+                        SYSTEM_UNIT, "error", f"step failed: {message}", {"run_id": run_id}
+                    )
+                self.step_errors[run_id] = message
+                raise
+            if "run_id" in reply:
+                self.step_errors.pop(run_id, None)
+            self.on_activity()
+            return reply
+
+        workflows.invoke = invoke
+
+    def _log(self, level: str, message: str, fields: dict[str, Any]) -> None:
+        self.hub.emit(str(fields.get("entry") or "app"), level, message, fields)
+
+    # -- reloading ------------------------------------------------------------------------------
+    def reload(self, registry: manifest.Registry) -> None:
+        """Run ``registry``'s code from now on: new engines, process and workflow hosts and API
+        over the same resources (created when new ones are declared), state and runs. Call it
+        while nothing uses the current ones. On failure the current ones stay.
+
+        Raises:
+            Exception: what building the new ones raised (e.g. a queue whose attributes changed).
+        """
+        old = {name: getattr(self, name) for name in _UNIT_ATTRIBUTES}
+        old_homes = dict(self._homes)
+        self.registry = registry
+        self._units = []
+        try:
+            self._build_units()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                self._close_units()
+            for name, value in old.items():
+                setattr(self, name, value)
+            self._homes.clear()
+            self._homes.update(old_homes)
+            raise
+        self._retire(old["workflows"], old["_units"])
+        if self.processes is not None:
+            self.processes.start_services()  # services the new manifest adds (idempotent)
+
+    @staticmethod
+    def _retire(workflows: Any, units: list[Any]) -> None:
+        """Close the replaced engines. Parked driver executions are left running: their next
+        step reaches the new workflow hosts (the invoke routing reads the current ones)."""
+        if workflows is not None:
+            for host in workflows.hosts.values():
+                with host.lock:  # a step of moto's may be running in it
+                    host.host.stepper.close()
+        for close in reversed(units):
+            if workflows is None or close != workflows.close:
+                close()
+
+    # -- event sources --------------------------------------------------------------------------
+    def pump_process_host(self, host_id: str) -> bool:
+        """One round of a process host's event sources (its delay queue, then its mailbox);
+        True when anything was handled."""
+        host = self.processes.hosts.get(host_id) if self.processes is not None else None
+        if host is None:  # a reload removed it
+            return False
+        handler = lambda_handler_for(host.worker.handle)
+        moved = host.delays.poll(handler, WorkerCrash)
+        got = host.queue.poll(handler, WorkerCrash)
+        return moved.received > 0 or got.received > 0
+
+    def pump_activities(self, host_id: str) -> bool:
+        """One round of a workflow host's activity queue; True when anything ran."""
+        host = self.workflows.hosts.get(host_id) if self.workflows is not None else None
+        if host is None:
+            return False
+        return host.activities.poll(host.activity_handler, StepCrash).received > 0
+
+    # -- what the management API reports --------------------------------------------------------
+    def outputs(self) -> dict[str, str]:
+        """The harness's outputs plus the function Lambda."""
+        return {"FunctionLambdaName": FUNCTION_LAMBDA, **super().outputs()}
