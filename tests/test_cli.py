@@ -1,8 +1,12 @@
-"""``units invoke``: JSON on stdout and exit 0, or kind and message on stderr and exit 1."""
+"""``units invoke --app`` (in this process): JSON on stdout and exit 0, or kind and message on
+stderr and exit 1; and ``units dev``, which hands over to ``runtime.dev``."""
 
 from __future__ import annotations
 
 import json
+import sys
+import types
+from pathlib import Path
 
 import pytest
 
@@ -63,3 +67,29 @@ def test_bad_app_folder_lists_problems(capsys, make_app):
 def test_usage_errors(capsys, argv):
     code, _, err = run(capsys, *argv, "--app", HELLO)
     assert code == 2 and err.startswith("units invoke:")
+
+
+def test_dev_runs_the_dev_stack_in_the_foreground(capsys, monkeypatch):
+    # What `units dev` hands over to: runtime.dev.main(app, port, host) -> exit code.
+    calls = []
+    dev = types.ModuleType("runtime.dev")
+    dev.main = lambda *args: calls.append(args) or 0
+    monkeypatch.setitem(sys.modules, "runtime.dev", dev)
+    assert main(["dev", HELLO, "--port", "9000"]) == 0
+    assert calls == [(Path(HELLO), 9000, "127.0.0.1")]
+    monkeypatch.setenv("UNITS_APP", "elsewhere")
+    assert main(["dev", "--host", "0.0.0.0"]) == 0
+    assert calls[-1] == (Path("elsewhere"), 8787, "0.0.0.0")
+
+
+def test_dev_without_the_dev_stack_installed_says_so(capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "runtime.dev", None)  # an installation without it
+    code, out, err = run(capsys, "dev", HELLO)
+    assert (code, out) == (1, "")
+    assert err.strip() == "units dev: the dev stack (runtime.dev) is not part of this installation"
+
+
+def test_invoke_with_app_and_a_stack_is_a_usage_error(capsys):
+    code, _, err = run(capsys, "invoke", "app:greet", '"ada"', "--app", HELLO, "--stack", "s")
+    assert code == 2
+    assert err.strip() == "units invoke: --app/--event run the function here: drop --stack/--dev"

@@ -9,10 +9,13 @@ import json
 import pytest
 
 from runtime.cli import main
+from runtime.cli.common import CliError
 from runtime.cli.connection import Connection
+from runtime.cli.workflows import follow
 from runtime.targets import Target
 from runtime.testing import REGION, LocalCloud
 from tests.conftest import ROOT
+from tests.test_inspection import failed_driver
 
 ACTORS = ROOT / "tests" / "apps" / "actors"
 FLOWS = ROOT / "tests" / "apps" / "flows"
@@ -349,4 +352,26 @@ def test_a_stack_without_workflow_hosts_says_so(actors):
     assert err.strip() == (
         "units workflow signal: the local stack has no WorkflowMachines output: this needs a "
         "workflow.host in the application"
+    )
+
+
+def test_a_parked_run_is_shown_and_stops_a_wait(flows, monkeypatch):
+    # A run whose driver execution failed (as after a step failing past the driver's retries):
+    # here its host's machine is swapped, in the outputs, for one that fails at once.
+    run_id = flows.json("workflow", "start", "app:approval", '{"wait": "1h"}')["run_id"]
+    flows.cloud.run_workflows()
+    machine, arn = failed_driver(flows.connection.client("stepfunctions"), run_id)
+    outputs = {
+        **flows.connection.target.outputs,
+        "WorkflowMachines": json.dumps({"app:flows": machine}),
+    }
+    monkeypatch.setattr(flows.connection, "target", Target(region=REGION, outputs=outputs))
+    code, out, _ = flows("workflow", "describe", run_id)
+    assert code == 0
+    assert f"parked    NonDeterminism: line 3: x ({arn})" in out.splitlines()
+    assert flows.json("workflow", "describe", run_id)["parked"]["status"] == "FAILED"
+    with pytest.raises(CliError) as exc:
+        follow(flows.connection, run_id)
+    assert exc.value.message == (
+        f"run {run_id} is parked: its driver failed with NonDeterminism: line 3: x"
     )

@@ -13,6 +13,7 @@ import boto3
 import pytest
 
 from runtime.cli import main
+from runtime.cli.connection import Connection
 from runtime.targets import DEFAULT_DEV_URL, dev_url
 from runtime.testing import REGION, LocalCloud, lambda_name
 from tests.conftest import ROOT
@@ -192,3 +193,35 @@ def test_the_dev_url_comes_from_the_option_the_environment_or_the_default(monkey
 def test_stack_and_dev_together_is_a_usage_error(capsys):
     code, _, err = run(capsys, "ps", "--stack", "s", "--dev", "http://h:1")
     assert (code, err.strip()) == (2, "units ps: give either --stack or --dev, not both")
+
+
+def test_logs_follow_prints_new_lines_once_until_interrupted(actors_stack, capsys, monkeypatch):
+    logs = boto3.client("logs", region_name=REGION)
+    logs.create_log_stream(logGroupName=LOG_GROUP, logStreamName="s")
+    now = int(time.time() * 1000)
+
+    def put(timestamp: int, message: str) -> None:
+        logs.put_log_events(
+            logGroupName=LOG_GROUP,
+            logStreamName="s",
+            logEvents=[{"timestamp": timestamp, "message": message}],
+        )
+
+    put(now, "first")
+    polls = []
+
+    def between_polls(self, seconds):
+        polls.append(seconds)
+        if len(polls) == 1:
+            put(now, "second, at the same millisecond")  # the next poll starts there
+        else:
+            raise KeyboardInterrupt  # Ctrl-C
+
+    monkeypatch.setattr(Connection, "sleep", between_polls)
+    code, out, _ = run(capsys, "logs", "-f", "--stack", "units-actors", "--region", REGION)
+    assert code == 0
+    assert [text.split("  ")[-1] for text in out.splitlines()] == [
+        "first",
+        "second, at the same millisecond",
+    ]
+    assert len(polls) == 2

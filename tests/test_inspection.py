@@ -183,23 +183,32 @@ def test_unknown_runs(flows):
         assert (exc.value.kind, exc.value.message) == (NOT_FOUND, "no workflow run nope")
 
 
-def test_the_error_of_a_parked_run_is_its_failed_driver_execution(flows):
-    # A driver that fails the way a step failing past its retries fails it (moto runs it).
-    _, view = flows
-    sfn = boto3.client("stepfunctions", region_name=REGION)
+def failed_driver(sfn, run_id: str) -> tuple[str, str]:
+    """A driver state machine whose execution for ``run_id`` has failed the way a step failing
+    past the driver's retries fails it; returns the machine's and the execution's ARNs."""
     failing = {
         "StartAt": "Step",
         "States": {"Step": {"Type": "Fail", "Error": "NonDeterminism", "Cause": "line 3: x"}},
     }
     machine = sfn.create_state_machine(
-        name="failing-driver",
+        name=f"failing-{run_id}"[:80],
         definition=json.dumps(failing),
         roleArn="arn:aws:iam::123456789012:role/units-driver",
     )["stateMachineArn"]
+    arn = sfn.start_execution(stateMachineArn=machine, name=f"{run_id}--0")["executionArn"]
+    # moto's interpreter runs the execution in its own thread; a Fail state ends it at once.
+    stop = time.monotonic() + 10.0
+    while sfn.describe_execution(executionArn=arn)["status"] == "RUNNING":
+        assert time.monotonic() < stop, "moto did not end the execution"
+    return machine, arn
+
+
+def test_the_error_of_a_parked_run_is_its_failed_driver_execution(flows):
+    _, view = flows
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+    assert view.parked_error("run-1", "app:flows") is None  # no execution at all
+    machine, arn = failed_driver(sfn, "run-1")
     view.machines["app:other"] = machine
-    assert view.parked_error("run-1", "app:other") is None  # no execution at all
-    arn = sfn.start_execution(stateMachineArn=machine, name="run-1--0")["executionArn"]
-    _until_ended(sfn, arn)
     parked = view.parked_error("run-1", "app:other")
     assert parked is not None
     assert parked.to_dict() == {
@@ -223,10 +232,3 @@ def test_the_orders_example_waits_on_its_child_whose_timer_is_pending():
         assert (runs["orders:order"].run_id, child.parent) == (order, order)
         assert [(p.kind, p.target) for p in view.pending(order)] == [("child", "orders:follow_up")]
         assert [p.kind for p in view.pending(child.run_id)] == ["timer"]
-
-
-def _until_ended(sfn, arn: str, deadline: float = 10.0) -> None:
-    # moto's interpreter runs the execution in its own thread; a Fail state ends it at once.
-    stop = time.monotonic() + deadline
-    while sfn.describe_execution(executionArn=arn)["status"] == "RUNNING":
-        assert time.monotonic() < stop, "moto did not end the execution"
