@@ -388,10 +388,24 @@ class LocalCloud:
         return self._flows().workflows.history(run_id)
 
     def result(self, run_id: str) -> WorkflowResult:
-        """The run's status (running, completed, failed, terminated) and its result or error."""
-        info = self._flows().workflows.describe(run_id)
+        """The run's status (running, completed, failed, terminated, or ``parked``: running,
+        but its driver stopped because its step kept failing, the error says why) and its
+        result or error."""
+        flows = self._flows()
+        info = flows.workflows.describe(run_id)
         result = codec.from_json_value(info["result"]) if "result" in info else None
+        stopped = flows.failed.get(flows.workflows.run_id_of(run_id))
+        if info["status"] == "running" and stopped is not None:
+            error = {"kind": stopped["error"], "message": stopped["cause"]}
+            return WorkflowResult("parked", None, error)
         return WorkflowResult(info["status"], result, info.get("error"))
+
+    def resume_workflow(self, run_id: str) -> None:
+        """Start a new driver execution for a parked run (after fixing what failed its step),
+        as ``units workflow resume`` does; drive it with :meth:`run_workflows`."""
+        flows = self._flows()
+        flows.workflows.resume(run_id)
+        flows.failed.pop(flows.workflows.run_id_of(run_id), None)
 
     def crash_step_at(self, point: str, run_id: str | None = None, times: int = 1) -> None:
         """Kill the step Lambda at ``point`` (one of ``STEP_FAULT_POINTS``) of ``run_id``'s

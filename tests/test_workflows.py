@@ -324,3 +324,28 @@ def test_values_too_large_for_the_log_are_clear_errors_and_the_run_goes_on(cloud
         cloud.signal(waiting, "t", "s" * 400_000)
     with pytest.raises(UnitError, match="the workflow input: 4000"):
         cloud.start_workflow("app:bulky", {"size": "s" * 400_000})
+
+
+def test_a_run_whose_step_keeps_failing_is_parked_unchanged_and_resumes_after_a_fix(monkeypatch):
+    from runtime.workflows import asl
+
+    monkeypatch.setattr(asl, "STEP_RETRY_MAX_ATTEMPTS", 0)  # give up at once (moto sleeps)
+    with LocalCloud(APP) as cloud:
+        run_id = cloud.start_workflow("app:loop", {"n": 3})
+        cloud.crash_step_at("after_append", run_id)  # the step dies: a bug, a bad deploy
+        cloud.run_workflows()
+        parked = cloud.result(run_id)
+        assert parked.status == "parked"
+        assert parked.error["kind"] == "StepCrash"
+        assert "killed after its append" in parked.error["message"]
+        before = cloud.history(run_id)
+        with pytest.raises(UnitError, match="its driver execution is running"):
+            cloud.resume_workflow(cloud.start_workflow("app:approval", {"wait": "1h"}))
+        cloud.resume_workflow(run_id)  # the fix is deployed: the run goes on from its log
+        cloud.run_workflows()
+        assert cloud.result(run_id).result["total"] == 2 * (1 + 2 + 3)
+        after = cloud.history(run_id)
+        assert after[: len(before)] == before  # nothing the failing steps did was lost
+        assert [e["type"] for e in after].count("ActivityScheduled") == 3
+        with pytest.raises(UnitError, match="it has ended"):
+            cloud.resume_workflow(run_id)

@@ -183,6 +183,23 @@ class Workflows:
         self.report_to_parent(run_id, "terminated", {"error": error})
         return True
 
+    def resume(self, address: str) -> str:
+        """Start a new driver execution for a run whose driver stopped while the run was still
+        running (its step kept failing: a non-determinism error, a bug, an outage), typically
+        after deploying a fix. The run goes on from its log; returns the execution's ARN.
+
+        Raises:
+            UnitError: NOT_FOUND for an unknown run, INVALID when it has ended or its driver
+                is still running.
+        """
+        run_id = self.run_id_of(address)
+        self._check_running(run_id, "resume")
+        host = self.log.describe(run_id)["host"]
+        generation, execution = self.driver.latest(host, run_id)
+        if execution["status"] == "RUNNING":
+            raise UnitError(INVALID, f"cannot resume run {run_id}: its driver execution is running")
+        return self.driver.start(host, run_id, generation + 1)
+
     def notify(self, run_id: str) -> bool:
         """Wake the run's driver if it is parked; False when it was not (it is stepping, or
         about to park: the wake Lambda will find the news)."""

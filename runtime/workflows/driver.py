@@ -8,7 +8,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from runtime.errors import INVALID, UnitError
+from runtime.errors import INVALID, NOT_FOUND, UnitError
 from runtime.workflows import asl
 from runtime.workflows.events import Event
 
@@ -49,9 +49,36 @@ class Driver:
         except ClientError as exc:
             if exc.response["Error"]["Code"] != "ExecutionAlreadyExists":
                 raise
-            return machine.replace(":stateMachine:", ":execution:") + ":" + name
+            return self.execution_arn(host, run_id, generation)
         self.moved()
         return arn
+
+    def execution_arn(self, host: str, run_id: str, generation: int) -> str:
+        name = asl.execution_name(run_id, generation)
+        return self.machine(host).replace(":stateMachine:", ":execution:") + ":" + name
+
+    def latest(self, host: str, run_id: str) -> tuple[int, dict[str, Any]]:
+        """The run's newest execution: its generation and ``DescribeExecution`` reply.
+
+        One call per execution the run has had (a rollover every 1,000 steps, a resume), so
+        this is for operators' commands, not for every step.
+
+        Raises:
+            UnitError: NOT_FOUND when the run never had an execution on ``host``.
+        """
+        found: tuple[int, dict[str, Any]] | None = None
+        generation = 0
+        while True:
+            arn = self.execution_arn(host, run_id, generation)
+            try:
+                found = generation, self.sfn.describe_execution(executionArn=arn)
+            except ClientError as exc:
+                if exc.response["Error"]["Code"] != "ExecutionDoesNotExist":
+                    raise
+                if found is None:
+                    raise UnitError(NOT_FOUND, f"run {run_id} has no driver execution") from None
+                return found
+            generation += 1
 
     def start_next(self, step_input: asl.StepInput) -> str:
         """Start the execution that continues this one's run (a rollover)."""

@@ -147,6 +147,11 @@ class LocalWorkflows:
         #: Each run's current driver execution.
         self._executions: dict[str, str] = {}
         self.errors: list[str] = []
+        #: Runs whose last step raised: their execution may fail once its Retry gives up.
+        self._erring: set[str] = set()
+        #: Runs whose driver execution failed while the run was running (``error``,
+        #: ``cause``): parked until :meth:`Workflows.resume`.
+        self.failed: dict[str, dict[str, str]] = {}
 
     def _moved(self, delta: int) -> None:
         with self._changed:
@@ -198,13 +203,20 @@ class LocalWorkflows:
         try:
             with host.lock:
                 if role == "step":
-                    reply = dict(host.host.step(event))  # type: ignore[arg-type]
+                    with self._changed:
+                        self._executions[event["run_id"]] = event["execution"]
+                    try:
+                        reply = dict(host.host.step(event))  # type: ignore[arg-type]
+                    except BaseException:
+                        with self._changed:
+                            self._erring.add(event["run_id"])
+                        raise
                     run_id = reply["run_id"]
                     due = None
                     if reply["kind"] == "park" and reply["timeout"] < asl.PARK_FOREVER:
                         due = self.clock.now() + reply["timeout"]
                     with self._changed:
-                        self._executions[run_id] = event["execution"]
+                        self._erring.discard(run_id)
                         if reply["kind"] == "park":
                             self._parked[run_id] = due
                         else:  # the execution ends (a rollover started the next one)
@@ -249,16 +261,39 @@ class LocalWorkflows:
             return [r for r, due in self._parked.items() if due is not None and due <= now]
 
     def settle(self) -> None:
-        """Wait until no handler runs and every execution set in motion has parked or ended."""
+        """Wait until no handler runs and every execution set in motion has parked or ended
+        (failed, too: a step that kept failing until its Retry gave up)."""
         deadline = time.monotonic() + SETTLE_DEADLINE
-        with self._changed:
-            while self._active or self._in_flight:
+        while True:
+            with self._changed:
+                if not (self._active or self._in_flight):
+                    return
                 if time.monotonic() > deadline:
                     raise WorkflowsDidNotSettle(
                         f"{self._in_flight} workflow executions did not park or end: "
                         + ("; ".join(self.errors[-3:]) or "no handler error")
                     )
-                self._changed.wait(timeout=0.5)
+                self._changed.wait(timeout=0.1 if self._erring else 0.5)
+                erring = [r for r in self._erring if r in self._executions]
+            for run_id in erring:  # outside the lock: moto's threads may need it meanwhile
+                self._reap(run_id)
+
+    def _reap(self, run_id: str) -> None:
+        """Count the run's execution as ended if it failed (its Retry gave up)."""
+        execution = self.sfn.describe_execution(executionArn=self._executions[run_id])
+        if execution["status"] == "RUNNING":
+            return
+        with self._changed:
+            if run_id not in self._erring:
+                return
+            self._erring.discard(run_id)
+            self._parked.pop(run_id, None)
+            self._in_flight -= 1
+            if execution["status"] != "SUCCEEDED":
+                self.failed[run_id] = {
+                    "error": execution.get("error", execution["status"]),
+                    "cause": _error_message(execution.get("cause", "")),
+                }
 
     def dead_letters(self, host: str) -> list[str]:
         """Activity messages that reached ``host``'s dead-letter queue."""
@@ -272,3 +307,12 @@ class LocalWorkflows:
                 self.sfn.stop_execution(executionArn=self._executions[run_id])
         for host in self.hosts.values():
             host.host.stepper.close()
+
+
+def _error_message(cause: str) -> str:
+    """The message of a Lambda task's failure (its cause is the function's error as JSON)."""
+    try:
+        error = json.loads(cause)
+    except ValueError:
+        return cause
+    return str(error.get("errorMessage", cause)) if isinstance(error, dict) else cause

@@ -35,6 +35,8 @@ _TRANSACTION_BYTES = 3_500_000
 def _chunks(items: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
     """Split puts into transactions within DynamoDB's item-count and size limits, keeping one
     place free in each for the index update of a continue-as-new."""
+    if not items:
+        return []
     chunks: list[list[dict[str, Any]]] = [[]]
     size = 0
     for item in items:
