@@ -323,3 +323,36 @@ def test_a_large_append_is_split_within_dynamodbs_transaction_limits(world):
     log.client.transact_write_items = original
     assert sum(calls) == 212 and max(calls) <= 99 and len(calls) == 4
     assert [e.seq for e in log.load("big")] == list(range(1, 214))
+
+
+def test_a_non_deterministic_step_changes_nothing_and_the_fixed_code_goes_on(world, tmp_path):
+    stepper, log, engine = world
+    run_id = stepper.start("app:sequence", {"n": 1})
+    first = stepper.step(run_id)
+    run_activities(log, engine, run_id, first.activities)
+    engine.clock.advance(10)  # inside the 24 h sleep
+    assert stepper.step(run_id).kind == "park"
+    engine.clock.advance(24 * 3600)
+    [second] = stepper.step(run_id).activities  # the timer fired: activity #3 scheduled
+    run_activities(log, engine, run_id, [second])
+    before, inbox = log.load(run_id), log.inbox(run_id)
+
+    app = tmp_path / "flows"
+    app.mkdir()
+    for path in APP.iterdir():
+        (app / path.name).write_text(path.read_text())
+    source = (APP / "sequence.lua").read_text()
+    changed = source.replace('funcs.call("app:double", a)', 'funcs.call("app:slow", a)')
+    (app / "sequence.lua").write_text(changed)
+    deployed = Engine(manifest.load_app(app), clock=engine.clock)
+    try:
+        with pytest.raises(
+            UnitError, match=r"non-determinism: .* issues activity app:slow at sequence.lua:10"
+        ):
+            WorkflowStepper(deployed, log, engine.clock).step(run_id)
+    finally:
+        deployed.close()
+    assert log.load(run_id) == before and log.inbox(run_id) == inbox  # parked, unchanged
+    stepper.forget(run_id)  # a cold container with the fixed (original) code
+    out = drive(stepper, log, engine, run_id)
+    assert out.kind == "done" and out.result["slept"] == 86400
