@@ -20,7 +20,16 @@ os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 warnings.simplefilter("ignore")
 
-from bench import api, aws_calls, calls, durable_sdk, init, processes, workflows  # noqa: E402
+from bench import (  # noqa: E402
+    api,
+    aws_calls,
+    calls,
+    dev_stack,
+    durable_sdk,
+    init,
+    processes,
+    workflows,
+)
 from bench.timing import Figure  # noqa: E402
 
 SECTIONS = [
@@ -31,6 +40,7 @@ SECTIONS = [
     ("Processes", processes.run),
     ("Workflows", workflows.run),
     ("Durable SDK side by side", durable_sdk.run),
+    ("Dev stack (units dev)", dev_stack.run),
 ]
 
 
