@@ -187,6 +187,9 @@ def test_a_signal_wakes_a_waiting_run(client: Client) -> None:
         "the run's end after the signal",
     )
     assert done["run"]["result"] == {"text": "Hello, di!", "go": 42}
+    # Only a parked run resumes (its driver stopped); this one has ended.
+    status, answer = client.json("POST", f"/_units/api/workflows/{run_id}/resume", {})
+    assert status == 400 and "ended" in answer["error"]["message"], answer
 
 
 # -- reloading ---------------------------------------------------------------------------------

@@ -22,6 +22,7 @@ POST     ``workflows/start``                    ``{id, input, host, name, confli
 POST     ``workflows/<run>/signal``             ``{topic, payload}`` -> ``{ok}``
 POST     ``workflows/<run>/cancel``             ``{reason}`` -> ``{ok}``
 POST     ``workflows/<run>/terminate``          ``{reason}`` -> ``{ok, terminated}``
+POST     ``workflows/<run>/resume``             ``{ok}``: a parked run's next driver execution
 =======  =====================================  ==============================================
 
 Errors are ``{"error": {"kind", "message"}}`` with the status of the kind, as the HTTP API
@@ -220,9 +221,14 @@ class ManagementApi:
             elif action == "terminate":
                 done = cloud.terminate_workflow(run_id, body.get("reason") or "terminated")
                 result = {"ok": True, "terminated": done}
+            elif action == "resume":
+                cloud.resume_workflow(run_id)
+                cloud.step_errors.pop(run_id, None)
+                result = {"ok": True}
             else:
                 raise UnitError(
-                    NOT_FOUND, f"no workflow action '{action}' (start, signal, cancel, terminate)"
+                    NOT_FOUND,
+                    f"no workflow action '{action}' (start, signal, cancel, terminate, resume)",
                 )
         self.stack.bell.ring()
         return result

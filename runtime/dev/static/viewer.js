@@ -268,6 +268,9 @@ async function refreshRunDetail(runId) {
       el("h4", { text: "parked: its steps fail (fix the code; the driver retries, then stops)" }),
       el("pre", { class: "parked-error", text: `${parked.error}: ${parked.cause}` }),
     );
+    if (data.parked) {  // the driver has stopped: after a fix, a new execution steps it on
+      parts.push(el("button", { class: "resume", text: "resume", onclick: () => resume(run.run_id) }));
+    }
   }
   if (run.error) parts.push(el("h4", { text: "error" }), el("pre", { class: "run-error", text: JSON.stringify(run.error, null, 2) }));
   if (run.result !== undefined) parts.push(el("h4", { text: "result" }), json(run.result));
@@ -275,6 +278,15 @@ async function refreshRunDetail(runId) {
   parts.push(el("h4", { text: `history (${data.history.length} events)` }), timeline(data.history));
   box.replaceChildren(...parts);
   box.hidden = false;
+}
+
+async function resume(runId) {
+  const response = await fetch(`${API}workflows/${encodeURIComponent(runId)}/resume`, { method: "POST", body: "{}" });
+  if (!response.ok) {
+    const body = await response.json();
+    alert(body.error ? `${body.error.kind}: ${body.error.message}` : response.statusText);
+  }
+  refresh();
 }
 
 // -- logs ------------------------------------------------------------------------------------
