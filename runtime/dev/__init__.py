@@ -37,8 +37,8 @@ EXIT_OK, EXIT_ERROR = 0, 1
 def main(app: Path, port: int = 8787, host: str = "127.0.0.1") -> int:
     """Run the dev stack for ``app`` in the foreground until Ctrl-C (SIGINT) or SIGTERM.
 
-    Returns the exit code: 0 after a clean stop, 1 when the port is taken or the app does not
-    load (the message is on stderr).
+    Returns the exit code: 0 after a clean stop, 1 when the port is taken, the app does not
+    load or moto is not installed (the message is on stderr).
     """
     stop = threading.Event()
     # Before starting: a Ctrl-C while the stack comes up stops it cleanly once it is up.
@@ -52,6 +52,15 @@ def main(app: Path, port: int = 8787, host: str = "127.0.0.1") -> int:
             return EXIT_ERROR
         except ValueError as exc:
             print(f"units dev: {exc}", file=sys.stderr)
+            return EXIT_ERROR
+        except ModuleNotFoundError as exc:
+            if exc.name != "moto" and not (exc.name or "").startswith("moto."):
+                raise
+            print(
+                "units dev: the local stack runs on moto, which is not installed here: "
+                "pip install 'compute-units[dev]' (or: pip install 'moto[server]')",
+                file=sys.stderr,
+            )
             return EXIT_ERROR
         try:
             print_banner(stack, sys.stdout)

@@ -7,7 +7,8 @@ What it adds to the harness:
   ``--endpoint-url``; the harness's own clients keep talking to the same backends in-process;
 - wall-clock time: Step Functions' own wait timeouts (moto counts them in real seconds) are the
   durable timers, as in the cloud;
-- a function Lambda in moto (``FunctionLambdaName``) whose invokes run in the API's engine;
+- a function Lambda name (``FunctionLambdaName``) whose invokes, through moto, run in the API's
+  engine;
 - one round of each event source (:meth:`DevCloud.pump_process_host`,
   :meth:`DevCloud.pump_activities`) for the pump threads;
 - :meth:`DevCloud.reload`: new engines and hosts over the same resources, state and runs;
@@ -115,7 +116,9 @@ class DevCloud(LocalCloud):
         # The API engine serves HTTP requests, management invokes and the function Lambda, from
         # several threads: one call at a time, as one Lambda instance would.
         self.engine_lock = threading.Lock()
-        self._create_lambda(FUNCTION_LAMBDA, {})
+        # Routed by name: moto hands an invoke to the backend without looking the function up,
+        # so creating it (loading moto's IAM and Lambda models: a second of startup) buys
+        # nothing; `units dev` never lists functions.
         self._homes[FUNCTION_LAMBDA] = (self.engine, self.engine_lock)
         if self.workflows is not None:
             self._watch_steps(self.workflows)
