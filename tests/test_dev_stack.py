@@ -238,6 +238,35 @@ def test_code_changes_reload_and_a_broken_edit_keeps_the_old_code(
     )
 
 
+def test_a_rebuild_that_fails_keeps_the_running_code(
+    app: Path, stack: DevStack, client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cloud = stack.cloud
+    engine, processes, workflows = cloud.engine, cloud.processes, cloud.workflows
+    real_build = cloud._build_units
+
+    def half_build() -> None:  # builds the new units, then fails (as a moto error would)
+        real_build()
+        raise RuntimeError("no room for another queue")
+
+    monkeypatch.setattr(cloud, "_build_units", half_build)
+    greet = app / "greet.lua"
+    try:
+        edit(greet, GREET.replace('"Hello, "', '"Yo, "'))
+        status = wait_for(
+            lambda: (s := client.api("GET", "status"))["error"] and s, "the rebuild error"
+        )
+        assert "no room for another queue" in status["error"]
+        assert (cloud.engine, cloud.processes, cloud.workflows) == (engine, processes, workflows)
+        assert greet_of(client) == "Hello, ed!"
+        assert b"Hello, ada!" in client.request("GET", "/hello/ada")[2]
+        monkeypatch.undo()
+    finally:
+        edit(greet, GREET)
+    wait_for(lambda: client.api("GET", "status")["error"] is None, "the next reload")
+    assert greet_of(client) == "Hello, ed!"
+
+
 def test_the_log_api_pages_by_sequence_number(client: Client) -> None:
     greet_of(client)
     first = client.api("GET", "logs?after=0")

@@ -169,8 +169,11 @@ class DevStack:
                 self.generation += 1
                 self.reloaded_at = time.time()
                 self.reload_error = None
-        except Exception as exc:
-            self._reload_failed(str(exc))
+        except Exception as exc:  # building over the running resources failed
+            self._reload_failed(
+                f"the new code could not be set up over the running stack (a restart of "
+                f"units dev starts afresh): {exc!r}"
+            )
             return
         self._sync_pumps()
         elapsed = (time.perf_counter() - started) * 1000
