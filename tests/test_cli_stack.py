@@ -375,3 +375,18 @@ def test_a_parked_run_is_shown_and_stops_a_wait(flows, monkeypatch):
     assert exc.value.message == (
         f"run {run_id} is parked: its driver failed with NonDeterminism: line 3: x"
     )
+
+
+def test_ctrl_c_stops_waiting_but_not_the_run(flows, monkeypatch):
+    def interrupted(seconds: float) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(flows.connection, "sleep", interrupted)
+    code, out, err = flows("workflow", "start", "app:approval", '{"wait": "1h"}', "--wait")
+    assert (code, out) == (1, "")
+    run_id = err.splitlines()[0].rsplit("/", 1)[1]
+    assert err.splitlines()[-1] == (
+        f"units workflow start: stopped waiting; run {run_id} goes on "
+        f"(see `units workflow describe {run_id}`)"
+    )
+    assert flows.json("workflow", "describe", run_id)["status"] == "running"

@@ -99,7 +99,12 @@ def start_command(opts: argparse.Namespace, connect: Connect) -> int:
             print(run_id)
         return EXIT_OK
     progress(f"started {run_address(host, run_id)}")
-    info = follow(conn, run_id, opts.timeout)
+    try:
+        info = follow(conn, run_id, opts.timeout)
+    except KeyboardInterrupt:  # Ctrl-C stops the waiting, not the run
+        raise CliError(
+            f"stopped waiting; run {run_id} goes on (see `units workflow describe {run_id}`)"
+        ) from None
     return _ended(info, opts.json)
 
 
