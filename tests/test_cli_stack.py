@@ -390,3 +390,12 @@ def test_ctrl_c_stops_waiting_but_not_the_run(flows, monkeypatch):
         f"(see `units workflow describe {run_id}`)"
     )
     assert flows.json("workflow", "describe", run_id)["status"] == "running"
+
+
+def test_values_cross_in_the_codecs_json_form(actors):
+    # Binary is {"$bytes": base64} on the command line as on the wire, and comes back so.
+    pid = actors.json("spawn", "app:counter", HOST, '{"$bytes": "AP8="}')["pid"]
+    actors.cloud.drain()
+    assert actors.json("state", pid)["state"] == {"n": {"$bytes": "AP8="}}
+    code, _, err = actors("spawn", "app:counter", HOST, '{"$bytes": 1}')
+    assert code == 1 and err.startswith("INVALID: ")

@@ -62,7 +62,8 @@ def add_parsers(sub: Any, target_options: argparse.ArgumentParser) -> None:
 
 
 def spawn_command(opts: argparse.Namespace, connect: Connect) -> int:
-    args = parse_json_args(opts.args)
+    # Arguments are in the codec's JSON form, as on the wire ({"$bytes": ...} for binary).
+    args = codec.from_json_value(parse_json_args(opts.args))
     conn = connect()
     registry = conn.registry(opts.app, "spawn")
     # On a workflow host a spawn starts a run, as process.spawn does in Lua.
@@ -79,6 +80,7 @@ def spawn_command(opts: argparse.Namespace, connect: Connect) -> int:
 
 def send_command(opts: argparse.Namespace, connect: Connect) -> int:
     payload = None if opts.payload is None else parse_json(opts.payload, "the payload")
+    payload = codec.from_json_value(payload)
     conn = connect()
     if conn.is_run(opts.pid):
         run_id = conn.run_id(opts.pid)
@@ -92,7 +94,7 @@ def send_command(opts: argparse.Namespace, connect: Connect) -> int:
                 f"process {found.pid} has ended ({found.status}): a message to it is dropped"
             )
         system = conn.processes()
-        DirectContext(system).send(found.pid, opts.topic, codec.from_json_value(payload))
+        DirectContext(system).send(found.pid, opts.topic, payload)
         to = found.pid
     if opts.json:
         print_json({"sent": True, "to": to, "topic": opts.topic})

@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from runtime import codec
 from runtime.cli.common import (
     EXIT_ERROR,
     EXIT_OK,
@@ -83,6 +84,7 @@ def add_parsers(sub: Any, target_options: argparse.ArgumentParser) -> None:
 # -- starting and following -----------------------------------------------------------------------
 def start_command(opts: argparse.Namespace, connect: Connect) -> int:
     input_ = None if opts.input is None else parse_json(opts.input, "the input")
+    input_ = codec.from_json_value(input_)  # the codec's JSON form, as on the wire
     if opts.timeout is not None and not opts.wait:
         raise CliError("--timeout goes with --wait", EXIT_USAGE)
     conn = connect()
@@ -238,6 +240,7 @@ def list_command(opts: argparse.Namespace, connect: Connect) -> int:
 # -- steering -------------------------------------------------------------------------------------
 def signal_command(opts: argparse.Namespace, connect: Connect) -> int:
     payload = None if opts.payload is None else parse_json(opts.payload, "the payload")
+    payload = codec.from_json_value(payload)
     conn = connect()
     run_id = conn.run_id(opts.run)
     conn.workflows().signal(run_id, opts.topic, payload)
