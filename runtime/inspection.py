@@ -25,13 +25,11 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from botocore.exceptions import ClientError
-
 from runtime.errors import NOT_FOUND, UnitError
 from runtime.processes.pids import is_pid
 from runtime.processes.store import ActorStore
-from runtime.workflows import asl
 from runtime.workflows import events as ev
+from runtime.workflows.driver import Driver
 from runtime.workflows.log import EventLog
 
 #: Scan filter and projection of process snapshots (``status`` is a DynamoDB reserved word).
@@ -377,18 +375,15 @@ class Inspector:
         ``running``: an ended run's driver is expected to have stopped. Costs one
         ``DescribeExecution`` per execution the run has had (one, plus one per rollover), and
         one more that finds no next one."""
-        machine = self.machines.get(host)
-        if self.sfn is None or machine is None:
+        if self.sfn is None or host not in self.machines:
             return None
-        last: dict[str, Any] | None = None
-        for arn in _execution_arns(machine, run_id):
-            try:
-                last = self.sfn.describe_execution(executionArn=arn)
-            except ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") != "ExecutionDoesNotExist":
-                    raise
-                break
-        if last is None or last["status"] in ("RUNNING", "SUCCEEDED", "PENDING_REDRIVE"):
+        try:
+            _, last = Driver(self.sfn, self.machines).latest(host, run_id)
+        except UnitError as exc:
+            if exc.kind != NOT_FOUND:
+                raise
+            return None  # no driver execution at all (yet)
+        if last["status"] in ("RUNNING", "SUCCEEDED", "PENDING_REDRIVE"):
             return None
         return ParkedError(
             execution_arn=last["executionArn"],
@@ -414,15 +409,6 @@ class Inspector:
             if "LastEvaluatedKey" not in reply:
                 return
             kwargs["ExclusiveStartKey"] = reply["LastEvaluatedKey"]
-
-
-def _execution_arns(machine: str, run_id: str) -> Iterator[str]:
-    """The ARNs a run's driver executions have, generation 0 on (see ``asl.execution_name``)."""
-    prefix = machine.replace(":stateMachine:", ":execution:")
-    generation = 0
-    while True:
-        yield f"{prefix}:{asl.execution_name(run_id, generation)}"
-        generation += 1
 
 
 def _summary(item: dict[str, Any]) -> ProcessSummary:

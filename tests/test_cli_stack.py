@@ -313,6 +313,7 @@ def test_send_to_a_run_address_signals_it_and_spawn_on_a_workflow_host_starts_on
         ["signal", "nope", "t"],
         ["cancel", "nope"],
         ["terminate", "app:flows/nope"],
+        ["resume", "nope"],
     ],
 )
 def test_unknown_runs(flows, argv):
@@ -366,6 +367,8 @@ def test_a_parked_run_is_shown_and_stops_a_wait(flows, monkeypatch):
         "WorkflowMachines": json.dumps({"app:flows": machine}),
     }
     monkeypatch.setattr(flows.connection, "target", Target(region=REGION, outputs=outputs))
+    # Not the harness's driver: it knows the real machines (and does not drive this one).
+    monkeypatch.setattr(flows.connection, "driver", lambda: Connection.driver(flows.connection))
     code, out, _ = flows("workflow", "describe", run_id)
     assert code == 0
     assert f"parked    NonDeterminism: line 3: x ({arn})" in out.splitlines()
@@ -375,6 +378,20 @@ def test_a_parked_run_is_shown_and_stops_a_wait(flows, monkeypatch):
     assert exc.value.message == (
         f"run {run_id} is parked: its driver failed with NonDeterminism: line 3: x"
     )
+    # After a fix, resume starts its driver's next execution.
+    code, out, _ = flows("workflow", "resume", run_id)
+    assert (code, out.strip()) == (0, f"resumed run {run_id}: driver execution {arn[:-1]}1")
+
+
+def test_resume_is_refused_for_a_run_whose_driver_runs_or_that_ended(flows):
+    run_id = flows.json("workflow", "start", "app:approval", '{"wait": "1h"}')["run_id"]
+    flows.cloud.run_workflows()
+    code, out, err = flows("workflow", "resume", run_id)
+    assert (code, out) == (1, "")
+    assert err.strip() == f"INVALID: cannot resume run {run_id}: its driver execution is running"
+    flows("workflow", "terminate", run_id)
+    code, _, err = flows("workflow", "resume", run_id)
+    assert err.strip() == f"INVALID: cannot resume run {run_id}: it has ended (terminated)"
 
 
 def test_ctrl_c_stops_waiting_but_not_the_run(flows, monkeypatch):

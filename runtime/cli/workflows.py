@@ -1,4 +1,4 @@
-"""``units workflow start|describe|history|signal|cancel|terminate|list``: workflow runs."""
+"""``units workflow start|describe|history|signal|cancel|terminate|resume|list``: runs."""
 
 from __future__ import annotations
 
@@ -75,6 +75,9 @@ def add_parsers(sub: Any, target_options: argparse.ArgumentParser) -> None:
     terminate = command("terminate", "end a run now, without running its code", terminate_cmd)
     terminate.add_argument("run", help="a run id or address")
     terminate.add_argument("--reason", default="terminated from the command line")
+
+    resume = command("resume", "start a parked run's driver again (after a fix)", resume_cmd)
+    resume.add_argument("run", help="a run id or address")
 
     listing = command("list", "list runs, newest first", list_command)
     listing.add_argument("--status", choices=_STATUSES, help="only runs in this status")
@@ -262,6 +265,13 @@ def terminate_cmd(opts: argparse.Namespace, connect: Connect) -> int:
     # Terminating is idempotent: a run that has ended already is where the caller wants it.
     status = conn.inspector.run(run_id)["status"]
     return _done(opts, run_id, status, f"run {run_id} had already ended ({status})")
+
+
+def resume_cmd(opts: argparse.Namespace, connect: Connect) -> int:
+    conn = connect()
+    run_id = conn.run_id(opts.run)
+    execution = conn.workflows().resume(run_id)
+    return _done(opts, run_id, "resumed", f"resumed run {run_id}: driver execution {execution}")
 
 
 def _done(opts: argparse.Namespace, run_id: str, what: str, message: str) -> int:
