@@ -299,6 +299,11 @@ def test_send_to_a_run_address_signals_it_and_spawn_on_a_workflow_host_starts_on
     address = out.strip()
     assert address.startswith("app:flows/")
     flows.cloud.run_workflows()
+    code, _, err = flows("state", address)
+    assert (code, err.strip()) == (
+        2,
+        f"units state: {address} is a workflow run: see `units workflow describe {address}`",
+    )
     code, out, _ = flows("send", address, "approve", '"grace"')
     assert (code, out.strip()) == (0, f"sent 'approve' to {address}")
     flows.cloud.run_workflows()

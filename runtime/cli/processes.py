@@ -10,6 +10,7 @@ from typing import Any
 from runtime import codec
 from runtime.cli.common import (
     EXIT_OK,
+    EXIT_USAGE,
     CliError,
     compact,
     fields,
@@ -124,7 +125,12 @@ def ps_command(opts: argparse.Namespace, connect: Connect) -> int:
 
 
 def state_command(opts: argparse.Namespace, connect: Connect) -> int:
-    detail = connect().inspector.process(opts.pid)
+    conn = connect()
+    if conn.is_run(opts.pid):
+        raise CliError(
+            f"{opts.pid} is a workflow run: see `units workflow describe {opts.pid}`", EXIT_USAGE
+        )
+    detail = conn.inspector.process(opts.pid)
     if opts.json:
         print_json(detail.to_dict())
     else:
