@@ -79,8 +79,12 @@ def run(opts: argparse.Namespace, connect: Connect) -> int:
     try:
         while True:
             for line in next(source):
-                if line.time >= start:
-                    print_json(line.to_dict()) if opts.json else print(line.render(), flush=True)
+                if line.time < start:
+                    continue
+                if opts.json:
+                    print_json(line.to_dict())
+                else:
+                    print(line.render(), flush=True)
             if not opts.follow:
                 return EXIT_OK
             conn.sleep(POLL_SECONDS)
