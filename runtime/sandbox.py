@@ -30,11 +30,14 @@ def _refuse_attribute(obj: Any, name: Any, is_setting: bool) -> Any:
     raise AttributeError("access to Python objects is not allowed from Lua")
 
 
-def _load_prelude_source() -> str:
-    return resources.files("runtime").joinpath("lua/prelude.lua").read_text(encoding="utf-8")
+def _load_prelude_source(name: str = "prelude.lua") -> str:
+    return resources.files("runtime").joinpath(f"lua/{name}").read_text(encoding="utf-8")
 
 
 _PRELUDE = _load_prelude_source()
+#: Lua's pattern matcher in Lua, for patterns the C one could backtrack on for hours in one
+#: VM instruction, out of the instruction budget's reach (see lua/patterns.lua).
+_PATTERNS = _load_prelude_source("patterns.lua")
 
 # Why no LuaRuntime is ever freed before the process exits: lupa keeps the Python objects Lua
 # refers to in a Python dict on the runtime, so a runtime whose callbacks refer back to their
@@ -69,7 +72,8 @@ class LuaState:
         globals_ = self.lua.globals()
         # lupa registers `python` even with register_eval/register_builtins off.
         globals_[b"python"] = None
-        self.kit = self.lua.execute(_PRELUDE, name="=[kit]", mode="t")
+        patterns = self.lua.execute(_PATTERNS, name="=[kit]", mode="t")
+        self.kit = self.lua.execute(_PRELUDE, patterns, name="=[kit]", mode="t")
         for name in (b"debug", b"io", b"package", b"dofile", b"loadfile", b"require"):
             globals_[name] = None
         #: The prelude's functions by name, looked up once (see ``kit.get`` for why).

@@ -14,6 +14,8 @@
 -- application code (see `resume` below) and always reach the scheduler.
 
 local kit = {}
+-- find, match, gmatch and gsub in Lua (runtime/lua/patterns.lua), passed by runtime/sandbox.py.
+local lua_patterns = ...
 
 local type, error, pairs, ipairs, next, select = type, error, pairs, ipairs, next, select
 local tostring, tonumber, setmetatable, getmetatable = tostring, tonumber, setmetatable, getmetatable
@@ -25,6 +27,7 @@ local co_status, co_running, co_isyieldable, co_close = coroutine.status, corout
 local sethook, gethook, traceback = debug.sethook, debug.gethook, debug.traceback
 local pack, unpack, concat, insert = table.pack, table.unpack, table.concat, table.insert
 local sfind, sformat, ssub, srep = string.find, string.format, string.sub, string.rep
+local c_gmatch = string.gmatch
 local os_date, os_time, os_clock = os.date, os.time, os.clock
 local math_floor, math_type = math.floor, math.type
 
@@ -43,15 +46,20 @@ local current = nil
 ---------------------------------------------------------------------------------------------
 local HOOK_STEP = 1000
 
-local function budget_hook()
+--- Draw `n` instructions from the running task's budget; over it, raise at `level`.
+local function spend(n, level)
   local task = current
   if task == nil then return end
   local b = task.budget
-  b.used = b.used + HOOK_STEP
+  b.used = b.used + n
   if b.used > b.limit then
     b.exhausted = true
-    error(b.message, 2)
+    error(b.message, level)
   end
+end
+
+local function budget_hook()
+  spend(HOOK_STEP, 3) -- at the line of the function the hook interrupted
 end
 
 function kit.new_budget(limit)
@@ -66,6 +74,33 @@ end
 local function install_hook(co)
   sethook(co, budget_hook, "", HOOK_STEP)
 end
+
+--- Draw `n` instructions from the running task's budget at once. C library functions run
+--- without the count hook firing (one VM instruction however long they take), so the ones whose
+--- work grows with their input (collectgarbage, table.move, big strings, pattern matching) charge
+--- what they will do up front; otherwise a loop of them runs for hours on a small budget.
+local function charge(n)
+  spend(n, 4) -- at the line of the application code that called the charging function
+end
+kit.charge = charge
+
+--- Run `fn(...)` on a hooked coroutine under a budget of its own, for the kit's code that must
+--- touch a value application code made (its __tostring, __index, __concat...) from outside any
+--- task: unhooked, a metamethod that loops would hang the worker. Returns ok, results.
+local GUARD_BUDGET = 1000000
+local function guarded(fn, ...)
+  local co = co_create(fn)
+  install_hook(co)
+  local previous = current
+  local budget = kit.new_budget(GUARD_BUDGET)
+  budget.message = "a metamethod of an application value ran too long"
+  current = { budget = budget, ctx = {} }
+  local r = pack(co_resume(co, ...))
+  current = previous
+  if r[1] and co_status(co) ~= "dead" then return false, "yielded" end
+  return unpack(r, 1, r.n)
+end
+kit.guarded = guarded
 
 -- Errors that application code must not be able to swallow with pcall: once the budget is spent
 -- or memory ran out, the unit is over.
@@ -168,14 +203,23 @@ function kit.new_task(fn, budget, ctx)
   return { co = co, budget = budget, ctx = ctx or {} }
 end
 
+--- Any value as text, its __tostring run guarded (see `guarded`); never raises.
+local function safe_text(v)
+  local tv = type(v)
+  if tv == "string" then return v end
+  if tv ~= "table" and tv ~= "userdata" then return tostring(v) end
+  local ok, text = guarded(tostring, v)
+  if ok and type(text) == "string" then return text end
+  return "(an error value whose __tostring failed: " .. (type(text) == "string" and text or tv) .. ")"
+end
+kit.safe_text = safe_text
+
 --- The text of any error value (an errors.new object reads "KIND: message").
 local function error_text(err)
   if type(err) == "table" and getmetatable(err) == "error" and rawget(err, "kind_") ~= nil then
-    return err.kind_ .. ": " .. tostring(err.message_)
-  elseif type(err) ~= "string" then
-    return tostring(err)
+    return safe_text(rawget(err, "kind_")) .. ": " .. safe_text(rawget(err, "message_"))
   end
-  return err
+  return safe_text(err)
 end
 
 local function finish_step(previous, task, ok, ...)
@@ -232,11 +276,11 @@ end
 
 --- Describe any error value as kind, message (for Python).
 function kit.describe_error(err)
+  -- Application code can rawset any value into an error's fields: text only, made guarded.
   if type(err) == "table" and rawget(err, "kind_") ~= nil then
-    return err.kind_, tostring(err.message_)
+    return safe_text(rawget(err, "kind_")), safe_text(rawget(err, "message_"))
   end
-  if type(err) == "string" then return nil, err end
-  return nil, tostring(err)
+  return nil, safe_text(err)
 end
 
 ---------------------------------------------------------------------------------------------
@@ -251,12 +295,108 @@ end
 local safe_string = copy(string)
 safe_string.dump = nil
 local safe_table = copy(table)
+
+-- The C library functions whose work grows with their input charge the budget for it (see
+-- `charge`); the pattern functions run in Lua when their worst case is large.
+local slen = string.len
+local math_log = math.log
+
+local function str_cost(s)
+  return type(s) == "string" and slen(s) // 64 or 0
+end
+
+local function charged_by_string(fn)
+  return function(s, ...)
+    charge(str_cost(s))
+    return fn(s, ...)
+  end
+end
+for _, name in ipairs({ "byte", "format", "lower", "upper", "reverse", "sub", "len" }) do
+  safe_string[name] = charged_by_string(string[name])
+end
+
+local c_rep = string.rep
+function safe_string.rep(s, n, sep)
+  -- Charged after: its work is bounded by the memory ceiling, which reports a bomb better.
+  local r = c_rep(s, n, sep)
+  charge(slen(r) // 64)
+  return r
+end
+
+--- The worst case of Lua's backtracking matcher over `n` bytes: a quantifier (or %b, or a
+--- back reference) can try every position for each position the one before it tried.
+local MAX_C_PATTERN_STEPS = 1 << 22
+local function pattern_steps(n, p)
+  local k = 0
+  for _ in c_gmatch(p, "[%*%+%-%?]") do k = k + 1 end
+  for _ in c_gmatch(p, "%%[b1-9]") do k = k + 1 end
+  return (n + 1.0) ^ (k + 1)
+end
+
+local function with_patterns(c_fn, lua_fn)
+  return function(s, p, init, ...)
+    if type(s) == "number" then s = tostring(s) end
+    if type(p) == "number" then p = tostring(p) end
+    if type(s) == "string" and type(p) == "string" then
+      local steps = pattern_steps(slen(s), p)
+      if steps > MAX_C_PATTERN_STEPS then return lua_fn(s, p, init, ...) end
+      charge(math_floor(steps) // 64 + slen(p) // 64)
+    end
+    return c_fn(s, p, init, ...)
+  end
+end
+safe_string.find = with_patterns(string.find, lua_patterns.find)
+safe_string.match = with_patterns(string.match, lua_patterns.match)
+safe_string.gmatch = with_patterns(string.gmatch, lua_patterns.gmatch)
+safe_string.gsub = with_patterns(string.gsub, lua_patterns.gsub)
+
+local function len_of(t)
+  return type(t) == "table" and rawlen(t) or 0
+end
+local math_tointeger = math.tointeger
+local function span(i, j)
+  -- As the C functions read them (integral floats and numeric strings are integers too).
+  i, j = tonumber(i), tonumber(j)
+  i, j = i and math_tointeger(i), j and math_tointeger(j)
+  if i ~= nil and j ~= nil and j >= i then return (j + 0.0) - i + 1 end
+  return 0
+end
+local t_move, t_concat, t_unpack, t_sort, t_insert, t_remove =
+  table.move, table.concat, table.unpack, table.sort, table.insert, table.remove
+function safe_table.move(a1, f, e, t, a2)
+  charge(math_floor(span(f, e)))
+  return t_move(a1, f, e, t, a2)
+end
+function safe_table.concat(t, sep, i, j)
+  charge(math_floor(span(i or 1, j or len_of(t))) // 4)
+  return t_concat(t, sep, i, j)
+end
+function safe_table.unpack(t, i, j)
+  charge(math_floor(span(i or 1, j or len_of(t))) // 4)
+  return t_unpack(t, i, j)
+end
+function safe_table.sort(t, cmp)
+  local n = len_of(t)
+  if n > 1 then charge(math_floor(n * math_log(n, 2)) // 4) end
+  return t_sort(t, cmp)
+end
+function safe_table.insert(t, ...)
+  if select("#", ...) == 2 then charge(len_of(t) // 16) end
+  return t_insert(t, ...)
+end
+function safe_table.remove(t, ...)
+  charge(len_of(t) // 16)
+  return t_remove(t, ...)
+end
 local safe_math = copy(math)
 local safe_utf8 = copy(utf8)
 
 -- Strings share one metatable; hide it so application code cannot swap its methods.
 local string_mt = getmetatable("")
 string_mt.__metatable = false
+-- Its __index was the standard `string` table itself, so ("").dump reached string.dump (and
+-- ("").rep the unmetered rep): methods on strings are the sandbox's string functions.
+string_mt.__index = safe_string
 
 local function safe_getmetatable(v)
   return getmetatable(v)
@@ -265,7 +405,11 @@ end
 local function safe_collectgarbage(opt, ...)
   -- Only the read-only and whole-cycle options: tuning the collector from user code could
   -- starve the state other units share.
-  if opt == nil or opt == "collect" or opt == "count" or opt == "step" then
+  if opt == "count" then return collectgarbage(opt) end
+  if opt == nil or opt == "collect" or opt == "step" then
+    -- A cycle walks the whole state (every entry's data) in one VM instruction: charged by
+    -- its size, or a loop of them runs for minutes on any budget.
+    charge(1000 + math_floor(collectgarbage("count")) * 8)
     return collectgarbage(opt, ...)
   end
   error("collectgarbage: option '" .. tostring(opt) .. "' is not available", 2)
@@ -686,7 +830,16 @@ end
 --- Table access for Python. lupa 2.8 returns (thread, value) from `table[key]` when Python
 --- indexes a table inside a callback made from a coroutine, so Python never indexes tables:
 --- it calls these instead (function calls are unaffected).
-function kit.get(t, k) return t[k] end
+-- A table application code returned may carry an __index that loops: guarded (Python calls
+-- this outside any task, where no hook would stop it).
+local function index(t, k) return t[k] end
+function kit.get(t, k)
+  local v = rawget(t, k)
+  if v ~= nil or getmetatable(t) == nil then return v end
+  local ok, r = guarded(index, t, k)
+  if ok then return r end
+  return nil
+end
 function kit.set(t, k, v) t[k] = v end
 function kit.pack_array(t) t.n = #t; return t end
 function kit.unpack_args(args) return args.n, unpack(args, 1, args.n) end
