@@ -126,7 +126,8 @@ def test_an_actor_spawned_and_messaged_holds_its_state(stack: DevStack, client: 
     client.api("POST", "processes/send", {"dest": pid, "topic": "inc", "payload": 2})
     wait_for(lambda: state_of(client, pid) == {"n": 7}, "the actor's spawn and two turns")
     detail = client.api("GET", f"processes/{pid}")
-    assert (detail["status"], detail["entry"], detail["version"]) == ("running", "app:counter", 2)
+    assert (detail["status"], detail["entry"]) == ("running", "app:counter")
+    assert detail["version"] in (1, 2)  # spawn and inc: one turn if they came in one batch
     listed = client.api("GET", "processes")
     assert pid in [p["pid"] for p in listed["processes"]]
     assert listed["queues"][0]["host"] == "app:workers"
@@ -193,8 +194,16 @@ def test_a_signal_wakes_a_waiting_run(client: Client) -> None:
 
 
 # -- reloading ---------------------------------------------------------------------------------
-def greet_of(client: Client) -> str:
-    return client.api("POST", "invoke", {"id": "app:greet", "args": ["ed"]})["value"]
+def greet_of(client: Client) -> str | None:
+    """app:greet's answer to "ed" (None while it errs, e.g. between two reloads, or while
+    nothing listens yet)."""
+    try:
+        status, answer = client.json(
+            "POST", "/_units/api/invoke", {"id": "app:greet", "args": ["ed"]}
+        )
+    except OSError:
+        return None
+    return answer["value"] if status == 200 else None
 
 
 def test_code_changes_reload_and_a_broken_edit_keeps_the_old_code(
@@ -273,7 +282,8 @@ def test_the_log_api_pages_by_sequence_number(client: Client) -> None:
     assert first["lines"] and first["next"] == first["lines"][-1]["seq"]
     line = first["lines"][-1]
     assert set(line) == {"seq", "time", "unit", "level", "message", "fields"}
-    assert client.api("GET", f"logs?after={first['next']}")["lines"] == []
+    later = client.api("GET", f"logs?after={first['next']}")["lines"]
+    assert all(line["seq"] > first["next"] for line in later)
 
 
 # -- starting and stopping ---------------------------------------------------------------------
@@ -305,7 +315,7 @@ def test_ctrl_c_stops_everything_and_exits_0(
     seen: dict[str, object] = {}
 
     def press_ctrl_c() -> None:
-        seen["greet"] = wait_for(lambda: _try_greet(client), "the stack serving")
+        seen["greet"] = wait_for(lambda: greet_of(client), "the stack serving")
         seen["threads"] = {t.name for t in threading.enumerate()}
         os.kill(os.getpid(), signal.SIGINT)
 
@@ -325,16 +335,6 @@ def test_ctrl_c_stops_everything_and_exits_0(
     with socket.socket() as again:
         again.bind(("127.0.0.1", port))
     assert simple.LambdaSimpleBackend.invoke is original_invoke
-
-
-def _try_greet(client: Client) -> str | None:
-    try:
-        status, answer = client.json(
-            "POST", "/_units/api/invoke", {"id": "app:greet", "args": ["ed"]}
-        )
-    except OSError:
-        return None
-    return answer["value"] if status == 200 else None
 
 
 def test_an_app_that_does_not_load_is_refused_at_start(tmp_path: Path) -> None:

@@ -22,6 +22,9 @@ from runtime.sandbox import LuaState
 #: Seconds between two scans of the app folder.
 POLL_INTERVAL = 0.25
 
+#: Seconds a change must hold still before it is loaded.
+SETTLE = 0.05
+
 _WATCHED_SUFFIXES = (".lua", ".yaml", ".yml")
 
 Stamp = dict[str, tuple[int, int]]
@@ -103,6 +106,13 @@ class AppWatcher:
         now = scan(self.root)
         if now == self._seen:
             return False
+        # An editor writing in place truncates first: wait until two scans agree, so a file
+        # caught half written (often still valid Lua, e.g. empty) is not what gets loaded.
+        while not self._stop.wait(SETTLE):
+            again = scan(self.root)
+            if again == now:
+                break
+            now = again
         self._seen = now
         try:
             registry = load_checked(self.root)
