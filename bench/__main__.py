@@ -1,6 +1,7 @@
 """Run every benchmark and print one Markdown table (also written to ``bench/RESULTS.md``).
 
 python -m bench            # or: make bench
+UNITS_BENCH_LOAD=full python -m bench   # the load section at full size (bench/load.py)
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from bench import (  # noqa: E402
     dev_stack,
     durable_sdk,
     init,
+    load,
     processes,
     workflows,
 )
@@ -39,6 +41,9 @@ SECTIONS = [
     ("AWS API calls", aws_calls.run),
     ("Processes", processes.run),
     ("Workflows", workflows.run),
+    # The default size (a few minutes); UNITS_BENCH_LOAD=full for issue 7's 100,000 messages,
+    # 10,000 actors and 1,000 workflows (bench/load.py).
+    ("Load (processes and workflows together)", load.run),
     ("Durable SDK side by side", durable_sdk.run),
     ("Dev stack (units dev)", dev_stack.run),
 ]

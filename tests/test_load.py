@@ -1,0 +1,90 @@
+"""The load bench scaled down: 2,000 process messages over 200 actors and 20 concurrent
+workflows through the harness, nothing lost or applied twice (bench/load.py checks it and
+raises LoadCheckFailed otherwise).
+
+It runs with the bench's cheaper backup for moto's transactions (``touched_partitions_only``),
+which keeps it near 20 s: moto as is copies the whole table on every log append, which doubles
+the time here. The second test shows the cheaper backup cancels a transaction as moto does.
+"""
+
+from __future__ import annotations
+
+import boto3
+import pytest
+from botocore.exceptions import ClientError
+from moto import mock_aws
+
+from bench import load
+from runtime.aws.dynamodb import create_table
+
+SIZE = load.Size(messages=2_000, actors=200, workflows=20, activities=1, first_wave=1, burst=10)
+
+
+def test_load_loses_nothing() -> None:
+    report = load.run_load(SIZE, fast_moto=True)
+
+    assert report.checked == {
+        "actors": 200,
+        "messages_applied": 2_000,
+        "runs_completed": 21,
+        "activities_completed": 21,
+        "activities_run": 21,
+        "dead_letters": 0,
+    }
+    message = load.process_per_message(report)
+    assert 0 < message.dynamodb_writes <= 1  # at most one commit per message
+    assert message.sqs_fifo > 0 and message.lambda_invocations > 0
+    activity = load.workflow_per_activity(report)
+    assert activity.wru > activity.dynamodb_writes  # a transaction's items are 2 WRU each
+    assert activity.lambda_invocations >= 2  # a step and the activity at least
+    assert activity.sfn_calls >= 1  # SendTaskSuccess wakes the run
+    rows = {f.name: f for f in load.figures(report)}
+    assert rows["zero loss"].value == 1.0
+
+
+def _item(pk: str, sk: str, n: int) -> dict[str, dict[str, str]]:
+    return {"pk": {"S": pk}, "sk": {"S": sk}, "n": {"N": str(n)}}
+
+
+@pytest.mark.parametrize("fast", [False, True])
+def test_a_cancelled_transaction_changes_nothing(
+    fast: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for key, value in {"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x"}.items():
+        monkeypatch.setenv(key, value)
+    with mock_aws(), load.touched_partitions_only() if fast else load.contextlib.nullcontext():
+        db = boto3.client("dynamodb", region_name="us-east-1")
+        create_table(db, "t")
+        db.put_item(TableName="t", Item=_item("run", "0", 1))
+        db.put_item(TableName="t", Item=_item("other", "0", 1))
+        with pytest.raises(ClientError, match="TransactionCanceled"):
+            db.transact_write_items(
+                TransactItems=[
+                    {"Put": {"TableName": "t", "Item": _item("run", "1", 2)}},
+                    {
+                        "Update": {
+                            "TableName": "t",
+                            "Key": {"pk": {"S": "run"}, "sk": {"S": "0"}},
+                            "UpdateExpression": "SET n = :n",
+                            "ExpressionAttributeValues": {":n": {"N": "9"}},
+                        }
+                    },
+                    {"Put": {"TableName": "t", "Item": _item("new", "0", 3)}},
+                    {
+                        "Put": {
+                            "TableName": "t",
+                            "Item": _item("other", "0", 4),
+                            "ConditionExpression": "attribute_not_exists(pk)",
+                        }
+                    },
+                ]
+            )
+        items = sorted(
+            (i["pk"]["S"], i["sk"]["S"], i["n"]["N"]) for i in db.scan(TableName="t")["Items"]
+        )
+        assert items == [("other", "0", "1"), ("run", "0", "1")]
+        # And one that succeeds writes everything.
+        db.transact_write_items(
+            TransactItems=[{"Put": {"TableName": "t", "Item": _item("run", "1", 2)}}]
+        )
+        assert len(db.scan(TableName="t")["Items"]) == 3
