@@ -402,6 +402,17 @@ local function safe_getmetatable(v)
   return getmetatable(v)
 end
 
+-- Lua runs finalizers with debug hooks off, on whatever thread the collector happens to run
+-- (often the kit's, from Python): a __gc that loops hangs the worker beyond any budget. An
+-- object is marked for finalization only if its metatable has __gc when it is set, so refusing
+-- that here is enough (adding __gc to the metatable later marks nothing).
+local function safe_setmetatable(t, mt)
+  if type(mt) == "table" and rawget(mt, "__gc") ~= nil then
+    error("setmetatable: __gc metamethods are not available (finalizers run outside the budget)", 2)
+  end
+  return setmetatable(t, mt)
+end
+
 local function safe_collectgarbage(opt, ...)
   -- Only the read-only and whole-cycle options: tuning the collector from user code could
   -- starve the state other units share.
@@ -456,7 +467,7 @@ function kit.new_env(host)
   env.rawset = rawset
   env.rawlen = rawlen
   env.select = select
-  env.setmetatable = setmetatable
+  env.setmetatable = safe_setmetatable
   env.getmetatable = safe_getmetatable
   env.tonumber = tonumber
   env.tostring = tostring
