@@ -75,6 +75,7 @@ FILES = {
         function counter.init(start) return { n = start or 0 } end
         function counter.handle(state, msg)
           if msg:topic() == "inc" then state.n = state.n + msg:payload():data() end
+          if msg:topic() == "boom" then error("boom at " .. state.n) end
           return state
         end
         return counter

@@ -138,6 +138,27 @@ def test_an_actor_spawned_and_messaged_holds_its_state(stack: DevStack, client: 
     assert json.loads(item["state"]["S"]) == {"n": 7}
 
 
+def test_a_crash_is_said_in_the_terminal_and_shown_in_the_process(
+    client: Client, terminal: io.StringIO
+) -> None:
+    pid = client.api(
+        "POST", "processes/spawn", {"id": "app:counter", "host": "app:workers", "args": [3]}
+    )["pid"]
+    client.api("POST", "processes/send", {"dest": pid, "topic": "boom"})
+    detail = wait_for(
+        lambda: (
+            (d := client.json("GET", f"/_units/api/processes/{pid}"))[0] == 200
+            and d[1]["status"] == "crashed"
+            and d[1]
+        ),
+        "the crash",
+    )
+    assert "boom at 3" in detail["error"]["message"]
+    wait_for(
+        lambda: f"app:counter [{pid}] error crashed: INTERNAL:" in terminal.getvalue(), "the line"
+    )
+
+
 def test_bad_management_requests_get_clear_errors(client: Client) -> None:
     status, answer = client.json("POST", "/_units/api/processes/spawn", {"id": "app:counter"})
     assert status == 400 and "'host' is required" in answer["error"]["message"]

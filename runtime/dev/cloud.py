@@ -29,8 +29,9 @@ from botocore.exceptions import ClientError
 from runtime import manifest
 from runtime.clock import WallClock
 from runtime.dev.logs import SYSTEM_UNIT, LogHub
-from runtime.errors import UnitError
+from runtime.errors import INTERNAL, UnitError
 from runtime.processes.local import lambda_handler_for
+from runtime.processes.store import CRASHED, EXITED
 from runtime.processes.worker import WorkerCrash
 from runtime.testing import REGION, LocalCloud
 from runtime.workflows.host import StepCrash
@@ -63,6 +64,8 @@ class DevCloud(LocalCloud):
         #: Run id -> the error of its last step, while its steps fail (the driver retries them
         #: and then stops: the run is parked until the code is fixed).
         self.step_errors: dict[str, str] = {}
+        #: Actors whose crash or exit has been logged.
+        self._ended: set[str] = set()
         #: Called after anything that may have queued work (a step that dispatched activities).
         self.on_activity: Any = lambda: None
         self._server: Any = None
@@ -122,6 +125,8 @@ class DevCloud(LocalCloud):
         self._homes[FUNCTION_LAMBDA] = (self.engine, self.engine_lock)
         if self.workflows is not None:
             self._watch_steps(self.workflows)
+        if self.processes is not None:
+            self._watch_ends(self.processes.system.store)
 
     def _watch_steps(self, workflows: Any) -> None:
         """Keep each run's last step error (and log it), so a failing run shows why at once
@@ -148,6 +153,25 @@ class DevCloud(LocalCloud):
             return reply
 
         workflows.invoke = invoke
+
+    def _watch_ends(self, store: Any) -> None:
+        """Say when an actor crashes or exits: the worker records it in the snapshot only."""
+        inner = store.commit
+
+        def commit(snapshot: Any, expected_version: int) -> None:
+            inner(snapshot, expected_version)
+            if snapshot.status not in (CRASHED, EXITED) or snapshot.pid in self._ended:
+                return
+            self._ended.add(snapshot.pid)  # said once, though an ended actor may commit again
+            fields = {"pid": snapshot.pid}
+            if snapshot.status == CRASHED:
+                error = snapshot.error or {}
+                message = f"crashed: {error.get('kind', INTERNAL)}: {error.get('message', '')}"
+                self.hub.emit(snapshot.entry, "error", message, fields)
+            else:
+                self.hub.emit(snapshot.entry, "info", "exited", fields)
+
+        store.commit = commit
 
     def _log(self, level: str, message: str, fields: dict[str, Any]) -> None:
         self.hub.emit(str(fields.get("entry") or "app"), level, message, fields)

@@ -9,6 +9,7 @@ each, colored by unit when it is a TTY.
 from __future__ import annotations
 
 import collections
+import logging
 import os
 import sys
 import threading
@@ -79,6 +80,32 @@ class LogHub:
             last = self._seq
         # After a restart of the stack a client may ask past the end: send it back to the end.
         return found, found[-1].seq if found else min(max(after, 0), last)
+
+
+class HubHandler(logging.Handler):
+    """Python logging of the kit's own modules (a poison message, a failed turn, a service that
+    gave up) into the hub, as the stack's lines."""
+
+    #: The loggers the runtime writes to.
+    LOGGERS = ("units", "runtime")
+
+    def __init__(self, hub: LogHub) -> None:
+        super().__init__(logging.WARNING)
+        self.hub = hub
+
+    def emit(self, record: logging.LogRecord) -> None:
+        message = record.getMessage()
+        if record.exc_info and record.exc_info[1] is not None:
+            message += f": {record.exc_info[1]!r}"
+        self.hub.emit(SYSTEM_UNIT, record.levelname.lower(), message, {"logger": record.name})
+
+    def attach(self) -> None:
+        for name in self.LOGGERS:
+            logging.getLogger(name).addHandler(self)
+
+    def detach(self) -> None:
+        for name in self.LOGGERS:
+            logging.getLogger(name).removeHandler(self)
 
 
 def format_line(record: LogRecord, color: bool) -> str:

@@ -15,7 +15,7 @@ from typing import Any
 from runtime import manifest
 from runtime.dev.cloud import DevCloud
 from runtime.dev.gate import Gate
-from runtime.dev.logs import SYSTEM_UNIT, LogHub
+from runtime.dev.logs import SYSTEM_UNIT, HubHandler, LogHub
 from runtime.dev.pumps import Doorbell, Pump
 from runtime.dev.server import VIEWER, DevServer
 from runtime.dev.watch import POLL_INTERVAL, AppWatcher, load_checked
@@ -54,6 +54,7 @@ class DevStack:
         self._server: DevServer | None = None
         self._server_thread: threading.Thread | None = None
         self._watcher: AppWatcher | None = None
+        self._log_handler = HubHandler(self.hub)
 
     # -- lifecycle ------------------------------------------------------------------------------
     def start(self) -> None:
@@ -71,6 +72,7 @@ class DevStack:
             self._server = None
             raise
         self.generation = 1
+        self._log_handler.attach()
         host, port = self._server.server_address[:2]
         self.url = f"http://{host}:{port}"
         self._sync_pumps()
@@ -107,6 +109,7 @@ class DevStack:
             with self.gate.exclusive():  # requests still being answered finish first
                 self.cloud.__exit__(None, None, None)
             self.cloud = None  # type: ignore[assignment]
+        self._log_handler.detach()
 
     def __enter__(self) -> DevStack:
         self.start()
