@@ -43,7 +43,7 @@ entries:
   - name: nap
     kind: workflow.lua
     source: file://nap.lua
-    modules: [funcs, time]
+    modules: [funcs, time, logger]
   - name: waiter
     kind: workflow.lua
     source: file://waiter.lua
@@ -84,7 +84,9 @@ FILES = {
     "nap.lua": """
         local funcs = require("funcs")
         local time = require("time")
+        local logger = require("logger")
         return { main = function(input)
+          logger.info("napping", { name = input.name })
           time.sleep("1s")
           return { text = funcs.call("app:greet", input.name) }
         end }

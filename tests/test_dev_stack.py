@@ -169,7 +169,9 @@ def test_bad_management_requests_get_clear_errors(client: Client) -> None:
 
 
 # -- workflows ---------------------------------------------------------------------------------
-def test_a_workflow_with_a_durable_timer_runs_to_its_end(client: Client) -> None:
+def test_a_workflow_with_a_durable_timer_runs_to_its_end(
+    client: Client, terminal: io.StringIO
+) -> None:
     started = client.api("POST", "workflows/start", {"id": "app:nap", "input": {"name": "cy"}})
     assert started["address"] == f"app:flows/{started['run_id']}"
     done = wait_for(
@@ -191,6 +193,9 @@ def test_a_workflow_with_a_durable_timer_runs_to_its_end(client: Client) -> None
     assert fired >= 1.0
     assert done["pending"] == [] and done["parked"] is None
     assert started["run_id"] in [r["run_id"] for r in client.api("GET", "workflows")["runs"]]
+    # Its log line says which run (once: the timer's step resumed the kept replay).
+    line = f"app:nap [{started['run_id']}] info  napping name=cy"
+    assert terminal.getvalue().count(line) == 1, terminal.getvalue()
 
 
 def test_a_signal_wakes_a_waiting_run(client: Client) -> None:

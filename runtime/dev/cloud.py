@@ -173,6 +173,19 @@ class DevCloud(LocalCloud):
 
         store.commit = commit
 
+    def _new_engine(self, **kwargs: Any) -> Any:
+        engine = super()._new_engine(**kwargs)
+
+        def sink(level: str, message: str, fields: dict[str, Any]) -> None:
+            # A workflow's lines carry no run id of their own; the running replay knows it.
+            replay = engine.current_replay()
+            if replay is not None:
+                fields = {"run_id": replay.run_id, **fields}
+            self._log(level, message, fields)
+
+        engine.log_sink = sink
+        return engine
+
     def _log(self, level: str, message: str, fields: dict[str, Any]) -> None:
         self.hub.emit(str(fields.get("entry") or "app"), level, message, fields)
 
