@@ -22,7 +22,7 @@ import sys
 import time
 from pathlib import Path
 
-from bench.timing import Figure, per_call_us
+from bench.timing import Figure, per_call_us, print_figures
 from runtime import manifest
 from runtime.apigw_events import http_event
 from runtime.engine import Engine
@@ -173,12 +173,5 @@ def run() -> list[Figure]:
     ]
 
 
-def _print(figures: list[Figure]) -> None:
-    print("| measure | value | note |\n|---|---|---|")
-    for f in figures:
-        value = f"{f.value:.2f}" if f.value < 100 else f"{f.value:.0f}"
-        print(f"| {f.name} | {value} {f.unit} | {f.note} |")
-
-
 if __name__ == "__main__":
-    _print(run())
+    print_figures(run())

@@ -40,3 +40,11 @@ def side_by_side(
         for name, fn in subjects.items():
             best[name] = min(best[name], per_call_us(fn, calls))
     return best
+
+
+def print_figures(figures: list[Figure]) -> None:
+    """The rows as ``python -m bench`` prints them, for a section run alone."""
+    print("| measure | value | note |\n|---|---|---|")
+    for f in figures:
+        value = f"{f.value:.2f}" if f.value < 100 else f"{f.value:.0f}"
+        print(f"| {f.name} | {value} {f.unit} | {f.note} |")
