@@ -25,6 +25,7 @@ from bench import (  # noqa: E402
     api,
     aws_calls,
     calls,
+    cost,
     dev_stack,
     durable_sdk,
     init,
@@ -44,6 +45,8 @@ SECTIONS = [
     # The default size (a few minutes); UNITS_BENCH_LOAD=full for issue 7's 100,000 messages,
     # 10,000 actors and 1,000 workflows (bench/load.py).
     ("Load (processes and workflows together)", load.run),
+    # Dollars per unit at list prices, from the counts of the load run above (bench/cost.py).
+    ("Cost per million units", cost.run),
     ("Durable SDK side by side", durable_sdk.run),
     ("Dev stack (units dev)", dev_stack.run),
 ]

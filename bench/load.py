@@ -488,13 +488,9 @@ class LoadRun:
         for fhost in flows.hosts.values():
             clients.append(fhost.activities.client)
             fhost.activity_handler = self.lambdas.wrap("activity", fhost.activity_handler)
-        invoke = flows.invoke
-
-        def routed(name: str, event: dict[str, Any]) -> dict[str, Any]:
-            role = "workflow " + flows._routes[name][1]  # step or wake
-            return self.lambdas.wrap(role, invoke)(name, event)
-
-        flows.invoke = routed  # type: ignore[method-assign]
+            # Inside the harness's per-host lock, so waiting for it is not counted.
+            fhost.host.step = self.lambdas.wrap("workflow step", fhost.host.step)
+            fhost.host.wake = self.lambdas.wrap("workflow wake", fhost.host.wake)
         self.meter.attach(clients)
         self.transactions.attach(flows.log.client)
 
