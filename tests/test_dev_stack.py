@@ -341,9 +341,11 @@ def test_ctrl_c_stops_everything_and_exits_0(
     seen: dict[str, object] = {}
 
     def press_ctrl_c() -> None:
-        seen["greet"] = wait_for(lambda: greet_of(client), "the stack serving")
-        seen["threads"] = {t.name for t in threading.enumerate()}
-        os.kill(os.getpid(), signal.SIGINT)
+        try:
+            seen["greet"] = wait_for(lambda: greet_of(client), "the stack serving")
+            seen["threads"] = {t.name for t in threading.enumerate()}
+        finally:  # whatever happened, main() must return
+            os.kill(os.getpid(), signal.SIGINT)
 
     before = set(threading.enumerate())  # the module's stack runs its own threads meanwhile
     helper = threading.Thread(target=press_ctrl_c)
