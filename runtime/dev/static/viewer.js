@@ -102,6 +102,7 @@ async function refreshProcesses() {
     }
     throw error;
   }
+  document.getElementById("processes-section").hidden = false;
   const rows = data.processes.map((p) =>
     el(
       "tr",
@@ -177,6 +178,7 @@ async function refreshRuns() {
     }
     throw error;
   }
+  document.getElementById("workflows-section").hidden = false;
   const rows = data.runs.map((r) =>
     el(
       "tr",
