@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 from botocore.exceptions import ClientError
 
 from runtime import manifest
@@ -245,7 +246,10 @@ class DevCloud(LocalCloud):
         host = self.workflows.hosts.get(host_id) if self.workflows is not None else None
         if host is None:
             return False
-        return host.activities.poll(host.activity_handler, StepCrash).received > 0
+        # A batch whose every record failed fails the activity Lambda as a whole (Powertools'
+        # BatchProcessingError): the event source gives the batch back, as for a crash.
+        died = (StepCrash, BatchProcessingError)
+        return host.activities.poll(host.activity_handler, died).received > 0
 
     # -- what the management API reports --------------------------------------------------------
     def outputs(self) -> dict[str, str]:
