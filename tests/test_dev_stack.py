@@ -107,6 +107,7 @@ def test_outputs_name_the_resources_under_the_stacks_output_names(
     assert answer["endpoint_url"] == stack.cloud.endpoint_url
     assert (answer["region"], answer["api_url"]) == ("us-east-1", stack.url)
     outputs = answer["outputs"]
+    assert outputs["ApiUrl"] == stack.url + "/"
     assert outputs["ProcessTableName"] == "units-processes"
     assert set(json.loads(outputs["ProcessQueues"])) == {"app:workers"}
     assert set(json.loads(outputs["WorkflowMachines"])) == {"app:flows"}

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote
 
-from runtime import codec, function_service
+from runtime import codec, function_service, manifest
 from runtime.errors import INVALID, NOT_FOUND, UnitError
 from runtime.http_api import STATUS_OF_KIND
 from runtime.inspection import Inspector
@@ -100,11 +100,14 @@ class ManagementApi:
     # -- the stack ------------------------------------------------------------------------------
     def _outputs(self, rest: str, query: dict[str, str], body: Any) -> Any:
         cloud = self.stack.cloud
+        outputs = cloud.outputs()
+        if cloud.registry.of_kind(manifest.EndpointEntry):  # the stack has an API then too
+            outputs["ApiUrl"] = self.stack.url + "/"  # HttpApi.url's form: with the slash
         return {
             "endpoint_url": cloud.endpoint_url,
             "region": REGION,
             "api_url": self.stack.url,
-            "outputs": cloud.outputs(),
+            "outputs": outputs,
         }
 
     def _status(self, rest: str, query: dict[str, str], body: Any) -> Any:
