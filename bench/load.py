@@ -27,7 +27,7 @@ python -m bench.load                 # the default size (a few minutes)
 python -m bench.load --full          # 100,000 messages, 10,000 actors, 1,000 workflows
 python -m bench.load --full --fast-moto
 UNITS_BENCH_LOAD=full python -m bench  # the same size inside the whole bench
-UNITS_BENCH_LOAD=20000,2000,200 python -m bench.load   # messages,actors,workflows
+UNITS_BENCH_LOAD=20000,2000,200 python -m bench.load   # messages,actors,workflows (see Size)
 """
 
 from __future__ import annotations
@@ -103,7 +103,8 @@ FULL = Size(messages=100_000, actors=10_000, workflows=1_000)
 
 
 def size_from_env(value: str | None) -> Size:
-    """``full``, ``default``/empty, or ``messages,actors,workflows[,activities]``."""
+    """``full``, ``default``/empty, or ``messages,actors,workflows[,activities[,first_wave
+    [,burst]]]`` (the fields of :class:`Size`)."""
     if not value or value == "default":
         return DEFAULT
     if value == "full":
