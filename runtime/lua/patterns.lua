@@ -6,6 +6,8 @@
 -- subject to these functions instead: they give the same results, run as ordinary Lua under the
 -- task's instruction budget, and so stop with "instruction budget exceeded" like any loop.
 -- Loaded once by runtime/sandbox.py and passed to the prelude; application code never sees it.
+-- Errors are raised at level 1 (a "[kit]:line:" position), which the prelude replaces by the
+-- application's line, as it does for the C functions' errors.
 
 local type, tostring, error, tonumber, ipairs = type, tostring, error, tonumber, ipairs
 local tointeger = math.tointeger
@@ -57,12 +59,12 @@ local function class_end(ms, p)
   local c = sbyte(pat, p)
   p = p + 1
   if c == L_ESC then
-    if p > plen then error("malformed pattern (ends with '%')", 0) end
+    if p > plen then error("malformed pattern (ends with '%')", 1) end
     return p + 1
   elseif c == B["["] then
     if sbyte(pat, p) == B["^"] then p = p + 1 end
     repeat -- look for a ']'
-      if p > plen then error("malformed pattern (missing ']')", 0) end
+      if p > plen then error("malformed pattern (missing ']')", 1) end
       c = sbyte(pat, p)
       p = p + 1
       if c == L_ESC and p <= plen then p = p + 1 end
@@ -111,7 +113,7 @@ end
 local match
 
 local function match_balance(ms, s, p)
-  if p >= ms.plen then error("malformed pattern (missing arguments to '%b')", 0) end
+  if p >= ms.plen then error("malformed pattern (missing arguments to '%b')", 1) end
   if s > ms.slen or sbyte(ms.src, s) ~= sbyte(ms.pat, p) then return nil end
   local b, e = sbyte(ms.pat, p), sbyte(ms.pat, p + 1)
   local cont = 1
@@ -150,7 +152,7 @@ end
 
 local function start_capture(ms, s, p, what)
   local level = ms.level + 1
-  if level > MAXCAPTURES then error("too many captures", 0) end
+  if level > MAXCAPTURES then error("too many captures", 1) end
   ms.cinit[level] = s
   ms.clen[level] = what
   ms.level = level
@@ -164,7 +166,7 @@ local function end_capture(ms, s, p)
   for level = ms.level, 1, -1 do
     if ms.clen[level] == CAP_UNFINISHED then l = level break end
   end
-  if l == nil then error("invalid pattern capture", 0) end
+  if l == nil then error("invalid pattern capture", 1) end
   ms.clen[l] = s - ms.cinit[l]
   local res = match(ms, s, p)
   if res == nil then ms.clen[l] = CAP_UNFINISHED end
@@ -174,7 +176,7 @@ end
 local function match_capture(ms, s, digit)
   local l = digit - B["0"]
   if l < 1 or l > ms.level or ms.clen[l] == CAP_UNFINISHED then
-    error(sformat("invalid capture index %%%d", l), 0)
+    error(sformat("invalid capture index %%%d", l), 1)
   end
   local len = ms.clen[l]
   if len < 0 then return nil end -- a position capture: C compares (size_t)-2 bytes, never true
@@ -186,7 +188,7 @@ local function match_capture(ms, s, digit)
 end
 
 function match(ms, s, p)
-  if ms.depth == 0 then error("pattern too complex", 0) end
+  if ms.depth == 0 then error("pattern too complex", 1) end
   ms.depth = ms.depth - 1
   local pat, plen = ms.pat, ms.plen
   while true do
@@ -214,7 +216,7 @@ function match(ms, s, p)
         p = p + 4
       elseif nc == B.f then
         p = p + 2
-        if sbyte(pat, p) ~= B["["] then error("missing '[' after '%f' in pattern", 0) end
+        if sbyte(pat, p) ~= B["["] then error("missing '[' after '%f' in pattern", 1) end
         local ep = class_end(ms, p)
         local previous = (s == 1) and 0 or sbyte(ms.src, s - 1)
         local current = (s > ms.slen) and 0 or sbyte(ms.src, s)
@@ -284,11 +286,11 @@ end
 -- Capture i (1-based) of a match s..e-1.
 local function get_capture(ms, i, s, e)
   if i > ms.level then
-    if i ~= 1 then error(sformat("invalid capture index %%%d", i), 0) end
+    if i ~= 1 then error(sformat("invalid capture index %%%d", i), 1) end
     return ssub(ms.src, s, e - 1)
   end
   local l = ms.clen[i]
-  if l == CAP_UNFINISHED then error("unfinished capture", 0) end
+  if l == CAP_UNFINISHED then error("unfinished capture", 1) end
   if l == CAP_POSITION then return ms.cinit[i] end
   return ssub(ms.src, ms.cinit[i], ms.cinit[i] + l - 1)
 end
@@ -305,7 +307,7 @@ local function check_string(v, n, fname)
   if tv == "string" then return v end
   if tv == "number" then return tostring(v) end
   error(sformat("bad argument #%d to '%s' (string expected, got %s)", n, fname,
-    v == nil and "no value" or tv), 3)
+    v == nil and "no value" or tv), 1)
 end
 
 local function check_int(v, n, fname, default)
@@ -313,7 +315,7 @@ local function check_int(v, n, fname, default)
   local i = tonumber(v)
   if i ~= nil then i = tointeger(i) end
   if i == nil then
-    error(sformat("bad argument #%d to '%s' (number has no integer representation)", n, fname), 3)
+    error(sformat("bad argument #%d to '%s' (number has no integer representation)", n, fname), 1)
   end
   return i
 end
@@ -416,7 +418,7 @@ local function add_s(ms, out, s, e, news)
       local v = get_capture(ms, c - B["0"], s, e)
       out[#out + 1] = tostring(v)
     else
-      error("invalid use of '%' in replacement string", 0)
+      error("invalid use of '%' in replacement string", 1)
     end
     i = j + 2
   end
@@ -428,7 +430,7 @@ function M.gsub(s, p, repl, max_n)
   local tr = type(repl)
   if not (tr == "number" or tr == "string" or tr == "function" or tr == "table") then
     error(sformat("bad argument #3 to 'gsub' (string/function/table expected, got %s)",
-      repl == nil and "no value" or tr), 2)
+      repl == nil and "no value" or tr), 1)
   end
   if tr == "number" then repl, tr = tostring(repl), "string" end
   local ls = #s
@@ -456,7 +458,7 @@ function M.gsub(s, p, repl, max_n)
         if not value then
           out[#out + 1] = ssub(s, src, e - 1)
         elseif type(value) ~= "string" and type(value) ~= "number" then
-          error(sformat("invalid replacement value (a %s)", type(value)), 2)
+          error(sformat("invalid replacement value (a %s)", type(value)), 1)
         else
           out[#out + 1] = tostring(value)
           changed = true

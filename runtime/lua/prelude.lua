@@ -278,7 +278,8 @@ end
 function kit.describe_error(err)
   -- Application code can rawset any value into an error's fields: text only, made guarded.
   if type(err) == "table" and rawget(err, "kind_") ~= nil then
-    return safe_text(rawget(err, "kind_")), safe_text(rawget(err, "message_"))
+    local kind = rawget(err, "kind_")
+    return type(kind) == "string" and kind or nil, safe_text(rawget(err, "message_"))
   end
   return nil, safe_text(err)
 end
@@ -305,10 +306,29 @@ local function str_cost(s)
   return type(s) == "string" and slen(s) // 64 or 0
 end
 
+-- Errors keep the application's line: a C function called from these wrappers would name the
+-- wrapper's line in [kit] instead. `call` runs it through `shim` (a [kit] frame), and `rethrow`
+-- swaps that position for the caller's. Errors from callbacks (gsub's, sort's) already name
+-- application lines; those and non-string errors pass as they are.
+local KIT_WHERE = "^%[kit%]:%d+: "
+local c_gsub = string.gsub
+local function shim(fn, ...) return fn(...) end
+local function rethrow(ok, ...)
+  if ok then return ... end
+  local err = ...
+  if type(err) == "string" and sfind(err, KIT_WHERE) then
+    error((c_gsub(err, KIT_WHERE, "", 1)), 2) -- level 2: the wrappers tail-call rethrow
+  end
+  error(err, 0)
+end
+local function call(fn, ...)
+  return raw_pcall(shim, fn, ...)
+end
+
 local function charged_by_string(fn)
   return function(s, ...)
     charge(str_cost(s))
-    return fn(s, ...)
+    return rethrow(call(fn, s, ...))
   end
 end
 for _, name in ipairs({ "byte", "format", "lower", "upper", "reverse", "sub", "len" }) do
@@ -318,7 +338,8 @@ end
 local c_rep = string.rep
 function safe_string.rep(s, n, sep)
   -- Charged after: its work is bounded by the memory ceiling, which reports a bomb better.
-  local r = c_rep(s, n, sep)
+  local ok, r = call(c_rep, s, n, sep)
+  if not ok then return rethrow(ok, r) end
   charge(slen(r) // 64)
   return r
 end
@@ -339,10 +360,10 @@ local function with_patterns(c_fn, lua_fn)
     if type(p) == "number" then p = tostring(p) end
     if type(s) == "string" and type(p) == "string" then
       local steps = pattern_steps(slen(s), p)
-      if steps > MAX_C_PATTERN_STEPS then return lua_fn(s, p, init, ...) end
+      if steps > MAX_C_PATTERN_STEPS then return rethrow(call(lua_fn, s, p, init, ...)) end
       charge(math_floor(steps) // 64 + slen(p) // 64)
     end
-    return c_fn(s, p, init, ...)
+    return rethrow(call(c_fn, s, p, init, ...))
   end
 end
 safe_string.find = with_patterns(string.find, lua_patterns.find)
@@ -365,28 +386,28 @@ local t_move, t_concat, t_unpack, t_sort, t_insert, t_remove =
   table.move, table.concat, table.unpack, table.sort, table.insert, table.remove
 function safe_table.move(a1, f, e, t, a2)
   charge(math_floor(span(f, e)))
-  return t_move(a1, f, e, t, a2)
+  return rethrow(call(t_move, a1, f, e, t, a2))
 end
 function safe_table.concat(t, sep, i, j)
   charge(math_floor(span(i or 1, j or len_of(t))) // 4)
-  return t_concat(t, sep, i, j)
+  return rethrow(call(t_concat, t, sep, i, j))
 end
 function safe_table.unpack(t, i, j)
   charge(math_floor(span(i or 1, j or len_of(t))) // 4)
-  return t_unpack(t, i, j)
+  return rethrow(call(t_unpack, t, i, j))
 end
 function safe_table.sort(t, cmp)
   local n = len_of(t)
   if n > 1 then charge(math_floor(n * math_log(n, 2)) // 4) end
-  return t_sort(t, cmp)
+  return rethrow(call(t_sort, t, cmp))
 end
 function safe_table.insert(t, ...)
   if select("#", ...) == 2 then charge(len_of(t) // 16) end
-  return t_insert(t, ...)
+  return rethrow(call(t_insert, t, ...))
 end
 function safe_table.remove(t, ...)
   charge(len_of(t) // 16)
-  return t_remove(t, ...)
+  return rethrow(call(t_remove, t, ...))
 end
 local safe_math = copy(math)
 local safe_utf8 = copy(utf8)
@@ -845,8 +866,8 @@ end
 -- this outside any task, where no hook would stop it).
 local function index(t, k) return t[k] end
 function kit.get(t, k)
-  local v = rawget(t, k)
-  if v ~= nil or getmetatable(t) == nil then return v end
+  local v = type(t) == "table" and rawget(t, k) or nil
+  if v ~= nil or (type(t) == "table" and getmetatable(t) == nil) then return v end
   local ok, r = guarded(index, t, k)
   if ok then return r end
   return nil
@@ -939,6 +960,12 @@ function kit.actor_turn(actor, state, items, trapping, checkpoint)
       local ok, r = raw_xpcall(apply_item, turn_error, actor, state, item, trapping)
       if not ok then
         if is_exit_signal(r) then return "exited", i, state, r.value end
+        if type(r) ~= "table" then
+          -- turn_error itself failed ("error in error handling"): out of budget or memory
+          -- while it ran, which says more than the handler's own failure.
+          local fatal = fatal_error(r) or r
+          r = { err = fatal, trace = safe_text(fatal) }
+        end
         return "crashed", i, state, r
       end
       state = r
