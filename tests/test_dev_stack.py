@@ -366,6 +366,19 @@ def test_ctrl_c_stops_everything_and_exits_0(
     assert simple.LambdaSimpleBackend.invoke is original_invoke
 
 
+def test_an_app_of_functions_only_is_served_too() -> None:
+    hello = Path(__file__).resolve().parent.parent / "examples" / "hello"
+    with DevStack(hello, port=0) as stack:
+        client = Client(stack.url)
+        status, _, body = client.request("GET", "/hello/ada")
+        assert (status, json.loads(body)) == (200, {"greeting": "Hello, Ada!"})
+        outputs = client.api("GET", "outputs")["outputs"]
+        assert "ProcessTableName" not in outputs and outputs["ApiUrl"] == stack.url + "/"
+        status, answer = client.json("GET", "/_units/api/processes")
+        assert status == 404 and "no process or workflow hosts" in answer["error"]["message"]
+        assert f"curl {stack.url}/hello/name" in runtime.dev.curl_examples(stack)
+
+
 def test_an_app_that_does_not_load_is_refused_at_start(tmp_path: Path) -> None:
     app = write_dev_app(tmp_path / "app")
     (app / "greet.lua").write_text("return {")
