@@ -634,6 +634,8 @@ class PerUnit:
     #: Lambda CPU seconds outside boto3 and boto3 calls made, per unit (for a duration model).
     lambda_cpu: float
     lambda_calls: float
+    #: Every counted call per unit, by ``service.Operation``.
+    calls: dict[str, float] = field(default_factory=dict)
 
 
 def per_unit(phases: Iterable[Phase], roles: Iterable[str]) -> PerUnit:
@@ -668,6 +670,7 @@ def per_unit(phases: Iterable[Phase], roles: Iterable[str]) -> PerUnit:
         lambda_invocations=invocations / u,
         lambda_cpu=sum(i.cpu for i in wanted) / u,
         lambda_calls=calls_in_lambdas / u,
+        calls={op: n / u for op, n in sorted(tally.calls.items())},
     )
 
 
@@ -803,6 +806,13 @@ def _unit_figures(label: str, unit: PerUnit) -> list[Figure]:
         ),
         Figure(f"per {label}: Step Functions API calls", unit.sfn_calls, "calls"),
         Figure(f"per {label}: Lambda invocations", unit.lambda_invocations, "invocations"),
+        Figure(
+            f"per {label}: AWS calls in all",
+            sum(unit.calls.values()),
+            "calls",
+            ", ".join(f"{op} {n:.2f}" for op, n in unit.calls.items())
+            + " (ReceiveMessage with the drain loop's empty polls)",
+        ),
     ]
 
 
