@@ -143,7 +143,8 @@ def _workflow_rows(report: load.LoadReport) -> list[Row]:
             f"{sequential['transitions']:.2f} state transitions (bench/workflows.py), "
             f"{activity.wru:.2f} WRU + {activity.rru:.2f} RRU, {activity.sqs_standard:.2f} SQS "
             f"requests, {activity.lambda_invocations:.2f} Lambda invocations (step, wake, "
-            "activity) per activity (load run)",
+            "activity) per activity (load run, with the steps retried after moto's thread "
+            "race: a little over a deployed stack's)",
         ),
         Row(
             "  the same activity on Step Functions alone (a Task state per activity)",
@@ -170,13 +171,24 @@ def rows(report: load.LoadReport) -> list[Row]:
 def figures(priced: list[Row]) -> list[Figure]:
     out = [
         Figure(
-            f"prices: us-east-1 list prices read {costs.PRICES_READ}",
-            len(costs.PRICES),
-            "prices",
-            "runtime/costs.py names each price's page; free tiers, storage and data transfer "
-            f"left out; Lambda at {MEMORY_MB} MB, {AWS_CALL_MS:.0f} ms per AWS call waited on",
+            f"price: {name}",
+            price.each * 1e6,
+            "$ per million",
+            f"${price.usd:g} per {price.per:,.0f} {price.unit}: {price.source}, us-east-1, read "
+            f"{costs.PRICES_READ}",
         )
+        for name, price in costs.PRICES.items()
     ]
+    out.append(
+        Figure(
+            "the model",
+            MEMORY_MB,
+            "MB Lambdas",
+            "free tiers, volume tiers, storage and data transfer left out; Lambda duration: the "
+            f"CPU measured here at {MEMORY_MB} MB's vCPU share + {AWS_CALL_MS:.0f} ms per AWS "
+            "call waited on",
+        )
+    )
     for row in priced:
         lines = costs.dollars(row.usage)
         breakdown = ", ".join(f"{name} ${value * 1e6:.2f}" for name, value in lines.items())
