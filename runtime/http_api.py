@@ -8,6 +8,7 @@ routing itself is :class:`runtime.routes.Router`, because endpoint paths allow a
 from __future__ import annotations
 
 import base64
+import binascii
 import json
 from typing import Any
 from urllib.parse import parse_qs
@@ -72,6 +73,52 @@ def error_response(error: UnitError) -> Response:
     return _json_response(STATUS_OF_KIND.get(error.kind, 500), body)
 
 
+def _malformed(event: Any) -> str | None:
+    """What is wrong with the shape of an API Gateway v2 event, or None (the fields read here
+    and by Powertools, with the types API Gateway sends)."""
+    if not isinstance(event, dict):
+        return "not an object"
+    http = (
+        (event.get("requestContext") or {}).get("http")
+        if isinstance(event.get("requestContext"), dict)
+        else None
+    )
+    if not isinstance(http, dict) or not isinstance(http.get("method"), str):
+        return "requestContext.http.method must be a string"
+    if not isinstance(event.get("rawPath"), str):
+        return "rawPath must be a string"
+    expected: dict[str, Any] = {
+        "rawQueryString": str,
+        "body": str,
+        "headers": dict,
+        "queryStringParameters": dict,
+        "pathParameters": dict,
+        "cookies": list,
+        "isBase64Encoded": bool,
+    }
+    for name, kind in expected.items():
+        value = event.get(name)
+        if value is not None and not isinstance(value, kind):
+            return f"{name} must be a {kind.__name__}"
+    for name in ("headers", "queryStringParameters", "pathParameters"):
+        items = event.get(name) or {}
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in items.items()):
+            return f"{name} must map strings to strings"
+    if not all(isinstance(c, str) for c in event.get("cookies") or []):
+        return "cookies must be strings"
+    return None
+
+
+def _reply(response: Response) -> dict[str, Any]:
+    """A JSON response as the Lambda reply, for answers given before Powertools runs."""
+    return {
+        "statusCode": response.status_code,
+        "headers": {"Content-Type": "application/json", **(response.headers or {})},
+        "body": response.body,
+        "isBase64Encoded": False,
+    }
+
+
 class HttpApi:
     """Routes requests to functions. ``resolve(event, context)`` is the Lambda entry point."""
 
@@ -83,6 +130,17 @@ class HttpApi:
 
     def resolve(self, event: dict[str, Any], context: Any = None) -> dict[str, Any]:
         """Answer one API Gateway v2 event."""
+        malformed = _malformed(event)
+        if malformed:
+            # API Gateway never sends these, but a hand-made or replayed event may: a clear 400
+            # rather than a Powertools exception (a bare 502 from API Gateway).
+            error = UnitError(INVALID, f"malformed API Gateway event: {malformed}")
+            return _reply(error_response(error))
+        method = event["requestContext"]["http"]["method"].upper()
+        if method not in _METHODS:
+            # Powertools would answer its own {"message": "Not found"}: answer as for any other
+            # method the path does not take (405), or 404.
+            return _reply(self._no_route(method, event["rawPath"] or "/", None))
         reply = self.resolver.resolve(event, context)
         # Past Lambda's response limit API Gateway answers a bare 502; answer a clear 500 instead.
         # The body is nearly all of the reply; headers and the envelope fit in a few KB.
@@ -104,20 +162,32 @@ class HttpApi:
         method = event.request_context.http.method.upper()
         path = event.raw_path or "/"
         found = self.router.match(method, path)
-        if found is None:
-            return error_response(UnitError(NOT_FOUND, f"no route for {method} {path}"))
-        if isinstance(found, MethodNotAllowed):
-            response = _json_response(
-                405,
-                {"error": {"kind": INVALID, "message": f"{method} is not allowed on {path}"}},
-                {"Allow": ", ".join(found.allowed)},
-            )
-            return response
+        if found is None or isinstance(found, MethodNotAllowed):
+            return self._no_route(method, path, found)
         return self._call(found, method, path, event)
+
+    def _no_route(self, method: str, path: str, found: Any) -> Response:
+        """404 for a path no endpoint has; 405 (with Allow) for a method the path does not take."""
+        if found is None:
+            found = self.router.match(method, path)
+        if not isinstance(found, MethodNotAllowed):
+            return error_response(UnitError(NOT_FOUND, f"no route for {method} {path}"))
+        return _json_response(
+            405,
+            {"error": {"kind": INVALID, "message": f"{method} is not allowed on {path}"}},
+            {"Allow": ", ".join(found.allowed)},
+        )
 
     def _call(self, found: Match, method: str, path: str, event: Any) -> Response:
         raw_body = event.get("body") or ""
-        body = base64.b64decode(raw_body) if event.get("isBase64Encoded") else raw_body.encode()
+        try:
+            body = (
+                base64.b64decode(raw_body, validate=True)
+                if event.get("isBase64Encoded")
+                else raw_body.encode()
+            )
+        except (binascii.Error, ValueError):
+            return error_response(UnitError(INVALID, "the body is not valid base64"))
         request = HttpRequest(
             method=method,
             path=path,
