@@ -70,7 +70,7 @@ class Envelope:
             raise EnvelopeError("message body is not a JSON object")
         kind, to, ident = data.pop("kind", None), data.pop("to", None), data.pop("id", None)
         sender = data.pop("from", None)
-        if kind not in KINDS:
+        if not isinstance(kind, str) or kind not in KINDS:  # a list or dict is unhashable
             raise EnvelopeError(f"unknown envelope kind {kind!r}")
         if not isinstance(to, str) or not isinstance(ident, str) or not ident:
             raise EnvelopeError("envelope needs string 'to' and 'id'")
