@@ -126,7 +126,8 @@ class HttpApi:
         self.engine = engine
         self.router = Router(engine.registry)
         self.resolver = APIGatewayHttpResolver()
-        self.resolver.route(rule=".*", method=_METHODS)(self._handle)
+        # Every path, newlines too (".*" would leave "/a\nb" to Powertools' own 404).
+        self.resolver.route(rule=r"[\s\S]*", method=_METHODS)(self._handle)
 
     def resolve(self, event: dict[str, Any], context: Any = None) -> dict[str, Any]:
         """Answer one API Gateway v2 event."""

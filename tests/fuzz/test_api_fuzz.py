@@ -179,6 +179,7 @@ def _check_reply(reply: Any) -> None:
     junk=None,
 )
 # Found by this fuzzer (each raised out of HttpApi.resolve, or answered Powertools' own 404):
+@example(method="GET", path="\n0", body=None, headers={}, query=None, damage="none", junk=None)
 @example(
     method="TRACE", path="/hello/ada", body=None, headers={}, query=None, damage="none", junk=None
 )

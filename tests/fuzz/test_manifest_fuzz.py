@@ -196,7 +196,7 @@ entries:
 """
 
 
-@fuzz(120)
+@fuzz(80)
 @given(text=YAML_TEXT, sub=st.one_of(st.none(), YAML_TEXT))
 @example(text=VALID, sub=None)
 @example(text="version: '1.0'\nnamespace: app\nentries: {a: 1}\n", sub=None)

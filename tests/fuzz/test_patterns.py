@@ -99,7 +99,7 @@ _COMPARE = _LUA.execute(
 
 
 @pytest.mark.parametrize("fname", ["find", "match", "gmatch"])
-@fuzz(400)
+@fuzz(200)
 @given(s=SUBJECT, p=PATTERN, init=st.sampled_from([None, 1, 2, -1, -3, 0, 20]))
 @example(s=b"xaab", p=b"()a*", init=None)
 @example(s=b"a", p=b"(a)%1", init=None)
@@ -109,7 +109,7 @@ def test_matcher_agrees_with_c(fname, s, p, init):
     assert ok, why
 
 
-@fuzz(400)
+@fuzz(200)
 @given(
     s=SUBJECT,
     p=PATTERN,
