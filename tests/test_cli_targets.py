@@ -81,6 +81,14 @@ def test_a_stack_without_what_a_command_needs(capsys):
         )
 
 
+def test_what_aws_refuses_is_said_plainly(capsys):
+    with LocalCloud(ACTORS, auto_start=False):
+        deploy("units-gone", {"ProcessTableName": "units-deleted-since"})
+        code, out, err = run(capsys, "state", "p", "--stack", "units-gone", "--region", REGION)
+    assert (code, out) == (1, "")
+    assert err.startswith("units state: AWS ResourceNotFoundException: ")
+
+
 def test_an_unknown_stack(capsys):
     with LocalCloud(ACTORS, auto_start=False):
         code, out, err = run(capsys, "workflow", "list", "--stack", "nope", "--region", REGION)

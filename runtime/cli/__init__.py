@@ -19,6 +19,8 @@ import argparse
 import sys
 from collections.abc import Callable
 
+from botocore.exceptions import BotoCoreError, ClientError
+
 from runtime.cli import dev, functions, logs, processes, workflows
 from runtime.cli.common import EXIT_ERROR, EXIT_OK, EXIT_USAGE, CliError, fail, report
 from runtime.cli.connection import Connection
@@ -78,6 +80,11 @@ def main(argv: list[str] | None = None, *, connection: Connection | None = None)
         return fail(f"units {name}: {exc}", EXIT_ERROR)
     except UnitError as exc:
         return report(exc)
+    except ClientError as exc:  # AWS refused (permissions, a resource deleted since deploy)
+        error = exc.response.get("Error", {})
+        return fail(f"units {name}: AWS {error.get('Code')}: {error.get('Message')}", EXIT_ERROR)
+    except BotoCoreError as exc:  # no credentials, an endpoint that does not answer
+        return fail(f"units {name}: {exc}", EXIT_ERROR)
 
 
 if __name__ == "__main__":
