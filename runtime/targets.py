@@ -61,10 +61,13 @@ class Target:
     def client(self, service: str) -> Any:
         """A boto3 client for ``service`` in this target's region (and endpoint)."""
         import boto3
+        from botocore.config import Config
 
         extra: dict[str, Any] = {}
         if self.endpoint_url:
-            extra = {"endpoint_url": self.endpoint_url, **_DEV_CREDENTIALS}
+            # A dev stack that stopped should be reported at once, not after AWS-grade retries.
+            fail_fast = Config(connect_timeout=5, retries={"max_attempts": 2, "mode": "standard"})
+            extra = {"endpoint_url": self.endpoint_url, "config": fail_fast, **_DEV_CREDENTIALS}
         return boto3.client(service, region_name=self.region, **extra)
 
     def output(self, key: str, needs: str) -> str:
