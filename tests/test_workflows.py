@@ -210,7 +210,8 @@ def test_a_signal_sent_between_the_step_and_the_wait_is_not_lost(cloud):
     flows = cloud.workflows
     # Rewind to the moment the step has replied "park" but the wake Lambda has not yet
     # stored the token: the signal's poster finds no token to wake.
-    token = flows.log.take_token(run_id)
+    token = flows.log.token(run_id)
+    flows.log.clear_token(run_id, token)
     cloud.signal(run_id, "approve", "ada")
     assert types(cloud, run_id)[-1] != "SignalReceived"  # nobody stepped the run
     # Now the wake Lambda runs: it stores the token, sees the inbox, wakes the run at once.

@@ -60,7 +60,11 @@ class QueuePoller:
         attributes = client.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])
         self.queue_arn = attributes["Attributes"]["QueueArn"]
 
-    def poll(self, handler: Handler, crash_type: type[BaseException]) -> PollResult:
+    def poll(
+        self,
+        handler: Handler,
+        crash_type: type[BaseException] | tuple[type[BaseException], ...],
+    ) -> PollResult:
         reply = self.client.receive_message(
             QueueUrl=self.queue_url,
             MaxNumberOfMessages=self.batch_size,

@@ -119,16 +119,6 @@ STEP_RETRY_INTERVAL_SECONDS = 1
 STEP_RETRY_MAX_ATTEMPTS = 4
 STEP_RETRY_BACKOFF_RATE = 2.0
 
-#: Lambda service-side errors (throttling, service faults) worth retrying on any invoke, as AWS
-#: recommends for ``lambda:invoke``. The wake Lambda's own failures are not retried: a retry
-#: would start a new wait with a new token and a full timeout.
-LAMBDA_TRANSIENT_ERRORS = [
-    "Lambda.ServiceException",
-    "Lambda.AWSLambdaException",
-    "Lambda.SdkClientException",
-    "Lambda.TooManyRequestsException",
-]
-
 #: Step Functions names (state machines, executions) are 1 to 80 characters, without
 #: whitespace, ``?*<>{}[]"#%\^|~`$&,;:/`` or control characters.
 MAX_EXECUTION_NAME_CHARS = 80
@@ -372,12 +362,17 @@ def driver_definition(step_function_arn: str, wake_function_arn: str) -> dict[st
                 "TimeoutSecondsPath": "$.timeout",
                 # Keep the state (run_id, steps): what a waker sends is not needed.
                 "ResultPath": None,
+                # The wake Lambda failing (a crash, a throttled DynamoDB write, the Lambda
+                # service) is retried like the step: without it one failed wake would fail the
+                # execution and park the run. A retry waits the full timeout again, so a timer
+                # may fire a few seconds late; that beats a stopped run. States.TaskFailed
+                # matches every task error except States.Timeout, which the Catch must see.
                 "Retry": [
                     {
-                        "ErrorEquals": LAMBDA_TRANSIENT_ERRORS,
-                        "IntervalSeconds": 1,
-                        "MaxAttempts": 3,
-                        "BackoffRate": 2.0,
+                        "ErrorEquals": ["States.TaskFailed"],
+                        "IntervalSeconds": STEP_RETRY_INTERVAL_SECONDS,
+                        "MaxAttempts": STEP_RETRY_MAX_ATTEMPTS,
+                        "BackoffRate": STEP_RETRY_BACKOFF_RATE,
                     }
                 ],
                 # The timeout is the run's next durable timer: due, so step.

@@ -202,9 +202,17 @@ class Workflows:
 
     def notify(self, run_id: str) -> bool:
         """Wake the run's driver if it is parked; False when it was not (it is stepping, or
-        about to park: the wake Lambda will find the news)."""
-        token = self.log.take_token(run_id)
-        return bool(token) and self.driver.wake(token)
+        about to park: the wake Lambda will find the news).
+
+        The token is read, used, then cleared, not taken first: a waker that dies between
+        taking and using it would leave the run asleep with nobody holding its token. Two
+        wakers may both send it; Step Functions refuses the second as stale."""
+        token = self.log.token(run_id)
+        if not token:
+            return False
+        woke = self.driver.wake(token)
+        self.log.clear_token(run_id, token)
+        return woke
 
     def report_to_parent(self, run_id: str, status: str, outcome: dict[str, Any]) -> None:
         """Post the end of a child run to its parent's inbox (once) and wake the parent."""

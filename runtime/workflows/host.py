@@ -211,16 +211,18 @@ class WorkflowHost:
         """Run one activity attempt and record its outcome; False when an outcome under its
         idempotency key was recorded before (a redelivery: the function is not run again)."""
         run_id, key = message["run_id"], message["key"]
-        if self.log.posted(run_id, key):
-            return False
-        event_type, fields = self._outcome(message)
-        # The command's event: an outcome for an earlier generation of the run's history
-        # (before a continue-as-new) is told apart by it and dropped.
-        fields["command_seq"] = int(message["seq"])
-        if not self.log.post_once(run_id, key, event_type, fields, self.engine.clock.now()):
-            return False
+        fresh = not self.log.posted(run_id, key)
+        if fresh:
+            event_type, fields = self._outcome(message)
+            # The command's event: an outcome for an earlier generation of the run's history
+            # (before a continue-as-new) is told apart by it and dropped.
+            fields["command_seq"] = int(message["seq"])
+            now = self.engine.clock.now()
+            fresh = self.log.post_once(run_id, key, event_type, fields, now)
+        # Also on a redelivery: the attempt that posted may have died before waking the run,
+        # which would then sleep until its next timer (or for good, with none).
         self.workflows.notify(run_id)
-        return True
+        return fresh
 
     def _outcome(self, message: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         """Run the attempt: ``ActivityCompleted`` with its value, or ``ActivityFailed``."""

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
+from aws_lambda_powertools.utilities.batch.exceptions import BatchProcessingError
 from botocore.exceptions import ClientError
 
 from runtime import manifest
@@ -223,7 +224,12 @@ class LocalWorkflows:
                             self._parked.pop(run_id, None)
                             self._in_flight -= 1
                     return reply
-                woke = host.host.wake(event)  # type: ignore[arg-type]
+                try:
+                    woke = host.host.wake(event)  # type: ignore[arg-type]
+                except BaseException:
+                    with self._changed:
+                        self._erring.add(event["run_id"])
+                    raise
                 self._moved(-1)  # parked (a wake it made itself counted +1)
                 return woke
         except StepCrash:
@@ -246,7 +252,11 @@ class LocalWorkflows:
             self.settle()
             progressed = False
             for host in self.hosts.values():
-                result = host.activities.poll(host.activity_handler, StepCrash)
+                # A batch whose every record failed makes the Lambda fail as a whole (so the
+                # event source retries it), as a crashed one does.
+                result = host.activities.poll(
+                    host.activity_handler, (StepCrash, BatchProcessingError)
+                )
                 ran += result.deleted
                 progressed = progressed or result.received > 0
             for run_id in self._due():
@@ -280,7 +290,14 @@ class LocalWorkflows:
 
     def _reap(self, run_id: str) -> None:
         """Count the run's execution as ended if it failed (its Retry gave up)."""
-        execution = self.sfn.describe_execution(executionArn=self._executions[run_id])
+        try:
+            execution = self.sfn.describe_execution(executionArn=self._executions[run_id])
+        except ClientError as exc:  # not this harness's (a stray from an earlier one)
+            if exc.response["Error"]["Code"] != "ExecutionDoesNotExist":
+                raise
+            with self._changed:
+                self._erring.discard(run_id)
+            return
         if execution["status"] == "RUNNING":
             return
         with self._changed:
@@ -301,10 +318,12 @@ class LocalWorkflows:
         return [m["Body"] for m in reply.get("Messages", [])]
 
     def close(self) -> None:
-        """Stop the parked executions (their threads end) and drop the kept replays."""
-        for run_id in self._parked:
+        """Stop the executions (their threads end) and drop the kept replays. Every one, not
+        only the parked: one waiting out a Retry would otherwise wake up later and invoke
+        whatever harness is running then."""
+        for arn in set(self._executions.values()):
             with contextlib.suppress(ClientError):  # it ended meanwhile: nothing to stop
-                self.sfn.stop_execution(executionArn=self._executions[run_id])
+                self.sfn.stop_execution(executionArn=arn)
         for host in self.hosts.values():
             host.host.stepper.close()
 

@@ -285,17 +285,32 @@ class EventLog:
             ExpressionAttributeValues={":t": {"S": token}},
         )
 
-    def take_token(self, run_id: str) -> str | None:
-        """Remove and return the stored task token: of two wakers racing, one gets it."""
-        reply = self.client.update_item(
+    def token(self, run_id: str) -> str | None:
+        """The task token of the run's current wait, if it is parked."""
+        reply = self.client.get_item(
             TableName=self.table,
             Key={"pk": {"S": _run_key(run_id)}, "sk": {"S": "run"}},
-            UpdateExpression="REMOVE #t",
+            ProjectionExpression="#t",
             ExpressionAttributeNames={"#t": "token"},
-            ConditionExpression="attribute_exists(pk)",
-            ReturnValues="UPDATED_OLD",
+            ConsistentRead=True,
         )
-        return reply.get("Attributes", {}).get("token", {}).get("S")
+        return reply.get("Item", {}).get("token", {}).get("S")
+
+    def clear_token(self, run_id: str, token: str) -> None:
+        """Forget ``token`` once its wait is over; a newer token (the run parked again
+        meanwhile) stays."""
+        try:
+            self.client.update_item(
+                TableName=self.table,
+                Key={"pk": {"S": _run_key(run_id)}, "sk": {"S": "run"}},
+                UpdateExpression="REMOVE #t",
+                ConditionExpression="#t = :t",
+                ExpressionAttributeNames={"#t": "token"},
+                ExpressionAttributeValues={":t": {"S": token}},
+            )
+        except ClientError as exc:
+            if not is_condition_failure(exc):
+                raise
 
     def dispatched(self, run_id: str) -> int:
         """The sequence number up to which the run's activities were sent to the queue."""
