@@ -378,7 +378,11 @@ class Engine:
         return enabled(level) if enabled is not None else True
 
     def emit_log(self, level: str, message: str, fields: dict[str, Any]) -> None:
-        """Send one application log line to the sink, with the invocation's fields added."""
+        """Send one application log line to the sink, with the invocation's fields added;
+        a workflow's line is written once, not again each time its code is replayed."""
+        replay = self.current_replay()
+        if replay is not None and replay.replaying:
+            return
         if self.invocation is not None:
             fields = {**self.invocation.fields, **fields}
         # Read off the running task: building a process context per log line would be waste.

@@ -44,6 +44,8 @@ def test_a_large_order_waits_for_approval(cloud):
     cloud.run_workflows()  # approved, charged, shipped; the follow-up child sleeps a day
     cloud.advance_time(24 * 3600)
     assert cloud.result(run_id).result["status"] == "shipped"
+    [shipped] = [line for line in cloud.logs if line.message == "order shipped"]
+    assert shipped.fields["run_id"] == run_id and shipped.fields["order"] == "o2"
 
 
 def test_no_approval_within_a_day_releases_the_stock(cloud):

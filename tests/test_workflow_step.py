@@ -356,3 +356,14 @@ def test_a_non_deterministic_step_changes_nothing_and_the_fixed_code_goes_on(wor
     stepper.forget(run_id)  # a cold container with the fixed (original) code
     out = drive(stepper, log, engine, run_id)
     assert out.kind == "done" and out.result["slept"] == 86400
+
+
+def test_log_lines_are_written_once_not_on_every_replay(world):
+    _, log, engine = world
+    lines = []
+    engine.log_sink = lambda level, message, fields: lines.append((message, fields["run_id"]))
+    stepper = WorkflowStepper(engine, log, engine.clock, sticky_runs=0)  # replay every step
+    run_id = stepper.start("app:chatty", {"n": 3})
+    log.post(run_id, ev.SIGNAL_RECEIVED, {"topic": "ignored", "payload": None}, 0)
+    assert drive(stepper, log, engine, run_id).result == 3
+    assert lines == [(m, run_id) for m in ("start", "did 1", "did 2", "did 3")]

@@ -156,6 +156,8 @@ class Replay:
         self._new_markers: list[Event] = []
         #: Past the recorded history: what the code does now is new, not replayed.
         self.live = False
+        #: Running code a previous step already ran (its log lines are not written again).
+        self.replaying = False
         #: ``workflow.continue_as_new(input)`` was called: the input of the next generation.
         self.continue_with: Any = None
         self._continued = False
@@ -213,8 +215,14 @@ class Replay:
         # Each step gets the whole instruction budget again, as each function call does.
         self.engine.state.set(self._budget, b"used", 0)
         self.engine.state.set(self._budget, b"exhausted", False)
-        with engine.running(self.scheduler, Invocation(self.run_id, {"run_id": self.run_id})):
+        invocation = Invocation(
+            self.entry_id, {"run_id": self.run_id}, fields={"run_id": self.run_id}
+        )
+        with engine.running(self.scheduler, invocation):
             if first:
+                # The code up to its first wait ran in the run's first step already, unless
+                # this is that step.
+                self.replaying = len(self.history) > 1
                 self.scheduler.run_ready()
                 self.history.extend(events)
                 todo = self.history[1:]
@@ -223,6 +231,7 @@ class Replay:
             recorded = len(todo) - len(events)
             unused = 0
             for i, event in enumerate(todo):
+                self.replaying = i < recorded
                 if self._continued:
                     if i < recorded:
                         raise NonDeterminism(
@@ -236,7 +245,7 @@ class Replay:
                     raise UnitError(INVALID, f"run {self.run_id} has already ended")
                 self.context.workflow_clock.set(event.time)
                 self._replay(event)
-            self.live = True
+            self.live, self.replaying = True, False
             self.context.workflow_clock.set(max(now, self.context.workflow_clock.now()))
             result = self._record_new(now)
         result.unused = unused
