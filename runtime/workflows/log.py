@@ -276,14 +276,24 @@ class EventLog:
 
     # -- the driver's wait token and the activity dispatch mark -------------------------------
     def set_token(self, run_id: str, token: str) -> None:
-        """Keep the task token of the run's current wait (the wake Lambda's job)."""
-        self.client.update_item(
-            TableName=self.table,
-            Key={"pk": {"S": _run_key(run_id)}, "sk": {"S": "run"}},
-            UpdateExpression="SET #t = :t",
-            ExpressionAttributeNames={"#t": "token"},
-            ExpressionAttributeValues={":t": {"S": token}},
-        )
+        """Keep the task token of the run's current wait (the wake Lambda's job).
+
+        Raises:
+            UnitError: NOT_FOUND for a run that does not exist (nothing is written).
+        """
+        try:
+            self.client.update_item(
+                TableName=self.table,
+                Key={"pk": {"S": _run_key(run_id)}, "sk": {"S": "run"}},
+                UpdateExpression="SET #t = :t",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeNames={"#t": "token"},
+                ExpressionAttributeValues={":t": {"S": token}},
+            )
+        except ClientError as exc:
+            if is_condition_failure(exc):
+                raise UnitError(NOT_FOUND, f"no workflow run {run_id}") from None
+            raise
 
     def token(self, run_id: str) -> str | None:
         """The task token of the run's current wait, if it is parked."""
