@@ -6,8 +6,8 @@
 -- subject to these functions instead: they give the same results, run as ordinary Lua under the
 -- task's instruction budget, and so stop with "instruction budget exceeded" like any loop.
 -- Loaded once by runtime/sandbox.py and passed to the prelude; application code never sees it.
--- Errors are raised at level 1 (a "[kit]:line:" position), which the prelude replaces by the
--- application's line, as it does for the C functions' errors.
+-- Errors are raised at level 1 (a "[kit]:line:" position), as the C functions called from the
+-- prelude's wrappers name the wrapper's line.
 
 local type, tostring, error, tonumber, ipairs = type, tostring, error, tonumber, ipairs
 local tointeger = math.tointeger

@@ -297,117 +297,92 @@ local safe_string = copy(string)
 safe_string.dump = nil
 local safe_table = copy(table)
 
--- The C library functions whose work grows with their input charge the budget for it (see
--- `charge`); the pattern functions run in Lua when their worst case is large.
+-- C library functions run without the count hook firing: one VM instruction, however long
+-- they take. Most are bounded by the memory ceiling (a string or a table can only be so big),
+-- like `..` itself; these are not, and are replaced: pattern matching (backtracking),
+-- table.move (a range of any length) and collectgarbage (below: a cycle walks the whole state).
 local slen = string.len
-local math_log = math.log
-
-local function str_cost(s)
-  return type(s) == "string" and slen(s) // 64 or 0
-end
-
--- Errors keep the application's line: a C function called from these wrappers would name the
--- wrapper's line in [kit] instead. `call` runs it through `shim` (a [kit] frame), and `rethrow`
--- swaps that position for the caller's. Errors from callbacks (gsub's, sort's) already name
--- application lines; those and non-string errors pass as they are.
-local KIT_WHERE = "^%[kit%]:%d+: "
-local c_gsub = string.gsub
-local function shim(fn, ...) return fn(...) end
-local function rethrow(ok, ...)
-  if ok then return ... end
-  local err = ...
-  if type(err) == "string" and sfind(err, KIT_WHERE) then
-    error((c_gsub(err, KIT_WHERE, "", 1)), 2) -- level 2: the wrappers tail-call rethrow
-  end
-  error(err, 0)
-end
-local function call(fn, ...)
-  return raw_pcall(shim, fn, ...)
-end
-
-local function charged_by_string(fn)
-  return function(s, ...)
-    charge(str_cost(s))
-    return rethrow(call(fn, s, ...))
-  end
-end
-for _, name in ipairs({ "byte", "format", "lower", "upper", "reverse", "sub", "len" }) do
-  safe_string[name] = charged_by_string(string[name])
-end
-
-local c_rep = string.rep
-function safe_string.rep(s, n, sep)
-  -- Charged after: its work is bounded by the memory ceiling, which reports a bomb better.
-  local ok, r = call(c_rep, s, n, sep)
-  if not ok then return rethrow(ok, r) end
-  charge(slen(r) // 64)
-  return r
-end
+local C = {
+  find = string.find, match = string.match, gmatch = string.gmatch, gsub = string.gsub,
+  move = table.move,
+}
 
 --- The worst case of Lua's backtracking matcher over `n` bytes: a quantifier (or %b, or a
 --- back reference) can try every position for each position the one before it tried.
 local MAX_C_PATTERN_STEPS = 1 << 22
-local function pattern_steps(n, p)
+local function quantifiers(p)
   local k = 0
   for _ in c_gmatch(p, "[%*%+%-%?]") do k = k + 1 end
   for _ in c_gmatch(p, "%%[b1-9]") do k = k + 1 end
+  return k
+end
+local function pattern_steps(n, p, k)
+  if k == 0 then return (n + 1.0) * (slen(p) + 1) end
   return (n + 1.0) ^ (k + 1)
 end
 
-local function with_patterns(c_fn, lua_fn)
-  return function(s, p, init, ...)
-    if type(s) == "number" then s = tostring(s) end
-    if type(p) == "number" then p = tostring(p) end
-    if type(s) == "string" and type(p) == "string" then
-      local steps = pattern_steps(slen(s), p)
-      if steps > MAX_C_PATTERN_STEPS then return rethrow(call(lua_fn, s, p, init, ...)) end
-      charge(math_floor(steps) // 64 + slen(p) // 64)
-    end
-    return rethrow(call(c_fn, s, p, init, ...))
-  end
-end
-safe_string.find = with_patterns(string.find, lua_patterns.find)
-safe_string.match = with_patterns(string.match, lua_patterns.match)
-safe_string.gmatch = with_patterns(string.gmatch, lua_patterns.gmatch)
-safe_string.gsub = with_patterns(string.gsub, lua_patterns.gsub)
+-- The fast path: every instruction counts twice under the count hook, so a pattern's longest
+-- subject that needs no charge (at most CHEAP_STEPS, a few microseconds of C) is cached per
+-- pattern; patterns are mostly literals used over and over. Dropped whole when it grows, as
+-- strings are never weak keys.
+local CHEAP_STEPS = 4096
+local cheap_len, cheap_count = {}, 0
 
-local function len_of(t)
-  return type(t) == "table" and rawlen(t) or 0
+--- Whether matching `p` over `s` must run on the Lua matcher (under the budget); if not, its
+--- worst case is charged and the C one runs.
+local function in_lua(s, p)
+  if type(s) == "number" then s = tostring(s) end
+  if type(p) == "number" then p = tostring(p) end
+  if type(s) ~= "string" or type(p) ~= "string" then return false end -- C says what is wrong
+  local k = quantifiers(p)
+  if cheap_count >= 512 then cheap_len, cheap_count = {}, 0 end
+  if k == 0 then
+    cheap_len[p] = CHEAP_STEPS // (slen(p) + 1) - 1
+  else
+    cheap_len[p] = math_floor(CHEAP_STEPS ^ (1 / (k + 1))) - 1
+  end
+  cheap_count = cheap_count + 1
+  local steps = pattern_steps(slen(s), p, k)
+  if steps > MAX_C_PATTERN_STEPS then return true end
+  spend(math_floor(steps) // 64, 4) -- at the caller of string.find & co.
+  return false
 end
+
+-- The C functions are called as fields of C so that their argument errors name 'find' etc.
+function safe_string.find(s, p, init, plain)
+  local cheap = cheap_len[p]
+  if cheap ~= nil and type(s) == "string" and #s <= cheap then return C.find(s, p, init, plain) end
+  if in_lua(s, p) then return lua_patterns.find(s, p, init, plain) end
+  return C.find(s, p, init, plain)
+end
+function safe_string.match(s, p, init)
+  local cheap = cheap_len[p]
+  if cheap ~= nil and type(s) == "string" and #s <= cheap then return C.match(s, p, init) end
+  if in_lua(s, p) then return lua_patterns.match(s, p, init) end
+  return C.match(s, p, init)
+end
+function safe_string.gmatch(s, p, init)
+  local cheap = cheap_len[p]
+  if cheap ~= nil and type(s) == "string" and #s <= cheap then return C.gmatch(s, p, init) end
+  if in_lua(s, p) then return lua_patterns.gmatch(s, p, init) end
+  return C.gmatch(s, p, init)
+end
+function safe_string.gsub(s, p, repl, n)
+  local cheap = cheap_len[p]
+  if cheap ~= nil and type(s) == "string" and #s <= cheap then return C.gsub(s, p, repl, n) end
+  if in_lua(s, p) then return lua_patterns.gsub(s, p, repl, n) end
+  return C.gsub(s, p, repl, n)
+end
+
 local math_tointeger = math.tointeger
-local function span(i, j)
-  -- As the C functions read them (integral floats and numeric strings are integers too).
-  i, j = tonumber(i), tonumber(j)
-  i, j = i and math_tointeger(i), j and math_tointeger(j)
-  if i ~= nil and j ~= nil and j >= i then return (j + 0.0) - i + 1 end
-  return 0
-end
-local t_move, t_concat, t_unpack, t_sort, t_insert, t_remove =
-  table.move, table.concat, table.unpack, table.sort, table.insert, table.remove
 function safe_table.move(a1, f, e, t, a2)
-  charge(math_floor(span(f, e)))
-  return rethrow(call(t_move, a1, f, e, t, a2))
-end
-function safe_table.concat(t, sep, i, j)
-  charge(math_floor(span(i or 1, j or len_of(t))) // 4)
-  return rethrow(call(t_concat, t, sep, i, j))
-end
-function safe_table.unpack(t, i, j)
-  charge(math_floor(span(i or 1, j or len_of(t))) // 4)
-  return rethrow(call(t_unpack, t, i, j))
-end
-function safe_table.sort(t, cmp)
-  local n = len_of(t)
-  if n > 1 then charge(math_floor(n * math_log(n, 2)) // 4) end
-  return rethrow(call(t_sort, t, cmp))
-end
-function safe_table.insert(t, ...)
-  if select("#", ...) == 2 then charge(len_of(t) // 16) end
-  return rethrow(call(t_insert, t, ...))
-end
-function safe_table.remove(t, ...)
-  charge(len_of(t) // 16)
-  return rethrow(call(t_remove, t, ...))
+  -- As the C function reads them (integral floats and numeric strings are integers too).
+  local first, last = tonumber(f), tonumber(e)
+  first, last = first and math_tointeger(first), last and math_tointeger(last)
+  if first ~= nil and last ~= nil and last >= first then
+    charge(math_floor((last + 0.0) - first + 1))
+  end
+  return C.move(a1, f, e, t, a2)
 end
 local safe_math = copy(math)
 local safe_utf8 = copy(utf8)

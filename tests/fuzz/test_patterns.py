@@ -6,6 +6,8 @@ instruction budget); it must give the same answers as string.find/match/gmatch/g
 
 from __future__ import annotations
 
+import textwrap
+
 import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
@@ -119,3 +121,33 @@ def test_matcher_agrees_with_c(fname, s, p, init):
 def test_gsub_agrees_with_c(s, p, repl, n):
     ok, why = _COMPARE("gsub", s, p, n, repl)
     assert ok, why
+
+
+def test_the_sandbox_routes_large_matches_to_the_lua_matcher_with_the_same_results(make_app):
+    """Subjects past the cheap size take the Lua matcher (or are charged): same answers."""
+    from runtime import manifest
+    from runtime.engine import Engine
+    from tests.conftest import functions_app
+
+    source = """
+    return { handler = function(n)
+      local s = string.rep("ab  cd,", n) .. "end"
+      local words = {}
+      for w in s:gmatch("%a+") do words[#words + 1] = w end
+      local squeezed, count = s:gsub("%s+", " ")
+      local a, b, cap = s:find("(c+)d,e")
+      return { #words, #squeezed, count, a, b, cap, s:match("^(%a+)%s+"), s:match("(%a+)$") }
+    end }
+    """
+    app = functions_app(make_app, {"m": (source, [])})
+    engine = Engine(manifest.load_app(app), log_sink=lambda *a: None)
+    try:
+        small, large = engine.call("app:m", [3]), engine.call("app:m", [3000])
+    finally:
+        engine.close()
+    # The same code on plain Lua, where every match is the C matcher's.
+    plain = lua54.LuaRuntime(unpack_returned_tuples=True, encoding=None)
+    handler = plain.execute(textwrap.dedent(source))[b"handler"]
+    for n, got in ((3, small), (3000, large)):
+        want = list(handler(n).values())
+        assert got == [w.decode() if isinstance(w, bytes) else w for w in want]
