@@ -367,3 +367,22 @@ def test_log_lines_are_written_once_not_on_every_replay(world):
     log.post(run_id, ev.SIGNAL_RECEIVED, {"topic": "ignored", "payload": None}, 0)
     assert drive(stepper, log, engine, run_id).result == 3
     assert lines == [(m, run_id) for m in ("start", "did 1", "did 2", "did 3")]
+
+
+def test_a_signal_taken_before_continue_as_new_is_not_taken_again_after_a_crash(world):
+    """The step that continues dies after its append, before deleting what it took from the
+    inbox: the new generation must not receive those signals a second time."""
+    stepper, log, _ = world
+    run_id = stepper.start("app:mailbox", {})
+    stepper.step(run_id)
+    for word in ("a", "b"):
+        log.post(run_id, ev.SIGNAL_RECEIVED, {"topic": "w", "payload": word}, 0)
+    original = log.discard
+    log.discard = lambda rid, ids: None  # the crash: nothing deleted
+    stepper.step(run_id)  # takes a and b, continues as new, steps the new generation
+    log.discard = original
+    assert len(log.inbox(run_id)) == 2  # still there
+    log.post(run_id, ev.SIGNAL_RECEIVED, {"topic": "stop", "payload": "c"}, 0)
+    stepper.forget(run_id)  # a cold container
+    out = stepper.step(run_id)
+    assert out.kind == "done" and out.result == {"seen": ["a", "b", "c"], "generation": 2}

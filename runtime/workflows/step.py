@@ -114,6 +114,7 @@ class _Seen:
         for event in events:
             if "inbox" in event.fields:
                 self.inbox_ids.add(event.fields["inbox"])
+            self.inbox_ids.update(event.fields.get("inbox_taken", ()))
             if event.type in ev.OUTCOMES:
                 self.settled.add(event.cmd)
 
@@ -244,16 +245,17 @@ class WorkflowStepper:
         one; outcomes of the old generation's commands are dropped when they arrive."""
         ended = new[-1]
         generation = int(replay.history[0].fields.get("generation", 1)) + 1
-        started = Event(
-            ev.WORKFLOW_STARTED,
-            ended.time,
-            {"input": result.result, "generation": generation},
-            seq=ended.seq + 1,
-        )
+        keep = {e.fields["inbox"] for e in unused}
+        taken = [item for item in consumed if item not in keep]
+        fields: dict[str, Any] = {"input": result.result, "generation": generation}
+        if taken:
+            # The new generation's history does not hold the old one's: should this step die
+            # before deleting these from the inbox, the next must still know they were taken.
+            fields["inbox_taken"] = taken
+        started = Event(ev.WORKFLOW_STARTED, ended.time, fields, seq=ended.seq + 1)
         self.log.append(run_id, [*new, started], base=ended.seq)
         replay.close()
-        keep = {e.fields["inbox"] for e in unused}
-        self.log.discard(run_id, [item for item in consumed if item not in keep])
+        self.log.discard(run_id, taken)
         appended = [*new, started]
         activities = [e for e in new if e.type == ev.ACTIVITY_SCHEDULED]
         if self._continuing:
