@@ -218,6 +218,18 @@ class Replay:
         invocation = Invocation(
             self.entry_id, {"run_id": self.run_id}, fields={"run_id": self.run_id}
         )
+        # Each step may allocate the memory a function call may, above what is held now.
+        engine.state.limit_memory(engine.limits.memory_bytes)
+        try:
+            return self._resume(events, now, first, invocation)
+        finally:
+            engine.state.unlimit_memory()
+
+    def _resume(
+        self, events: list[Event], now: float, first: bool, invocation: Invocation
+    ) -> StepResult:
+        engine = self.engine
+        assert self.scheduler is not None
         with engine.running(self.scheduler, invocation):
             if first:
                 # The code up to its first wait ran in the run's first step already, unless
