@@ -227,8 +227,9 @@ class Workflows:
             "child": run_id,
             **outcome,
         }
-        if self.log.post_once(parent, f"child:{run_id}", event_type, fields, self.clock.now()):
-            self.notify(parent)
+        self.log.post_once(parent, f"child:{run_id}", event_type, fields, self.clock.now())
+        # Also when it was posted before: the step that posted it may have died before waking.
+        self.notify(parent)
 
     # -- reading ------------------------------------------------------------------------------
     def describe(self, address: str) -> dict[str, Any]:

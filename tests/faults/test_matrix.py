@@ -193,3 +193,32 @@ def test_batches_reordered_across_actors_keep_each_actors_order(monkeypatch, out
         for pid in tallies:
             assert cloud.state(pid) == {"count": 5, "last": 5, "out_of_order": 0}
     outcomes[("process", "event source", "batches across actors", "reordered")] = "exact"
+
+
+# -- child runs ---------------------------------------------------------------------------------
+def parent_and_check(cloud: LocalCloud) -> None:
+    run_id = cloud.start_workflow("app:parent", {"n": 4})
+    cloud.run_workflows()
+    result = cloud.result(run_id)
+    assert result.status == "completed", result
+    assert result.result["doubled"] == 8 and result.result["watched_result"] == 200
+    types = [e["type"] for e in cloud.history(run_id)]
+    assert types.count("ChildCompleted") == 2 and types.count("ChildFailed") == 1
+
+
+@pytest.mark.parametrize("mode", ["crash_before", "crash_after"])
+def test_a_childs_end_reaches_its_parent_whatever_call_of_the_report_dies(
+    monkeypatch, outcomes, mode
+):
+    """A child's last step posts its end to the parent's inbox, then wakes the parent; killed
+    around any of those calls, the retried step must still wake it."""
+    monkeypatch.setattr(retrier_decl, "time", SimpleNamespace(sleep=lambda _seconds: None))
+    with injected(monkeypatch) as faults, LocalCloud(FLOWS) as cloud:
+        parent_and_check(cloud)
+        wakes = [p for p in faults.points("workflow step", most=3) if "SendTaskSuccess" in p[1]]
+        assert wakes, "no step woke a parent"
+        for handler, call, nth in wakes:
+            fault = faults.arm(handler, call, mode, nth)
+            outcome = _outcome(lambda: parent_and_check(cloud), fault)
+            outcomes[("workflow", "child's last step", f"{call} #{nth}", mode)] = outcome
+    _assert_all_exact(outcomes, "workflow", mode)
