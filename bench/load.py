@@ -23,6 +23,14 @@ moto's cost, not DynamoDB's. ``--fast-moto`` swaps that backup for one of the pa
 transaction writes (:func:`touched_partitions_only`), without which 1,000 concurrent runs beside
 10,000 actors do not finish in hours.
 
+What the full size met on a 2-core machine shared with other jobs (2026-11-25): 10,000 spawns
+took 215 s, but the first round of 10,000 messages to 10,000 actors did not end within 13
+minutes; and 1,000 runs in flight at once (with --fast-moto) did not settle within 15 minutes:
+moto is not thread-safe, and with ~3,000 threads its DynamoDB backend raised "dictionary
+changed size during iteration" in steps and wakes (the driver's Retry takes those) and its
+Step Functions interpreter failed 13 Task states with States.Runtime ("'>' not supported
+between instances of 'dict' and 'int'", not diagnosed); 267 executions never parked.
+
 python -m bench.load                 # the default size (a few minutes)
 python -m bench.load --full          # 100,000 messages, 10,000 actors, 1,000 workflows
 python -m bench.load --full --fast-moto
