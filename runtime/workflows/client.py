@@ -193,8 +193,7 @@ class Workflows:
                 is still running.
         """
         run_id = self.run_id_of(address)
-        self._check_running(run_id, "resume")
-        host = self.log.describe(run_id)["host"]
+        host = self._check_running(run_id, "resume")["host"]
         generation, execution = self.driver.latest(host, run_id)
         if execution["status"] == "RUNNING":
             raise UnitError(INVALID, f"cannot resume run {run_id}: its driver execution is running")
@@ -244,7 +243,10 @@ class Workflows:
             raise UnitError(NOT_FOUND, f"no workflow run {run_id}")
         return [e.to_dict() for e in events]
 
-    def _check_running(self, run_id: str, what: str) -> None:
-        status = self.log.describe(run_id)["status"]
-        if status != "running":
+    def _check_running(self, run_id: str, what: str) -> dict[str, Any]:
+        """The run's index, once it is known to be running."""
+        info = self.log.describe(run_id)
+        if info["status"] != "running":
+            status = info["status"]
             raise UnitError(INVALID, f"cannot {what} run {run_id}: it has ended ({status})")
+        return info

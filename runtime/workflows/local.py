@@ -21,6 +21,7 @@ import contextlib
 import json
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -206,12 +207,8 @@ class LocalWorkflows:
                 if role == "step":
                     with self._changed:
                         self._executions[event["run_id"]] = event["execution"]
-                    try:
+                    with self._noting_failure(event["run_id"]):
                         reply = dict(host.host.step(event))  # type: ignore[arg-type]
-                    except BaseException:
-                        with self._changed:
-                            self._erring.add(event["run_id"])
-                        raise
                     run_id = reply["run_id"]
                     due = None
                     if reply["kind"] == "park" and reply["timeout"] < asl.PARK_FOREVER:
@@ -224,12 +221,8 @@ class LocalWorkflows:
                             self._parked.pop(run_id, None)
                             self._in_flight -= 1
                     return reply
-                try:
+                with self._noting_failure(event["run_id"]):
                     woke = host.host.wake(event)  # type: ignore[arg-type]
-                except BaseException:
-                    with self._changed:
-                        self._erring.add(event["run_id"])
-                    raise
                 self._moved(-1)  # parked (a wake it made itself counted +1)
                 return woke
         except StepCrash:
@@ -241,6 +234,17 @@ class LocalWorkflows:
             with self._changed:
                 self._active -= 1
                 self._changed.notify_all()
+
+    @contextlib.contextmanager
+    def _noting_failure(self, run_id: str) -> Iterator[None]:
+        """Remember a run whose step or wake raised: its execution may fail once its Retry
+        gives up, which :meth:`settle` then finds out."""
+        try:
+            yield
+        except BaseException:
+            with self._changed:
+                self._erring.add(run_id)
+            raise
 
     # -- driving --------------------------------------------------------------------------------
     def run(self, max_rounds: int = 10_000) -> int:

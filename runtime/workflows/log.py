@@ -297,14 +297,7 @@ class EventLog:
 
     def token(self, run_id: str) -> str | None:
         """The task token of the run's current wait, if it is parked."""
-        reply = self.client.get_item(
-            TableName=self.table,
-            Key={"pk": {"S": _run_key(run_id)}, "sk": {"S": "run"}},
-            ProjectionExpression="#t",
-            ExpressionAttributeNames={"#t": "token"},
-            ConsistentRead=True,
-        )
-        return reply.get("Item", {}).get("token", {}).get("S")
+        return self._index_attribute(run_id, "token").get("S")
 
     def clear_token(self, run_id: str, token: str) -> None:
         """Forget ``token`` once its wait is over; a newer token (the run parked again
@@ -324,13 +317,18 @@ class EventLog:
 
     def dispatched(self, run_id: str) -> int:
         """The sequence number up to which the run's activities were sent to the queue."""
+        return int(self._index_attribute(run_id, "dispatched").get("N", "0"))
+
+    def _index_attribute(self, run_id: str, name: str) -> dict[str, Any]:
+        """One attribute of the run's index item, as DynamoDB types it ({} when absent)."""
         reply = self.client.get_item(
             TableName=self.table,
             Key={"pk": {"S": _run_key(run_id)}, "sk": {"S": "run"}},
-            ProjectionExpression="dispatched",
+            ProjectionExpression="#a",
+            ExpressionAttributeNames={"#a": name},
             ConsistentRead=True,
         )
-        return int(reply.get("Item", {}).get("dispatched", {}).get("N", "0"))
+        return reply.get("Item", {}).get(name, {})
 
     def mark_dispatched(self, run_id: str, seq: int) -> None:
         """Activities up to event ``seq`` are on the queue (never lowered)."""
