@@ -25,12 +25,14 @@ from runtime.modules.loader import BUILDERS, parse_duration_ns
 from runtime.processes.context import DirectContext, ProcessContext
 from runtime.processes.system import ProcessSystem
 from runtime.sandbox import (
+    DEFAULT_CPU_SECONDS,
     DEFAULT_INSTRUCTION_LIMIT,
     DEFAULT_MEMORY_LIMIT,
     LuaMemoryError,
     LuaState,
     lua_text,
     lua_type,
+    ran_out_of_time,
 )
 from runtime.scheduler import Scheduler, Task
 from runtime.tracebacks import trim_traceback
@@ -45,10 +47,12 @@ RemoteInvoker = Callable[[str, list[Any], dict[str, Any]], Any]
 
 @dataclass(frozen=True)
 class Limits:
-    """Per-call limits on application code."""
+    """Per-call limits on application code: instructions, memory above what the state holds,
+    and CPU seconds (the backstop for C work one instruction does)."""
 
     instructions: int = DEFAULT_INSTRUCTION_LIMIT
     memory_bytes: int = DEFAULT_MEMORY_LIMIT
+    cpu_seconds: float = DEFAULT_CPU_SECONDS
 
 
 @dataclass
@@ -89,9 +93,8 @@ class EntryRuntime:
 
     def _run_chunk(self, chunk: Any) -> Any:
         # Top-level code runs under a budget too: a module body can loop forever as well.
-        state = self.engine.state
         scheduler = self.engine.new_scheduler()
-        budget = state.k["new_budget"](self.engine.limits.instructions)
+        budget = self.engine.new_budget()
         task = scheduler.spawn(chunk, (), budget=budget, name=self.entry.id)
         try:
             with self.engine.running(scheduler, Invocation(self.entry.id, {})):
@@ -233,6 +236,10 @@ class Engine:
         return self.entry_runtime(entry_id).method(entry.method)
 
     # -- running ------------------------------------------------------------------------
+    def new_budget(self) -> Any:
+        """A fresh budget (a Lua table) for one task: this engine's instruction and CPU limits."""
+        return self.state.k["new_budget"](self.limits.instructions, self.limits.cpu_seconds)
+
     def new_scheduler(self) -> Scheduler:
         """A scheduler for one invocation, knowing the funcs operations."""
         scheduler = Scheduler(self.state, self.clock)
@@ -281,7 +288,7 @@ class Engine:
         """Run ``fn`` as the main task of a fresh scheduler; return its Lua return values."""
         state = self.state
         scheduler = self.new_scheduler()
-        budget = state.k["new_budget"](self.limits.instructions)
+        budget = self.new_budget()
         task = scheduler.spawn(fn, lua_args, budget=budget, ctx=ctx, name=invocation.entry_id)
         deadline = self.clock.now() + timeout if timeout is not None else None
         state.limit_memory(self.limits.memory_bytes)
@@ -325,7 +332,7 @@ class Engine:
         error = self.error_from_value(task.error)
         trace = trim_traceback(task.traceback or "")
         details = {"traceback": trace} if trace else {}
-        if error.kind == INTERNAL and "instruction budget exceeded" in error.message:
+        if error.kind == INTERNAL and ran_out_of_time(error.message):
             return UnitError(TIMEOUT, f"{where}: {error.message}", details)
         if "not enough memory" in error.message:
             return UnitError(INTERNAL, f"{where}: memory limit exceeded ({error.message})", details)

@@ -20,10 +20,21 @@ from runtime.errors import INVALID, UnitError
 
 #: Default instruction budget for one top-level call (nested in-process calls share it).
 DEFAULT_INSTRUCTION_LIMIT = 50_000_000
+#: Default CPU-time ceiling for one call, in seconds: the instruction budget's backstop for C
+#: work it cannot count (one VM instruction copying a multi-megabyte string). A call that spends
+#: its whole instruction budget on plain Lua uses a few seconds of it.
+DEFAULT_CPU_SECONDS = 10.0
+#: What a call that ran out of instructions or CPU time fails with; both are a TIMEOUT.
+OUT_OF_TIME_MESSAGES = ("instruction budget exceeded", "CPU time limit exceeded")
 #: Default memory ceiling for one call, on top of what the state already uses.
 DEFAULT_MEMORY_LIMIT = 64 * 1024 * 1024
 #: Hard ceiling of the whole Lua state; calls get a slice of it.
 STATE_MEMORY_LIMIT = 1024 * 1024 * 1024
+
+
+def ran_out_of_time(message: str) -> bool:
+    """Whether an error message says the call's instruction budget or CPU time ran out."""
+    return any(marker in message for marker in OUT_OF_TIME_MESSAGES)
 
 
 def _refuse_attribute(obj: Any, name: Any, is_setting: bool) -> Any:

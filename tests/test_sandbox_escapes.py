@@ -22,6 +22,8 @@ from tests.conftest import write_app
 
 BUDGET = 2_000_000
 BUDGET_HIT = "instruction budget exceeded"
+CPU_SECONDS = 1.0
+CPU_HIT = f"CPU time limit exceeded ({CPU_SECONDS:g} s)"
 NO_MEMORY = "not enough memory"
 
 
@@ -230,6 +232,15 @@ TECHNIQUES = [
         TIMEOUT,
     ),
     Technique("table_move_flood", "table.move({}, 1, 1e12, 1); return 1", (BUDGET_HIT,), TIMEOUT),
+    Technique(
+        # One OP_CONCAT copies 4 MiB: a thousand-instruction hook interval is seconds of work,
+        # and the whole loop fits any instruction budget. The CPU-time ceiling stops it.
+        "concat_copy_loop",
+        'local s = string.rep("x", 4 * 1024 * 1024); local n = 0\n'
+        '  for _ = 1, 1e9 do local t = s .. "y"; n = n + #t end\n  return n',
+        (CPU_HIT,),
+        TIMEOUT,
+    ),
     # -- Python through lupa ---------------------------------------------------------------
     Technique("python_global", 'return python.eval("1")', ("(global 'python')",)),
     Technique(
@@ -456,7 +467,7 @@ def names(unit: str) -> list[str]:
 def cloud(tmp_path_factory):
     files = {**FILES, "escapes.lua": _library()}
     app = write_app(tmp_path_factory.mktemp("escapes"), INDEX, files)
-    limits = Limits(instructions=BUDGET, memory_bytes=16 * 1024 * 1024)
+    limits = Limits(instructions=BUDGET, memory_bytes=16 * 1024 * 1024, cpu_seconds=CPU_SECONDS)
     with LocalCloud(app, limits=limits) as c:
         yield c
 

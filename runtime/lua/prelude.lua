@@ -53,22 +53,59 @@ local function spend(n, level)
   local b = task.budget
   b.used = b.used + n
   if b.used > b.limit then
-    b.exhausted = true
+    b.exhausted = b.message
     error(b.message, level)
   end
 end
 
-local function budget_hook()
-  spend(HOOK_STEP, 3) -- at the line of the function the hook interrupted
+-- CPU time: one VM instruction can copy a multi-megabyte string (`s .. "y"`), so a loop of them
+-- stays under any instruction count a useful call needs while running for hours. The task's
+-- CPU seconds are summed over its resumes (time a task spends parked costs nothing) and checked
+-- on every hook, so such a loop stops within one hook interval of its limit. os.clock here is
+-- the C clock() captured before application code could touch it.
+local function cpu_start(b)
+  if b.depth == 0 then b.resumed_at = os_clock() end
+  b.depth = b.depth + 1
 end
 
-function kit.new_budget(limit)
+local function cpu_stop(b)
+  b.depth = b.depth - 1
+  if b.depth == 0 then b.cpu_used = b.cpu_used + (os_clock() - b.resumed_at) end
+end
+
+local function budget_hook()
+  spend(HOOK_STEP, 3) -- at the line of the function the hook interrupted
+  local task = current
+  if task == nil then return end
+  local b = task.budget
+  if b.cpu_limit ~= nil and b.depth > 0
+      and b.cpu_used + (os_clock() - b.resumed_at) > b.cpu_limit then
+    b.exhausted = b.cpu_message
+    error(b.cpu_message, 2)
+  end
+end
+
+--- A budget of `limit` instructions and, unless nil, `cpu_seconds` of CPU time. `exhausted`
+--- holds the message of the limit that ran out (false while none has).
+function kit.new_budget(limit, cpu_seconds)
   return {
     limit = limit,
     used = 0,
     exhausted = false,
     message = sformat("instruction budget exceeded (%d instructions)", limit),
+    cpu_limit = cpu_seconds,
+    cpu_used = 0,
+    depth = 0,
+    resumed_at = 0,
+    cpu_message = cpu_seconds and sformat("CPU time limit exceeded (%g s)", cpu_seconds),
   }
+end
+
+--- Start a budget over (a new message of a turn, a new workflow step).
+function kit.reset_budget(b)
+  b.used, b.cpu_used, b.exhausted = 0, 0, false
+  -- Reset mid-resume (the next message of an actor's turn): that message's clock starts now.
+  if b.depth > 0 then b.resumed_at = os_clock() end
 end
 
 local function install_hook(co)
@@ -87,15 +124,18 @@ kit.charge = charge
 --- Run `fn(...)` on a hooked coroutine under a budget of its own, for the kit's code that must
 --- touch a value application code made (its __tostring, __index, __concat...) from outside any
 --- task: unhooked, a metamethod that loops would hang the worker. Returns ok, results.
-local GUARD_BUDGET = 1000000
+local GUARD_BUDGET, GUARD_CPU_SECONDS = 1000000, 1
 local function guarded(fn, ...)
   local co = co_create(fn)
   install_hook(co)
   local previous = current
-  local budget = kit.new_budget(GUARD_BUDGET)
+  local budget = kit.new_budget(GUARD_BUDGET, GUARD_CPU_SECONDS)
   budget.message = "a metamethod of an application value ran too long"
+  budget.cpu_message = budget.message
   current = { budget = budget, ctx = {} }
+  cpu_start(budget)
   local r = pack(co_resume(co, ...))
+  cpu_stop(budget)
   current = previous
   if r[1] and co_status(co) ~= "dead" then return false, "yielded" end
   return unpack(r, 1, r.n)
@@ -113,7 +153,7 @@ end
 
 local function fatal_error(err)
   local task = current
-  if task ~= nil and task.budget.exhausted then return task.budget.message end
+  if task ~= nil and task.budget.exhausted then return task.budget.exhausted end
   if err == "not enough memory" then return err end
   if is_exit_signal(err) then return err end
   return nil
@@ -224,6 +264,7 @@ end
 
 local function finish_step(previous, task, ok, ...)
   -- Steps nest when Python compiles an entry on demand from inside a running task.
+  cpu_stop(task.budget)
   current = previous
   local co = task.co
   if ok then
@@ -241,6 +282,7 @@ end
 function kit.step(task, ...)
   local previous = current
   current = task
+  cpu_start(task.budget)
   return finish_step(previous, task, co_resume(task.co, ...))
 end
 
@@ -930,8 +972,7 @@ function kit.actor_turn(actor, state, items, trapping, checkpoint)
     if kind == "terminate" then
       return "terminated", i, state
     elseif kind ~= "skip" then
-      local budget = task.budget
-      budget.used, budget.exhausted = 0, false
+      kit.reset_budget(task.budget)
       local ok, r = raw_xpcall(apply_item, turn_error, actor, state, item, trapping)
       if not ok then
         if is_exit_signal(r) then return "exited", i, state, r.value end

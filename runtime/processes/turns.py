@@ -19,7 +19,7 @@ from runtime.processes.context import ProcessContext
 from runtime.processes.pids import is_pid
 from runtime.processes.store import CRASHED, EXITED, RUNNING, OutboxEntry, Snapshot
 from runtime.processes.system import ProcessSystem
-from runtime.sandbox import lua_text
+from runtime.sandbox import lua_text, ran_out_of_time
 from runtime.tracebacks import trim_traceback
 
 
@@ -161,7 +161,7 @@ class Turn:
             trace = engine.state.get(extra, b"trace")
             self.trace = trim_traceback(lua_text(trace)) if trace is not None else None
             kind = error.kind
-            if "instruction budget exceeded" in error.message:
+            if ran_out_of_time(error.message):
                 kind = "TIMEOUT"
             elif "not enough memory" in error.message:
                 error = UnitError(INTERNAL, f"memory limit exceeded ({error.message})")

@@ -279,7 +279,6 @@ class ProcessWorker:
         engine, state = self.engine, self.engine.state
         scheduler = engine.new_scheduler()
         scheduler.ops[b"crash"] = self._crash_op
-        budget = engine.limits.instructions
         tasks = []
         for turn in runnable:
             try:
@@ -294,7 +293,7 @@ class ProcessWorker:
             task = scheduler.spawn(
                 state.k["actor_turn"],
                 (actor, turn.lua_state, items, trapping, checkpoint),
-                budget=state.k["new_budget"](budget),
+                budget=engine.new_budget(),
                 ctx=engine.codec.to_lua(turn.snapshot.context or {}, "context"),
                 name=pid,
                 data=turn.context,

@@ -213,8 +213,7 @@ class Replay:
             self.history.extend(events)
         assert self.scheduler is not None and self.task is not None
         # Each step gets the whole instruction budget again, as each function call does.
-        self.engine.state.set(self._budget, b"used", 0)
-        self.engine.state.set(self._budget, b"exhausted", False)
+        self.engine.state.k["reset_budget"](self._budget)
         invocation = Invocation(
             self.entry_id, {"run_id": self.run_id}, fields={"run_id": self.run_id}
         )
@@ -286,7 +285,7 @@ class Replay:
         main = engine.entry_runtime(self.entry_id).method(entry.method)
         started = self.history[0]
         arg = engine.codec.to_lua(codec.from_json_value(started.fields.get("input")), "input")
-        self._budget = state.k["new_budget"](engine.limits.instructions)
+        self._budget = engine.new_budget()
         self.task = scheduler.spawn(
             main, (arg,), budget=self._budget, name=self.run_id, data=self.context
         )
