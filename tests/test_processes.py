@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from runtime.engine import Limits
 from runtime.errors import INVALID, NOT_FOUND, UnitError
 from runtime.testing import LocalCloud
 from tests.conftest import ROOT, functions_app
@@ -200,6 +201,25 @@ def test_runaway_handler_crashes_only_its_actor(cloud):
     assert status.status == "crashed" and status.error["kind"] == "TIMEOUT"
     assert "instruction budget exceeded" in status.error["message"]
     assert cloud.state(other) == {"n": 1}
+
+
+def test_cpu_ceiling_is_per_message_even_inside_one_turn():
+    # Ten messages to one actor run in one batch, in one resume of its turn: each gets the whole
+    # ceiling again, so together they may spend several ceilings; one message alone may not.
+    limits = Limits(instructions=10**10, cpu_seconds=0.25)
+    with LocalCloud(APP, auto_start=False, limits=limits) as cloud:
+        pid = cloud.spawn("app:counter", HOST, 0)
+        cloud.drain()
+        for _ in range(10):
+            cloud.send(pid, "burn", 2_500_000)  # ~50 ms of CPU here
+        cloud.drain()
+        assert cloud.state(pid) == {"n": 10}
+        cloud.send(pid, "burn", 50_000_000)
+        cloud.drain()
+        status = cloud.status(pid)
+        assert status.status == "crashed" and status.error["kind"] == "TIMEOUT", status
+        assert "CPU time limit exceeded (0.25 s)" in status.error["message"]
+        assert cloud.state(pid) == {"n": 10}
 
 
 def test_poison_message_goes_to_the_dlq_and_the_actor_goes_on(cloud):

@@ -24,6 +24,10 @@ function counter.handle(state, msg)
     state.fn = function() end
   elseif topic == "spin" then
     while true do end
+  elseif topic == "burn" then
+    local x = 0
+    for i = 1, msg:payload():data() do x = x + i end
+    state.n = state.n + 1
   end
   return state
 end
