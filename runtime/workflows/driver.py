@@ -50,7 +50,6 @@ class Driver:
             if exc.response["Error"]["Code"] != "ExecutionAlreadyExists":
                 raise
             return self.execution_arn(host, run_id, generation)
-        self.moved()
         return arn
 
     def execution_arn(self, host: str, run_id: str, generation: int) -> str:
@@ -97,12 +96,7 @@ class Driver:
             if exc.response["Error"]["Code"] in _STALE_TOKEN_ERRORS:
                 return False
             raise
-        self.moved()
         return True
-
-    def moved(self) -> None:
-        """Called when an execution was set in motion (started, or woken from a park); the
-        local runner counts them to know when all have parked again."""
 
 
 def activity_key(run_id: str, event: Event) -> str:

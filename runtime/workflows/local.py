@@ -56,18 +56,6 @@ class WorkflowsDidNotSettle(RuntimeError):
     """moto's executions did not all park or end within SETTLE_DEADLINE."""
 
 
-class _CountingDriver(Driver):
-    """The driver, counting executions set in motion (started, or woken from a park), so the
-    harness knows when every one has parked or ended without polling moto."""
-
-    def __init__(self, sfn: Any, machines: dict[str, str], moved: Any) -> None:
-        super().__init__(sfn, machines)
-        self._on_moved = moved
-
-    def moved(self) -> None:
-        self._on_moved(+1)
-
-
 @dataclass
 class _Host:
     entry: manifest.WorkflowHostEntry
@@ -120,7 +108,12 @@ class LocalWorkflows:
         self._in_flight = 0
         self._active = 0
         self._changed = threading.Condition()
-        self.driver = _CountingDriver(sfn, machines, self._moved)
+        # Executions set in motion (started, or woken from a park) are counted as the calls
+        # take effect at moto, not when they return to the caller: a step that dies right after
+        # its SendTaskSuccess landed has still woken a run, and settle() must wait for it.
+        for operation in ("StartExecution", "SendTaskSuccess"):
+            sfn.meta.events.register(f"after-call.sfn.{operation}", self._set_in_motion)
+        self.driver = Driver(sfn, machines)
         self.workflows = Workflows(registry, self.log, self.driver, clock)
         self.queues = ActivityQueues(sqs, queues)
         self.engines: list[Any] = []
@@ -154,6 +147,10 @@ class LocalWorkflows:
         #: Runs whose driver execution failed while the run was running (``error``,
         #: ``cause``): parked until :meth:`Workflows.resume`.
         self.failed: dict[str, dict[str, str]] = {}
+
+    def _set_in_motion(self, http_response: Any, **_: Any) -> None:
+        if http_response.status_code < 300:
+            self._moved(+1)
 
     def _moved(self, delta: int) -> None:
         with self._changed:

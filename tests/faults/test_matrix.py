@@ -206,14 +206,13 @@ def parent_and_check(cloud: LocalCloud) -> None:
     assert types.count("ChildCompleted") == 2 and types.count("ChildFailed") == 1
 
 
-# Only before: a crash right after a SendTaskSuccess that took effect throws the harness's
-# count of executions in motion (it counts a wake when the call returns), not the run.
-@pytest.mark.parametrize("mode", ["crash_before"])
+@pytest.mark.parametrize("mode", ["crash_before", "crash_after"])
 def test_a_childs_end_reaches_its_parent_whatever_call_of_the_report_dies(
     monkeypatch, outcomes, mode
 ):
     """A child's last step posts its end to the parent's inbox, then wakes the parent; killed
-    before the wake, the retried step must still wake it."""
+    before the wake, the retried step must still wake it; killed after, the retried step finds
+    the parent already woken (its token spent) and the parent takes the end once."""
     monkeypatch.setattr(retrier_decl, "time", SimpleNamespace(sleep=lambda _seconds: None))
     with injected(monkeypatch) as faults, LocalCloud(FLOWS) as cloud:
         parent_and_check(cloud)
