@@ -33,7 +33,7 @@ from typing import Any
 
 import boto3
 
-from runtime import codec, function_service, manifest
+from runtime import codec, function_service, manifest, moto_fidelity
 from runtime.apigw_events import http_event
 from runtime.aws.lambda_invoke import LambdaInvoker
 from runtime.clock import ManualClock
@@ -139,7 +139,9 @@ class LocalCloud:
         #: Lambda name -> (engine, lock) of the functions whose invokes run in this process.
         self._homes: dict[str, tuple[Engine, threading.Lock]] = {}
         self._route_invokes()
-        self._refuse_spent_task_tokens()
+        # moto made to answer as Step Functions does where the kit can tell the difference.
+        self._stack.append(moto_fidelity.refuse_spent_task_tokens())
+        self._stack.append(moto_fidelity.stop_retries_of_stopped_executions())
         self._units: list[Any] = []
         self._stack.append(self._close_units)
         self._build_units()
@@ -282,32 +284,6 @@ class LocalCloud:
 
         simple.LambdaSimpleBackend.invoke = invoke  # type: ignore[method-assign]
         self._stack.append(lambda: setattr(simple.LambdaSimpleBackend, "invoke", original))
-
-    def _refuse_spent_task_tokens(self) -> None:
-        """Make moto answer a callback to a task that already ended as Step Functions does.
-
-        moto keeps a task's callback endpoint after its SendTaskSuccess and takes a second one
-        on the same token as if it had landed; Step Functions answers ``TaskTimedOut``
-        ("Provided task does not exist anymore"). The kit's wakes read a token and may send it
-        again after a crash (the retried step of a child, a timer's notify racing a signal's),
-        and count on that answer (:meth:`Driver.wake` returns False), as does the harness's
-        count of executions in motion.
-        """
-        from moto.stepfunctions.parser.asl.eval.callback import callback
-
-        pool = callback.CallbackPoolManager
-        original = pool.notify
-
-        def notify(manager: Any, callback_id: Any, outcome: Any) -> bool:
-            endpoint = manager._pool.get(callback_id)
-            if endpoint is not None and endpoint._outcome is not None:
-                raise callback.CallbackNotifyConsumerError(
-                    callback_consumer_error=callback.CallbackConsumerTimeout()
-                )
-            return original(manager, callback_id, outcome)
-
-        pool.notify = notify  # type: ignore[method-assign]
-        self._stack.append(lambda: setattr(pool, "notify", original))
 
     def outputs(self) -> dict[str, str]:
         """This cloud's resource names under the stack's CloudFormation output names

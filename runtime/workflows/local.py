@@ -113,6 +113,9 @@ class LocalWorkflows:
         # its SendTaskSuccess landed has still woken a run, and settle() must wait for it.
         for operation in ("StartExecution", "SendTaskSuccess"):
             sfn.meta.events.register(f"after-call.sfn.{operation}", self._set_in_motion)
+        #: Every execution this harness started, for close() to stop: one whose first step has
+        #: not run yet would otherwise run it in whatever harness is open by then.
+        self._started: set[str] = set()
         self.driver = Driver(sfn, machines)
         self.workflows = Workflows(registry, self.log, self.driver, clock)
         self.queues = ActivityQueues(sqs, queues)
@@ -148,8 +151,11 @@ class LocalWorkflows:
         #: ``cause``): parked until :meth:`Workflows.resume`.
         self.failed: dict[str, dict[str, str]] = {}
 
-    def _set_in_motion(self, http_response: Any, **_: Any) -> None:
+    def _set_in_motion(self, http_response: Any, parsed: dict[str, Any], **_: Any) -> None:
         if http_response.status_code < 300:
+            if "executionArn" in parsed:
+                with self._changed:
+                    self._started.add(parsed["executionArn"])
             self._moved(+1)
 
     def _moved(self, delta: int) -> None:
@@ -322,11 +328,25 @@ class LocalWorkflows:
         """Stop the executions (their threads end) and drop the kept replays. Every one, not
         only the parked: one waiting out a Retry would otherwise wake up later and invoke
         whatever harness is running then."""
-        for arn in set(self._executions.values()):
-            with contextlib.suppress(ClientError):  # it ended meanwhile: nothing to stop
-                self.sfn.stop_execution(executionArn=arn)
+        for arn in self._started | set(self._executions.values()):
+            self._stop(arn)
         for host in self.hosts.values():
             host.host.stepper.close()
+
+    def _stop(self, arn: str) -> None:
+        # moto cannot stop an execution whose thread has not built its environment yet (an
+        # AttributeError inside moto): wait for the thread, briefly.
+        deadline = time.monotonic() + 5.0
+        while True:
+            try:
+                self.sfn.stop_execution(executionArn=arn)
+                return
+            except ClientError:  # it ended meanwhile: nothing to stop
+                return
+            except AttributeError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
 
 
 def _error_message(cause: str) -> str:

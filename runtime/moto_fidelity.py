@@ -1,0 +1,91 @@
+"""Where moto's Step Functions differs from the real service in a way the kit can see, and the
+patches that make it answer as AWS does. Installed by the harness (:class:`runtime.testing.
+LocalCloud`) for as long as it is open; each returns the function that undoes it.
+
+Each patch is narrow, and names the moto behaviour it corrects: these are fidelity fixes to the
+emulator the kit's tests run on, not fakes of an AWS API.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from typing import Any
+
+#: How often a Retry's wait looks at whether its execution was stopped meanwhile.
+_STOP_POLL_SECONDS = 0.05
+
+
+class ExecutionStopped(RuntimeError):
+    """Ends a moto execution thread whose execution was stopped while it waited out a Retry."""
+
+
+def refuse_spent_task_tokens() -> Callable[[], None]:
+    """A callback to a task that already ended is refused with ``TaskTimedOut``.
+
+    moto keeps a task's callback endpoint after its SendTaskSuccess and takes a second one on the
+    same token as if it had landed; Step Functions answers ``TaskTimedOut`` ("Provided task does
+    not exist anymore"). The kit's wakes read a token and may send it again after a crash (a
+    child's retried last step, a timer's notify racing a signal's) and count on that answer
+    (:meth:`runtime.workflows.driver.Driver.wake` returns False), as does the harness's count of
+    executions in motion.
+    """
+    from moto.core.exceptions import AWSError
+    from moto.stepfunctions.parser.asl.eval.callback import callback
+
+    class TaskTimedOut(AWSError):
+        TYPE = "TaskTimedOut"
+        STATUS = 400
+
+    pool = callback.CallbackPoolManager
+    original = pool.notify
+
+    def notify(manager: Any, callback_id: Any, outcome: Any) -> bool:
+        endpoint = manager._pool.get(callback_id)
+        if endpoint is not None and endpoint._outcome is not None:
+            # Raised here, not through moto's consumer-error path: that one builds its
+            # TaskTimedOut without the message its constructor needs (a TypeError), and the
+            # parser's exception classes serialize without an error code.
+            raise TaskTimedOut("Task Timed Out: 'Provided task does not exist anymore'")
+        return original(manager, callback_id, outcome)
+
+    pool.notify = notify  # type: ignore[method-assign]
+    return lambda: setattr(pool, "notify", original)
+
+
+class _StoppableRetryWait:
+    """Stands in for the ``time`` module of moto's Retry: its ``sleep`` ends the execution's
+    thread when the execution is stopped during the wait.
+
+    moto's StopExecution marks the execution stopped but a thread sleeping out a Retry wakes up
+    and invokes the task's Lambda anyway, reaching whatever harness (or test's fake Lambdas) is
+    running by then. Step Functions never runs a state of a stopped execution.
+    """
+
+    def __init__(self, inner: Any) -> None:
+        #: What was there before: the ``time`` module, or a test's no-wait stand-in.
+        self.inner = inner
+
+    def sleep(self, seconds: float) -> None:
+        env = sys._getframe(1).f_locals.get("env")  # the retrier's own frame holds it
+        if self.inner is not time:
+            self.inner.sleep(seconds)
+        else:
+            end = time.monotonic() + seconds
+            while (left := end - time.monotonic()) > 0:
+                if env is not None and not env.is_running():
+                    break
+                time.sleep(min(left, _STOP_POLL_SECONDS))
+        if env is not None and not env.is_running():
+            raise ExecutionStopped("the execution was stopped while it waited out a Retry")
+
+
+def stop_retries_of_stopped_executions() -> Callable[[], None]:
+    """A stopped execution waiting out a Retry never runs its state again (see
+    :class:`_StoppableRetryWait`)."""
+    from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+
+    original = retrier_decl.time
+    retrier_decl.time = _StoppableRetryWait(original)  # type: ignore[assignment]
+    return lambda: setattr(retrier_decl, "time", original)

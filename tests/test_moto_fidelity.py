@@ -1,0 +1,78 @@
+"""moto's Step Functions answers as the real service does where the kit can tell the difference
+(runtime/moto_fidelity.py): a spent task token is refused, a stopped execution stays stopped."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from runtime import moto_fidelity
+from runtime.moto_fidelity import ExecutionStopped
+from runtime.testing import LocalCloud
+from tests.conftest import ROOT
+
+FLOWS = ROOT / "tests" / "apps" / "flows"
+
+
+def test_a_spent_task_token_is_refused_with_task_timed_out():
+    with LocalCloud(FLOWS) as cloud:
+        run_id = cloud.start_workflow("app:approval", {"wait": "1h"})
+        cloud.run_workflows()
+        assert cloud.workflows is not None
+        token = cloud.workflows.log.token(run_id)
+        assert token, "the run did not park"
+        sfn = cloud.workflows.sfn
+        sfn.send_task_success(taskToken=token, output="{}")  # the wait ends: the run steps
+        with pytest.raises(sfn.exceptions.TaskTimedOut):
+            sfn.send_task_success(taskToken=token, output="{}")
+        cloud.run_workflows()
+        assert cloud.workflows.driver.wake(token) is False  # the driver reads it as stale
+        cloud.signal(run_id, "approve", "mia")
+        cloud.run_workflows()
+        assert cloud.result(run_id).result == {"approved": True, "by": "mia", "noted": {}}
+
+
+class _Execution:
+    """What the Retry's frame holds as ``env``: only whether the execution still runs."""
+
+    def __init__(self, running: bool) -> None:
+        self.running = running
+
+    def is_running(self) -> bool:
+        return self.running
+
+
+def _retry_wait(wait: moto_fidelity._StoppableRetryWait, env: _Execution, seconds: float) -> None:
+    # The wait finds the execution in its caller's frame, as in moto's retrier.
+    wait.sleep(seconds)
+
+
+def test_a_stopped_execution_never_runs_its_retried_state():
+    slept: list[float] = []
+    wait = moto_fidelity._StoppableRetryWait(SimpleNamespace(sleep=slept.append))
+    _retry_wait(wait, _Execution(running=True), 2.0)
+    assert slept == [2.0]
+    with pytest.raises(ExecutionStopped, match="stopped while it waited out a Retry"):
+        _retry_wait(wait, _Execution(running=False), 4.0)
+
+
+def test_a_retry_wait_on_the_clock_ends_as_soon_as_the_execution_is_stopped():
+    import time
+
+    wait = moto_fidelity._StoppableRetryWait(time)
+    started = time.monotonic()
+    with pytest.raises(ExecutionStopped):
+        _retry_wait(wait, _Execution(running=False), 600.0)
+    assert time.monotonic() - started < 1.0  # not the 600 s the Retry asked for
+
+
+def test_the_harness_installs_both_and_takes_them_back():
+    from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
+    from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackPoolManager
+
+    before = (retrier_decl.time, CallbackPoolManager.notify)
+    with LocalCloud(FLOWS):
+        assert isinstance(retrier_decl.time, moto_fidelity._StoppableRetryWait)
+        assert CallbackPoolManager.notify is not before[1]
+    assert (retrier_decl.time, CallbackPoolManager.notify) == before
