@@ -2,9 +2,10 @@
 workflows through the harness, nothing lost or applied twice (bench/load.py checks it and
 raises LoadCheckFailed otherwise).
 
-It runs with the bench's cheaper backup for moto's transactions (``touched_partitions_only``),
-which keeps it near 20 s: moto as is copies the whole table on every log append, which doubles
-the time here. The second test shows the cheaper backup cancels a transaction as moto does.
+It runs with the bench's ``--fast-moto`` patches (``touched_partitions_only``: a transaction
+backs up only the partitions it writes; ``partition_queries``: a Query reads only its partition),
+which keep it near 20 s: moto as is copies and sorts the whole table on every log append and
+query. The other tests show both patches answer exactly as moto does.
 """
 
 from __future__ import annotations

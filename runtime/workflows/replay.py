@@ -212,7 +212,7 @@ class Replay:
         else:
             self.history.extend(events)
         assert self.scheduler is not None and self.task is not None
-        # Each step gets the whole instruction budget again, as each function call does.
+        # Each step gets the whole instruction budget and CPU time again, as each call does.
         self.engine.state.k["reset_budget"](self._budget)
         invocation = Invocation(
             self.entry_id, {"run_id": self.run_id}, fields={"run_id": self.run_id}
