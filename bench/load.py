@@ -307,9 +307,11 @@ FAST_ENV = "UNITS_BENCH_LOAD_FAST_MOTO"
 def touched_partitions_only() -> Iterator[None]:
     """Make moto's ``TransactWriteItems`` back up only the partitions it writes.
 
-    moto deep-copies every table a transaction names before writing, to restore it if the
-    transaction is cancelled: O(table size) per transaction (about 0.2 ms per item here), so
-    1,000 runs' logs beside 10,000 actor snapshots make every append take seconds. This backup
+    moto deep-copies every table a transaction names before writing (once per item of the
+    transaction), to restore it if the transaction is cancelled: O(table size) per transaction
+    (about 0.2 ms per item here), so 1,000 runs' logs beside 10,000 actor snapshots make every
+    append take seconds; and every copy stays in memory (moto's models keep a list of every
+    instance they ever made), so the harness grows by a table per transaction item. This backup
     shares the untouched partitions (the transaction writes nothing there) and deep-copies the
     ones the transaction names, so a cancelled transaction restores exactly what moto's own
     backup restores. Opt-in (``--fast-moto``, ``UNITS_BENCH_LOAD_FAST_MOTO=1``): the figures
@@ -324,7 +326,11 @@ def touched_partitions_only() -> Iterator[None]:
     def deepcopy(obj: Any, memo: Any = None) -> Any:
         if not isinstance(obj, Table):
             return copy.deepcopy(obj, memo)
-        backup = copy.copy(obj)
+        # Not copy.copy: that goes through moto's BaseModel.__new__, which keeps every instance
+        # ever made in a class list until moto resets, so each backup (a whole table's worth of
+        # partitions, once per item of every transaction) would live on: GiBs at full size.
+        backup = object.__new__(Table)
+        backup.__dict__.update(obj.__dict__)
         backup.items = defaultdict(dict)
         backup.items.update(obj.items)
         for key in getattr(local, "touched", {}).get(obj.name, ()):
