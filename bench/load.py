@@ -23,13 +23,13 @@ partition (a workflow activity makes four or five). ``--fast-moto`` cuts both
 (:func:`fast_moto`: :func:`touched_partitions_only`, :func:`partition_queries`); without it
 1,000 concurrent runs beside 10,000 actors take hours (ten runs took 206 s at 10,000 items).
 
-The full size on a 2-core machine (2026-12-01, ``--full --fast-moto``, 1,441 s in all): 10,000
-spawns at 128/s; 100,000 messages at 145 msg/s (each round of 10,000 in 62-66 s); then 1,000
-workflows x 3 activities started together at 5.3 activities/s (564 s) on a table of 11,200 to
+The full size on a 2-core machine (2026-12-01, ``--full --fast-moto``, 1,202 s in all): 10,000
+spawns at 135/s; 100,000 messages at 171 msg/s (each round of 10,000 in 58-60 s); then 1,000
+workflows x 3 activities started together at 6.7 activities/s (446 s) on a table of 11,200 to
 23,200 items; every actor exact and in order, 1,100 runs exact, 3,300 activities run once, no
-dead letters, no step retried; peak RSS 843 MiB after the messages, 9.3 GiB in the wave (a
-workflows-only run of the same wave, without the actors, peaked at 1.5 GiB; where the rest goes
-in moto was not diagnosed).
+dead letters, one step retried (moto's thread race, below); peak RSS 855 MiB after the
+messages, 1,391 MiB in the wave. (Before the backup stopped going through moto's instance
+tracker, the same run peaked at 9.3 GiB.)
 
 python -m bench.load                 # the default size (a few minutes)
 python -m bench.load --full --fast-moto   # 100,000 messages, 10,000 actors, 1,000 workflows
