@@ -31,6 +31,13 @@ def write_app(root: Path, index: str, files: dict[str, str] | None = None) -> Pa
 
 
 @pytest.fixture
+def aws_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fake credentials for a test that opens its own ``mock_aws`` (boto3 wants some)."""
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.setenv(key, "testing")
+
+
+@pytest.fixture
 def make_app(tmp_path: Path) -> MakeApp:
     """``make_app(index_yaml, {"file.lua": source})`` -> the app folder."""
     counter = iter(range(1000))

@@ -48,11 +48,8 @@ def _item(pk: str, sk: str, n: int) -> dict[str, dict[str, str]]:
 
 
 @pytest.mark.parametrize("fast", [False, True])
-def test_a_cancelled_transaction_changes_nothing(
-    fast: bool, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    for key, value in {"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x"}.items():
-        monkeypatch.setenv(key, value)
+@pytest.mark.usefixtures("aws_credentials")
+def test_a_cancelled_transaction_changes_nothing(fast: bool) -> None:
     with mock_aws(), load.touched_partitions_only() if fast else load.contextlib.nullcontext():
         db = boto3.client("dynamodb", region_name="us-east-1")
         create_table(db, "t")
@@ -135,9 +132,8 @@ def _queries(db) -> list:
     return answers
 
 
-def test_partition_queries_answer_as_moto_does(monkeypatch: pytest.MonkeyPatch) -> None:
-    for key, value in {"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x"}.items():
-        monkeypatch.setenv(key, value)
+@pytest.mark.usefixtures("aws_credentials")
+def test_partition_queries_answer_as_moto_does() -> None:
     answers = []
     for fast in (False, True):
         with mock_aws(), load.partition_queries() if fast else load.contextlib.nullcontext():

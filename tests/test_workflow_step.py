@@ -22,9 +22,7 @@ APP = ROOT / "tests" / "apps" / "flows"
 
 
 @pytest.fixture
-def world(monkeypatch):
-    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
-        monkeypatch.setenv(key, "testing")
+def world(aws_credentials):
     with mock_aws():
         client = boto3.client("dynamodb", region_name="us-east-1")
         create_table(client, TABLE_NAME)
