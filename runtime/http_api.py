@@ -11,7 +11,7 @@ import base64
 import binascii
 import json
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, unquote
 
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 
@@ -21,23 +21,33 @@ from runtime.engine import Engine
 from runtime.errors import (
     ALREADY_EXISTS,
     CANCELED,
+    CONFLICT,
     INTERNAL,
     INVALID,
     NOT_FOUND,
     PERMISSION_DENIED,
+    RATE_LIMITED,
     TIMEOUT,
+    UNAVAILABLE,
+    UNKNOWN,
     UnitError,
 )
-from runtime.http_exchange import HttpExchange, HttpRequest
+from runtime.http_exchange import REPLY_OVERHEAD, HttpExchange, HttpRequest, HttpResponse
 from runtime.routes import Match, MethodNotAllowed, Router
 
-#: The HTTP status an error kind maps to when a function returns ``nil, err``.
+#: The HTTP status an error kind maps to when a function returns ``nil, err`` (or raises)
+#: without having answered through ``http.response()``. A kind not listed is a 500.
 STATUS_OF_KIND = {
     INVALID: 400,
     PERMISSION_DENIED: 403,
     NOT_FOUND: 404,
     ALREADY_EXISTS: 409,
+    CONFLICT: 409,
+    RATE_LIMITED: 429,
     CANCELED: 499,
+    INTERNAL: 500,
+    UNKNOWN: 500,
+    UNAVAILABLE: 503,
     TIMEOUT: 504,
 }
 _METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
@@ -52,17 +62,31 @@ def _json_response(status: int, payload: Any, headers: dict[str, str] | None = N
     )
 
 
-def _raw_response(status: int, content_type: str, body: bytes, headers: dict[str, str]) -> Response:
-    """A response with the bytes a function wrote: text as is, anything else base64-encoded.
+def _written_response(written: HttpResponse) -> Response:
+    """The response a function wrote through ``http.response()``: text as is, anything else
+    base64-encoded.
 
-    The body is decoded here rather than handed to Powertools as bytes, because Powertools runs
-    its JSON serializer over any non-``str`` body whose content type is JSON.
+    Without a Content-Type, a body gets what Go's server would sniff for it in the broad
+    strokes (UTF-8 text or bytes); an empty body gets none. The body is decoded here rather
+    than handed to Powertools as bytes, because Powertools runs its JSON serializer over any
+    non-``str`` body whose content type is JSON.
     """
+    headers = dict(written.headers)
+    body = written.body
+    content_type = headers.pop("content-type", None)
     try:
         text, encoded = body.decode("utf-8"), False
     except UnicodeDecodeError:
         text, encoded = base64.b64encode(body).decode("ascii"), True
-    response = Response(status_code=status, content_type=content_type, body=text, headers=headers)
+    if content_type is None and body:
+        content_type = "application/octet-stream" if encoded else "text/plain; charset=utf-8"
+    response = Response(
+        status_code=written.status,
+        content_type=content_type,
+        body=text,
+        headers=headers,
+        cookies=list(written.cookies),  # type: ignore[arg-type]  # str() is what Powertools sends
+    )
     response.base64_encoded = encoded
     return response
 
@@ -146,7 +170,7 @@ class HttpApi:
         # Past Lambda's response limit API Gateway answers a bare 502; answer a clear 500 instead.
         # The body is nearly all of the reply; headers and the envelope fit in a few KB.
         body = reply.get("body") or ""
-        size = len(body.encode() if isinstance(body, str) else body) + 4096
+        size = len(body.encode() if isinstance(body, str) else body) + REPLY_OVERHEAD
         too_large = payload_too_large("the response", size)
         if too_large:
             error = {"error": {"kind": INTERNAL, "message": too_large}}
@@ -189,24 +213,44 @@ class HttpApi:
             )
         except (binascii.Error, ValueError):
             return error_response(UnitError(INVALID, "the body is not valid base64"))
-        request = HttpRequest(
-            method=method,
-            path=path,
-            params=found.params,
-            query=parse_qs(event.get("rawQueryString") or "", keep_blank_values=True),
-            headers={k.lower(): v for k, v in (event.get("headers") or {}).items()},
-            body=body,
-        )
-        exchange = HttpExchange(request)
+        exchange = HttpExchange(_request(found, method, path, event, body))
         try:
             value = self.engine.call(found.endpoint.func, [], http=exchange)
         except UnitError as exc:
-            return error_response(exc)
-        response = exchange.response
-        if response.touched:
-            headers = dict(response.headers)
-            content_type = headers.pop("content-type", "text/plain; charset=utf-8")
-            return _raw_response(response.status, content_type, response.body, headers)
+            if not exchange.response.handled:
+                return error_response(exc)
+            # As in Wippy: once the function has answered through http.response(), that answer
+            # is what the client gets; the error is logged.
+            self.engine.emit_log(
+                "error",
+                f"{found.endpoint.func} failed after writing its response: {exc.message}",
+                {"entry": found.endpoint.func, "kind": exc.kind},
+            )
+            return _written_response(exchange.response)
+        if exchange.response.handled:
+            return _written_response(exchange.response)
         if value is None:
             return Response(status_code=204, body="")
         return _json_response(200, codec.to_json_value(value))
+
+
+def _request(found: Match, method: str, path: str, event: Any, body: bytes) -> HttpRequest:
+    """The request a function sees, from the API Gateway v2 event."""
+    headers = {k.lower(): v for k, v in (event.get("headers") or {}).items()}
+    cookies = event.get("cookies") or []
+    if cookies and "cookie" not in headers:
+        # Payload v2 moves the Cookie header into its own list: put it back for req:header.
+        headers["cookie"] = "; ".join(cookies)
+    context = event.get("requestContext") or {}
+    source_ip = (context.get("http") or {}).get("sourceIp")
+    return HttpRequest(
+        method=method,
+        path=unquote(path),
+        raw_path=path,
+        params=found.params,
+        query=parse_qs(event.get("rawQueryString") or "", keep_blank_values=True),
+        headers=headers,
+        body=body,
+        source_ip=source_ip if isinstance(source_ip, str) else "",
+        host=headers.get("host") or str(context.get("domainName") or ""),
+    )
