@@ -4,6 +4,10 @@ Auth is decided per route by API Gateway, before the Lambda runs: ``iam`` (the d
 SigV4-signed request, ``jwt`` a token from the endpoint's issuer for one of its audiences,
 ``none`` nothing. A path or method no endpoint declares gets API Gateway's own 404, so an
 unauthenticated request never reaches the Lambda through a route nobody declared.
+
+The routers' ``cors`` middleware is the API's one CORS configuration (``CorsPreflight``): API
+Gateway answers preflights itself, without auth and without the Lambda, and adds the CORS
+headers to the responses (:mod:`runtime.cors` does the same locally).
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import json
 from collections.abc import Mapping
 
 import jsii
-from aws_cdk import RemovalPolicy
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_apigateway as apigw
 from aws_cdk import aws_apigatewayv2 as apigwv2
 from aws_cdk import aws_apigatewayv2_authorizers as authorizers
@@ -24,6 +28,7 @@ from constructs import Construct
 from infra import nag
 from infra.lambdas import LOG_RETENTION, UnitLambda
 from infra.plan import LambdaSize, Route
+from runtime.cors import CorsPolicy
 
 API_HANDLER = "handlers.api.handler"
 #: One JSON line per request. HTTP APIs accept only their own ``$context`` variables (REST
@@ -56,6 +61,7 @@ class HttpApiHost(Construct):
         architecture: str,
         size: LambdaSize,
         environment: Mapping[str, str],
+        cors: CorsPolicy | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         self.handler = UnitLambda(
@@ -70,7 +76,11 @@ class HttpApiHost(Construct):
         )
         # The default stage cannot take access log settings, so the stack makes its own.
         self.api = apigwv2.HttpApi(
-            self, "HttpApi", description="Compute Units HTTP API", create_default_stage=False
+            self,
+            "HttpApi",
+            description="Compute Units HTTP API",
+            create_default_stage=False,
+            cors_preflight=cors_preflight(cors) if cors is not None else None,
         )
         self.access_logs = logs.LogGroup(
             self, "AccessLogs", retention=LOG_RETENTION, removal_policy=RemovalPolicy.DESTROY
@@ -117,6 +127,22 @@ class HttpApiHost(Construct):
                     f"'{route.endpoint.id}' ({route.endpoint.file}) says 'auth: none'. Every "
                     "endpoint that does not opt out this way is IAM-authorized.",
                 )
+
+
+def cors_preflight(policy: CorsPolicy) -> apigwv2.CorsPreflightOptions:
+    """The API's ``CorsConfiguration`` from the routers' cors settings."""
+    methods = [
+        apigwv2.CorsHttpMethod.ANY if m == "*" else apigwv2.CorsHttpMethod[m]
+        for m in policy.allow_methods
+    ]
+    return apigwv2.CorsPreflightOptions(
+        allow_origins=list(policy.allow_origins),
+        allow_methods=methods,
+        allow_headers=list(policy.allow_headers),
+        expose_headers=list(policy.expose_headers) or None,
+        allow_credentials=policy.allow_credentials,
+        max_age=Duration.seconds(policy.max_age),
+    )
 
 
 @jsii.implements(apigwv2.IAccessLogSettings)

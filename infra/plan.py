@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from infra.errors import SynthError
+from runtime.cors import CorsPolicy
 from runtime.errors import ManifestError
 from runtime.manifest import (
     Deploy,
@@ -150,7 +151,8 @@ class DeployPlan:
     ``workflow_hosts`` a driver state machine, step/wake/activity Lambdas and an activity
     queue each; both keep their state in the one table (:attr:`needs_table`). ``services``
     are the ``process.service`` entries started on deploy (tree children are started by their
-    tree), and ``services_digest`` changes whenever any service entry does.
+    tree), and ``services_digest`` changes whenever any service entry does. ``cors`` is the
+    HTTP API's CORS configuration (the routers' ``cors`` middleware), or None.
     ``warnings`` are worth showing but do not stop the synth.
     """
 
@@ -163,6 +165,7 @@ class DeployPlan:
     workflow_hosts: tuple[WorkflowHost, ...] = ()
     services: tuple[ServiceEntry, ...] = ()
     services_digest: str = ""
+    cors: CorsPolicy | None = None
     warnings: tuple[str, ...] = ()
 
     @property
@@ -230,6 +233,7 @@ def plan_app(registry: Registry, stack_name: str) -> DeployPlan:
         workflow_hosts=workflow_hosts,
         services=tuple(auto_started(services)),
         services_digest=services_digest(services),
+        cors=registry.cors,
         warnings=tuple(_slow_routes(registry, routes)),
     )
 

@@ -91,6 +91,7 @@ class UnitsStack(Stack):
                 self,
                 "Api",
                 routes=self.plan.routes,
+                cors=self.plan.cors,
                 code=code,
                 architecture=bundle.architecture,
                 size=self.plan.api_size,
@@ -122,6 +123,8 @@ class UnitsStack(Stack):
                     )
         for warning in self.plan.warnings:
             Annotations.of(self).add_warning_v2("units:slow-route", warning)
+        if registry.warning:  # Wippy entries skipped, settings not applied
+            Annotations.of(self).add_warning_v2("units:manifest", registry.warning)
         self._outputs()
 
     def _function_runners(self) -> list[UnitLambda]:

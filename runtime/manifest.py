@@ -8,12 +8,22 @@ half-succeeds: every problem found in every file is collected and raised togethe
 
 Durations are accepted as ``"250ms"``/``"1h30m"`` strings or numbers of milliseconds and stored
 as float seconds.
+
+Wippy's own manifests load as they are. Kinds with a meaning here are honoured (``http.service``
+/ ``http.router`` / ``http.endpoint`` become the HTTP API, ``temporal.worker`` a workflow host,
+``temporal.client`` is accepted); kinds with none (:mod:`runtime.wippy_kinds`) are skipped, and
+so are entries that need a skipped one. Every skipped entry and every field accepted but not
+applied is one line of :attr:`Registry.warnings`, shown once by the caller as one warning
+(:func:`announce`). Unknown kinds and fields, malformed values and dangling references still
+fail the load.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import difflib
+import logging
 import os
 import re
 from collections.abc import Callable, Iterator, Mapping
@@ -24,10 +34,17 @@ from urllib.parse import urlparse
 
 import yaml
 
+from runtime import cors as cors_config
+from runtime.cors import CorsPolicy
 from runtime.durations import parse_duration
-from runtime.errors import KINDS as ERROR_KINDS
-from runtime.errors import NOT_FOUND, ManifestError, UnitError
-from runtime.modules import GLOBAL_MODULES, MODULE_NAMES
+from runtime.errors import KIND_NAMES, NOT_FOUND, ManifestError, UnitError, kind_of
+from runtime.modules import GLOBAL_MODULES, MODULE_NAMES, WIPPY_MODULES, unavailable_modules
+from runtime.wippy_kinds import (
+    MIDDLEWARE,
+    MIDDLEWARE_NOT_APPLIED,
+    WIPPY_KIND_EXAMPLES,
+    skip_reason,
+)
 
 INDEX_FILE = "_index.yaml"
 VERSION = "1.0"
@@ -44,6 +61,10 @@ _LUA_KEYWORD_TEXT = (
 )
 _LUA_KEYWORDS = frozenset(_LUA_KEYWORD_TEXT.split())
 HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
+#: A listen address: ``:8080``, ``0.0.0.0:443``, ``localhost:80``, ``[::1]:8080``.
+_ADDR = re.compile(r"(?:[A-Za-z0-9_.-]*|\[[0-9A-Fa-f:.]+\]):([0-9]{1,5})")
+
+log = logging.getLogger("units.manifest")
 
 
 # -- entries -------------------------------------------------------------------------------------
@@ -89,9 +110,11 @@ class RestartPolicy:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Lifecycle:
-    """A service's lifecycle: started on deploy or not, and its restart policy."""
+    """A service's lifecycle: started on deploy or not, and its restart policy. As in Wippy, a
+    service starts on its own only with ``auto_start: true`` (a tree's children are started by
+    their tree whatever theirs says)."""
 
-    auto_start: bool = True
+    auto_start: bool = False
     restart: RestartPolicy = RestartPolicy()
 
 
@@ -169,12 +192,15 @@ class ProcessEntry(CodeEntry):
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class WorkflowEntry(CodeEntry):
-    """``workflow.lua``: a durable ``main(input)``; ``retry`` is its activities' default policy."""
+    """``workflow.lua``: a durable ``main(input)``; ``retry`` is its activities' default policy.
+    ``worker`` is the host it is registered on (Wippy's ``meta.temporal.workflow.worker``): the
+    host a start that names none runs it on."""
 
     kind: str = "workflow.lua"
     method: str = "main"
     env: dict[str, str] = field(default_factory=dict)
     retry: RetryPolicy = RetryPolicy()
+    worker: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -201,9 +227,61 @@ class WorkflowHostEntry(Entry):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class TemporalWorkerEntry(WorkflowHostEntry):
+    """``temporal.worker``: Wippy's workflow worker, which here *is* a workflow host (driver
+    state machine, step and activity Lambdas); no Temporal server is involved. ``client`` is
+    its ``temporal.client`` and ``task_queue`` the name Temporal would poll, kept as written
+    (each worker gets its own activity queue whatever the name)."""
+
+    kind: str = "temporal.worker"
+    client: str
+    task_queue: str
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TemporalClientEntry(Entry):
+    """``temporal.client``: accepted so Wippy's manifests load; there is no Temporal server to
+    reach, so its connection settings are checked for shape and not used."""
+
+    kind: str = "temporal.client"
+    address: str
+    temporal_namespace: str = "default"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HttpServiceEntry(Entry):
+    """``http.service``: a Wippy HTTP server. Every one of an app's servers is the one API
+    Gateway HTTP API; ``addr`` (and its ``port``) is kept as written and not listened on."""
+
+    kind: str = "http.service"
+    addr: str
+    port: int
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HttpRouterEntry(Entry):
+    """``http.router``: endpoints attached to it (``meta.router``) are routed at ``prefix`` +
+    their path. ``server`` is its ``http.service`` (``meta.server``); ``auth``/``jwt`` (the
+    kit's, None when not given) is the default of its endpoints that set none. ``cors`` is
+    what its ``cors`` middleware and options ask for (None without it): the whole HTTP API's
+    CORS configuration (:attr:`Registry.cors`)."""
+
+    kind: str = "http.router"
+    server: str
+    prefix: str = ""
+    middleware: tuple[str, ...] = ()
+    post_middleware: tuple[str, ...] = ()
+    auth: str | None = None
+    jwt: Jwt | None = None
+    cors: CorsPolicy | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ServiceEntry(Entry):
-    """``process.service``: a supervised process (``process`` on ``host``) and/or a tree node
-    (``children``, full ids of other services, restarted per ``strategy``)."""
+    """``process.service``: a supervised process (``process`` on ``host``, started with
+    ``args``: Wippy's ``input``) and/or a tree node (``children``, full ids of other services,
+    restarted per ``strategy``). ``registry_name`` is the kit's: a name the process is
+    registered under (in Wippy a process registers itself)."""
 
     kind: str = "process.service"
     process: str | None = None
@@ -219,8 +297,10 @@ class ServiceEntry(Entry):
 @dataclass(frozen=True, slots=True, kw_only=True)
 class EndpointEntry(Entry):
     """``http.endpoint``: ``method`` (upper case) ``path`` routed to the function ``func``.
-    ``params`` lists every path parameter in order, the greedy one included; ``greedy`` names
-    the final ``{rest...}`` parameter, if any."""
+    ``path`` is the whole route: with a ``router`` (Wippy's ``meta.router``) the router's
+    prefix and the path as written, joined. ``params`` lists every path parameter in order, the
+    greedy one included; ``greedy`` names the final ``{rest...}`` parameter, if any. ``auth``
+    is the endpoint's own, else its router's, else ``iam``."""
 
     kind: str = "http.endpoint"
     method: str
@@ -230,22 +310,76 @@ class EndpointEntry(Entry):
     jwt: Jwt | None = None
     params: tuple[str, ...] = ()
     greedy: str | None = None
+    router: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SkippedEntry:
+    """An entry the load skipped (no meaning here, or it needs one that has none): its id,
+    kind, file and why."""
+
+    id: str
+    kind: str
+    file: str
+    reason: str
 
 
 E = TypeVar("E", bound=Entry)
 
 
 class Registry:
-    """The loaded entries of one application folder, by id, in load order."""
+    """The loaded entries of one application folder, by id, in load order.
 
-    def __init__(self, root: Path, entries: Mapping[str, Entry]) -> None:
+    ``skipped`` holds the entries the load skipped, by id; ``warnings`` one line per skipped
+    entry and per field accepted but not applied (:attr:`warning` is them as one message).
+    ``cors`` is the HTTP API's one CORS configuration, from the routers that list the ``cors``
+    middleware (None when none does).
+    """
+
+    def __init__(
+        self,
+        root: Path,
+        entries: Mapping[str, Entry],
+        *,
+        skipped: Mapping[str, SkippedEntry] | None = None,
+        warnings: tuple[str, ...] = (),
+        cors: CorsPolicy | None = None,
+    ) -> None:
         self.root = root
         self.entries: dict[str, Entry] = dict(entries)
+        self.skipped: dict[str, SkippedEntry] = dict(skipped or {})
+        self.warnings: tuple[str, ...] = tuple(warnings)
+        self.cors = cors
+
+    @property
+    def warning(self) -> str | None:
+        """The load's one warning (every line of :attr:`warnings`), or None when all of the
+        application is honoured."""
+        if not self.warnings:
+            return None
+        skipped = len(self.skipped)
+        head = f"{self.root}: loaded; " + (
+            f"{skipped} entr{'y' if skipped == 1 else 'ies'} skipped and some settings not applied"
+            if skipped
+            else "some settings are not applied"
+        )
+        return (
+            head
+            + " (no meaning on AWS serverless here, or not provided yet):\n"
+            + "\n".join(f"  {line}" for line in self.warnings)
+        )
 
     def get(self, entry_id: str) -> Entry:
-        """The entry ``entry_id``; a NOT_FOUND :class:`UnitError` (with a suggestion) if none."""
+        """The entry ``entry_id``; a NOT_FOUND :class:`UnitError` (with a suggestion, or why it
+        was skipped) if none."""
         entry = self.entries.get(entry_id)
         if entry is None:
+            skipped = self.skipped.get(entry_id)
+            if skipped is not None:
+                raise UnitError(
+                    NOT_FOUND,
+                    f"'{entry_id}' is a {skipped.kind}, which this kit skips: {skipped.reason}",
+                )
             raise UnitError(
                 NOT_FOUND, f"no entry '{entry_id}'{_did_you_mean(entry_id, self.entries)}"
             )
@@ -263,6 +397,8 @@ class Registry:
         """Entries of a kind name (``"function.lua"``) or class (subclasses count), load order."""
         if isinstance(kind, str):
             if kind not in _KINDS:
+                if skip_reason(kind) is not None:
+                    return []  # a kind the kit skips: never in the registry
                 raise ValueError(f"unknown kind {kind!r} (expected one of: {', '.join(_KINDS)})")
             return [e for e in self.entries.values() if e.kind == kind]
         return [e for e in self.entries.values() if isinstance(e, kind)]
@@ -307,7 +443,32 @@ def load_app(path: str | Path) -> Registry:
     loader.check_links()
     if loader.problems:
         raise ManifestError(loader.problems)
-    return Registry(root, loader.entries)
+    return Registry(
+        root,
+        loader.entries,
+        skipped=loader.skipped,
+        warnings=tuple(loader.warning_lines()),
+        cors=loader.cors,
+    )
+
+
+class ManifestWarning(UserWarning):
+    """The load's one warning (:attr:`Registry.warning`), as the test harness issues it."""
+
+
+_announced: set[str] = set()
+
+
+def announce(registry: Registry) -> bool:
+    """Log the registry's warning (logger ``units.manifest``) unless this process has already
+    logged the same text: loading an app again, or reloading it unchanged, stays quiet.
+    Returns whether it logged."""
+    text = registry.warning
+    if text is None or text in _announced:
+        return False
+    _announced.add(text)
+    log.warning(text)
+    return True
 
 
 def _index_files(root: Path) -> list[Path]:
@@ -339,24 +500,50 @@ Parser = Callable[["_Ctx", Any], Any]
 
 @dataclass(frozen=True, slots=True)
 class _Field:
+    """How one field parses, its default, and whether its value goes into the entry (a field
+    only checked, or only read by the kind's check, has ``keep=False``)."""
+
     parse: Parser
     default: Any = _REQUIRED
+    keep: bool = True
 
 
 class _Ctx:
-    """Where a value sits (file, entry, field path) so problems can say so."""
+    """Where a value sits (file, entry, field path) so problems can say so; the entry's id
+    (None when its name is broken) and ``meta``, for checks that read Wippy's meta fields."""
 
     def __init__(
-        self, loader: _Loader, file: str, folder: Path, namespace: str, label: str
+        self,
+        loader: _Loader,
+        file: str,
+        folder: Path,
+        namespace: str,
+        label: str,
+        entry_id: str | None = None,
+        meta: dict[str, Any] | None = None,
     ) -> None:
         self.loader, self.file, self.folder = loader, file, folder
         self.namespace, self.label = namespace, label
+        self.entry_id = entry_id
+        self.meta: dict[str, Any] = meta or {}
+        self.kind = ""  # the entry's kind, for notes
         self.path: list[str] = []
 
+    def _where(self, field: str | None) -> str:
+        return ".".join([*self.path, *filter(None, [field])])
+
     def problem(self, message: str, field: str | None = None) -> None:
-        self.loader.report(
-            self.file, self.label, ".".join([*self.path, *filter(None, [field])]), message
-        )
+        self.loader.report(self.file, self.label, self._where(field), message)
+
+    def note(self, message: str, field: str | None = None) -> None:
+        """A line of the load's warning about this entry (a field accepted, not applied)."""
+        self.loader.note(self.entry_id, self.file, self.label, self._where(field), message)
+
+    def soft_ref(self, field: str, target: str, kinds: tuple[str, ...] = ()) -> None:
+        """A reference checked once every file is read: ``target`` must be defined (with one
+        of ``kinds`` when given); a skipped target is fine, nothing here follows it."""
+        if self.entry_id is not None:
+            self.loader.soft_refs.append((self.entry_id, self._where(field), target, kinds))
 
 
 def _sub(ctx: _Ctx, name: str | None, parse: Parser, raw: Any) -> Any:
@@ -407,6 +594,11 @@ def _parse_fields(
         values[name] = _sub(ctx, name, spec.parse, raw)
         ok = ok and values[name] is not _INVALID
     return values if ok else None
+
+
+def _kept(values: dict[str, Any], fields: dict[str, _Field]) -> dict[str, Any]:
+    """``values`` without the fields that are only checked (``keep=False``)."""
+    return {k: v for k, v in values.items() if k not in fields or fields[k].keep}
 
 
 def _checked(ctx: _Ctx, check: Callable[..., Any] | None, values: dict, data: dict) -> Any:
@@ -480,6 +672,10 @@ def _any(ctx: _Ctx, raw: Any) -> Any:
     return raw
 
 
+def _expect_str(ctx: _Ctx, raw: Any) -> str:
+    return _expect(raw, str, "a string")
+
+
 def _text(pattern: re.Pattern[str] | None = None, what: str = "") -> Parser:
     def parse(ctx: _Ctx, raw: Any) -> str:
         _expect(raw, str, "a string")
@@ -499,6 +695,15 @@ def _choice(*options: str, upper: bool = False) -> Parser:
         return value
 
     return parse
+
+
+def _error_kind(ctx: _Ctx, raw: Any) -> str:
+    """An error kind as Wippy spells it ("Invalid") or by its constant's name ("INVALID")."""
+    kind = kind_of(_expect(raw, str, "an error kind"))
+    if kind is None:
+        options = ", ".join(f"{name} ({value!r})" for name, value in KIND_NAMES.items())
+        raise _Bad(f"unknown error kind '{raw}' (expected one of: {options})")
+    return kind
 
 
 def _lua_name(ctx: _Ctx, raw: Any) -> str:
@@ -546,9 +751,40 @@ def _block(cls: type, fields: dict[str, _Field], check: Callable[..., Any] | Non
         if values is None:
             raise _Reported
         _checked(ctx, check, values, data)
-        return cls(**values)
+        return cls(**_kept(values, fields))
 
     return parse
+
+
+def _settings(fields: dict[str, _Field]) -> Parser:
+    """A block checked field by field and returned as a plain dict (with ``given``: the keys
+    written), for Wippy blocks the kind's check maps or reports."""
+
+    def parse(ctx: _Ctx, raw: Any) -> dict[str, Any]:
+        data = _expect(raw, dict, "a mapping")
+        values = _parse_fields(ctx, data, fields, f"'{'.'.join(ctx.path)}'")
+        if values is None:
+            raise _Reported
+        return {"given": tuple(k for k in fields if data.get(k) is not None), **values}
+
+    return parse
+
+
+def _mapping(ctx: _Ctx, raw: Any) -> dict[Any, Any]:
+    return _expect(raw, dict, "a mapping")
+
+
+def _scalar_map(ctx: _Ctx, raw: Any) -> dict[str, Any]:
+    """String keys to scalar values (Wippy's middleware ``options``)."""
+    out = _expect(raw, dict, "a mapping")
+    for key, value in out.items():
+        if not isinstance(key, str) or not key:
+            ctx.problem(f"invalid key {key!r} (expected a string like 'cors.allow.origins')")
+        elif isinstance(value, (dict, list)):
+            ctx.problem(f"expected a string, number or boolean, got a {type(value).__name__}", key)
+    if any(not isinstance(k, str) or not k or isinstance(v, (dict, list)) for k, v in out.items()):
+        raise _Reported
+    return out
 
 
 def _ref(ctx: _Ctx, raw: Any) -> str:
@@ -591,12 +827,14 @@ def _source(ctx: _Ctx, raw: Any) -> _Source:
 
 
 def _module(ctx: _Ctx, raw: Any) -> str:
+    # Wippy's globals (process, channel) may be listed, as Wippy's own manifests do; a Wippy
+    # module the kit lacks is accepted (reported by _check_code, refused at require).
     name = _expect(raw, str, "a module name")
-    if name in GLOBAL_MODULES:
-        raise _Bad(f"'{name}' is a global: use it without listing it in modules")
-    if name not in MODULE_NAMES:
-        hint = _did_you_mean(name, MODULE_NAMES)
-        raise _Bad(f"unknown module '{name}'{hint} (valid: {', '.join(sorted(MODULE_NAMES))})")
+    if name not in WIPPY_MODULES and name not in MODULE_NAMES and name not in GLOBAL_MODULES:
+        hint = _did_you_mean(name, WIPPY_MODULES | MODULE_NAMES)
+        raise _Bad(
+            f"unknown module '{name}'{hint} (this kit provides: {', '.join(sorted(MODULE_NAMES))})"
+        )
     return name
 
 
@@ -627,8 +865,19 @@ def _path_shape(path: str) -> tuple[tuple[str, ...], str | None]:
 
 
 def _path(ctx: _Ctx, raw: Any) -> str:
-    _path_shape(_expect(raw, str, "a string"))
-    return raw
+    # The shape is checked by _check_endpoint: a router's endpoint may end in '/'.
+    path = _expect(raw, str, "a string")
+    if not path.startswith("/"):
+        raise _Bad(f"path '{path}' must start with '/'")
+    return path
+
+
+def _route_of(prefix: str, path: str) -> str:
+    """A router's endpoint's route, as the Wippy runtime joins them (the prefix without its
+    trailing '/', then the path), and without a trailing '/': API Gateway routes ``/api`` and
+    Wippy's ``/api/`` serve the same requests here."""
+    route = prefix.rstrip("/") + path
+    return route.rstrip("/") or "/"
 
 
 def _https_url(ctx: _Ctx, raw: Any) -> str:
@@ -663,7 +912,7 @@ _RETRY = _block(
         "backoff_coefficient": _Field(_float(1.0), 2.0),
         "maximum_interval": _Field(_duration(0.001), None),
         "maximum_attempts": _Field(_int(0), 0),
-        "non_retryable": _Field(_list(_choice(*ERROR_KINDS)), ()),
+        "non_retryable": _Field(_list(_error_kind), ()),
     },
     lambda ctx, v, data: _not_before(ctx, v, "initial_interval", "maximum_interval"),
 )
@@ -675,25 +924,218 @@ _RESTART = _block(
         "initial_delay": _Field(_duration(), 1.0),
         "max_delay": _Field(_duration(), 90.0),
         "backoff_factor": _Field(_float(1.0), 2.0),
+        "jitter": _Field(_float(0.0), None, keep=False),  # Wippy's; reported by _lifecycle
     },
     lambda ctx, v, data: _not_before(ctx, v, "initial_delay", "max_delay"),
 )
+_LIFECYCLE_FIELDS = {
+    "auto_start": _Field(_bool, False),
+    "restart": _Field(_RESTART, RestartPolicy()),
+    "start_timeout": _Field(_duration(), None),
+    "stop_timeout": _Field(_duration(), None),
+    "stable_threshold": _Field(_duration(), None),
+    "depends_on": _Field(_list(_ref), ()),
+    "requires": _Field(_list(_ref), ()),
+    "startup": _Field(_choice("required", "optional"), "required"),
+    "security": _Field(_mapping, None),
+}
+#: What a service's Wippy lifecycle settings the kit does not apply would have done.
+_SERVICE_NOT_APPLIED = {
+    "start_timeout": "there is no start deadline here (a start is one queued message)",
+    "stop_timeout": "there is no graceful-stop deadline here",
+    "stable_threshold": "a run that stays up does not reset the restart count here",
+    "depends_on": "services start together on deploy, in no set order",
+    "requires": "services start together on deploy, in no set order",
+    "startup": "a service that fails to start never fails the deploy here",
+    "security": "the security module is not provided by this kit",
+}
+
+
+def _lifecycle(service: bool) -> Parser:
+    """Wippy's ``lifecycle`` block. A service's auto_start and restart are applied; on any
+    other kind nothing is (everything is deployed together and always up), and what was
+    written beyond ``auto_start: true`` is reported."""
+
+    def parse(ctx: _Ctx, raw: Any) -> Lifecycle:
+        data = _expect(raw, dict, "a mapping")
+        values = _parse_fields(ctx, data, _LIFECYCLE_FIELDS, "'lifecycle'")
+        if values is None:
+            raise _Reported
+        for name in ("depends_on", "requires"):
+            for target in values[name]:
+                ctx.soft_ref(name, target)
+        given = [k for k in _LIFECYCLE_FIELDS if data.get(k) not in (None, [], {})]
+        restart = data.get("restart")
+        if service:
+            for name in given:
+                # An optional startup is what every start is here.
+                if name in _SERVICE_NOT_APPLIED and data[name] != "optional":
+                    ctx.note(f"not applied: {_SERVICE_NOT_APPLIED[name]}", name)
+            if isinstance(restart, dict) and restart.get("jitter") is not None:
+                ctx.note("not applied: restart delays have no jitter here", "restart.jitter")
+        else:
+            # auto_start: true and a start order hold anyway: everything is deployed together.
+            ignored = [
+                k
+                for k in given
+                if k not in ("auto_start", "depends_on", "requires") or values[k] is False
+            ]
+            if ignored:
+                ctx.note(
+                    f"{', '.join(ignored)}: ignored: a {ctx.kind} is deployed with the "
+                    "application and always up; only process.service entries are started "
+                    "and restarted"
+                )
+        return Lifecycle(auto_start=values["auto_start"], restart=values["restart"])
+
+    return parse
+
+
+_LIFECYCLE = _Field(_lifecycle(service=False), None, keep=False)
 _CODE = {
     "source": _Field(_source),
     "modules": _Field(_list(_module), ()),
     "imports": _Field(_map(_IDENT, "a Lua identifier", _ref), {}),
+    "lifecycle": _LIFECYCLE,
+    "security": _Field(_list(_mapping), None, keep=False),  # Wippy's permissions of the entry
 }
 _ENV = _Field(_map(_ENV_KEY, "an upper-case name like API_URL", _text(what="a string")), {})
 _MAX_CONCURRENCY = _Field(_int(2, 1000), None)
+_POOL = _Field(
+    _settings(
+        {
+            "type": _Field(_choice("inline", "lazy", "static", "adaptive"), None),
+            "workers": _Field(_int(1), None),
+            "size": _Field(_int(1), None),
+            "buffer": _Field(_int(1), None),
+            "max_size": _Field(_int(1), None),
+        }
+    ),
+    None,
+    keep=False,
+)
+_WORKER_KINDS = ("temporal.worker", "workflow.host")
+
+
+def _scalar(ctx: _Ctx, raw: Any) -> Any:
+    return _expect(raw, (str, int, float, bool), "a string, number or boolean")
+
+
+def _clamped_concurrency(ctx: _Ctx, value: int, field: str, what: str) -> int:
+    """Wippy's worker count as the kit's ``max_concurrency`` (an SQS event source's maximum
+    concurrency, 2 to 1000), with a note when it had to change."""
+    low, high = 2, 1000
+    cap = min(max(value, low), high)
+    if cap != value:
+        ctx.note(
+            f"{value} {what} become max_concurrency {cap}: an SQS event source runs "
+            f"{low} to {high} Lambdas at once",
+            field,
+        )
+    return cap
+
+
+def _temporal_meta(ctx: _Ctx, role: str) -> dict[str, Any] | None:
+    """Wippy's ``meta.temporal.<role>`` (``workflow`` or ``activity``) checked, its worker a
+    reference checked once every file is read; None when the entry has none."""
+    temporal = ctx.meta.get("temporal")
+    if temporal is None:
+        return None
+    if not isinstance(temporal, dict):
+        ctx.problem("expected a mapping", "meta.temporal")
+        return None
+    block = temporal.get(role)
+    if block is None:
+        return None
+    extra = (
+        {"name": _Field(_text(), None)} if role == "workflow" else {"local": _Field(_bool, False)}
+    )
+    fields = {"worker": _Field(_ref), **extra}
+    ctx.path += ["meta", "temporal", role]
+    try:
+        if not isinstance(block, dict):
+            ctx.problem("expected a mapping with worker")
+            return None
+        values = _parse_fields(ctx, block, fields, f"'meta.temporal.{role}'")
+        if values is not None:
+            ctx.soft_ref("worker", values["worker"], _WORKER_KINDS)
+        return values
+    finally:
+        del ctx.path[-3:]
 
 
 def _check_code(ctx: _Ctx, values: dict, data: dict) -> None:
+    if values["security"]:
+        ctx.note("ignored: the security module is not provided by this kit", "security")
     for alias in values["imports"]:
         if alias in values["modules"]:
             ctx.problem(f"'{alias}' is both an import alias and a listed module", field="imports")
+    if "os" in values["modules"]:
+        ctx.note(
+            "'os' is the os global here (time, clock, date); require('os') is refused",
+            field="modules",
+        )
+    missing = [m for m in values["modules"] if m in unavailable_modules()]
+    if missing:
+        them = "it" if len(missing) == 1 else "them"
+        ctx.note(
+            f"{', '.join(missing)}: not available in this kit yet; require() of {them} fails "
+            "at the call",
+            field="modules",
+        )
+
+
+def _check_function(ctx: _Ctx, values: dict, data: dict) -> None:
+    _check_code(ctx, values, data)
+    if values["pool"] is not None:
+        ctx.note(
+            "ignored: a Lambda instance runs one call at a time and Lambda adds instances",
+            "pool",
+        )
+    _temporal_meta(ctx, "activity")  # any function is an activity here: only checked
+
+
+def _check_process(ctx: _Ctx, values: dict, data: dict) -> None:
+    _check_code(ctx, values, data)
+    if _temporal_meta(ctx, "activity") is not None:
+        ctx.note(
+            "ignored: a process.lua cannot be a workflow activity here (a workflow calls "
+            "function.lua entries)",
+            "meta.temporal.activity",
+        )
+
+
+def _check_workflow(ctx: _Ctx, values: dict, data: dict) -> dict[str, Any]:
+    _check_code(ctx, values, data)
+    registered = _temporal_meta(ctx, "workflow")
+    if registered is None:
+        return {}
+    if registered["name"] is not None:
+        ctx.note(
+            "ignored: a workflow is started by its entry id here", "meta.temporal.workflow.name"
+        )
+    return {"worker": registered["worker"]}
 
 
 def _check_process_host(ctx: _Ctx, values: dict, data: dict) -> None:
+    host = values["host"]
+    if host is not None:
+        if "workers" in host["given"]:
+            if data.get("max_concurrency") is not None:
+                ctx.problem(
+                    "give one of host.workers (Wippy's) and max_concurrency", "host.workers"
+                )
+            else:
+                values["max_concurrency"] = _clamped_concurrency(
+                    ctx, host["workers"], "host.workers", "workers"
+                )
+        ignored = [k for k in host["given"] if k != "workers"]
+        if ignored:
+            ctx.note(
+                f"{', '.join(ignored)}: ignored: an SQS queue and its worker Lambda have no "
+                "such capacity to set",
+                "host",
+            )
     # SQS would hand a message to a second worker while the first is still on it.
     if values["visibility_timeout"] < values["lambda_timeout"]:
         ctx.problem(
@@ -701,6 +1143,147 @@ def _check_process_host(ctx: _Ctx, values: dict, data: dict) -> None:
             f"lambda_timeout ({_seconds(values['lambda_timeout'])})",
             field="visibility_timeout",
         )
+
+
+def _check_temporal_worker(ctx: _Ctx, values: dict, data: dict) -> None:
+    options = values["worker_options"]
+    if options is None:
+        return
+    given = list(options["given"])
+    size = "max_concurrent_activity_execution_size"
+    if size in given:
+        given.remove(size)
+        if data.get("max_concurrency") is not None:
+            ctx.problem(f"give one of worker_options.{size} and max_concurrency", "worker_options")
+        else:
+            values["max_concurrency"] = _clamped_concurrency(
+                ctx, options[size], f"worker_options.{size}", "concurrent activities"
+            )
+    if given:
+        ctx.note(
+            f"{', '.join(given)}: not applied: there is no Temporal worker here (the host's "
+            "Lambdas poll no task queue)",
+            "worker_options",
+        )
+
+
+def _check_temporal_client(ctx: _Ctx, values: dict, data: dict) -> dict[str, Any]:
+    auth = values["auth"]
+    if auth is not None and auth.get("type") not in (None, "none", "api_key", "mtls"):
+        ctx.problem(
+            f"invalid value {auth.get('type')!r} (expected one of: none, api_key, mtls)",
+            "auth.type",
+        )
+    ctx.note(
+        "accepted, not used: there is no Temporal server here (workflows on its workers run "
+        "on Step Functions and DynamoDB)"
+    )
+    return {"temporal_namespace": values["namespace"]}
+
+
+def _check_http_service(ctx: _Ctx, values: dict, data: dict) -> dict[str, Any]:
+    addr = values["addr"]
+    match = _ADDR.fullmatch(addr)
+    port = int(match[1]) if match else -1
+    if not 0 <= port <= 65535:
+        ctx.problem(f"invalid address '{addr}' (expected ':8080' or 'host:8080')", "addr")
+        return {}
+    ctx.note(
+        f"'{addr}' is not listened on: on AWS the API is API Gateway's URL (the stack's "
+        "ApiUrl output), and `units dev` serves on its --port (default 8787)",
+        "addr",
+    )
+    reasons = {
+        "timeouts": "API Gateway ends a request after 30 s; the function's deploy.timeout "
+        "bounds it",
+        "host": "there is no message relay to size (WebSockets are not supported)",
+        "tls": "API Gateway terminates TLS",
+        "network": "network overlays are not available on Lambda",
+    }
+    for name, reason in reasons.items():
+        if data.get(name) is not None:
+            ctx.note(f"ignored: {reason}", name)
+    if values["network"] is not None:
+        ctx.soft_ref("network", values["network"])
+    return {"port": port}
+
+
+def _middleware(ctx: _Ctx, raw: Any) -> str:
+    name = _expect(raw, str, "a middleware name")
+    if name not in MIDDLEWARE:
+        hint = _did_you_mean(name, MIDDLEWARE)
+        raise _Bad(f"unknown middleware '{name}'{hint} (Wippy's: {', '.join(MIDDLEWARE)})")
+    return name
+
+
+def _check_auth(ctx: _Ctx, values: dict) -> None:
+    if values["auth"] == "jwt" and values["jwt"] is None:
+        ctx.problem("missing (required when auth is jwt)", field="jwt")
+    if values["auth"] != "jwt" and values["jwt"] is not None:
+        ctx.problem(f"only allowed with auth: jwt (auth is {values['auth'] or 'iam'})", field="jwt")
+
+
+def _meta_ref(ctx: _Ctx, key: str, required: str | None) -> Any:
+    """``meta.<key>`` as a full id; None when absent (a problem saying ``required`` if given)."""
+    raw = ctx.meta.get(key)
+    if raw is None:
+        if required:
+            ctx.problem(f"missing ({required})", f"meta.{key}")
+        return None
+    return _sub(ctx, f"meta.{key}", _ref, raw)
+
+
+def _check_router(ctx: _Ctx, values: dict, data: dict) -> dict[str, Any]:
+    _check_auth(ctx, values)
+    prefix = values["prefix"]
+    if prefix and not prefix.startswith("/"):
+        ctx.problem(f"prefix '{prefix}' must start with '/'", "prefix")
+    elif prefix.rstrip("/"):
+        try:
+            _path_shape(prefix.rstrip("/"))
+        except _Bad as bad:
+            ctx.problem(str(bad), "prefix")
+    for field_name in ("middleware", "post_middleware"):
+        for name in values[field_name]:
+            if name in MIDDLEWARE_NOT_APPLIED:
+                ctx.note(f"'{name}' not applied: {MIDDLEWARE_NOT_APPLIED[name]}", field_name)
+    if "cors" in values["post_middleware"]:
+        # Wippy's preflight answers come from pre-match middleware only.
+        ctx.note(
+            "'cors' not applied: it answers preflights as pre-match middleware; list it in "
+            "middleware",
+            "post_middleware",
+        )
+    if values["auth"] is None:
+        # Wippy serves a router's endpoints to anyone unless a middleware checks tokens.
+        ctx.note(
+            "not given: endpoints that set none are IAM-authorized on AWS (the kit's default); "
+            "give the router auth: none for a public API, or jwt",
+            "auth",
+        )
+    return {
+        "server": _meta_ref(ctx, "server", "a router names its http.service here"),
+        "cors": _router_cors(ctx, values),
+    }
+
+
+def _router_cors(ctx: _Ctx, values: dict) -> CorsPolicy | None:
+    """The CORS configuration a router's ``cors`` middleware asks for, from its ``options``."""
+    options = values["options"] or {}
+    if "cors" not in values["middleware"]:
+        given = cors_config.cors_options(options)
+        if given:
+            ctx.note(
+                f"{', '.join(given)}: not applied: the router does not list cors in middleware",
+                "options",
+            )
+        return None
+    parsed = cors_config.parse_options(options)
+    for key, message in parsed.problems:
+        ctx.problem(message, f"options.{key}")
+    for key, message in parsed.notes:
+        ctx.note(message, f"options.{key}")
+    return parsed.policy
 
 
 def _check_service(ctx: _Ctx, values: dict, data: dict) -> None:
@@ -713,26 +1296,94 @@ def _check_service(ctx: _Ctx, values: dict, data: dict) -> None:
     for name in ("strategy", "intensity"):
         if name in data and not values["children"]:
             ctx.problem("only meaningful with children", field=name)
+    if values["input"] is not None:
+        if data.get("args") is not None:
+            ctx.problem("give one of input (Wippy's name) and args", field="args")
+        values["args"] = values["input"]
 
 
 def _check_endpoint(ctx: _Ctx, values: dict, data: dict) -> dict[str, Any]:
-    if values["auth"] == "jwt" and values["jwt"] is None:
-        ctx.problem("missing (required when auth is jwt)", field="jwt")
-    if values["auth"] != "jwt" and values["jwt"] is not None:
-        ctx.problem(f"only allowed with auth: jwt (auth is {values['auth']})", field="jwt")
-    params, greedy = _path_shape(values["path"])
-    return {"params": params, "greedy": greedy}
+    if values["method"] == "TRACE":
+        ctx.problem("TRACE cannot be routed: API Gateway HTTP APIs do not take it", "method")
+    for name in ("middleware", "post_middleware"):
+        if values[name]:
+            # Wippy's endpoints have no such field: its runtime passes over it as well.
+            ctx.note("ignored: middleware is applied by a router, not an endpoint", name)
+    _check_auth(ctx, values)
+    router = _meta_ref(ctx, "router", None)
+    path = values["path"] if router is None else _route_of("", values["path"])
+    try:
+        params, greedy = _path_shape(path)
+    except _Bad as bad:
+        ctx.problem(str(bad), "path")
+        return {}
+    if router is None:
+        values["auth"] = values["auth"] or "iam"
+    # With a router, the route and the auth are settled once every router is read.
+    return {"params": params, "greedy": greedy, "router": router}
+
+
+def _r(attr: str, *kinds: str, label: str | None = None) -> tuple[str, tuple[str, ...], str]:
+    """A reference field of a kind: the entry attribute, the kinds its targets may have, and
+    the field name problems show."""
+    return (attr, kinds, label or attr)
 
 
 @dataclass(frozen=True, slots=True)
 class _Kind:
     cls: type[Entry]
     fields: dict[str, _Field]
-    refs: tuple[tuple[str, str], ...] = ()  # (field, kind its targets must have)
+    refs: tuple[tuple[str, tuple[str, ...], str], ...] = ()  # see _r
     check: Callable[..., Any] | None = None
 
 
-_IMPORTS = (("imports", "library.lua"),)
+#: Wippy's imports take any Lua entry: ``require`` hands out what its chunk returned.
+_IMPORTS = (_r("imports", "library.lua", "function.lua", "process.lua", "workflow.lua"),)
+_WORKFLOW_HOST_FIELDS = {
+    "activity_batch_size": _Field(_int(1, 10), 10),
+    "activity_max_receive_count": _Field(_int(1, 1000), 5),
+    "step_timeout": _Field(_duration(1, 900), 60.0),
+    "max_concurrency": _MAX_CONCURRENCY,
+    "lifecycle": _LIFECYCLE,
+}
+_WORKER_OPTIONS = _settings(
+    {
+        "max_concurrent_activity_execution_size": _Field(_int(1), None),
+        **{
+            name: _Field(_scalar, None)
+            for name in (
+                "identity",
+                "default_versioning_behavior",
+                "build_id",
+                "build_id_env",
+                "deployment_name",
+                "deadlock_detection_timeout",
+                "max_concurrent_activity_task_pollers",
+                "worker_activities_per_second",
+                "worker_local_activities_per_second",
+                "task_queue_activities_per_second",
+                "sticky_schedule_to_start_timeout",
+                "worker_stop_timeout",
+                "max_heartbeat_throttle_interval",
+                "default_heartbeat_throttle_interval",
+                "max_concurrent_workflow_task_execution_size",
+                "max_concurrent_local_activity_execution_size",
+                "max_concurrent_session_execution_size",
+                "max_concurrent_eager_activity_execution_size",
+                "max_concurrent_workflow_task_pollers",
+                "disable_registration_aliasing",
+                "disable_eager_activities",
+                "local_activity_worker_only",
+                "disable_workflow_worker",
+                "enable_session_worker",
+                "use_versioning",
+                "enable_logging_in_replay",
+            )
+        },
+    }
+)
+_JWT = _Field(_block(Jwt, {"issuer": _Field(_https_url), "audience": _Field(_audience)}), None)
+_AUTH = _Field(_choice("iam", "none", "jwt"), None)
 _KINDS: dict[str, _Kind] = {
     "function.lua": _Kind(
         FunctionEntry,
@@ -753,16 +1404,17 @@ _KINDS: dict[str, _Kind] = {
             ),
             "retry": _Field(_RETRY, None),
             "timeout": _Field(_duration(0.001), None),
+            "pool": _POOL,
         },
         _IMPORTS,
-        _check_code,
+        _check_function,
     ),
     "library.lua": _Kind(LibraryEntry, _CODE, _IMPORTS, _check_code),
     "process.lua": _Kind(
         ProcessEntry,
         {**_CODE, "method": _Field(_lua_name, None), "env": _ENV},
         _IMPORTS,
-        _check_code,
+        _check_process,
     ),
     "workflow.lua": _Kind(
         WorkflowEntry,
@@ -773,7 +1425,7 @@ _KINDS: dict[str, _Kind] = {
             "retry": _Field(_RETRY, RetryPolicy()),
         },
         _IMPORTS,
-        _check_code,
+        _check_workflow,
     ),
     "process.host": _Kind(
         ProcessHostEntry,
@@ -783,35 +1435,60 @@ _KINDS: dict[str, _Kind] = {
             "visibility_timeout": _Field(_duration(1, 43200), 60.0),
             "max_receive_count": _Field(_int(1, 1000), 5),
             "lambda_timeout": _Field(_duration(1, 900), 30.0),
+            "host": _Field(
+                _settings(
+                    {
+                        "workers": _Field(_int(1), None),
+                        "queue_size": _Field(_int(1), None),
+                        "local_queue_size": _Field(_int(1), None),
+                        # In the Wippy runtime's own test app; the runtime ignores it as well.
+                        "max_processes": _Field(_int(1), None),
+                    }
+                ),
+                None,
+                keep=False,
+            ),
+            "lifecycle": _LIFECYCLE,
         },
         check=_check_process_host,
     ),
-    "workflow.host": _Kind(
-        WorkflowHostEntry,
+    "workflow.host": _Kind(WorkflowHostEntry, _WORKFLOW_HOST_FIELDS),
+    "temporal.worker": _Kind(
+        TemporalWorkerEntry,
         {
-            "activity_batch_size": _Field(_int(1, 10), 10),
-            "activity_max_receive_count": _Field(_int(1, 1000), 5),
-            "step_timeout": _Field(_duration(1, 900), 60.0),
-            "max_concurrency": _MAX_CONCURRENCY,
+            "client": _Field(_ref),
+            "task_queue": _Field(_text()),
+            "worker_options": _Field(_WORKER_OPTIONS, None, keep=False),
+            **_WORKFLOW_HOST_FIELDS,
         },
+        (_r("client", "temporal.client"),),
+        _check_temporal_worker,
+    ),
+    "temporal.client": _Kind(
+        TemporalClientEntry,
+        {
+            "address": _Field(_text()),
+            "namespace": _Field(_text(), "default", keep=False),
+            "tq_prefix": _Field(_expect_str, None, keep=False),
+            "connection_timeout": _Field(_duration(), None, keep=False),
+            "keep_alive_time": _Field(_duration(), None, keep=False),
+            "keep_alive_timeout": _Field(_duration(), None, keep=False),
+            "auth": _Field(_mapping, None, keep=False),
+            "tls": _Field(_mapping, None, keep=False),
+            "health_check": _Field(_mapping, None, keep=False),
+            "lifecycle": _LIFECYCLE,
+        },
+        check=_check_temporal_client,
     ),
     "process.service": _Kind(
         ServiceEntry,
         {
             "process": _Field(_ref, None),
             "host": _Field(_ref, None),
+            "input": _Field(_list(_any, unique=False), None, keep=False),
             "args": _Field(_list(_any, unique=False), ()),
             "registry_name": _Field(_text(), None),
-            "lifecycle": _Field(
-                _block(
-                    Lifecycle,
-                    {
-                        "auto_start": _Field(_bool, True),
-                        "restart": _Field(_RESTART, RestartPolicy()),
-                    },
-                ),
-                Lifecycle(),
-            ),
+            "lifecycle": _Field(_lifecycle(service=True), Lifecycle()),
             "children": _Field(_list(_ref), ()),
             "strategy": _Field(
                 _choice("one_for_one", "one_for_all", "rest_for_one"), "one_for_one"
@@ -824,25 +1501,68 @@ _KINDS: dict[str, _Kind] = {
                 Intensity(),
             ),
         },
-        (("process", "process.lua"), ("host", "process.host"), ("children", "process.service")),
+        (
+            _r("process", "process.lua"),
+            _r("host", "process.host"),
+            _r("children", "process.service"),
+        ),
         _check_service,
+    ),
+    "http.service": _Kind(
+        HttpServiceEntry,
+        {
+            "addr": _Field(_text()),
+            "timeouts": _Field(
+                _settings({n: _Field(_duration(), None) for n in ("read", "write", "idle")}),
+                None,
+                keep=False,
+            ),
+            "host": _Field(
+                _settings({n: _Field(_int(0), None) for n in ("buffer_size", "worker_count")}),
+                None,
+                keep=False,
+            ),
+            "network": _Field(_ref, None, keep=False),
+            "tls": _Field(_mapping, None, keep=False),
+            "lifecycle": _LIFECYCLE,
+        },
+        check=_check_http_service,
+    ),
+    "http.router": _Kind(
+        HttpRouterEntry,
+        {
+            "prefix": _Field(_expect_str, ""),
+            "middleware": _Field(_list(_middleware), ()),
+            "options": _Field(_scalar_map, None, keep=False),
+            "post_middleware": _Field(_list(_middleware), ()),
+            "post_options": _Field(_scalar_map, None, keep=False),
+            "auth": _AUTH,
+            "jwt": _JWT,
+            "lifecycle": _LIFECYCLE,
+        },
+        (_r("server", "http.service", label="meta.server"),),
+        _check_router,
     ),
     "http.endpoint": _Kind(
         EndpointEntry,
         {
-            "method": _Field(_choice(*HTTP_METHODS, upper=True)),
+            "method": _Field(_choice(*HTTP_METHODS, "TRACE", upper=True)),
             "path": _Field(_path),
             "func": _Field(_ref),
-            "auth": _Field(_choice("iam", "none", "jwt"), "iam"),
-            "jwt": _Field(
-                _block(Jwt, {"issuer": _Field(_https_url), "audience": _Field(_audience)}), None
-            ),
+            "auth": _AUTH,
+            "jwt": _JWT,
+            "lifecycle": _LIFECYCLE,
+            "middleware": _Field(_list(_middleware), (), keep=False),
+            "options": _Field(_scalar_map, None, keep=False),
+            "post_middleware": _Field(_list(_middleware), (), keep=False),
+            "post_options": _Field(_scalar_map, None, keep=False),
         },
-        (("func", "function.lua"),),
+        (_r("func", "function.lua"), _r("router", "http.router", label="meta.router")),
         _check_endpoint,
     ),
 }
-#: Every entry kind the kit understands.
+#: Every entry kind the kit understands (honours or accepts); the kinds it skips are in
+#: :mod:`runtime.wippy_kinds`.
 ENTRY_KINDS: tuple[str, ...] = tuple(_KINDS)
 
 
@@ -870,18 +1590,52 @@ def _did_you_mean(word: str, options: Any) -> str:
 
 
 class _Loader:
-    """Collects entries and problems across all files of one application folder."""
+    """Collects entries, problems and warning lines across all files of one application."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
         self.problems: list[str] = []
         self.entries: dict[str, Entry] = {}
+        self.skipped: dict[str, SkippedEntry] = {}
         self.origins: dict[str, str] = {}  # id -> file that defined it first
         self.kinds: dict[str, str | None] = {}  # every id seen; None when its kind is unknown
+        #: In load order, skipped entries and fields accepted but not applied, as
+        #: (entry id or None, where, field or None, text, whether it is a skip).
+        self.notes: list[tuple[str | None, str, str | None, str, bool]] = []
+        #: (entry id, field, target, kinds it may have) checked once every file is read.
+        self.soft_refs: list[tuple[str, str, str, tuple[str, ...]]] = []
+        #: The HTTP API's CORS configuration, settled by check_links.
+        self.cors: CorsPolicy | None = None
 
     def report(self, file: str, label: str | None, field: str | None, message: str) -> None:
-        where = file + (f": {label}" if label else "") + (f" field '{field}'" if field else "")
-        self.problems.append(f"{where}: {message}")
+        self.problems.append(f"{self._where(file, label, field)}: {message}")
+
+    def note(
+        self, entry_id: str | None, file: str, label: str | None, field: str | None, text: str
+    ) -> None:
+        self.notes.append((entry_id, self._where(file, label, None), field, text, False))
+
+    @staticmethod
+    def _where(file: str, label: str | None, field: str | None) -> str:
+        return file + (f": {label}" if label else "") + (f" field '{field}'" if field else "")
+
+    def warning_lines(self) -> list[str]:
+        """The lines of the load's warning: every skip, and the notes of the entries kept. The
+        same note on several entries (``pool:`` on every function) is one line naming them."""
+        kept = [n for n in self.notes if n[4] or n[0] is None or n[0] in self.entries]
+        same: dict[tuple[str | None, str], list[str]] = {}
+        for entry_id, _, field_name, text, skip in kept:
+            if not skip and entry_id is not None:
+                same.setdefault((field_name, text), []).append(entry_id)
+        lines = []
+        for entry_id, where, field_name, text, skip in kept:
+            ids = same.get((field_name, text), []) if not skip else []
+            if len(ids) > 1:
+                if entry_id != ids[0]:
+                    continue  # said once, where it first appears
+                where = f"{len(ids)} entries ({', '.join(ids)})"
+            lines.append(where + (f" field '{field_name}'" if field_name else "") + f": {text}")
+        return lines
 
     def load_file(self, path: Path) -> None:
         rel = path.relative_to(self.root).as_posix()
@@ -940,15 +1694,17 @@ class _Loader:
             entry_id = f"{namespace}:{name}"
             label = f"entry '{entry_id}'"
         spec = _KINDS.get(kind) if isinstance(kind, str) else None
+        skip = skip_reason(kind) if isinstance(kind, str) and spec is None else None
         if kind is None:
             self.report(rel, label, "kind", f"missing (expected one of: {', '.join(_KINDS)})")
-        elif spec is None:
-            hint = _did_you_mean(str(kind), _KINDS)
+        elif spec is None and skip is None:
+            hint = _did_you_mean(str(kind), [*_KINDS, *WIPPY_KIND_EXAMPLES])
             self.report(
                 rel,
                 label,
                 "kind",
-                f"unknown kind '{kind}'{hint} (expected one of: {', '.join(_KINDS)})",
+                f"unknown kind '{kind}'{hint} (the kit runs: {', '.join(_KINDS)}; the other "
+                "kinds of Wippy are skipped with a warning)",
             )
         if entry_id is not None:
             if entry_id in self.origins:
@@ -958,13 +1714,21 @@ class _Loader:
                 entry_id = None
             else:
                 self.origins[entry_id] = rel
-                self.kinds[entry_id] = kind if spec else None
+                self.kinds[entry_id] = kind if spec or skip else None
         meta = {} if item.get("meta") is None else item["meta"]
         if not isinstance(meta, dict):
             self.report(rel, label, "meta", "expected a mapping")
+        if skip is not None:
+            # Nothing of it runs here, so its fields are Wippy's business, not checked.
+            if entry_id is not None:
+                self._skip(SkippedEntry(entry_id, kind, rel, skip))
+            return
         if spec is None:
             return
-        ctx = _Ctx(self, rel, folder, namespace, label)
+        ctx = _Ctx(
+            self, rel, folder, namespace, label, entry_id, meta if isinstance(meta, dict) else {}
+        )
+        ctx.kind = kind
         data = {k: v for k, v in item.items() if k not in ("name", "kind", "meta")}
         values = _parse_fields(ctx, data, spec.fields, kind, also=("name", "kind", "meta"))
         if values is None:
@@ -973,6 +1737,7 @@ class _Loader:
             extra = _checked(ctx, spec.check, values, data) or {}
         except _Reported:
             return
+        values = _kept(values, spec.fields)
         source = values.pop("source", None)
         if isinstance(source, _Source):
             values.update(source=source.written, source_path=source.path, source_name=source.name)
@@ -989,16 +1754,30 @@ class _Loader:
                 **extra,
             )
 
+    def _skip(self, skipped: SkippedEntry) -> None:
+        self.entries.pop(skipped.id, None)
+        self.skipped[skipped.id] = skipped
+        where = self._where(skipped.file, f"entry '{skipped.id}' ({skipped.kind})", None)
+        self.notes.append((skipped.id, where, None, f"skipped: {skipped.reason}", True))
+
     # -- checks across entries ---------------------------------------------------------------
     def check_links(self) -> None:
-        """References, duplicate routes, the service trees and import cycles."""
+        """Skips that follow from skips, references, routes, the service trees and import
+        cycles."""
+        self._skip_dependents()
+        for entry in self.entries.values():
+            for attr, kinds, label in _KINDS[entry.kind].refs:
+                for field_name, target in _targets(label, getattr(entry, attr)):
+                    self._check_ref(entry, field_name, target, kinds)
+        for entry_id, field_name, target, kinds in self.soft_refs:
+            entry = self.entries.get(entry_id)
+            if entry is not None and not (target in self.skipped and not kinds):
+                self._check_ref(entry, field_name, target, kinds)
+        routed = self._route_endpoints()
         routes: dict[tuple[str, str], EndpointEntry] = {}
         parents: dict[str, str] = {}
         for entry in self.entries.values():
-            for attr, expected in _KINDS[entry.kind].refs:
-                for field_name, target in _targets(attr, getattr(entry, attr)):
-                    self._check_ref(entry, field_name, target, expected)
-            if isinstance(entry, EndpointEntry):
+            if isinstance(entry, EndpointEntry) and entry.id in routed:
                 shape = _PATH_PARAM.sub(lambda m: "{...}" if m[2] else "{}", entry.path)
                 first = routes.setdefault((entry.method, shape), entry)
                 if first is not entry:
@@ -1016,6 +1795,22 @@ class _Loader:
                             "children",
                             f"'{child}' already has a parent ('{parents[child]}')",
                         )
+        for entry in self.entries.values():
+            if (
+                isinstance(entry, ServiceEntry)
+                and not entry.lifecycle.auto_start
+                and entry.id not in parents
+            ):
+                # Wippy's supervisor can start such a service later; nothing here can.
+                self.note(
+                    entry.id,
+                    entry.file,
+                    f"entry '{entry.id}'",
+                    "lifecycle.auto_start",
+                    "not true, so the service is never started: a service starts (on deploy, "
+                    "in LocalCloud, in units dev) with auto_start: true, as in Wippy, or as a "
+                    "tree's child; nothing here starts one on request",
+                )
         services = {
             e.id: list(e.children) for e in self.entries.values() if isinstance(e, ServiceEntry)
         }
@@ -1030,17 +1825,122 @@ class _Loader:
             self._problem(
                 self.entries[cycle[0]], "imports", "circular import: " + " -> ".join(cycle)
             )
+        self._api_cors()
+        servers = [e for e in self.entries.values() if isinstance(e, HttpServiceEntry)]
+        for server in servers[1:]:
+            self.note(
+                server.id,
+                server.file,
+                f"entry '{server.id}'",
+                None,
+                f"shares the application's one HTTP API with '{servers[0].id}' (API Gateway "
+                "has one URL; their routes must not collide)",
+            )
+
+    def _api_cors(self) -> None:
+        """The routers' cors settings as the API's one CORS configuration: every router that
+        lists cors must ask for the same, and API Gateway applies it to the others' routes
+        too."""
+        routers = [e for e in self.entries.values() if isinstance(e, HttpRouterEntry)]
+        asking = [r for r in routers if r.cors is not None]
+        if not asking:
+            return
+        first = asking[0]
+        assert first.cors is not None
+        agreed = True
+        for other in asking[1:]:
+            assert other.cors is not None
+            differ = cors_config.differences(first.cors, other.cors)
+            if differ:
+                agreed = False
+                self._problem(
+                    other,
+                    "options",
+                    f"its cors settings differ from router '{first.id}' ({first.file}) in "
+                    f"{', '.join(differ)}: the application's routes are one API Gateway HTTP "
+                    "API, which has one CORS configuration, so every router listing cors must "
+                    "give the same cors options",
+                )
+        if not agreed:
+            return
+        self.cors = first.cors
+        for router in routers:
+            if router.cors is None:
+                self.note(
+                    router.id,
+                    router.file,
+                    f"entry '{router.id}'",
+                    "middleware",
+                    f"no cors, but the API's one CORS configuration (router '{first.id}') "
+                    "applies to its routes too, as API Gateway applies it to the whole API",
+                )
+
+    def _skip_dependents(self) -> None:
+        """Skip every entry that needs a skipped one (an endpoint of a WASM function, a
+        service of a skipped process, an import of bytecode...), until none is left."""
+        changed = bool(self.skipped)
+        while changed:
+            changed = False
+            for entry in list(self.entries.values()):
+                needed = next(
+                    (
+                        target
+                        for attr, _, label in _KINDS[entry.kind].refs
+                        for _, target in _targets(label, getattr(entry, attr))
+                        if target in self.skipped
+                    ),
+                    None,
+                )
+                if needed is not None:
+                    reason = f"needs '{needed}' ({self.skipped[needed].kind}), which is skipped"
+                    self._skip(SkippedEntry(entry.id, entry.kind, entry.file, reason))
+                    changed = True
+
+    def _route_endpoints(self) -> set[str]:
+        """A router's endpoints get their whole route (prefix + path) and, when they set no
+        auth of their own, the router's. Returns the ids of the endpoints whose route is known
+        (not those whose router is missing: that is reported already)."""
+        routed = set()
+        for entry in list(self.entries.values()):
+            if not isinstance(entry, EndpointEntry):
+                continue
+            if entry.router is None:
+                routed.add(entry.id)
+                continue
+            router = self.entries.get(entry.router)
+            if not isinstance(router, HttpRouterEntry):
+                continue
+            route = _route_of(router.prefix, entry.path)
+            try:
+                params, greedy = _path_shape(route)
+            except _Bad as bad:
+                self._problem(
+                    entry, "path", f"{bad} (router '{router.id}' prefix '{router.prefix}')"
+                )
+                continue
+            own = entry.auth is not None
+            self.entries[entry.id] = dataclasses.replace(
+                entry,
+                path=route,
+                params=params,
+                greedy=greedy,
+                auth=entry.auth if own else router.auth or "iam",
+                jwt=entry.jwt if own else router.jwt,
+            )
+            routed.add(entry.id)
+        return routed
 
     def _problem(self, entry: Entry, field: str, message: str) -> None:
         self.report(entry.file, f"entry '{entry.id}'", field, message)
 
-    def _check_ref(self, entry: Entry, field: str, target: str, expected: str) -> None:
+    def _check_ref(self, entry: Entry, field: str, target: str, kinds: tuple[str, ...]) -> None:
+        expected = " or ".join(kinds)
         if target not in self.kinds:
-            same_kind = [i for i, k in self.kinds.items() if k == expected]
+            same_kind = [i for i, k in self.kinds.items() if k in kinds or not kinds]
             self._problem(
                 entry, field, f"'{target}' is not defined{_did_you_mean(target, same_kind)}"
             )
-        elif self.kinds[target] not in (None, expected):  # None: broken, reported already
+        elif kinds and self.kinds[target] not in (None, *kinds):  # None: reported already
             self._problem(
                 entry, field, f"'{target}' is a {self.kinds[target]}, expected {expected}"
             )

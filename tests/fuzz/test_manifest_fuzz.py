@@ -13,7 +13,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from runtime import manifest
-from runtime.errors import ManifestError
+from runtime.errors import INVALID, ManifestError
 from tests.fuzz.conftest import fuzz
 
 KINDS = [
@@ -25,6 +25,14 @@ KINDS = [
     "workflow.host",
     "process.service",
     "http.endpoint",
+    "http.service",
+    "http.router",
+    "temporal.client",
+    "temporal.worker",
+    "terminal.host",
+    "function.wasm",
+    "library.lua.bc",
+    "db.sql.sqlite",
     "function.lu",
     "http.endpont",
     "",
@@ -61,6 +69,21 @@ FIELDS = [
     "jwt",
     "sorce",
     "meta",
+    "input",
+    "addr",
+    "router",
+    "server",
+    "temporal",
+    "workflow",
+    "worker",
+    "prefix",
+    "middleware",
+    "options",
+    "client",
+    "task_queue",
+    "worker_options",
+    "address",
+    "pool",
 ]
 NAMES = ["f", "g", "lib", "worker", "host", "wf", "svc", "ep", "a.b", "bad name", "x:y", ""]
 
@@ -101,6 +124,13 @@ SCALARS = st.one_of(
             "time",
             "process",
             "nosuch",
+            "sql",
+            "channel",
+            ":8080",
+            "/api",
+            "cors",
+            "app:gw",
+            "app:api",
             "https://issuer.example",
             "",
             " ",
@@ -213,7 +243,7 @@ def test_a_manifest_loads_or_names_every_problem(text, sub):
         for entry in registry:
             assert ":" in entry.id
         return
-    assert error.kind == "INVALID"
+    assert error.kind == INVALID
     assert error.problems, "a ManifestError without problems"
     for problem in error.problems:
         assert isinstance(problem, str) and problem.strip()
