@@ -30,6 +30,7 @@ from aws_cdk import AssetHashType, BundlingOptions, DockerImage, ILocalBundling
 from aws_cdk import aws_lambda as lambda_
 
 from infra.errors import SynthError
+from runtime.dialect import PRECOMPILED_FILE, write_precompiled
 
 #: The project root: where ``runtime/``, ``handlers/`` and ``pyproject.toml`` are.
 ROOT = Path(__file__).resolve().parent.parent
@@ -158,6 +159,8 @@ class LambdaBundle:
         for name in CODE_FOLDERS:
             _copy_tree(ROOT / name, output_dir / name)
         _copy_tree(app_dir, output_dir / APP_FOLDER)
+        # Typed Lua translated now, so that no cold start pays for it (runtime/dialect).
+        write_precompiled(app_dir, output_dir / APP_FOLDER / PRECOMPILED_FILE)
         info = {
             "architecture": self.architecture,
             "python_version": self.python_version,

@@ -8,7 +8,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from runtime import manifest
+from runtime import dialect, manifest
 from runtime.aws.clients import LazyClient
 from runtime.aws.lambda_invoke import LambdaInvoker
 from runtime.clock import Clock, WallClock
@@ -54,7 +54,10 @@ def engine_from_environment(log_sink: LogSink | None = None) -> Engine:
     ``log_sink`` receives the application's ``logger`` lines; handlers pass their Powertools
     Logger so Lua logs land in the same structured stream as the handler's own.
     """
-    registry = manifest.load_app(app_dir())
+    folder = app_dir()
+    dialect.load_precompiled(folder / dialect.PRECOMPILED_FILE)  # the bundle's translations
+    registry = manifest.load_app(folder)
+    manifest.announce(registry)  # once per cold start, into the Lambda's log
     home = frozenset(filter(None, os.environ.get(HOME_FUNCTIONS_ENV, "").split(",")))
     clock = WallClock()
     engine = Engine(

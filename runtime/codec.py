@@ -34,10 +34,12 @@ from typing import Any
 from lupa import lua54
 
 from runtime.errors import CodecError
+from runtime.gojson import dumps_go, go_float, go_numbers
 
 __all__ = [
     "INT_MAX",
     "INT_MIN",
+    "JSON_MAX_DEPTH",
     "MAX_DEPTH",
     "Codec",
     "dumps",
@@ -49,6 +51,9 @@ __all__ = [
 
 #: Tables (lists, dicts) may nest this deep; the outermost one is level 1.
 MAX_DEPTH = 100
+#: The json module's limit (``json.encode`` / ``json.decode``): Wippy's encoder and decoder
+#: refuse a table below depth 128, counting the outermost as depth 0.
+JSON_MAX_DEPTH = 129
 INT_MIN = -(2**63)
 INT_MAX = 2**63 - 1
 #: Most tape entries (about two per element) one Lua value may produce. Tables shared by
@@ -63,19 +68,24 @@ _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _BYTES = "$bytes"
 _MAP = "$map"
 _SURROGATE = "string is not valid Unicode (lone surrogate)"
-_NOT_UTF8 = "string is not valid UTF-8 (binary cannot be JSON-encoded)"
 _DEEP = f"nesting deeper than {MAX_DEPTH}"
+_JSON_DEEP = f"exceeded maximum nesting depth of {JSON_MAX_DEPTH - 1}"
 
 _LUA = r"""
-local MAX_DEPTH, MAX_TAPE, CHUNK = ...
+local MAX_DEPTH, MAX_TAPE, CHUNK, JSON_MAX_DEPTH = ...
 local next, type, rawequal, getmetatable, setmetatable, error, select =
   next, type, rawequal, getmetatable, setmetatable, error, select
 local unpack, tmove = table.unpack, table.move
+local mtype, tointeger = math.type, math.tointeger
 
 -- Arrays are recognised by the marker their protected metatable shows to getmetatable, so
 -- application code can neither read nor alter the metatable every array shares.
 local ARRAY = "json.array"
 local array_mt = { __metatable = ARRAY }
+-- json.object(): an empty table the json module writes as {} (an unmarked empty one is [], as
+-- Wippy writes it).
+local OBJECT = "json.object"
+local object_mt = { __metatable = OBJECT }
 local null = setmetatable({}, {
   __metatable = "json.null",
   __tostring = function() return "null" end,
@@ -90,10 +100,36 @@ local seen = {}      -- table -> depth, for the tables on the current path (cycl
 local dirty = false  -- a walk stopped half way: buf and seen need a reset
 local FAIL = setmetatable({}, { __tostring = function() return "codec failure" end })
 local fail_reason, fail_plen, fail_detail
+-- The json module's walk (to_tape(t, true)) follows Wippy's encoder: deeper tables, and null
+-- for the values JSON cannot hold, where the codec refuses them.
+local json_mode, depth_limit = false, MAX_DEPTH
+local odd_floats = false  -- json mode: a float Python must rewrite for Go's text (see json_float)
 
 local function fail(reason, plen, detail)
   fail_reason, fail_plen, fail_detail = reason, plen, detail
   error(FAIL, 0)
+end
+
+-- A value the codec refuses (NaN, an infinity, a function, a coroutine, userdata); the json
+-- module writes null for it, as Wippy's encoder does.
+local function odd_value(v, tv, k, depth)
+  if not json_mode then
+    keys[depth] = k
+    fail(tv == "number" and "nan" or tv, depth)
+  end
+  buf[n + 1] = nil
+  n = n + 2
+  buf[n] = false
+end
+
+-- A float as Wippy's encoder writes it inside a table: an integral one is an integer. Those
+-- Python's json writes otherwise (an exponent, or digits beyond 64 bits) are left to Python.
+local function json_float(v)
+  local i = tointeger(v)
+  if i then return i end
+  local a = v < 0 and -v or v
+  if a >= 1e16 or (a < 1e-4 and a ~= 0) then odd_floats = true end
+  return v
 end
 
 local function walk(t, depth)
@@ -103,7 +139,19 @@ local function walk(t, depth)
     buf[n] = false
     return
   end
-  if depth > MAX_DEPTH then fail("deep", depth - 1) end
+  if json_mode then
+    local mt = getmetatable(t)
+    if type(mt) == "string" and mt ~= ARRAY and mt ~= OBJECT then
+      -- One of the kit's objects (Wippy's userdata: an error, a Time, a channel): Wippy's
+      -- encoder writes an error as its message and any other as null.
+      buf[n + 1] = nil
+      n = n + 2
+      local message = mt == "error" and rawget(t, "message_")
+      buf[n] = type(message) == "string" and message or false
+      return
+    end
+  end
+  if depth > depth_limit then fail("deep", depth - 1) end
   local first = seen[t]
   if first then fail("cycle", depth - 1, first - 1) end
   if n > MAX_TAPE then fail("large", depth - 1) end
@@ -127,28 +175,31 @@ local function walk(t, depth)
       flat = 0
       keys[depth] = k
       walk(v, depth + 1)
-    else
-      if tv == "number" then
-        if v - v ~= 0 then  -- nan or an infinity: x - x is nan for those, 0 otherwise
-          keys[depth] = k
-          fail("nan", depth)
-        end
-      elseif tv ~= "string" and tv ~= "boolean" then
-        keys[depth] = k
-        fail(tv, depth)
-      end
+    -- x - x is nan for nan and the infinities, 0 otherwise
+    elseif tv == "number" and v - v == 0 then
+      if json_mode and mtype(v) == "float" then v = json_float(v) end
       n = n + 1
       buf[n] = v
+    elseif tv == "string" or tv == "boolean" then
+      n = n + 1
+      buf[n] = v
+    else
+      flat = 0
+      odd_value(v, tv, k, depth)
     end
   end
   seen[t] = nil
   buf[head + 1] = run
   if run == cnt and cnt > 0 then
     buf[head] = cnt * 4 + flat
-  elseif getmetatable(t) == ARRAY then
-    buf[head] = cnt * 4 + flat + 1
   else
-    buf[head] = cnt * 4 + flat
+    local mt = getmetatable(t)
+    if mt == ARRAY then
+      buf[head] = cnt * 4 + flat + 1
+    else
+      buf[head] = cnt * 4 + flat
+      if cnt == 0 and mt == OBJECT then buf[head + 1] = -1 end
+    end
   end
 end
 
@@ -165,13 +216,16 @@ end
 local KEEP = 64
 
 -- The tape (its first value is nil), or true, n when it is too long to return at once.
-local function to_tape(t)
+local function to_tape(t, json)
   if dirty then
     for k in next, seen do seen[k] = nil end
     buf, n = {}, 0
   end
   dirty = true
   fail_reason = nil
+  json_mode = json == true
+  depth_limit = json_mode and JSON_MAX_DEPTH or MAX_DEPTH
+  odd_floats = false
   n = 0
   walk(t, 1)
   if n > CHUNK then return true, n end
@@ -201,12 +255,17 @@ local function new_array(...)
   return setmetatable({ ... }, array_mt)
 end
 
-local function extend(t, ...)
-  local m = #t
+-- Appends after index m (not #t: an array decoded from JSON may have nil holes).
+local function extend(t, m, ...)
   tmove({ ... }, 1, select("#", ...), m + 1, t)
 end
 
-return array_mt, null, to_tape, slice, finish, failure, new_array, extend
+local function had_odd_floats()
+  return odd_floats
+end
+
+return array_mt, null, to_tape, slice, finish, failure, new_array, extend, object_mt,
+  had_odd_floats
 """
 
 
@@ -279,6 +338,8 @@ class Codec:
     Attributes:
         array_mt: metatable marking a Lua table as an array (``json.array()``), so that an empty
             one stays ``[]``. It is protected: ``getmetatable`` on an array gives ``"json.array"``.
+        object_mt: metatable marking a table as an object (``json.object()``): an empty one is
+            ``{}`` to :meth:`json_encode` (``getmetatable`` gives ``"json.object"``).
         null: the Lua sentinel for JSON null inside arrays (``json.null``); ``tostring`` gives
             ``"null"``, ``getmetatable`` gives ``"json.null"``.
     """
@@ -294,7 +355,9 @@ class Codec:
             self._failure,
             self._new_array,
             self._extend,
-        ) = lua.execute(_LUA, MAX_DEPTH, MAX_TAPE, _CHUNK)
+            self.object_mt,
+            self._had_odd_floats,
+        ) = lua.execute(_LUA, MAX_DEPTH, MAX_TAPE, _CHUNK, JSON_MAX_DEPTH)
         self._table_type = type(self.null)
         self._table_from = lua.table_from
 
@@ -304,7 +367,9 @@ class Codec:
 
         nil is ``None``; a string is ``str`` when it is valid UTF-8 and ``bytes`` otherwise; a
         table with keys exactly ``1..n`` (or marked with :attr:`array_mt`) is a list; a table with
-        string keys is a dict; an empty unmarked table is ``{}``; :attr:`null` is ``None``.
+        string keys is a dict; an empty unmarked table is ``{}``; :attr:`null` is ``None``, and
+        so is a nil hole of a table marked with :attr:`array_mt` (what ``json.decode`` makes of
+        a null in an array).
 
         Raises:
             CodecError: the value, or the part of it the error's path names, cannot be sent:
@@ -322,13 +387,14 @@ class Codec:
         return _scalar_to_python(value, path, False)
 
     def _from_table(self, table: Any, path: str, strict: bool) -> Any:
+        # strict: the json module's walk (to_tape's json mode).
         try:
-            tape = self._to_tape(table)
+            tape = self._to_tape(table, strict)
         except lua54.LuaError:
             failure = self._failure()
             if not failure:
                 raise
-            raise _lua_failure(path, failure) from None
+            raise _lua_failure(path, failure, _JSON_DEEP if strict else _DEEP) from None
         if tape[0] is True:
             tape = self._read_slices(tape[1])
         try:
@@ -362,6 +428,8 @@ class Codec:
             raise fail.error(path) from None
 
     def _to_lua(self, value: Any, depth: int, from_json: bool) -> Any:
+        # from_json: a value json.loads made for json_decode (Wippy's decoder: its depth limit,
+        # and JSON null inside an array is nil, a hole, as in Wippy).
         tp = type(value)
         if tp is str:
             try:
@@ -384,8 +452,10 @@ class Codec:
             return value
         if tp is bytes or tp is bool or value is None:
             return value
-        if depth >= MAX_DEPTH and isinstance(value, dict | list | tuple):
-            raise _Fail(_DEEP)
+        if depth >= (JSON_MAX_DEPTH if from_json else MAX_DEPTH) and isinstance(
+            value, dict | list | tuple
+        ):
+            raise _Fail(_JSON_DEEP if from_json else _DEEP)
         if isinstance(value, dict):
             out: dict[bytes, Any] = {}
             key: Any = None
@@ -417,7 +487,7 @@ class Codec:
                 raise _Fail(f"dict key {key!r} is not valid Unicode") from None
             raise _Fail(f"dict key {key!r} is not a string")
         if isinstance(value, list | tuple):
-            null = self.null
+            null = None if from_json else self.null
             items = list(value)
             index = 0
             try:
@@ -443,7 +513,7 @@ class Codec:
                 return self._new_array(*items)
             table = self._new_array()
             for start in range(0, len(items), _CHUNK):
-                self._extend(table, *items[start : start + _CHUNK])
+                self._extend(table, start, *items[start : start + _CHUNK])
             return table
         if isinstance(value, bytearray | memoryview):
             return bytes(value)
@@ -451,15 +521,32 @@ class Codec:
 
     # -- the Lua json module -------------------------------------------------------------------
     def json_encode(self, value: Any, path: str = "value") -> bytes:
-        """Encode a Lua value as compact RFC 8259 JSON text (UTF-8 bytes; object keys sorted).
+        """Encode a Lua value as compact RFC 8259 JSON text (UTF-8 bytes; object keys sorted),
+        the way Wippy's encoder writes it.
+
+        An empty table is ``[]`` (``{}`` when marked with :attr:`object_mt`); NaN, infinities,
+        functions, coroutines and userdata are ``null``; an error value is its message; bytes
+        that are not UTF-8 become U+FFFD; a float with an integral value is written as an integer
+        and no number has an exponent (a top-level float below 1e-6 or from 1e21 has one, as Go
+        writes it). Tables may nest :data:`JSON_MAX_DEPTH` deep.
 
         Raises:
-            CodecError: what :meth:`to_python` refuses, and strings that are not valid UTF-8.
+            CodecError: cycles, mixed or non-string keys, sparse arrays, keys that are not UTF-8,
+                nesting deeper than :data:`JSON_MAX_DEPTH`.
         """
-        if type(value) is self._table_type:
-            py = self._from_table(value, path, True)
-        else:
+        if type(value) is not self._table_type:
             py = _scalar_to_python(value, path, True)
+            if type(py) is float:
+                return go_float(py, top=True).encode()
+            return json.dumps(py, ensure_ascii=False).encode()
+        py = self._from_table(value, path, True)
+        raw = False
+        # The walk wrote integral floats as integers; the few others Go writes differently
+        # from repr (an exponent, digits beyond 64 bits) are rewritten here.
+        if self._had_odd_floats():
+            py, raw = go_numbers(py)
+        if raw:
+            return dumps_go(py).encode()
         return json.dumps(
             py, ensure_ascii=False, allow_nan=False, separators=(",", ":"), sort_keys=True
         ).encode()
@@ -467,16 +554,16 @@ class Codec:
     def json_decode(self, text: bytes | str) -> Any:
         """Decode JSON text to a Lua value.
 
-        Objects are tables, arrays are tables marked with :attr:`array_mt`; ``null`` is nil at the
-        top level and in objects (the key is absent) and :attr:`null` inside arrays. Integers
-        outside signed 64-bit become floats.
+        Objects are tables, arrays are tables marked with :attr:`array_mt`; ``null`` is nil (in
+        an object the key is absent, in an array the index is a hole, as Wippy decodes it).
+        Integers outside signed 64-bit become floats.
 
         Raises:
             CodecError: path ``json``: ``invalid JSON at line L column C: msg``; or a value Lua
                 cannot hold (a number beyond the float range, nesting deeper than
-                :data:`MAX_DEPTH`).
+                :data:`JSON_MAX_DEPTH`).
         """
-        value = _parse_json(text)
+        value = _parse_json(text, _JSON_DEEP)
         try:
             return self._to_lua(value, 0, True)
         except _Fail as fail:
@@ -487,8 +574,12 @@ def _scalar_to_python(value: Any, path: str, strict: bool) -> Any:
     tp = type(value)
     if value is None or tp is bool or tp is int:
         return value
+    # strict: the json module's encoder, which writes null where the codec refuses (see
+    # json_encode).
     if tp is float:
         if value - value:  # nan or an infinity (see Codec._to_lua)
+            if strict:
+                return None
             raise CodecError(path, "not a finite number")
         return value
     if tp is bytes:
@@ -496,16 +587,18 @@ def _scalar_to_python(value: Any, path: str, strict: bool) -> Any:
             return value.decode()
         except UnicodeDecodeError:
             if strict:
-                raise CodecError(path, _NOT_UTF8) from None
+                return value.decode("utf-8", "replace")
             return value
+    if strict:
+        return None
     raise CodecError(path, _not_sendable(value))
 
 
-def _lua_failure(path: str, failure: tuple[Any, ...]) -> CodecError:
+def _lua_failure(path: str, failure: tuple[Any, ...], deep: str = _DEEP) -> CodecError:
     _, reason_bytes, detail, *keys = failure
     reason = reason_bytes.decode()
     if reason == "deep":
-        message = _DEEP
+        message = deep
     elif reason == "cycle":
         message = f"cycle: table already seen at {format_path(path, keys[:detail])}"
     elif reason == "nan":
@@ -522,17 +615,23 @@ def _lua_failure(path: str, failure: tuple[Any, ...]) -> CodecError:
 def _parse(tape: tuple[Any, ...], i: int, strict: bool) -> tuple[Any, int]:
     """Rebuild the table whose header starts at ``tape[i]``; return it and the index after it.
 
-    A header is ``False`` (:attr:`Codec.null`), or ``code, run`` with ``code = count * 4 + bits``
-    (2: no value is a table; 1: the table carries :attr:`Codec.array_mt`). ``run`` values with
-    the keys ``1..run`` come first, then ``count - run`` key, value pairs.
+    A header is ``False`` (:attr:`Codec.null`, or in json mode a value JSON has no form for),
+    an error's message (json mode), or ``code, run`` with ``code = count * 4 + bits`` (2: no
+    value is a table; 1: the table carries :attr:`Codec.array_mt`). ``run`` values with the keys
+    ``1..run`` come first, then ``count - run`` key, value pairs; an empty table marked with
+    :attr:`Codec.object_mt` has ``run`` -1.
     """
     code = tape[i]
     if code is False:
         return None, i + 1
+    if type(code) is bytes:  # an error value, written as its message (json mode)
+        return _text(code, strict), i + 1
     count = code >> 2
     run = tape[i + 1]
     i += 2
     if count == 0:
+        if strict:  # the json module: [] as Wippy writes it, {} for json.object() (run -1)
+            return ({} if run == -1 else []), i
         return ([] if code & 1 else {}), i
     if run == count:
         if code & 2:
@@ -558,7 +657,7 @@ def _parse(tape: tuple[Any, ...], i: int, strict: bool) -> tuple[Any, int]:
             raise
         return items, i
     if run:
-        return _parse_keyed(tape, i, count, run, strict)
+        return _parse_keyed(tape, i, count, run, strict, code & 1)
     start = i
     out: dict[str, Any] = {}
     key: Any = None
@@ -575,7 +674,7 @@ def _parse(tape: tuple[Any, ...], i: int, strict: bool) -> tuple[Any, int]:
                     value = value.decode()
                 except UnicodeDecodeError:
                     if strict:
-                        raise _Fail(_NOT_UTF8) from None
+                        value = value.decode("utf-8", "replace")
             elif value is None:
                 value, i = _parse(tape, i, strict)
             out[key.decode()] = value
@@ -589,17 +688,18 @@ def _parse(tape: tuple[Any, ...], i: int, strict: bool) -> tuple[Any, int]:
     if not all_strings:
         # Rebuilt from the start: the first key was not a string (no work is lost) or the table
         # mixes key kinds (an error).
-        return _parse_keyed(tape, start, count, 0, strict)
+        return _parse_keyed(tape, start, count, 0, strict, code & 1)
     if code & 1:
         raise _Fail(f"array (json.array) has string key {_quote(key)}")
     return out, i
 
 
 def _parse_keyed(
-    tape: tuple[Any, ...], i: int, count: int, run: int, strict: bool
+    tape: tuple[Any, ...], i: int, count: int, run: int, strict: bool, marked: int = 0
 ) -> tuple[Any, int]:
-    """A table with a key that is not a string: an array whose keys came out of order, or an
-    error naming the offending key."""
+    """A table with a key that is not a string: an array whose keys came out of order, a
+    :attr:`Codec.array_mt` array with nil holes (``marked``; not in strict mode), or an error
+    naming the offending key."""
     pairs: list[tuple[Any, Any]] = []
     key: Any = None
     try:
@@ -645,6 +745,14 @@ def _parse_keyed(
             filled += 1
     if filled != count:
         present = {key for key, _ in pairs}
+        size = max(present)
+        if marked and not strict and min(present) >= 1 and size - count <= _CHUNK:
+            # An array json.decode made from one with nulls (nil holes, as in Wippy): each
+            # hole is a null again. (The json module's encoder refuses it, as Wippy's does.)
+            items = [None] * size
+            for key, value in pairs:
+                items[key - 1] = value
+            return items, i
         missing = next(k for k in range(1, count + 1) if k not in present)
         raise _Fail(f"sparse array: key {missing} missing")
     return items, i
@@ -654,9 +762,8 @@ def _text(value: bytes, strict: bool) -> str | bytes:
     try:
         return value.decode()
     except UnicodeDecodeError:
-        if strict:
-            raise _Fail(_NOT_UTF8) from None
-        return value
+        # strict (the json module): Go's encoder writes each invalid byte as U+FFFD.
+        return value.decode("utf-8", "replace") if strict else value
 
 
 class _Constant(Exception):
@@ -671,7 +778,7 @@ def _refuse_constant(name: str) -> Any:
 _CONSTANT = re.compile(r'"(?:[^"\\]|\\.)*"|(-?Infinity|NaN)')
 
 
-def _parse_json(text: str | bytes | bytearray) -> Any:
+def _parse_json(text: str | bytes | bytearray, deep: str = _DEEP) -> Any:
     if not isinstance(text, str):
         data = bytes(text)
         try:
@@ -697,7 +804,7 @@ def _parse_json(text: str | bytes | bytearray) -> Any:
             "json", f"invalid JSON at line {line} column {column}: {exc} is not allowed"
         ) from None
     except RecursionError:
-        raise CodecError("json", _DEEP) from None
+        raise CodecError("json", deep) from None
 
 
 # -- JSON forms (persistence, messages) -------------------------------------------------------

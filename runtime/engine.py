@@ -19,9 +19,17 @@ from typing import Any
 from runtime import manifest
 from runtime.clock import Clock, WallClock
 from runtime.codec import Codec
-from runtime.errors import INTERNAL, INVALID, NOT_FOUND, TIMEOUT, CodecError, UnitError
-from runtime.modules import GLOBAL_MODULES, MODULE_NAMES, funcs_module
+from runtime.errors import INTERNAL, INVALID, NOT_FOUND, TIMEOUT, UNKNOWN, CodecError, UnitError
+from runtime.modules import (
+    GLOBAL_MODULES,
+    MODULE_NAMES,
+    funcs_module,
+    payload_module,
+    unavailable_modules,
+)
 from runtime.modules.loader import BUILDERS, parse_duration_ns
+from runtime.modules.logger_module import print_text
+from runtime.modules.time_module import install_host as install_time_host
 from runtime.processes.context import DirectContext, ProcessContext
 from runtime.processes.system import ProcessSystem
 from runtime.sandbox import (
@@ -86,6 +94,8 @@ class EntryRuntime:
                 print=state.wrap(self._print),
                 channel=engine.module_for(self, "channel"),
                 process=engine.module_for(self, "process"),
+                errors=engine.module_for(self, "errors"),
+                payload=engine.module_for(self, "payload"),
             )
         )
         chunk = state.compile(entry.code, entry.source_name, self.env)
@@ -115,10 +125,15 @@ class EntryRuntime:
         if key in imports:
             value = self.engine.entry_runtime(imports[key]).value
         elif key in GLOBAL_MODULES:
+            # As in Wippy, require of a global hands out the global itself.
+            value = self.engine.state.get(self.env, key.encode())
+        elif key in unavailable_modules():
             return self.engine.state.raise_in_lua(
-                f"'{key}' is a global in this runtime: use it without require"
+                f"entry {entry.id}: module '{key}' is not available in this kit yet (a Wippy "
+                "module with no backend here; the README's 'An application folder' says which "
+                "modules are)"
             )
-        elif key in (getattr(entry, "modules", ()) or ()):
+        elif key in MODULE_NAMES and key in (getattr(entry, "modules", ()) or ()):
             value = self.engine.module_for(self, key)
         elif key in MODULE_NAMES:
             return self.engine.state.raise_in_lua(
@@ -135,16 +150,21 @@ class EntryRuntime:
         return value
 
     def _print(self, *args: Any) -> None:
-        text = "\t".join(lua_text(a) for a in args)
+        # Wippy's print: the arguments joined by one space, strings and numbers as text.
+        text = " ".join(print_text(a) for a in args)
         self.engine.emit_log("info", text, {"entry": self.entry.id, "source": "print"})
 
     def method(self, name: str) -> Any:
-        """The function ``name`` exported by the chunk (its returned table, else a global)."""
+        """The function ``name`` exported by the chunk: the function the chunk returned
+        (``return main``), else that field of the table it returned, else a global."""
         fn = None
         value = self.value
         key = name.encode()
         get = self.engine.state.get
-        if value is not None and self.engine.lua_type(value) == "table":
+        value_type = self.engine.lua_type(value) if value is not None else None
+        if value_type == "function":
+            return value
+        if value_type == "table":
             fn = get(value, key)
         if fn is None:
             fn = get(self.env, key)
@@ -195,6 +215,8 @@ class Engine:
         self._io_pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._module_builders = BUILDERS
         self.state.set(self.state.kit, b"parse_duration_ns", self.state.wrap(parse_duration_ns))
+        payload_module.install(self)
+        install_time_host(self)  # Times, Durations and os dates (kit.time_host)
 
     # -- entries ------------------------------------------------------------------------
     def entry_runtime(self, entry_id: str) -> EntryRuntime:
@@ -323,20 +345,33 @@ class Engine:
             ) from None
 
     def error_from_value(self, err: Any) -> UnitError:
-        """A Lua error value (``errors.new`` object or anything else) as a :class:`UnitError`."""
-        kind, message = self.state.k["describe_error"](err)
-        return UnitError(lua_text(kind) if kind is not None else INTERNAL, lua_text(message))
+        """A Lua error value (``errors.new`` object or anything else) as a :class:`UnitError`,
+        with its retryable flag and details."""
+        kind, message, retryable, details = self.state.k["describe_error"](err)
+        py_details = None
+        if details is not None:
+            try:
+                py_details = self.codec.to_python(details, "details")
+            except CodecError:
+                py_details = None
+        return UnitError(
+            lua_text(kind) if kind is not None else INTERNAL,
+            lua_text(message),
+            py_details if isinstance(py_details, dict) else None,
+            retryable=retryable if isinstance(retryable, bool) else None,
+        )
 
     def error_from_task(self, task: Task, where: str) -> UnitError:
         """The error a failed task raised, with its traceback trimmed to application code."""
         error = self.error_from_value(task.error)
         trace = trim_traceback(task.traceback or "")
-        details = {"traceback": trace} if trace else {}
-        if error.kind == INTERNAL and ran_out_of_time(error.message):
+        details = {**error.details, "traceback": trace} if trace else dict(error.details)
+        if error.kind in (INTERNAL, UNKNOWN) and ran_out_of_time(error.message):
             return UnitError(TIMEOUT, f"{where}: {error.message}", details)
         if "not enough memory" in error.message:
             return UnitError(INTERNAL, f"{where}: memory limit exceeded ({error.message})", details)
-        return UnitError(error.kind, error.message, details)
+        # A raised error without a kind is Internal, as Wippy reports an uncaught raise.
+        return UnitError(error.kind or INTERNAL, error.message, details, retryable=error.retryable)
 
     # -- services for modules -----------------------------------------------------------
     def current_task(self) -> Task | None:

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import atexit
 import ctypes
+import functools
 from importlib import resources
 from typing import Any
 
 import lupa
+import re2
 from lupa import lua54
 
+from runtime.dialect import DialectError, translate
 from runtime.errors import INVALID, UnitError
 
 #: Default instruction budget for one top-level call (nested in-process calls share it).
@@ -41,6 +44,22 @@ def _refuse_attribute(obj: Any, name: Any, is_setting: bool) -> Any:
     raise AttributeError("access to Python objects is not allowed from Lua")
 
 
+@functools.lru_cache(maxsize=256)
+def _regex(pattern: str) -> Any:
+    return re2.compile(pattern)
+
+
+def _regex_search(pattern: Any, text: Any) -> tuple[bool | None, bytes | None]:
+    """``@pattern`` validators: Go's RE2 syntax and its linear-time matching, as in Wippy."""
+    if not isinstance(pattern, bytes) or not isinstance(text, bytes):
+        return None, b"the pattern and the value must be strings"
+    try:
+        compiled = _regex(pattern.decode("utf-8", "replace"))
+    except re2.error as exc:
+        return None, f"invalid pattern: {exc}".encode()
+    return compiled.search(text.decode("utf-8", "replace")) is not None, None
+
+
 def _load_prelude_source(name: str = "prelude.lua") -> str:
     return resources.files("runtime").joinpath(f"lua/{name}").read_text(encoding="utf-8")
 
@@ -49,6 +68,8 @@ _PRELUDE = _load_prelude_source()
 #: Lua's pattern matcher in Lua, for patterns the C one could backtrack on for hours in one
 #: VM instruction, out of the instruction budget's reach (see lua/patterns.lua).
 _PATTERNS = _load_prelude_source("patterns.lua")
+#: Runtime type values of typed Lua (see lua/types.lua and runtime/dialect).
+_TYPES = _load_prelude_source("types.lua")
 
 # Why no LuaRuntime is ever freed before the process exits: lupa keeps the Python objects Lua
 # refers to in a Python dict on the runtime, so a runtime whose callbacks refer back to their
@@ -85,6 +106,7 @@ class LuaState:
         globals_[b"python"] = None
         patterns = self.lua.execute(_PATTERNS, name="=[kit]", mode="t")
         self.kit = self.lua.execute(_PRELUDE, patterns, name="=[kit]", mode="t")
+        self.lua.execute(_TYPES, self.kit, name="=[kit]types", mode="t")
         for name in (b"debug", b"io", b"package", b"dofile", b"loadfile", b"require"):
             globals_[name] = None
         #: The prelude's functions by name, looked up once (see ``kit.get`` for why).
@@ -95,6 +117,7 @@ class LuaState:
         self._new_error = self.k["new_error"]
         self.get = self.k["get"]
         self.set = self.k["set"]
+        self.set(self.kit, b"regex_search", self._wrap(_regex_search))
         self._table_from = self.lua.table_from
         _RUNTIMES.append(self.lua)
         self.closed = False
@@ -119,13 +142,48 @@ class LuaState:
             try:
                 return fn(*args)
             except UnitError as exc:
-                return None, self.new_error(exc.kind, exc.message)
+                return None, self.error_value(exc)
 
         return self._wrap(call)
 
-    def new_error(self, kind: str, message: str) -> Any:
-        """A Lua error value (``err:kind()``, ``err:message()``)."""
-        return self._new_error(kind.encode(), message.encode())
+    def new_error(
+        self,
+        kind: str,
+        message: str,
+        *,
+        retryable: bool | None = None,
+        details: Any = None,
+    ) -> Any:
+        """A Lua error value (``err:kind()``, ``err:message()``, ``err:retryable()``,
+        ``err:details()``); ``details`` is a Lua table or None."""
+        return self._new_error(kind.encode(), message.encode(), details, retryable)
+
+    def error_value(self, exc: UnitError) -> Any:
+        """``exc`` as a Lua error value, its retryable flag and details kept."""
+        details = None
+        # The traceback the kit keeps for logs and the CLI is not part of the error's details.
+        user_details = {k: v for k, v in exc.details.items() if k != "traceback"}
+        if user_details:
+            details = self.table_from_python(user_details)
+        return self.new_error(exc.kind, exc.message, retryable=exc.retryable, details=details)
+
+    def table_from_python(self, value: dict[str, Any]) -> Any:
+        """A plain-data dict as a Lua table (strings, numbers, booleans, nested dicts/lists)."""
+        table = self._table_from(())
+        for key, item in value.items():
+            if isinstance(item, dict):
+                item = self.table_from_python(item)
+            elif isinstance(item, list | tuple):
+                item = self._table_from(
+                    [
+                        self.table_from_python(v) if isinstance(v, dict) else _lua_scalar(v)
+                        for v in item
+                    ]
+                )
+            else:
+                item = _lua_scalar(item)
+            self.set(table, str(key).encode(), item)
+        return table
 
     def raise_in_lua(self, message: str) -> tuple[Any, bytes]:
         """Return value for a wrapped Python function that makes its Lua caller raise."""
@@ -133,12 +191,17 @@ class LuaState:
 
     # -- code ----------------------------------------------------------------------------
     def compile(self, source: str, chunkname: str, env: Any) -> Any:
-        """Compile text ``source`` as a function bound to ``env``.
+        """Compile text ``source`` (Wippy's typed Lua or plain Lua) as a function bound to
+        ``env``.
 
         Raises:
-            UnitError: INVALID with the Lua syntax error (it carries ``chunkname:line``).
+            UnitError: INVALID with the syntax error (it carries ``chunkname:line``).
         """
-        fn, err = self._compile(source.encode(), chunkname.encode(), env)
+        try:
+            code = translate(source, chunkname).code
+        except DialectError as exc:
+            raise UnitError(INVALID, f"syntax error: {exc.message}") from None
+        fn, err = self._compile(code.encode(), chunkname.encode(), env)
         if fn is None:
             raise UnitError(INVALID, f"syntax error: {_text(err)}")
         return fn
@@ -171,6 +234,14 @@ class LuaState:
             "local G, pairs, collect = _G, pairs, collectgarbage "
             "for k in pairs(G) do G[k] = nil end collect('collect') collect('collect')"
         )
+
+
+def _lua_scalar(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.encode()
+    if value is None or isinstance(value, bool | int | float | bytes):
+        return value
+    return str(value).encode()
 
 
 def _text(value: Any) -> str:

@@ -48,6 +48,10 @@ class Task:
     timer: _Timer | None = None
     #: What the host attached to the task (a process turn, ...); children inherit it.
     data: Any = None
+    #: The task a ``coroutine.spawn`` chain started from (None for a root task): a spawned
+    #: coroutine's failure fails its root, and a root's end stops what it spawned.
+    root: Task | None = None
+    spawned: list[Task] = field(default_factory=list)
 
     @property
     def failed(self) -> bool:
@@ -85,13 +89,17 @@ class _Timer:
 
 @dataclass(eq=False)
 class Future:
-    """The result of ``funcs.async``: a child task whose outcome lands in ``channel``."""
+    """The result of ``funcs.async``: a child task whose outcome lands in ``channel`` (a
+    Payload on success, the error on failure; then the channel closes)."""
 
     id: int
     channel: Channel
     abandon: Callable[[Any], None] | None = None
     done: bool = False
+    #: The outcome as Lua values: the Payload delivered, or the error.
+    payload: Any = None
     error: Any = None
+    canceled: bool = False
 
 
 Op = Callable[..., "tuple[bool, tuple[Any, ...]]"]
@@ -110,6 +118,7 @@ class Scheduler:
         self._step = state.k["step"]
         self._new_task = state.k["new_task"]
         self._flatten_cases = state.k["flatten_cases"]
+        self._new_payload = state.k["new_payload"]
         self._ready: deque[tuple[Task, tuple[Any, ...]]] = deque()
         self._timers: list[_Timer] = []
         self._io: dict[concurrent.futures.Future[Any], Callable[[Any], None]] = {}
@@ -123,9 +132,12 @@ class Scheduler:
             b"select": self._op_select,
             b"close": self._op_close,
             b"sleep": self._op_sleep,
+            b"future_result": self._op_future_result,
             b"future_error": self._op_future_error,
             b"future_done": self._op_future_done,
+            b"future_canceled": self._op_future_canceled,
             b"future_cancel": self._op_future_cancel,
+            b"spawn": self._op_spawn,
         }
 
     def close(self) -> None:
@@ -174,13 +186,16 @@ class Scheduler:
 
     def cancel(self, task: Task) -> None:
         """Stop a task for good: it is never resumed again and leaves every wait it was in."""
+        self._stop(task, self.state.new_error(CANCELED, "canceled"), "canceled")
+
+    def _stop(self, task: Task, error: Any, traceback: str) -> None:
         if task.done:
             return
         if task.waiter is not None:
             task.waiter.fired = True
         if task.timer is not None:
             task.timer.cancelled = True
-        self._finish(task, (), self.state.new_error(CANCELED, "canceled"), "canceled")
+        self._finish(task, (), error, traceback)
 
     def _finish(
         self, task: Task, values: tuple[Any, ...], error: Any, traceback: str | None
@@ -190,6 +205,15 @@ class Scheduler:
         task.error = error
         task.traceback = traceback
         self.tasks.pop(task.id, None)
+        # What a task spawned ends with it, as in Wippy (the entry function's return closes
+        # every coroutine it started).
+        for child in task.spawned:
+            self.cancel(child)
+        task.spawned = []
+        failed = traceback is not None and traceback != "canceled"
+        if task.root is not None and failed and not task.root.done:
+            # A spawned coroutine that raised fails the whole call, with its error.
+            self._stop(task.root, error, traceback)
         if task.on_done is not None:
             task.on_done(task)
 
@@ -348,7 +372,7 @@ class Scheduler:
             waiter, _, _ = ch.senders.popleft()
             if not waiter.fired:
                 waiter.fired = True
-                self._fail(waiter.task, "send on a closed channel")
+                self._fail(waiter.task, "send on closed channel")
 
     def _fire(self, waiter: _Waiter, values: tuple[Any, ...]) -> None:
         waiter.fired = True
@@ -378,7 +402,7 @@ class Scheduler:
                 return (index, None, False)
             return None
         if ch.closed:
-            raise UnitError(INTERNAL, "send on a closed channel")
+            raise UnitError(INTERNAL, "send on closed channel")
         if self.offer(ch, value):
             return (index, None, True)
         return None
@@ -406,10 +430,8 @@ class Scheduler:
         return False, ()
 
     def _op_close(self, task: Task, channel_id: int) -> tuple[bool, tuple[Any, ...]]:
-        ch = self.channel(channel_id)
-        if ch.closed:
-            raise UnitError(INTERNAL, "close of a closed channel")
-        self.close_channel(ch)
+        # As in Wippy, closing a closed channel is a no-op.
+        self.close_channel(self.channel(channel_id))
         return True, ()
 
     def _op_sleep(self, task: Task, seconds: float) -> tuple[bool, tuple[Any, ...]]:
@@ -419,6 +441,20 @@ class Scheduler:
         task.timer = self.add_timer(seconds, lambda: self.wake(task))
         return False, ()
 
+    def _op_spawn(self, task: Task, child_lua: Any) -> tuple[bool, tuple[Any, ...]]:
+        """``coroutine.spawn(fn)``: ``child_lua`` (a task the prelude made, under the
+        spawner's budget and context) runs first, until it blocks: it is queued ahead of the
+        spawner, as Wippy queues them."""
+        root = task.root or task
+        child = Task(
+            id=next(self._ids), lua=child_lua, name=f"{task.name}/spawn", data=task.data, root=root
+        )
+        self.tasks[child.id] = child
+        root.spawned.append(child)
+        self._ready.append((child, ()))
+        self._ready.append((task, ()))
+        return False, ()
+
     # -- futures --------------------------------------------------------------------------
     def new_future(self) -> Future:
         fut = Future(id=next(self._ids), channel=self.new_channel(1))
@@ -426,14 +462,17 @@ class Scheduler:
         return fut
 
     def settle_future(self, fut: Future, value: Any, error: Any) -> None:
-        """Deliver a child call's outcome: the value into the channel, or close it on error."""
+        """Deliver a child call's outcome: a Payload of the value, or the error, into the
+        channel, which then closes (a second receive gets ``nil, false``)."""
         if fut.done:
             return
         fut.done = True
         if error is None:
-            self.offer(fut.channel, value)
+            fut.payload = self._new_payload(value)
+            self.offer(fut.channel, fut.payload)
         else:
             fut.error = error
+            self.offer(fut.channel, error)
         self.close_channel(fut.channel)
 
     def _future(self, future_id: int) -> Future:
@@ -442,18 +481,41 @@ class Scheduler:
             raise UnitError(INTERNAL, f"future {future_id} does not belong to this invocation")
         return fut
 
+    def _op_future_result(self, task: Task, future_id: int) -> tuple[bool, tuple[Any, ...]]:
+        fut = self._future(future_id)
+        if fut.canceled:
+            return True, (None, self._canceled_error())
+        if not fut.done:
+            return True, (None, None)
+        if fut.error is not None:
+            return True, (None, fut.error)
+        return True, (fut.payload, None)
+
     def _op_future_error(self, task: Task, future_id: int) -> tuple[bool, tuple[Any, ...]]:
-        return True, (self._future(future_id).error,)
+        fut = self._future(future_id)
+        if fut.canceled or not fut.done or fut.error is None:
+            return True, (None, False)
+        return True, (fut.error, True)
 
     def _op_future_done(self, task: Task, future_id: int) -> tuple[bool, tuple[Any, ...]]:
         return True, (self._future(future_id).done,)
 
+    def _op_future_canceled(self, task: Task, future_id: int) -> tuple[bool, tuple[Any, ...]]:
+        return True, (self._future(future_id).canceled,)
+
     def _op_future_cancel(self, task: Task, future_id: int) -> tuple[bool, tuple[Any, ...]]:
         fut = self._future(future_id)
+        fut.canceled = True
         if not fut.done:
-            error = self.state.new_error(CANCELED, "the call was canceled")
+            error = self._canceled_error()
             if fut.abandon is not None:
                 fut.abandon(error)
             else:
                 self.settle_future(fut, None, error)
+        # Nothing more comes out of a canceled future's channel.
+        fut.channel.buffer.clear()
+        self.close_channel(fut.channel)
         return True, ()
+
+    def _canceled_error(self) -> Any:
+        return self.state.new_error(CANCELED, "canceled", retryable=False)

@@ -24,6 +24,7 @@ import io
 import json
 import os
 import threading
+import warnings
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -33,7 +34,7 @@ from typing import Any
 
 import boto3
 
-from runtime import codec, function_service, manifest, moto_fidelity
+from runtime import codec, cors, function_service, manifest, moto_fidelity
 from runtime.apigw_events import http_event
 from runtime.aws.lambda_invoke import LambdaInvoker
 from runtime.clock import ManualClock
@@ -44,6 +45,7 @@ from runtime.processes.context import DirectContext
 from runtime.processes.local import TABLE_NAME, LocalProcesses
 from runtime.processes.store import Snapshot
 from runtime.processes.worker import FAULT_POINTS, WorkerStats
+from runtime.routes import Match
 from runtime.workflows.host import STEP_FAULT_POINTS
 from runtime.workflows.local import LocalWorkflows
 
@@ -82,6 +84,10 @@ class LogLine:
 class LocalCloud:
     """An application loaded into an in-process moto cloud."""
 
+    #: Whether entering issues the load's warning (:class:`~runtime.manifest.ManifestWarning`)
+    #: through Python's warnings; the dev stack shows it in its own log instead.
+    _warn_on_load = True
+
     def __init__(
         self,
         app_dir: str | Path,
@@ -105,6 +111,9 @@ class LocalCloud:
         from moto import mock_aws
 
         self.registry = manifest.load_app(self.app_dir)
+        if self.registry.warning and self._warn_on_load:
+            # pytest lists it once in its warnings summary (per test line that loads the app).
+            warnings.warn(manifest.ManifestWarning(self.registry.warning), stacklevel=2)
         self._saved_env = {k: os.environ.get(k) for k in _FAKE_CREDENTIALS}
         for key, value in _FAKE_CREDENTIALS.items():
             os.environ.setdefault(key, value)
@@ -122,6 +131,12 @@ class LocalCloud:
             self.__exit__(None, None, None)
             raise
         return self
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """The load's warning lines: Wippy entries skipped and settings not applied (README,
+        "An application folder")."""
+        return self.registry.warnings
 
     def __exit__(self, *exc: object) -> None:
         for undo in reversed(self._stack):
@@ -328,7 +343,7 @@ class LocalCloud:
     ) -> HttpResult:
         """Send a request through the API handler as API Gateway would."""
         event = http_event(method, path, body=body, headers=headers, query=query)
-        reply = self.api.resolve(event, None)
+        reply = self.resolve_http(event)
         raw_body = reply.get("body") or ""
         data = base64.b64decode(raw_body) if reply.get("isBase64Encoded") else raw_body.encode()
         out_headers = {k.lower(): v for k, v in (reply.get("headers") or {}).items()}
@@ -338,6 +353,17 @@ class LocalCloud:
         if "json" in out_headers.get("content-type", "") and data:
             decoded = json.loads(data)
         return HttpResult(int(reply["statusCode"]), out_headers, decoded, data)
+
+    def resolve_http(self, event: dict[str, Any]) -> dict[str, Any]:
+        """Answer an API Gateway v2 event as the deployed API does: API Gateway's handling of
+        the API's CORS configuration (preflights answered, headers added: :mod:`runtime.cors`),
+        then the API Lambda. Routes are not authorized here."""
+        return cors.through_gateway(
+            self.registry.cors,
+            event,
+            lambda e: self.api.resolve(e, None),
+            lambda path: isinstance(self.api.router.match("OPTIONS", path), Match),
+        )
 
     def advance_time(self, seconds: float) -> None:
         """Move the harness clock forward. Durable timers of workflow runs that come due fire

@@ -97,8 +97,8 @@ FILES = {
         local time = require("time")
         return { main = function(input)
           local text = funcs.call("app:greet", input.name)
-          local msg = process.listen("go"):receive()
-          return { text = text, go = msg:payload():data() }
+          local go = process.listen("go"):receive()
+          return { text = text, go = go }
         end }
     """,
 }

@@ -31,12 +31,12 @@ def test_invoke_prints_json(capsys):
 def test_invoke_error_goes_to_stderr_with_exit_1(capsys):
     code, out, err = run(capsys, "invoke", "app:greet", '""', "--app", HELLO)
     assert (code, out) == (1, "")
-    assert err.strip() == "INTERNAL: greet: expected a name"
+    assert err.strip() == "Invalid: greet: expected a name"
 
 
 def test_unknown_function(capsys):
     code, _, err = run(capsys, "invoke", "app:nope", "--app", HELLO)
-    assert code == 1 and err.startswith("NOT_FOUND: no function 'app:nope'")
+    assert code == 1 and err.startswith("NotFound: no function 'app:nope'")
 
 
 def test_argument_that_is_not_json_is_a_usage_error(capsys):

@@ -42,7 +42,7 @@ def test_functions_and_logs(cli):
     assert cli("invoke", "app:greet", '"ada"') == (0, '"Hello, ada!"\n', "")
     code, out, err = cli("invoke", "app:nope")
     assert (code, out) == (1, "")
-    assert err.startswith("NOT_FOUND: no function 'app:nope'")
+    assert err.startswith("NotFound: no function 'app:nope'")
     code, out, _ = cli("logs", "--json")
     assert code == 0
     lines = [json.loads(line) for line in out.splitlines()]
@@ -93,4 +93,4 @@ def test_workflows(cli):
         [run_id, "app:waiter", "app:flows", "completed"]
     ]
     code, _, err = cli("workflow", "start", "app:waiter", '{"name": "bo"}', "--name", "w-1")
-    assert code == 1 and err.startswith("ALREADY_EXISTS: workflow name 'w-1' is taken")
+    assert code == 1 and err.startswith("AlreadyExists: workflow name 'w-1' is taken")

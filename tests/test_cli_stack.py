@@ -138,20 +138,20 @@ def test_state_of_a_crashed_process_shows_the_error(actors):
     code, out, _ = actors("state", pid)
     assert code == 0
     assert "status    crashed" in out
-    assert "error     INTERNAL: counter.lua:18: boom at 3" in out
+    assert "error     Internal: counter.lua:18: boom at 3" in out
 
 
 @pytest.mark.parametrize(
     ("argv", "code", "message"),
     [
-        (["send", "app:workers/nope", "inc", "1"], 1, "NOT_FOUND: no process app:workers/nope"),
-        (["send", "nobody", "inc"], 1, "NOT_FOUND: no process is named 'nobody'"),
+        (["send", "app:workers/nope", "inc", "1"], 1, "NotFound: no process app:workers/nope"),
+        (["send", "nobody", "inc"], 1, "NotFound: no process is named 'nobody'"),
         (["send", "x", "inc", "ada"], 2, "units send: the payload is not JSON: 'ada'"),
-        (["state", "app:workers/nope"], 1, "NOT_FOUND: no process app:workers/nope"),
-        (["spawn", "app:nope", HOST], 1, "NOT_FOUND: no process entry 'app:nope'"),
-        (["spawn", "app:counter", "app:nohost"], 1, "NOT_FOUND: no process host 'app:nohost'"),
+        (["state", "app:workers/nope"], 1, "NotFound: no process app:workers/nope"),
+        (["spawn", "app:nope", HOST], 1, "NotFound: no process entry 'app:nope'"),
+        (["spawn", "app:counter", "app:nohost"], 1, "NotFound: no process host 'app:nohost'"),
         (["spawn", "app:counter", HOST, "{"], 2, "units spawn: argument 1 is not JSON: '{'"),
-        (["spawn", "app:looper", HOST], 1, "INVALID: app:looper is a loop-style process"),
+        (["spawn", "app:looper", HOST], 1, "Invalid: app:looper is a loop-style process"),
     ],
 )
 def test_bad_process_input(actors, argv, code, message):
@@ -264,7 +264,7 @@ def test_start_and_wait_reports_progress_and_prints_the_result(flows):
 def test_a_failed_run_waited_for_exits_1(flows):
     code, out, err = flows("workflow", "start", "app:sequence_child", '{"n": -1}', "--wait")
     assert (code, out) == (1, "")
-    assert err.splitlines()[-1].startswith("failed: INTERNAL: sequence_child.lua:4: negative")
+    assert err.splitlines()[-1].startswith("failed: Internal: sequence_child.lua:4: negative")
     code, out, _ = flows("workflow", "start", "app:sequence_child", '{"n": -1}', "--wait", "--json")
     assert code == 1 and json.loads(out)["status"] == "failed"
 
@@ -274,7 +274,7 @@ def test_named_starts_follow_the_conflict_policy(flows):
     again = ["workflow", "start", "app:approval", '{"wait": "1h"}', "--name", "o-1"]
     code, _, err = flows(*again)
     assert code == 1
-    assert err.strip() == f"ALREADY_EXISTS: workflow name 'o-1' is taken by run {first['run_id']}"
+    assert err.strip() == f"AlreadyExists: workflow name 'o-1' is taken by run {first['run_id']}"
     assert flows.json(*again, "--conflict", "use_existing")["run_id"] == first["run_id"]
     replaced = flows.json(*again, "--conflict", "terminate_existing")["run_id"]
     assert replaced != first["run_id"]
@@ -331,16 +331,16 @@ def test_send_to_a_run_address_signals_it_and_spawn_on_a_workflow_host_starts_on
 )
 def test_unknown_runs(flows, argv):
     code, out, err = flows("workflow", *argv)
-    assert (code, out, err.strip()) == (1, "", "NOT_FOUND: no workflow run nope")
+    assert (code, out, err.strip()) == (1, "", "NotFound: no workflow run nope")
 
 
 @pytest.mark.parametrize(
     ("argv", "code", "message"),
     [
-        (["start", "app:nope"], 1, "NOT_FOUND: no workflow 'app:nope'"),
-        (["start", "app:double"], 1, "INVALID: app:double is a function.lua, not a workflow.lua"),
+        (["start", "app:nope"], 1, "NotFound: no workflow 'app:nope'"),
+        (["start", "app:double"], 1, "Invalid: app:double is a function.lua, not a workflow.lua"),
         (["start", "app:approval", "{wait"], 2, "units workflow start: the input is not JSON"),
-        (["start", "app:approval", "--host", "app:x"], 1, "NOT_FOUND: no workflow host 'app:x'"),
+        (["start", "app:approval", "--host", "app:x"], 1, "NotFound: no workflow host 'app:x'"),
         (["start", "app:approval", "--timeout", "5"], 2, "units workflow start: --timeout goes"),
         (["signal", "r", "t", "nope"], 2, "units workflow signal: the payload is not JSON"),
     ],
@@ -355,7 +355,7 @@ def test_signal_to_an_ended_run_is_an_error(flows):
     run_id = flows.json("workflow", "start", "app:libflow", "1", "--wait")["run_id"]
     code, _, err = flows("workflow", "signal", run_id, "t")
     assert code == 1
-    assert err.strip() == f"INVALID: cannot signal run {run_id}: it has ended (completed)"
+    assert err.strip() == f"Invalid: cannot signal run {run_id}: it has ended (completed)"
 
 
 def test_a_stack_without_workflow_hosts_says_so(actors):
@@ -401,10 +401,10 @@ def test_resume_is_refused_for_a_run_whose_driver_runs_or_that_ended(flows):
     flows.cloud.run_workflows()
     code, out, err = flows("workflow", "resume", run_id)
     assert (code, out) == (1, "")
-    assert err.strip() == f"INVALID: cannot resume run {run_id}: its driver execution is running"
+    assert err.strip() == f"Invalid: cannot resume run {run_id}: its driver execution is running"
     flows("workflow", "terminate", run_id)
     code, _, err = flows("workflow", "resume", run_id)
-    assert err.strip() == f"INVALID: cannot resume run {run_id}: it has ended (terminated)"
+    assert err.strip() == f"Invalid: cannot resume run {run_id}: it has ended (terminated)"
     settle(flows)
 
 
@@ -429,4 +429,4 @@ def test_values_cross_in_the_codecs_json_form(actors):
     actors.cloud.drain()
     assert actors.json("state", pid)["state"] == {"n": {"$bytes": "AP8="}}
     code, _, err = actors("spawn", "app:counter", HOST, '{"$bytes": 1}')
-    assert code == 1 and err.startswith("INVALID: ")
+    assert code == 1 and err.startswith("Invalid: ")

@@ -119,7 +119,7 @@ def test_invoke_on_a_deployed_stack_goes_to_its_function_lambda(capsys, make_app
         assert (code, err) == (0, "")
         assert json.loads(out) == {"square": 9}
         code, out, err = run(capsys, "invoke", "app:heavy", "-1", *where)
-        assert (code, out, err.strip()) == (1, "", "NOT_FOUND: negative")
+        assert (code, out, err.strip()) == (1, "", "NotFound: negative")
         code, out, err = run(capsys, "invoke", "app:heavy", "x", *where)
         assert code == 2 and "argument 1 is not JSON: 'x'" in err
 

@@ -72,7 +72,7 @@ def test_a_function_is_invoked_through_the_management_api(client: Client) -> Non
         "value": "Hello, ada!"
     }
     status, answer = client.json("POST", "/_units/api/invoke", {"id": "app:nope", "args": []})
-    assert status == 404 and answer["error"]["kind"] == "NOT_FOUND"
+    assert status == 404 and answer["error"]["kind"] == "NotFound"
 
 
 def test_the_function_lambda_in_moto_runs_the_same_code(stack: DevStack, client: Client) -> None:
@@ -156,7 +156,7 @@ def test_a_crash_is_said_in_the_terminal_and_shown_in_the_process(
     )
     assert "boom at 3" in detail["error"]["message"]
     wait_for(
-        lambda: f"app:counter [{pid}] error crashed: INTERNAL:" in terminal.getvalue(), "the line"
+        lambda: f"app:counter [{pid}] error crashed: Internal:" in terminal.getvalue(), "the line"
     )
 
 

@@ -49,7 +49,7 @@ def test_function_handler_direct_invoke(handlers):
     reply = function.handler({"id": "app:greet", "args": [""]}, FakeLambdaContext())
     assert reply == {
         "ok": False,
-        "error": {"kind": "INTERNAL", "message": "greet: expected a name"},
+        "error": {"kind": "Invalid", "message": "greet: expected a name"},
     }
 
 
@@ -65,7 +65,7 @@ def test_function_handler_direct_invoke(handlers):
 def test_function_handler_rejects_malformed_events(handlers, event, fragment):
     function, _ = handlers
     reply = function.handler(event, FakeLambdaContext())
-    assert reply["ok"] is False and reply["error"]["kind"] == "INVALID"
+    assert reply["ok"] is False and reply["error"]["kind"] == "Invalid"
     assert fragment in reply["error"]["message"]
 
 
@@ -87,7 +87,7 @@ def test_function_handler_refuses_an_oversized_result(handlers):
     function, _ = handlers
     name = "a" * (7 * 1024 * 1024)
     reply = function.handler({"id": "app:greet", "args": [name]}, FakeLambdaContext())
-    assert reply["ok"] is False and reply["error"]["kind"] == "INVALID"
+    assert reply["ok"] is False and reply["error"]["kind"] == "Invalid"
     assert reply["error"]["message"].startswith("the result of app:greet is 7340")
     # The same warm Lambda keeps answering.
     reply = function.handler({"id": "app:greet", "args": ["ada"]}, FakeLambdaContext())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from runtime.errors import INTERNAL, NOT_FOUND, PERMISSION_DENIED
 from runtime.testing import LocalCloud
 from tests.conftest import EXAMPLES
 
@@ -41,7 +42,7 @@ def test_function_error_maps_to_status(hello):
 def test_unknown_route_is_404(hello):
     r = hello.http("GET", "/nope")
     assert r.status == 404
-    assert r.body == {"error": {"kind": "NOT_FOUND", "message": "no route for GET /nope"}}
+    assert r.body == {"error": {"kind": NOT_FOUND, "message": "no route for GET /nope"}}
 
 
 def test_wrong_method_is_405_with_allow(hello):
@@ -77,12 +78,14 @@ local http = require("http")
 local errors = require("errors")
 return { handler = function()
   local req = http.request()
-  if req:query("fail") then return nil, errors.new(errors.PERMISSION_DENIED, "no access") end
+  if req:query("fail") then
+    return nil, errors.new({ kind = errors.PERMISSION_DENIED, message = "no access" })
+  end
   if req:query("raw") then
     local res = http.response()
-    res:set_status(201)
     res:set_content_type("text/plain")
     res:set_header("X-Thing", "1")
+    res:set_status(201) -- last: set_status sends the headers, as in Wippy
     res:write("made ")
     res:write(req:header("x-name") or "?")
     return
@@ -101,7 +104,7 @@ def test_greedy_params_literal_priority_and_response_writing(make_app):
         assert r.body == {
             "bucket": "b1",
             "rest": "a/b c.txt",
-            "path": "/files/b1/a/b%20c.txt",
+            "path": "/files/b1/a/b c.txt",  # percent-decoded, as Wippy's req:path()
             "q": "x",
         }
         special = cloud.http("GET", "/files/special/readme")
@@ -109,7 +112,7 @@ def test_greedy_params_literal_priority_and_response_writing(make_app):
         assert special.body == {"path": "/files/special/readme"}
         denied = cloud.http("GET", "/files/b/x", query={"fail": "1"})
         assert denied.status == 403
-        assert denied.body == {"error": {"kind": "PERMISSION_DENIED", "message": "no access"}}
+        assert denied.body == {"error": {"kind": PERMISSION_DENIED, "message": "no access"}}
         raw = cloud.http("GET", "/files/b/x", query={"raw": "1"}, headers={"X-Name": "ada"})
         assert (raw.status, raw.body, raw.headers["x-thing"]) == (201, "made ada", "1")
         assert raw.headers["content-type"] == "text/plain"
@@ -157,5 +160,5 @@ def test_oversized_response_is_a_clear_500(make_app):
     with LocalCloud(app) as cloud:
         r = cloud.http("GET", "/big/7")
         assert r.status == 500
-        assert r.body["error"]["kind"] == "INTERNAL"
+        assert r.body["error"]["kind"] == INTERNAL
         assert "at most 6291456 bytes" in r.body["error"]["message"]

@@ -157,6 +157,7 @@ entries:
     kind: process.service
     process: jobs:job
     host: jobs:fast
+    lifecycle: {auto_start: true}
   - name: manual
     kind: process.service
     process: jobs:job
@@ -169,6 +170,7 @@ entries:
   - name: pool
     kind: process.service
     children: [jobs:leaf]
+    lifecycle: {auto_start: true}
   - name: flow
     kind: workflow.lua
     source: file://flow.lua
@@ -380,6 +382,13 @@ def test_routes_and_their_auth(synth):
         "GET /hello/{name}",
         "POST /hello",
     ]
+
+
+def test_an_api_whose_routers_list_no_cors_has_no_cors_configuration(synth):
+    # Then API Gateway answers no preflight: a function's own CORS headers are what is sent.
+    for name in ("hello", "shop", "chat"):
+        (api,) = synth.resources(name, "AWS::ApiGatewayV2::Api").values()
+        assert "CorsConfiguration" not in api["Properties"]
 
 
 def test_every_route_reaches_the_api_lambda(synth):
@@ -1443,6 +1452,33 @@ def test_a_route_collision_is_refused(make_app: MakeApp):
     )
     with pytest.raises(SynthError, match=r"route GET /items/\{key\} is the same as 'app:a'"):
         build(app_dir)
+
+
+def test_routers_asking_for_different_cors_are_refused(make_app: MakeApp):
+    def router(name: str, origins: str) -> str:
+        return (
+            f"  - {{name: {name}, kind: http.router, meta: {{server: gw}}, prefix: /{name},"
+            f" auth: none, middleware: [cors], options: {{cors.allow.origins: '{origins}'}}}}\n"
+            f"  - {{name: {name}.get, kind: http.endpoint, meta: {{router: {name}}}, method: GET,"
+            " path: /x, func: f}\n"
+        )
+
+    app_dir = make_app(
+        index(
+            FUNC.format(name="f", extra=""),
+            "  - {name: gw, kind: http.service, addr: ':8080'}\n",
+            router("site", "https://site.example"),
+            router("admin", "https://admin.example"),
+        ),
+        {"add.lua": ADD},
+    )
+    with pytest.raises(SynthError) as caught:
+        build(app_dir)
+    assert (
+        "_index.yaml: entry 'app:admin' field 'options': its cors settings differ from router "
+        "'app:site' (_index.yaml) in cors.allow.origins: the application's routes are one API "
+        "Gateway HTTP API, which has one CORS configuration"
+    ) in str(caught.value)
 
 
 def test_a_remote_timeout_over_lambdas_limit_is_refused(make_app: MakeApp):

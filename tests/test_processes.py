@@ -47,7 +47,7 @@ def test_a_crash_is_recorded_with_the_lua_error_and_other_actors_go_on(cloud):
     cloud.drain()
     status = cloud.status(a)
     assert status.status == "crashed"
-    assert status.error["kind"] == "INTERNAL"
+    assert status.error["kind"] == "Internal"
     assert status.error["message"].startswith("counter.lua:18: boom at 1")
     assert cloud.state(b) == {"n": 101}
     # A message to the dead actor is dropped, and nothing else moves.
@@ -86,7 +86,7 @@ def test_monitors_and_links_see_a_child_crash(cloud, how, trap, expected_parent,
     assert cloud.status(child).status == "crashed"
     assert cloud.status(parent).status == expected_parent
     if event_kind is None:
-        assert cloud.status(parent).error["kind"] == "CANCELED"
+        assert cloud.status(parent).error["kind"] == "Canceled"
         assert "went down" in cloud.status(parent).error["message"]
     else:
         (event,) = cloud.state(parent)["events"]
@@ -135,7 +135,7 @@ def test_names_register_resolve_and_are_released_on_exit(cloud):
     taken = cloud.spawn("app:counter", HOST, 0, name="room")
     cloud.drain()
     assert cloud.status(taken).error == {
-        "kind": "ALREADY_EXISTS",
+        "kind": "AlreadyExists",
         "message": f"name 'room' is taken by {pid}",
     }
     cloud.send("room", "stop")
@@ -198,7 +198,7 @@ def test_runaway_handler_crashes_only_its_actor(cloud):
     cloud.send(other, "inc", 1)
     cloud.drain()
     status = cloud.status(pid)
-    assert status.status == "crashed" and status.error["kind"] == "TIMEOUT"
+    assert status.status == "crashed" and status.error["kind"] == "Timeout"
     assert "instruction budget exceeded" in status.error["message"]
     assert cloud.state(other) == {"n": 1}
 
@@ -217,7 +217,7 @@ def test_cpu_ceiling_is_per_message_even_inside_one_turn():
         cloud.send(pid, "burn", 50_000_000)
         cloud.drain()
         status = cloud.status(pid)
-        assert status.status == "crashed" and status.error["kind"] == "TIMEOUT", status
+        assert status.status == "crashed" and status.error["kind"] == "Timeout", status
         assert "CPU time limit exceeded (0.25 s)" in status.error["message"]
         assert cloud.state(pid) == {"n": 10}
 
@@ -274,6 +274,49 @@ def test_services_start_once_however_often_they_are_started():
         cloud.drain()
         pid = cloud.lookup("flaky")
         assert cloud.status(pid).version == 1
+
+
+AUTO_START = """
+version: "1.0"
+namespace: app
+entries:
+  - {name: workers, kind: process.host}
+  - {name: counter, kind: process.lua, source: file://counter.lua, modules: [time]}
+  - name: started
+    kind: process.service
+    process: app:counter
+    host: app:workers
+    registry_name: started
+    input: [1]
+    lifecycle: {auto_start: true}
+  - name: idle
+    kind: process.service
+    process: app:counter
+    host: app:workers
+    registry_name: idle
+    input: [2]
+    lifecycle: {restart: {max_attempts: 3}}
+"""
+
+
+def test_a_service_without_auto_start_is_not_started(make_app):
+    from infra.plan import load_registry, plan_app
+    from runtime.manifest import ManifestWarning
+
+    app = make_app(AUTO_START, {"counter.lua": (APP / "counter.lua").read_text()})
+    with pytest.warns(ManifestWarning) as issued, LocalCloud(app) as cloud:
+        cloud.drain()
+        assert cloud.state(cloud.lookup("started")) == {"n": 1}
+        assert cloud.lookup("idle") is None
+        # What the deploy's custom resource runs, again: the same rule, still not started.
+        cloud.processes.start_services()
+        cloud.drain()
+        assert cloud.lookup("idle") is None
+        (line,) = [line for line in cloud.warnings if "auto_start" in line]
+        assert "entry 'app:idle' field 'lifecycle.auto_start': not true" in line
+    assert "app:idle" in str(issued[0].message)
+    # The deploy starts the same services.
+    assert [s.id for s in plan_app(load_registry(app), "units-t").services] == ["app:started"]
 
 
 def test_worker_batch_uses_one_write_per_actor_and_no_reads_when_warm(cloud):
@@ -453,10 +496,10 @@ def test_registry_calls_from_an_actor(ops):
         "register true -",
         "lookup me -",
         "unregister true",
-        "lookup nil NOT_FOUND",
+        "lookup nil NotFound",
         "register true -",
     ]
-    assert ops.state(b)["log"] == ["register nil ALREADY_EXISTS"]
+    assert ops.state(b)["log"] == ["register nil AlreadyExists"]
 
 
 def test_a_payload_the_codec_refuses_is_nil_err_and_nothing_is_lost(ops):
@@ -465,7 +508,7 @@ def test_a_payload_the_codec_refuses_is_nil_err_and_nothing_is_lost(ops):
     ops.send(pid, "bad_payload")
     ops.drain()
     (line,) = ops.state(pid)["log"]
-    assert line == "send nil INVALID payload.f: a function cannot be sent"
+    assert line == "send nil Invalid payload.f: a function cannot be sent"
     assert ops.status(pid).status == "running"
 
 

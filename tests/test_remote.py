@@ -28,7 +28,7 @@ HEAVY = """
 local errors = require("errors")
 local ctx = require("ctx")
 return { handler = function(n, opts)
-  if n < 0 then return nil, errors.new(errors.NOT_FOUND, "negative") end
+  if n < 0 then return nil, errors.new({ kind = errors.NOT_FOUND, message = "negative" }) end
   return { square = n * n, user = ctx.get("user"), bin = opts and opts.bin }
 end }
 """
@@ -40,7 +40,7 @@ return { handler = function(n)
   if err then return { kind = err:kind(), message = err:message() } end
   local f1 = funcs.async("app:heavy", 2)
   local f2 = funcs.async("app:heavy", 3)
-  local a, b = f1:result(), f2:result()
+  local a, b = f1:response():receive():data(), f2:response():receive():data()
   return { v = v, a = a.square, b = b.square }
 end }
 """
@@ -95,7 +95,7 @@ def test_oversized_arguments_are_refused_before_the_invoke(cloud):
     # 7 MB of arguments cannot ride a Lambda invoke: the caller gets nil, err and goes on.
     big = "x" * (7 * 1024 * 1024)
     out = cloud.call("app:caller", big)
-    assert out["kind"] == "INVALID"
+    assert out["kind"] == "Invalid"
     assert "the call of app:heavy is 7340" in out["message"]
     assert "at most 6291456 bytes" in out["message"]
     assert cloud.call("app:caller", 7)["v"]["square"] == 49

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from runtime.manifest import ManifestWarning
 from runtime.testing import LocalCloud
 
 MEMBER = """
@@ -50,6 +51,8 @@ def tree_app(make_app, strategy, *, c_type="permanent", max_restarts=3):
       - name: tree
         kind: process.service
         registry_name: tree
+        lifecycle:
+          auto_start: true
         children: [app:a, app:b, app:c]
         strategy: {strategy}
         intensity:
@@ -119,3 +122,48 @@ def test_past_its_intensity_the_supervisor_gives_up_and_escalates(make_app):
         cloud.drain()
         assert cloud.lookup("tree") not in (None, supervisor)
         assert all(names(cloud).values())
+
+
+def two_trees_app(make_app):
+    """``started`` (auto_start: true) over a child that says auto_start: false, and ``idle``
+    (no auto_start) over a child that says auto_start: true."""
+    index = """
+    version: "1.0"
+    namespace: app
+    entries:
+      - {name: workers, kind: process.host}
+      - {name: member, kind: process.lua, source: file://member.lua}
+      - name: quiet
+        kind: process.service
+        process: app:member
+        host: app:workers
+        registry_name: quiet
+        lifecycle: {auto_start: false}
+      - name: eager
+        kind: process.service
+        process: app:member
+        host: app:workers
+        registry_name: eager
+        lifecycle: {auto_start: true}
+      - name: started
+        kind: process.service
+        registry_name: started
+        children: [app:quiet]
+        lifecycle: {auto_start: true}
+      - name: idle
+        kind: process.service
+        registry_name: idle
+        children: [app:eager]
+    """
+    return make_app(index, {"member.lua": MEMBER})
+
+
+def test_a_tree_starts_its_children_and_only_auto_start_trees_start(make_app):
+    with pytest.warns(ManifestWarning), LocalCloud(two_trees_app(make_app)) as cloud:
+        cloud.drain()
+        # A child is its tree's to start: its own auto_start is not what decides.
+        assert cloud.lookup("started") is not None and cloud.lookup("quiet") is not None
+        assert cloud.lookup("idle") is None and cloud.lookup("eager") is None
+        # Only the tree that is never started is reported, not the children.
+        lines = [line for line in cloud.warnings if "auto_start" in line]
+        assert len(lines) == 1 and "entry 'app:idle'" in lines[0]

@@ -183,8 +183,8 @@ def test_a_failing_activity_is_retried_on_durable_timers_with_backoff(engine):
 def test_retries_exhausted_give_nil_err(engine):
     history = drive(engine, "app:retrying", {"attempts": 2, "ok_from": 100})
     assert history[-1].fields["result"] == {
-        "err": "upstream timed out (after 2 attempts)",
-        "kind": "TIMEOUT",
+        "err": "upstream timed out",
+        "kind": "Timeout",
     }
 
 

@@ -112,17 +112,17 @@ def test_start_refuses_unknown_workflows_taken_ids_and_bad_input(world):
     stepper, _, _ = world
     with pytest.raises(UnitError) as exc:
         stepper.start("app:nope", {})
-    assert exc.value.kind == "NOT_FOUND"
+    assert exc.value.kind == "NotFound"
     with pytest.raises(UnitError) as exc:
         stepper.start("app:double", {})
     assert "not a workflow.lua" in exc.value.message
     stepper.start("app:sequence", {"n": 1}, run_id="order-1")
     with pytest.raises(UnitError) as exc:
         stepper.start("app:sequence", {"n": 1}, run_id="order-1")
-    assert exc.value.kind == "ALREADY_EXISTS"
+    assert exc.value.kind == "AlreadyExists"
     with pytest.raises(UnitError) as exc:
         stepper.start("app:sequence", {"f": float("nan")})
-    assert exc.value.kind == "INVALID"
+    assert exc.value.kind == "Invalid"
 
 
 def test_signals_reach_listen_and_inbox_in_order(world):
@@ -231,7 +231,7 @@ def test_an_activity_past_its_deadline_fails_with_timeout_and_is_retried(world):
     assert (failed.type, failed.cmd, failed.fields["error"]) == (
         ev.ACTIVITY_FAILED,
         attempt1.cmd,
-        {"kind": "TIMEOUT", "message": "activity app:sleepy did not answer within 1s"},
+        {"kind": "Timeout", "message": "activity app:sleepy did not answer within 1s"},
     )
     assert retry_timer.type == ev.TIMER_STARTED and retry_timer.fields["retry_of"] == attempt1.cmd
     late = {"cmd": attempt1.cmd, "value": "late"}
@@ -257,7 +257,7 @@ def test_a_timed_out_history_replays_to_the_same_outcome(world):
     out = stepper.step(run_id)
     assert out.kind == "done"
     assert out.result == {
-        "kind": "TIMEOUT",
+        "kind": "Timeout",
         "err": "activity app:sleepy did not answer within 1s",
     }
     history = log.load(run_id)

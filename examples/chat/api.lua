@@ -52,13 +52,13 @@ local function json_object(req)
 end
 
 -- Sends to the room; a room that is not running (say, between a crash and its restart) has
--- no registered name, which process.send reports as NOT_FOUND.
+-- no registered name, which process.send reports as errors.NOT_FOUND.
 local function tell(room, registered, topic, payload, accepted)
   local ok, err = process.send(registered, topic, payload)
   if ok then
     return reply(202, accepted)
   end
-  if err:kind() == "NOT_FOUND" then
+  if err:kind() == errors.NOT_FOUND then
     return no_room(room)
   end
   reply(500, { error = err:message() })

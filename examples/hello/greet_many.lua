@@ -10,7 +10,8 @@ local function handler(names, timeout)
   local deadline = time.after(timeout or "1s")
 
   while next(pending) ~= nil do
-    -- A future's channel delivers once and then closes, so only pending futures are selected.
+    -- A future's channel delivers once (a payload, or the error) and then closes, so only
+    -- pending futures are selected.
     local cases, index_of = { deadline:case_receive() }, {}
     for i, future in pairs(pending) do
       local response = future:response()
@@ -20,7 +21,8 @@ local function handler(names, timeout)
     local r = channel.select(cases)
     if r.channel == deadline then break end
     local i = index_of[r.channel]
-    greetings[i] = r.ok and r.value or ("failed: " .. tostring(pending[i]:error()))
+    local result, err = pending[i]:result()
+    greetings[i] = err and ("failed: " .. err:message()) or result:data()
     pending[i] = nil
   end
   for i in pairs(pending) do

@@ -13,7 +13,7 @@ end
 
 function M.charge(order)
   if order.total > 1000 then
-    return nil, errors.new(errors.INVALID, "card declined for " .. order.total)
+    return nil, errors.new({ kind = errors.INVALID, message = "card declined for " .. order.total })
   end
   return { charge = "ch-" .. order.id, amount = order.total }
 end

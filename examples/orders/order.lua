@@ -22,7 +22,7 @@ local function main(order)
     local timeout = time.after("24h")
     local r = channel.select({ decisions:case_receive(), timeout:case_receive() })
     if r.channel == timeout then return fail("not approved within 24h") end
-    local decision = r.value:payload():data()
+    local decision = r.value  -- process.listen delivers the payload itself
     if not decision.approved then return fail("rejected by " .. tostring(decision.by)) end
   end
 

@@ -134,9 +134,11 @@ class Connection:
                 EXIT_USAGE,
             )
         try:
-            return manifest.load_app(Path(folder))
+            registry = manifest.load_app(Path(folder))
         except ManifestError as exc:
             raise CliError(f"cannot load {folder}:\n  " + "\n  ".join(exc.problems)) from None
+        manifest.announce(registry)  # skipped entries and settings not applied, on stderr
+        return registry
 
     def _dev_app(self) -> str | None:
         """The folder the dev server runs (``GET /_units/api/status``), if it is one here."""

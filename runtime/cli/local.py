@@ -39,6 +39,7 @@ def invoke_locally(
         registry = manifest.load_app(folder)
     except ManifestError as exc:
         return fail(f"cannot load {folder}:\n  " + "\n  ".join(exc.problems), EXIT_ERROR)
+    manifest.announce(registry)  # skipped entries and settings not applied, on stderr
 
     from runtime.engine import Engine
 

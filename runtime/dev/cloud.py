@@ -57,6 +57,8 @@ _UNIT_ATTRIBUTES = (
 class DevCloud(LocalCloud):
     """An app on moto, served on localhost, on the wall clock. Use as a context manager."""
 
+    _warn_on_load = False  # DevStack puts the load's warning in the stack's log
+
     def __init__(self, app_dir: str | Path, hub: LogHub, *, host: str = "127.0.0.1") -> None:
         super().__init__(app_dir, clock=WallClock())  # type: ignore[arg-type]
         self.hub = hub

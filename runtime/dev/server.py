@@ -22,6 +22,7 @@ from urllib.parse import urlsplit
 from runtime.apigw_events import http_event
 from runtime.dev.logs import SYSTEM_UNIT
 from runtime.dev.management import PREFIX, ManagementApi
+from runtime.errors import INTERNAL, NOT_FOUND
 
 if TYPE_CHECKING:
     from runtime.dev.stack import DevStack
@@ -94,7 +95,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.server.stack.hub.emit(
                 SYSTEM_UNIT, "error", f"{self.command} {url.path}: {exc!r}", {}
             )
-            self._send_json(500, {"error": {"kind": "INTERNAL", "message": repr(exc)}})
+            self._send_json(500, {"error": {"kind": INTERNAL, "message": repr(exc)}})
 
     def _read_body(self) -> bytes:
         length = int(self.headers.get("Content-Length") or 0)
@@ -127,7 +128,7 @@ class _Handler(BaseHTTPRequestHandler):
         # Only the files shipped in static/ by name: no paths, so nothing else is reachable.
         path = STATIC_DIR / name
         if "/" in name or path.suffix not in _CONTENT_TYPES or not path.is_file():
-            self._send_json(404, {"error": {"kind": "NOT_FOUND", "message": f"no {name}"}})
+            self._send_json(404, {"error": {"kind": NOT_FOUND, "message": f"no {name}"}})
             return
         headers = {"Content-Type": _CONTENT_TYPES[path.suffix], "Cache-Control": "no-cache"}
         self._send(200, headers, path.read_bytes())

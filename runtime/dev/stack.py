@@ -49,6 +49,7 @@ class DevStack:
         self.started_at = 0.0
         self.generation = 0
         self.reload_error: str | None = None
+        self._warning: str | None = None  # the load's warning last shown
         self.reloaded_at: float | None = None
         self._pumps: dict[str, Pump] = {}
         self._server: DevServer | None = None
@@ -73,6 +74,7 @@ class DevStack:
             raise
         self.generation = 1
         self._log_handler.attach()
+        self._show_warning(self.cloud.registry)
         host, port = self._server.server_address[:2]
         self.url = f"http://{host}:{port}"
         self._sync_pumps()
@@ -120,11 +122,12 @@ class DevStack:
 
     # -- serving --------------------------------------------------------------------------------
     def resolve(self, event: dict[str, Any]) -> dict[str, Any]:
-        """Answer an API Gateway v2 event through the app's HTTP API, as its Lambda would."""
+        """Answer an API Gateway v2 event through the app's HTTP API, as API Gateway (its CORS
+        configuration) and the API Lambda would."""
         with self.gate.shared():
             cloud = self.cloud
             with cloud.engine_lock:
-                reply = cloud.api.resolve(event, None)
+                reply = cloud.resolve_http(event)
         self.bell.ring()  # the function may have sent messages or started runs
         return reply
 
@@ -179,9 +182,18 @@ class DevStack:
             )
             return
         self._sync_pumps()
+        self._show_warning(registry)
         elapsed = (time.perf_counter() - started) * 1000
         self.hub.emit(SYSTEM_UNIT, "info", f"reloaded {self.app} in {elapsed:.0f}ms", {})
         self.bell.ring()
+
+    def _show_warning(self, registry: manifest.Registry) -> None:
+        """The load's warning (skipped entries, settings not applied) in the stack's log: at
+        start, and after a reload only when it changed."""
+        text = registry.warning
+        if text is not None and text != self._warning:
+            self.hub.emit(SYSTEM_UNIT, "warning", text, {})
+        self._warning = text
 
     def _reload_failed(self, message: str) -> None:
         self.reload_error = message

@@ -24,7 +24,8 @@ local raw_pcall, raw_xpcall, raw_load, assert = pcall, xpcall, load, assert
 local co_create, co_resume, co_yield = coroutine.create, coroutine.resume, coroutine.yield
 local co_status, co_running, co_isyieldable, co_close = coroutine.status, coroutine.running,
   coroutine.isyieldable, coroutine.close
-local sethook, gethook, traceback = debug.sethook, debug.gethook, debug.traceback
+local sethook, gethook, traceback, getinfo = debug.sethook, debug.gethook, debug.traceback,
+  debug.getinfo
 local pack, unpack, concat, insert = table.pack, table.unpack, table.concat, table.insert
 local sfind, sformat, ssub, srep = string.find, string.format, string.sub, string.rep
 local c_gmatch = string.gmatch
@@ -191,7 +192,14 @@ local function pass_through(co, ok, ...)
   return ok, ...
 end
 
+-- Coroutines the scheduler runs (tasks, and what coroutine.spawn started): application code
+-- may look at them, never resume them.
+local managed = setmetatable({}, { __mode = "k" })
+
 local function user_resume(co, ...)
+  if managed[co] then
+    error("coroutine.resume: this coroutine was started by coroutine.spawn and runs on its own", 2)
+  end
   return pass_through(co, co_resume(co, ...))
 end
 
@@ -211,9 +219,23 @@ local function user_wrap(f)
   end
 end
 
+--- coroutine.spawn(fn) (Wippy's): run `fn` concurrently within this unit; returns its thread.
+local function user_spawn(fn)
+  if type(fn) ~= "function" then
+    error("bad argument #1 to spawn (function expected, got " .. type(fn) .. ")", 2)
+  end
+  local task = current
+  if task == nil then error("coroutine.spawn must run inside a unit", 2) end
+  local child = kit.new_task(fn, task.budget, task.ctx)
+  child.durable = task.durable
+  kit.await("spawn", child)
+  return child.co
+end
+
 local user_coroutine = {
   create = user_create,
   resume = user_resume,
+  spawn = user_spawn,
   wrap = user_wrap,
   yield = co_yield,
   status = co_status,
@@ -240,6 +262,7 @@ kit.await = await
 function kit.new_task(fn, budget, ctx)
   local co = co_create(fn)
   install_hook(co)
+  managed[co] = true
   return { co = co, budget = budget, ctx = ctx or {} }
 end
 
@@ -254,10 +277,13 @@ local function safe_text(v)
 end
 kit.safe_text = safe_text
 
---- The text of any error value (an errors.new object reads "KIND: message").
+--- The text of any error value for tracebacks and logs (an error object reads
+--- "Kind: message", or its message when it has no kind).
 local function error_text(err)
   if type(err) == "table" and getmetatable(err) == "error" and rawget(err, "kind_") ~= nil then
-    return safe_text(rawget(err, "kind_")) .. ": " .. safe_text(rawget(err, "message_"))
+    local kind = rawget(err, "kind_")
+    if kind == "" then return safe_text(rawget(err, "message_")) end
+    return safe_text(kind) .. ": " .. safe_text(rawget(err, "message_"))
   end
   return safe_text(err)
 end
@@ -296,34 +322,122 @@ function kit.current_task()
 end
 
 ---------------------------------------------------------------------------------------------
--- Errors as values: errors.new(kind, msg), err:kind(), err:message().
+-- Errors as values (Wippy's `errors`): err:kind(), :message(), :retryable(), :details(),
+-- :stack(). The `errors` global that makes them is runtime/modules/errors_module.py.
 ---------------------------------------------------------------------------------------------
-local error_mt = {}
-error_mt.__index = {
-  kind = function(self) return self.kind_ end,
-  message = function(self) return self.message_ end,
-  details = function(self) return self.details_ end,
+-- Kinds as Wippy spells them; the kit's own code may name them by constant (INVALID).
+local KIND_VALUES = {
+  UNKNOWN = "", INVALID = "Invalid", NOT_FOUND = "NotFound", ALREADY_EXISTS = "AlreadyExists",
+  PERMISSION_DENIED = "PermissionDenied", UNAVAILABLE = "Unavailable", INTERNAL = "Internal",
+  CANCELED = "Canceled", CONFLICT = "Conflict", TIMEOUT = "Timeout", RATE_LIMITED = "RateLimited",
 }
-error_mt.__tostring = function(self) return self.kind_ .. ": " .. tostring(self.message_) end
-error_mt.__metatable = "error"
-kit.error_mt = error_mt
+kit.KIND_VALUES = KIND_VALUES
 
-function kit.new_error(kind, message, details)
-  return setmetatable({ kind_ = kind, message_ = message, details_ = details }, error_mt)
-end
-
-function kit.is_error(v)
+local function is_error(v)
   return type(v) == "table" and getmetatable(v) == "error" and rawget(v, "kind_") ~= nil
 end
+kit.is_error = is_error
 
---- Describe any error value as kind, message (for Python).
+--- A copy of a details table: string keys only, arrays kept, other values as text (as
+--- Wippy keeps an error's details: plain data, never a live reference).
+local function copy_details(t, depth)
+  if depth > 32 then return nil end
+  local out, n = {}, 0
+  local array = rawlen(t) > 0
+  for k, v in next, t do
+    if type(k) == "string" or (array and math_type(k) == "integer") then
+      local tv = type(v)
+      if tv == "table" then
+        v = copy_details(v, depth + 1)
+      elseif tv ~= "string" and tv ~= "number" and tv ~= "boolean" then
+        v = safe_text(v)
+      end
+      out[k] = v
+      n = n + 1
+    end
+  end
+  if n == 0 and depth == 0 then return nil end
+  return out
+end
+kit.copy_details = copy_details
+
+local error_mt = { __metatable = "error" }
+local error_methods = {}
+error_mt.__index = error_methods
+-- Methods answer for any receiver, as Wippy's do: err.kind() (no self) is the empty kind.
+function error_methods.kind(self)
+  return is_error(self) and rawget(self, "kind_") or ""
+end
+function error_methods.message(self)
+  return is_error(self) and rawget(self, "message_") or ""
+end
+function error_methods.retryable(self)
+  if not is_error(self) then return nil end
+  return rawget(self, "retryable_")
+end
+function error_methods.details(self)
+  local d = is_error(self) and rawget(self, "details_")
+  if type(d) ~= "table" then return nil end
+  return copy_details(d, 0)
+end
+function error_methods.stack(self)
+  local s = is_error(self) and rawget(self, "stack_")
+  return type(s) == "string" and s or ""
+end
+-- tostring(err) is the message, as in Wippy; `..` takes an error's message.
+error_mt.__tostring = function(self) return tostring(rawget(self, "message_")) end
+local function concat_part(v)
+  if type(v) == "string" or type(v) == "number" then return v end
+  if is_error(v) then return tostring(rawget(v, "message_")) end
+  return tostring(v)
+end
+error_mt.__concat = function(a, b) return concat_part(a) .. concat_part(b) end
+kit.error_mt = error_mt
+
+--- A new error value. `kind` may be a kind ("NotFound") or its constant name ("NOT_FOUND").
+function kit.new_error(kind, message, details, retryable, stack, frames)
+  if kind == nil then kind = "" end
+  kind = KIND_VALUES[kind] or kind
+  if type(details) == "table" then details = copy_details(details, 0) else details = nil end
+  return setmetatable({
+    kind_ = kind, message_ = message, details_ = details, retryable_ = retryable,
+    stack_ = stack, frames_ = frames,
+  }, error_mt)
+end
+
+--- The Lua frames above the caller's `level`, as Wippy's errors.call_stack lists them, and
+--- the same as text for err:stack().
+local MAX_FRAMES = 64
+function kit.capture_stack(level, context)
+  local frames, lines = {}, {}
+  if context ~= nil then lines[1] = context end
+  for l = level, level + MAX_FRAMES do
+    local info = getinfo(l, "Sln")
+    if info == nil then break end
+    if info.what ~= "C" and sfind(info.short_src, "^%[kit%]") == nil then
+      local frame = {
+        level = #frames + 1, source = info.short_src, line = info.currentline,
+        name = info.name or "", type = info.what,
+      }
+      frames[#frames + 1] = frame
+      lines[#lines + 1] = sformat("  %s:%d (%s)", frame.source, frame.line, frame.name)
+    end
+  end
+  return concat(lines, "\n"), frames
+end
+
+--- Describe any error value for Python: kind, message, retryable, details (a table or nil).
 function kit.describe_error(err)
   -- Application code can rawset any value into an error's fields: text only, made guarded.
   if type(err) == "table" and rawget(err, "kind_") ~= nil then
     local kind = rawget(err, "kind_")
-    return type(kind) == "string" and kind or nil, safe_text(rawget(err, "message_"))
+    local retryable = rawget(err, "retryable_")
+    if type(retryable) ~= "boolean" then retryable = nil end
+    local details = rawget(err, "details_")
+    return type(kind) == "string" and kind or nil, safe_text(rawget(err, "message_")), retryable,
+      type(details) == "table" and details or nil
   end
-  return nil, safe_text(err)
+  return nil, safe_text(err), nil, nil
 end
 
 ---------------------------------------------------------------------------------------------
@@ -464,6 +578,28 @@ local function safe_collectgarbage(opt, ...)
   error("collectgarbage: option '" .. tostring(opt) .. "' is not available", 2)
 end
 
+-- What `type` says of the kit's objects: Wippy's are userdata (errors, channels, futures,
+-- payloads, times, requests...) and its runtime types are "type"; here they are tables with a
+-- named, protected metatable, and application code that asks must get Wippy's answer.
+local USERDATA_KINDS = {}
+for _, name in ipairs({ "error", "channel", "future", "payload", "message", "executor",
+    "duration", "location", "time", "timer", "ticker", "http.Request", "http.Response",
+    "http.MultipartFile", "stream.Stream", "stream.Scanner" }) do
+  USERDATA_KINDS[name] = true
+end
+local function wippy_type(v)
+  local t = type(v)
+  if t == "table" then
+    local mt = getmetatable(v)
+    if type(mt) == "string" then
+      if USERDATA_KINDS[mt] then return "userdata" end
+      if mt == "type" then return "type" end
+    end
+  end
+  return t
+end
+kit.wippy_type = wippy_type
+
 --- Build the environment for an entry.
 --- host: { clock_now = fn() -> seconds, entry_id = "ns:name", require = fn(name) -> module,
 ---         print = fn(...) }
@@ -482,16 +618,53 @@ function kit.new_env(host)
     end
     return raw_load(chunk, name or "=(load)", "t", chunk_env or env)
   end
+  -- Wippy's `os` (its ostime module): the context's clock (the recorded time in a workflow),
+  -- the kit's local zone (UTC unless TZ names another) and Wippy's date specifiers, all from
+  -- runtime/gotime through kit.time_host. Not C's: the C library's zone is the machine's.
+  local function os_arg(v, n, fname, expected)
+    if type(v) ~= expected then
+      error(sformat("bad argument #%d to '%s' (%s expected, got %s)", n, fname, expected,
+        type(v)), 3)
+    end
+    return v
+  end
   local os_safe = {
     time = function(t)
       if t == nil then return math_floor(host.clock_now()) end
-      return os_time(t)
+      os_arg(t, 1, "time", "table")
+      -- As Wippy reads the table: numbers only; the date defaults to today, the clock to 0.
+      local function field(k, default)
+        local v = rawget(t, k)
+        if type(v) == "number" then return kit.int_arg(v, "os.time: field '" .. k .. "'", 3) end
+        return default
+      end
+      return kit.time_host.os_time(field("year"), field("month"), field("day"),
+        field("hour", 0), field("min", 0), field("sec", 0))
     end,
-    clock = os_clock,
+    clock = function() return kit.time_host.os_clock() end,
     date = function(fmt, t)
-      if t == nil then t = math_floor(host.clock_now()) end
-      return os_date(fmt, t)
+      if fmt == nil then fmt = "%c" end
+      if type(fmt) == "number" then fmt = tostring(fmt) end
+      os_arg(fmt, 1, "date", "string")
+      kit.charge(16 * #fmt) -- the specifiers are read in Python (see TEXT_COST)
+      if t == nil then
+        t = math_floor(host.clock_now())
+      else
+        t = kit.int_arg(os_arg(t, 2, "date", "number"), "os.date", 2)
+      end
+      local utc = ssub(fmt, 1, 1) == "!"
+      if utc then fmt = ssub(fmt, 2) end
+      if fmt == "*t" then
+        local y, mo, d, h, mi, s, wday, yday, isdst = kit.time_host.os_fields(t, utc)
+        return { year = y, month = mo, day = d, hour = h, min = mi, sec = s, wday = wday,
+          yday = yday, isdst = isdst }
+      end
+      return kit.time_host.os_format(fmt, t, utc)
     end,
+    difftime = function(t2, t1)
+      return (os_arg(t2, 1, "difftime", "number") - os_arg(t1, 2, "difftime", "number")) + 0.0
+    end,
+    platform = "wippy",
   }
   env.assert = assert
   env.error = error
@@ -509,7 +682,7 @@ function kit.new_env(host)
   env.getmetatable = safe_getmetatable
   env.tonumber = tonumber
   env.tostring = tostring
-  env.type = type
+  env.type = wippy_type
   env.collectgarbage = safe_collectgarbage
   env.load = safe_load
   env.string = copy(safe_string)
@@ -521,9 +694,19 @@ function kit.new_env(host)
   env.require = host.require
   env.channel = host.channel
   env.process = host.process
+  env.errors = host.errors
+  env.payload = host.payload
+  env.unpack = unpack
   env.print = host.print
   env._G = env
   env._VERSION = _VERSION
+  -- Typed Lua (runtime/lua/types.lua): the chunk's declared types, and the primitive casts
+  -- `string(v)`, `integer(v)`, ... (`string` stays the string library).
+  env.__wippy_types = kit.new_types(env)
+  setmetatable(env.string, kit.string_type_metatable())
+  for _, name in ipairs({ "integer", "number", "boolean", "any", "unknown", "never" }) do
+    env[name] = kit.primitive_type(name)
+  end
   return env
 end
 
@@ -594,17 +777,23 @@ end
 
 local function channel_select(cases, default)
   if type(cases) ~= "table" then error("channel.select: expected a list of cases", 2) end
-  local plain = {}
-  for i, c in ipairs(cases) do
-    if type(c) ~= "table" or (c.kind ~= "recv" and c.kind ~= "send") or c.id == nil then
-      error("channel.select: case " .. i .. " is not a case (use ch:case_receive() or ch:case_send(v))", 2)
+  -- Both of Wippy's forms: channel.select(cases, true) and channel.select{..., default = true}.
+  if default == nil then default = rawget(cases, "default") end
+  local plain, n = {}, 0
+  for _, c in ipairs(cases) do
+    -- As in Wippy, what is not a case is passed over.
+    if type(c) == "table" and (c.kind == "recv" or c.kind == "send") and c.id ~= nil then
+      n = n + 1
+      plain[n] = c
     end
-    plain[i] = c
   end
-  if #plain == 0 and not default then error("channel.select: no cases", 2) end
+  if n == 0 and not default then error("channel.select: no cases", 2) end
   local index, value, ok = await("select", plain, default and true or false)
-  if index == 0 then return { default = true } end
-  return { channel = plain[index].channel, value = value, ok = ok, index = index }
+  if index == 0 then return { default = true, ok = true } end
+  local case = plain[index]
+  -- A send case reports the value it sent.
+  if case.kind == "send" then value = case.value end
+  return { channel = case.channel, value = value, ok = ok }
 end
 
 function kit.channel_module(new_channel_id)
@@ -622,74 +811,343 @@ end
 kit.is_channel = is_channel
 
 ---------------------------------------------------------------------------------------------
--- Durations and times (the `time` module's values).
+-- Durations and times (the `time` module's values), with Go's semantics as Wippy has them.
+-- A Duration is a count of nanoseconds; a Time is Unix seconds + nanoseconds + the Location
+-- it is shown in; a Location is a key naming a zone. The calendar, zones and layouts are
+-- computed in Python (runtime/gotime) through `kit.time_host`, which
+-- runtime/modules/time_module.py installs when the engine starts.
+-- Like Wippy's userdata they have methods and __tostring only: no arithmetic or ordering
+-- operators, and == is identity. Their state lives in private weak tables, so application
+-- code can neither forge one nor change it.
 ---------------------------------------------------------------------------------------------
+local NANOS = 1000000000
+local ZERO_UNIX = -62135596800 -- Go's zero time, January 1, year 1, UTC
+local TIME_STRING_LAYOUT = "2006-01-02 15:04:05.999999999 -0700 MST"
+local RFC3339_LAYOUT = "2006-01-02T15:04:05Z07:00"
+
+local function host() return kit.time_host end
+-- Python reads layouts, values and duration strings in time linear in their length, which the
+-- count hook cannot see: charged up front, as the C functions are.
+local TEXT_COST = 16
+
+-- Go's integer division truncates toward zero; Lua's // floors.
+local function quot(a, b)
+  local q = a // b
+  if q < 0 and q * b ~= a then q = q + 1 end
+  return q
+end
+
+--- An integral argument, as Go's Lua reads one (a float is truncated toward zero).
+local function int_arg(v, what, level)
+  if math_type(v) == "integer" then return v end
+  if type(v) == "number" and v == v and v > -2^63 and v < 2^63 then
+    return math_tointeger(v < 0 and -math_floor(-v) or math_floor(v))
+  end
+  error(what .. ": expected an integer, got " .. (type(v) == "number" and tostring(v) or type(v)),
+    level + 1)
+end
+kit.int_arg = int_arg
+
 local duration_mt = { __metatable = "duration" }
 local duration_methods = {}
 duration_mt.__index = duration_methods
-local function new_duration(ns) return setmetatable({ ns_ = ns }, duration_mt) end
-kit.new_duration = new_duration
-function duration_methods:nanoseconds() return self.ns_ end
-function duration_methods:microseconds() return self.ns_ // 1000 end
-function duration_methods:milliseconds() return self.ns_ // 1000000 end
-function duration_methods:seconds() return self.ns_ / 1e9 end
-function duration_methods:minutes() return self.ns_ / 6e10 end
-function duration_methods:hours() return self.ns_ / 3.6e12 end
-duration_mt.__tostring = function(self) return sformat("%.3fs", self.ns_ / 1e9) end
-duration_mt.__eq = function(a, b) return a.ns_ == b.ns_ end
-duration_mt.__lt = function(a, b) return a.ns_ < b.ns_ end
-duration_mt.__le = function(a, b) return a.ns_ <= b.ns_ end
-duration_mt.__add = function(a, b) return new_duration(a.ns_ + b.ns_) end
-duration_mt.__sub = function(a, b) return new_duration(a.ns_ - b.ns_) end
-
---- A duration argument in nanoseconds: a Duration, a number of milliseconds, or a string
---- ("250ms", "1h30m") parsed by Python.
-function kit.duration_ns(d, parse)
-  if type(d) == "table" and getmetatable(d) == "duration" then return d.ns_ end
-  if type(d) == "number" then
-    if d < 0 then return nil, "negative duration" end
-    return math_floor(d * 1000000)
-  end
-  if type(d) == "string" then return parse(d) end
-  return nil, "expected a duration (a string like '250ms', milliseconds, or a Duration)"
+local duration_ns_of = setmetatable({}, { __mode = "k" })
+local function new_duration(ns)
+  local d = setmetatable({}, duration_mt)
+  duration_ns_of[d] = ns
+  return d
 end
+kit.new_duration = new_duration
+local function is_duration(v) return duration_ns_of[v] ~= nil end
+kit.is_duration = is_duration
+local function ns_of(self, what)
+  local ns = duration_ns_of[self]
+  if ns == nil then error("duration:" .. what .. ": expected a Duration", 3) end
+  return ns
+end
+function duration_methods:nanoseconds() return ns_of(self, "nanoseconds") end
+function duration_methods:microseconds() return quot(ns_of(self, "microseconds"), 1000) end
+function duration_methods:milliseconds() return quot(ns_of(self, "milliseconds"), 1000000) end
+-- As Go computes them: whole units plus the rest, so large durations keep their precision.
+local function in_units(ns, unit)
+  local whole = quot(ns, unit)
+  return whole + (ns - whole * unit) / unit
+end
+function duration_methods:seconds() return in_units(ns_of(self, "seconds"), NANOS) end
+function duration_methods:minutes() return in_units(ns_of(self, "minutes"), 60 * NANOS) end
+function duration_methods:hours() return in_units(ns_of(self, "hours"), 3600 * NANOS) end
+duration_mt.__tostring = function(self) return host().duration_string(ns_of(self, "tostring")) end
+
+--- A duration argument as nanoseconds: a Duration, a string read by `parse` ("250ms",
+--- "1h30m"), or a number counted in units of `unit_ns` nanoseconds. The unit is the caller's
+--- to say: 1 in the `time` module (Wippy's numbers there are nanoseconds), 1000000 in option
+--- tables (`with_options({timeout = 5000})` is milliseconds). Negative only when `signed`.
+--- Returns ns, or nil and a message.
+function kit.duration_ns(d, parse, unit_ns, signed)
+  if math_type(unit_ns) ~= "integer" or unit_ns <= 0 then
+    error("kit.duration_ns: the unit of a bare number (in nanoseconds) is required", 2)
+  end
+  local ns = duration_ns_of[d]
+  if ns == nil then
+    local td = type(d)
+    if td == "number" then
+      local f = d * 1.0 * unit_ns
+      if f ~= f or f >= 2^63 or f <= -2^63 then return nil, "duration out of range: " .. tostring(d) end
+      if math_type(d) == "integer" then
+        ns = d * unit_ns
+      else
+        ns = math_tointeger(f < 0 and -math_floor(-f) or math_floor(f))
+      end
+    elseif td == "string" then
+      charge(TEXT_COST * #d)
+      local err
+      ns, err = parse(d)
+      if ns == nil then return nil, err end
+    else
+      return nil, "expected a duration (a string like '250ms', a number or a Duration), got " .. td
+    end
+  end
+  if ns < 0 and not signed then return nil, "negative duration" end
+  return ns
+end
+
+local location_mt = { __metatable = "location" }
+local location_methods = {}
+location_mt.__index = location_methods
+local location_of = setmetatable({}, { __mode = "k" })
+local function new_location(key, name)
+  local loc = setmetatable({}, location_mt)
+  location_of[loc] = { key = key, name = name }
+  return loc
+end
+kit.new_location = new_location
+local function is_location(v) return location_of[v] ~= nil end
+kit.is_location = is_location
+function kit.location_key(loc) return location_of[loc].key end
+function location_methods:string()
+  local l = location_of[self]
+  if l == nil then error("location:string: expected a Location", 2) end
+  return l.name
+end
+location_mt.__tostring = function(self) return location_of[self].name end
+
+local UTC_LOC, LOCAL_LOC
+local function utc_location()
+  if UTC_LOC == nil then UTC_LOC = new_location("UTC", "UTC") end
+  return UTC_LOC
+end
+local function local_location()
+  if LOCAL_LOC == nil then LOCAL_LOC = new_location("Local", host().local_name()) end
+  return LOCAL_LOC
+end
+kit.utc_location, kit.local_location = utc_location, local_location
 
 local time_mt = { __metatable = "time" }
 local time_methods = {}
 time_mt.__index = time_methods
-local function new_time(ns) return setmetatable({ ns_ = ns }, time_mt) end
-kit.new_time = new_time
-function time_methods:unix() return self.ns_ // 1000000000 end
-function time_methods:unix_nano() return self.ns_ end
-function time_methods:unix_milli() return self.ns_ // 1000000 end
-function time_methods:format_rfc3339()
-  local sec = self.ns_ // 1000000000
-  local frac = self.ns_ % 1000000000
-  local base = os_date("!%Y-%m-%dT%H:%M:%S", sec)
-  if frac == 0 then return base .. "Z" end
-  local digits = sformat("%09d", frac):gsub("0+$", "")
-  return base .. "." .. digits .. "Z"
+local time_of = setmetatable({}, { __mode = "k" })
+local function new_time(sec, nsec, loc)
+  local t = setmetatable({}, time_mt)
+  time_of[t] = { s = sec, n = nsec, loc = loc }
+  return t
 end
-function time_methods:add(d)
-  local ns, err = kit.duration_ns(d, kit.parse_duration_ns)
+kit.new_time = new_time
+local function is_time(v) return time_of[v] ~= nil end
+kit.is_time = is_time
+--- A Time at `sec` + `nsec` (any integers: normalised) in the local zone.
+function kit.local_time(sec, nsec)
+  return new_time(sec + nsec // NANOS, nsec % NANOS, local_location())
+end
+
+local function data(self, what, level)
+  local d = time_of[self]
+  if d == nil then error("time:" .. what .. ": expected a Time", level + 1) end
+  return d
+end
+local function other_time(v, what)
+  local d = time_of[v]
+  if d == nil then error("time:" .. what .. ": expected a Time, got " .. type(v), 3) end
+  return d
+end
+local function key_of(d) return location_of[d.loc].key end
+-- The wall clock, computed once per Time: year, month, day, hour, minute, second, weekday,
+-- day of year, zone abbreviation, offset, dst.
+local function wall(self, what)
+  local d = data(self, what, 3)
+  local f = d.f
+  if f == nil then
+    f = pack(host().fields(d.s, d.n, key_of(d)))
+    d.f = f
+  end
+  return f
+end
+
+function time_methods:add(dur)
+  local d = data(self, "add", 2)
+  local ns, err = kit.duration_ns(dur, host().parse_duration, 1, true)
   if ns == nil then error("time:add: " .. tostring(err), 2) end
-  return new_time(self.ns_ + ns)
+  local sec, nsec = d.s + ns // NANOS, d.n + ns % NANOS
+  if nsec >= NANOS then sec, nsec = sec + 1, nsec - NANOS end
+  return new_time(sec, nsec, d.loc)
 end
 function time_methods:sub(other)
-  if type(other) ~= "table" or getmetatable(other) ~= "time" then error("time:sub: expected a Time", 2) end
-  return new_duration(self.ns_ - other.ns_)
+  local d, o = data(self, "sub", 2), other_time(other, "sub")
+  return new_duration(host().sub(d.s, d.n, o.s, o.n))
 end
-function time_methods:before(other) return self.ns_ < other.ns_ end
-function time_methods:after(other) return self.ns_ > other.ns_ end
-function time_methods:equal(other) return self.ns_ == other.ns_ end
-time_mt.__tostring = function(self) return self:format_rfc3339() end
-time_mt.__eq = function(a, b) return a.ns_ == b.ns_ end
-time_mt.__lt = function(a, b) return a.ns_ < b.ns_ end
-time_mt.__le = function(a, b) return a.ns_ <= b.ns_ end
+function time_methods:add_date(years, months, days)
+  local d = data(self, "add_date", 2)
+  local sec, nsec = host().add_date(d.s, d.n, key_of(d), int_arg(years, "time:add_date", 2),
+    int_arg(months, "time:add_date", 2), int_arg(days, "time:add_date", 2))
+  return new_time(sec, nsec, d.loc)
+end
+function time_methods:before(other)
+  local d, o = data(self, "before", 2), other_time(other, "before")
+  return d.s < o.s or (d.s == o.s and d.n < o.n)
+end
+function time_methods:after(other)
+  local d, o = data(self, "after", 2), other_time(other, "after")
+  return d.s > o.s or (d.s == o.s and d.n > o.n)
+end
+function time_methods:equal(other)
+  local d, o = data(self, "equal", 2), other_time(other, "equal")
+  return d.s == o.s and d.n == o.n
+end
+function time_methods:format(layout)
+  local d = data(self, "format", 2)
+  if type(layout) == "number" then layout = tostring(layout) end
+  if type(layout) ~= "string" then error("time:format: expected a layout string", 2) end
+  charge(TEXT_COST * #layout)
+  return host().format(d.s, d.n, key_of(d), layout)
+end
+function time_methods:format_rfc3339()
+  local d = data(self, "format_rfc3339", 2)
+  return host().format(d.s, d.n, key_of(d), RFC3339_LAYOUT)
+end
+function time_methods:unix() return data(self, "unix", 2).s end
+-- Integer arithmetic wraps outside about 1678..2262, as Go's UnixNano does.
+function time_methods:unix_nano()
+  local d = data(self, "unix_nano", 2)
+  return d.s * NANOS + d.n
+end
+function time_methods:unix_milli()
+  local d = data(self, "unix_milli", 2)
+  return d.s * 1000 + d.n // 1000000
+end
+function time_methods:date()
+  local f = wall(self, "date")
+  return f[1], f[2], f[3]
+end
+function time_methods:clock()
+  local f = wall(self, "clock")
+  return f[4], f[5], f[6]
+end
+function time_methods:year() return wall(self, "year")[1] end
+function time_methods:month() return wall(self, "month")[2] end
+function time_methods:day() return wall(self, "day")[3] end
+function time_methods:hour() return wall(self, "hour")[4] end
+function time_methods:minute() return wall(self, "minute")[5] end
+function time_methods:second() return wall(self, "second")[6] end
+function time_methods:nanosecond() return data(self, "nanosecond", 2).n end
+function time_methods:weekday() return wall(self, "weekday")[7] end
+function time_methods:year_day() return wall(self, "year_day")[8] end
+function time_methods:is_zero()
+  local d = data(self, "is_zero", 2)
+  return d.s == ZERO_UNIX and d.n == 0
+end
+function time_methods:utc()
+  local d = data(self, "utc", 2)
+  return new_time(d.s, d.n, utc_location())
+end
+function time_methods:in_local()
+  local d = data(self, "in_local", 2)
+  return new_time(d.s, d.n, local_location())
+end
+function time_methods:in_location(loc)
+  local d = data(self, "in_location", 2)
+  if not is_location(loc) then error("time:in_location: expected a Location", 2) end
+  return new_time(d.s, d.n, loc)
+end
+function time_methods:location() return data(self, "location", 2).loc end
+local function rounded(self, dur, what, truncate)
+  local d = data(self, what, 3)
+  local ns = duration_ns_of[dur]
+  if ns == nil then
+    error("time:" .. what .. ": expected a Duration (from time.parse_duration), got " .. type(dur), 3)
+  end
+  local sec, nsec = host().round(d.s, d.n, ns, truncate)
+  return new_time(sec, nsec, d.loc)
+end
+function time_methods:round(dur) return rounded(self, dur, "round", false) end
+function time_methods:truncate(dur) return rounded(self, dur, "truncate", true) end
+time_mt.__tostring = function(self)
+  local d = data(self, "tostring", 2)
+  return host().format(d.s, d.n, key_of(d), TIME_STRING_LAYOUT)
+end
 
 ---------------------------------------------------------------------------------------------
 -- funcs: in-process calls run inside the caller's coroutine (no scheduler round trip) unless
 -- they need a timeout; async calls and timeouts go through the scheduler as child tasks.
+---------------------------------------------------------------------------------------------
+---------------------------------------------------------------------------------------------
+-- Payloads (Wippy's `payload`): what futures deliver and messages carry. A payload holds a Lua
+-- value in a format; `transcode` re-encodes it (JSON, YAML, MessagePack, text, bytes) through
+-- the host's codecs (runtime/modules/payload_module.py), `data()` gives the Lua value back.
+---------------------------------------------------------------------------------------------
+local FORMAT = {
+  JSON = "json/plain", YAML = "yaml/plain", STRING = "text/plain",
+  BYTES = "application/octet-stream", MSGPACK = "application/msgpack", LUA = "lua/any",
+  GOLANG = "golang/any", ERROR = "golang/error",
+}
+kit.PAYLOAD_FORMAT = FORMAT
+local payload_mt = { __metatable = "payload" }
+local payload_methods = {}
+payload_mt.__index = payload_methods
+payload_mt.__tostring = function(self) return "payload{format=" .. self.format_ .. "}" end
+
+local function new_payload(value, format)
+  if format == nil then format = is_error(value) and FORMAT.ERROR or FORMAT.LUA end
+  return setmetatable({ data_ = value, format_ = format }, payload_mt)
+end
+kit.new_payload = new_payload
+
+local function is_payload(v)
+  return type(v) == "table" and getmetatable(v) == "payload"
+end
+kit.is_payload = is_payload
+
+function payload_methods:get_format() return self.format_ end
+function payload_methods:data()
+  local encoded = rawget(self, "encoded_")
+  if encoded == nil then return self.data_ end
+  -- A transcoded payload decodes its own text, so what comes back is what the format kept.
+  local value, err = kit.payload_decode(encoded, self.format_)
+  if err ~= nil then return nil, kit.new_error("Internal", "transcode failed: " .. tostring(err)) end
+  return value
+end
+payload_methods.unmarshal = payload_methods.data
+function payload_methods:transcode(format)
+  if type(format) ~= "string" then
+    return nil, kit.new_error("Invalid", "payload:transcode: the format must be a string")
+  end
+  local value = self:data()
+  if format == FORMAT.LUA or format == FORMAT.GOLANG then return new_payload(value, format) end
+  if format == FORMAT.ERROR then
+    if not is_error(value) then
+      return nil, kit.new_error("Internal", "transcode failed: the value is not an error")
+    end
+    return new_payload(value, format)
+  end
+  local encoded, err = kit.payload_encode(value, format)
+  if err ~= nil then return nil, kit.new_error("Internal", "transcode failed: " .. tostring(err)) end
+  local out = new_payload(nil, format)
+  out.encoded_ = encoded
+  return out
+end
+
+---------------------------------------------------------------------------------------------
+-- Futures (Wippy's `future`): the result of funcs.async. The response channel delivers one
+-- Payload (success) or one error (failure), then closes. result(), error(), is_complete()
+-- and is_canceled() never block; the outcome lives in the scheduler (runtime/scheduler.py).
 ---------------------------------------------------------------------------------------------
 local future_mt = { __metatable = "future" }
 local future_methods = {}
@@ -698,30 +1156,22 @@ future_mt.__index = future_methods
 function future_methods:response()
   return self.channel_
 end
+future_methods.channel = future_methods.response
 function future_methods:result()
-  if self.done_ == nil then
-    local _, value, ok = await("select", { { kind = "recv", id = self.channel_.id_ } }, false)
-    self.done_ = true
-    if ok then
-      self.value_ = value
-    else
-      self.error_ = await("future_error", self.id_)
-    end
-  end
-  return self.value_, self.error_
+  return await("future_result", self.id_)
 end
 function future_methods:is_complete()
-  if self.done_ ~= nil then return true end
   return await("future_done", self.id_)
 end
+function future_methods:is_canceled()
+  return await("future_canceled", self.id_)
+end
 function future_methods:error()
-  if self.done_ == nil and not self:is_complete() then return nil end
-  if self.done_ == nil then self:result() end
-  return self.error_
+  return await("future_error", self.id_)
 end
 function future_methods:cancel()
   await("future_cancel", self.id_)
-  return true
+  return true, nil
 end
 
 function kit.new_future(id, channel_id)
@@ -741,7 +1191,11 @@ function kit.call_in_process(fn, args, ctx)
   local task = current
   local saved = task.ctx
   task.ctx = ctx
+  -- How deep in calls the task is: a function called inline is not the HTTP-bound one and
+  -- must not see its request (runtime/modules/http_module.py reads this).
+  task.nested = (task.nested or 0) + 1
   local r = pack(raw_pcall(fn, unpack(args, 1, args.n)))
+  task.nested = task.nested - 1
   task.ctx = saved
   if not r[1] then
     local fatal = fatal_error(r[2])
@@ -751,9 +1205,14 @@ function kit.call_in_process(fn, args, ctx)
   return r[2], r[3]
 end
 
-local function as_error(e)
-  if e == nil or kit.is_error(e) then return e end
-  return kit.new_error("INTERNAL", tostring(e))
+--- What a caller gets for a callee's error: an error object as is; anything else (a string
+--- returned as `nil, "text"`, or raised) is an Internal error with that text, as in Wippy.
+local function as_error(e, raised)
+  if e == nil or is_error(e) then return e end
+  -- A string returned as `nil, "text"` says it is final; a raised one says nothing.
+  local retryable = nil
+  if not raised then retryable = false end
+  return kit.new_error("Internal", safe_text(e), nil, retryable)
 end
 kit.as_error = as_error
 
@@ -777,6 +1236,23 @@ end
 --- Build the `funcs` module of one entry.
 --- host.resolve(id) -> handler function | "remote" | "timed" (a default timeout) | nil, err
 --- host.clone(value, index) -> copy | nil, err
+-- Options a call may carry: Wippy's `timeout`, and the activity options of Wippy's Temporal
+-- pages (`activity.retry_policy`, ...; also spelled `temporal.activity.*`), which mean
+-- something in a workflow and are accepted elsewhere so that shared code runs anywhere.
+local ACTIVITY_OPTIONS = {
+  id = true, task_queue = true, schedule_to_close_timeout = true,
+  schedule_to_start_timeout = true, start_to_close_timeout = true, heartbeat_timeout = true,
+  wait_for_cancellation = true, retry_policy = true, disable_eager_execution = true,
+  versioning_intent = true, summary = true, priority = true, ["local"] = true,
+}
+-- Wippy hands a call's options to its scheduler as they are ("implementation-specific"), so
+-- any name is accepted; only an activity option must be one Wippy documents, since a misspelt
+-- one would silently change nothing.
+local function known_call_option(k)
+  local name = k:match("^activity%.(.+)$") or k:match("^temporal%.activity%.(.+)$")
+  return name == nil or ACTIVITY_OPTIONS[name] == true
+end
+
 function kit.funcs_module(host)
   local resolve, clone = host.resolve, host.clone
   local cache = {}
@@ -785,7 +1261,7 @@ function kit.funcs_module(host)
     local target = cache[id]
     if target ~= nil then return target end
     if type(id) ~= "string" then
-      return nil, kit.new_error("INVALID", "funcs: the function id must be a string like 'app:name'")
+      return nil, kit.new_error("Invalid", "funcs: the function id must be a string like 'app:name'")
     end
     local t, err = resolve(id)
     if t == nil then return nil, err end
@@ -801,10 +1277,10 @@ function kit.funcs_module(host)
     -- A workflow's calls are activities (recorded, retried): always the scheduler's "call".
     -- Checked per call, not cached: a library may serve functions and workflows alike.
     if type(target) == "string" or options.timeout ~= nil or (current ~= nil and current.durable) then
-      return await("call", id, args, ctx, options.timeout, options.retry)
+      return await("call", id, args, ctx, options.timeout, options.raw)
     end
     local value, verr, raised = kit.call_in_process(target, args, ctx)
-    if raised then return nil, as_error(verr) end
+    if raised then return nil, as_error(verr, true) end
     if type(value) == "table" then
       local copy, cloned_err = clone(value, 0)
       if cloned_err ~= nil then return nil, cloned_err end
@@ -815,10 +1291,10 @@ function kit.funcs_module(host)
 
   local function do_async(id, ctx, options, ...)
     local target, err = target_of(id)
-    if target == nil then error(err, 2) end
+    if target == nil then return nil, err end
     local args, cerr = clone_args(clone, pack(...))
-    if args == nil then error(cerr, 2) end
-    local future_id, channel_id = await("async", id, args, ctx, options.timeout, options.retry)
+    if args == nil then return nil, cerr end
+    local future_id, channel_id = await("async", id, args, ctx, options.timeout, options.raw)
     return kit.new_future(future_id, channel_id)
   end
 
@@ -835,17 +1311,29 @@ function kit.funcs_module(host)
     for k, v in pairs(values) do merged[k] = v end
     return new_executor(merged, self.options_)
   end
+  -- As in Wippy, with_options replaces the executor's options (it does not merge them).
   function executor:with_options(options)
     if type(options) ~= "table" then error("with_options: expected a table", 2) end
-    local merged = {}
-    for k, v in pairs(self.options_) do merged[k] = v end
-    for k, v in pairs(options) do merged[k] = v end
-    if merged.timeout ~= nil then
-      local ns, derr = kit.duration_ns(merged.timeout, kit.parse_duration_ns)
-      if ns == nil then error("with_options: timeout: " .. tostring(derr), 2) end
-      merged.timeout = ns / 1e9
+    local raw = {}
+    for k, v in pairs(options) do
+      if type(k) ~= "string" then error("with_options: option names are strings", 2) end
+      if not known_call_option(k) then
+        error("with_options: unknown activity option '" .. k .. "' (the activity.* options "
+          .. "of Wippy's activities page: start_to_close_timeout, schedule_to_close_timeout, "
+          .. "schedule_to_start_timeout, heartbeat_timeout, retry_policy, "
+          .. "wait_for_cancellation, id, task_queue, disable_eager_execution, summary, "
+          .. "priority, versioning_intent, local)", 2)
+      end
+      raw[k] = v
     end
-    return new_executor(self.ctx_, merged)
+    local timeout = nil
+    if raw.timeout ~= nil then
+      -- Wippy's option tables count a bare number in milliseconds.
+      local ns, derr = kit.duration_ns(raw.timeout, kit.parse_duration_ns, 1000000)
+      if ns == nil then error("with_options: timeout: " .. tostring(derr), 2) end
+      timeout = ns / 1e9
+    end
+    return new_executor(self.ctx_, { timeout = timeout, raw = raw })
   end
   function executor:call(id, ...) return do_call(id, self.ctx_, self.options_, ...) end
   function executor:async(id, ...) return do_async(id, self.ctx_, self.options_, ...) end
@@ -872,7 +1360,7 @@ end
 --- The body of a child task that runs one call (async, or with a timeout).
 function kit.call_task(fn, args)
   local value, err, raised = kit.call_in_process(fn, args, current.ctx)
-  if raised then return nil, as_error(err) end
+  if raised then return nil, as_error(err, true) end
   return value, as_error(err)
 end
 
@@ -911,13 +1399,10 @@ function kit.process_exit(value)
   error({ [EXIT_KEY] = true, value = value }, 0)
 end
 
-local payload_mt = { __metatable = "payload", __index = {
-  data = function(self) return self.data_ end,
-} }
 local message_mt = { __metatable = "message", __index = {
   topic = function(self) return self.topic_ end,
   from = function(self) return self.from_ end,
-  payload = function(self) return setmetatable({ data_ = self.data_ }, payload_mt) end,
+  payload = function(self) return new_payload(self.data_) end,
 } }
 
 function kit.new_message(topic, from, data)

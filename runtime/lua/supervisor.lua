@@ -90,7 +90,7 @@ function sup.on_event(state, ev)
   if i == nil then return state end -- an incarnation already replaced
   local child = state.spec.children[i]
   local err = ev.result and ev.result.error
-  local abnormal = err ~= nil and err:kind() ~= "CANCELED"
+  local abnormal = err ~= nil and err:kind() ~= errors.CANCELED
   if child.type == "temporary" or (child.type == "transient" and not abnormal) then
     state.pids[i] = false
     return state

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from runtime.errors import INVALID, TIMEOUT, CodecError, UnitError
+from runtime.errors import INTERNAL, INVALID, TIMEOUT, CodecError, UnitError
 from runtime.sandbox import lua_text
 
 if TYPE_CHECKING:
@@ -35,7 +35,7 @@ def build(engine: Engine, unit: EntryRuntime) -> Any:
                 return b"timed"  # its default timeout needs the scheduler's timer
             return engine.handler(entry.id)
         except UnitError as exc:
-            return None, state.new_error(exc.kind, exc.message)
+            return None, state.error_value(exc)
 
     def clone(value: Any, index: int) -> Any:
         path = "result" if index == 0 else f"args[{index}]"
@@ -78,7 +78,7 @@ def install_ops(engine: Engine, scheduler: Scheduler) -> None:
         def finished(task: Task) -> None:
             if task.failed:
                 err = engine.error_from_task(task, entry_id)
-                once(None, state.new_error(err.kind, err.message))
+                once(None, state.error_value(err))
             else:
                 values = task.values
                 once(values[0] if values else None, values[1] if len(values) > 1 else None)
@@ -131,7 +131,7 @@ def _start_remote(
     remote = engine.remote
     if remote is None:
         settle(
-            None, state.new_error("INTERNAL", f"{entry_id} is remote and no remote invoker is set")
+            None, state.new_error(INTERNAL, f"{entry_id} is remote and no remote invoker is set")
         )
         return
     unpacked = state.k["unpack_args"](args)
@@ -147,10 +147,10 @@ def _start_remote(
         try:
             value = fut.result()
         except UnitError as exc:
-            settle(None, state.new_error(exc.kind, exc.message))
+            settle(None, state.error_value(exc))
             return
         except Exception as exc:  # a transport failure is the caller's INTERNAL error
-            settle(None, state.new_error("INTERNAL", f"invoking {entry_id}: {exc}"))
+            settle(None, state.new_error(INTERNAL, f"invoking {entry_id}: {exc}"))
             return
         settle(codec.to_lua(value, "result"), None)
 

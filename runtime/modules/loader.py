@@ -15,6 +15,7 @@ from runtime.modules import (
     http_module,
     json_module,
     logger_module,
+    payload_module,
     process_module,
     time_module,
     uuid_module,
@@ -43,4 +44,5 @@ BUILDERS: dict[str, Builder] = {
     "base64": base64_module.build,
     "channel": channel_module.build,
     "workflow": workflow_module.build,
+    "payload": payload_module.build,
 }

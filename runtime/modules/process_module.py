@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from runtime.errors import UnitError
+from runtime.errors import INVALID, NOT_FOUND, UnitError
 from runtime.sandbox import lua_text
 
 if TYPE_CHECKING:
@@ -67,18 +67,29 @@ function M.events()
   return kit.channel_object(id)
 end
 -- Inside a workflow the inbox is its signals; an actor gets its messages in handle().
-local function inbox_channel(topic)
-  local id = host.inbox(topic)
+local function inbox_channel(topic, as_message)
+  local id = host.inbox(topic, as_message)
   if id == nil then
     error("process.inbox(): handler actors receive messages in handle(state, msg); "
       .. "loop-style code with an inbox runs on a workflow host", 3)
   end
   return kit.channel_object(id)
 end
-function M.inbox() return inbox_channel(nil) end
-function M.listen(topic)
+function M.inbox() return inbox_channel(nil, true) end
+-- As in Wippy: the raw payload by default, Message objects with {message = true}.
+function M.listen(topic, options)
   if type(topic) ~= "string" then error("process.listen: the topic must be a string", 2) end
-  return inbox_channel(topic)
+  if topic:sub(1, 1) == "@" then
+    error("process.listen: topics starting with '@' are reserved", 2)
+  end
+  if options ~= nil and type(options) ~= "table" then
+    error("process.listen: options must be a table like {message = true}", 2)
+  end
+  return inbox_channel(topic, options ~= nil and options.message == true)
+end
+function M.unlisten(ch)
+  if not kit.is_channel(ch) then error("process.unlisten: expected a channel from listen", 2) end
+  return host.unlisten(ch.id_)
 end
 function M.exec()
   error("process.exec: waiting for another process's result would hold this Lambda (or this "
@@ -102,7 +113,7 @@ def build(engine: Engine, unit: EntryRuntime) -> Any:
 
     def text(value: Any, what: str) -> str:
         if not isinstance(value, bytes):
-            raise UnitError("INVALID", f"{what} must be a string")
+            raise UnitError(INVALID, f"{what} must be a string")
         return lua_text(value)
 
     def spawn(
@@ -155,7 +166,7 @@ def build(engine: Engine, unit: EntryRuntime) -> Any:
     def set_options(options: Any) -> Any:
         values = codec.to_python(options, "options") if options is not None else {}
         if not isinstance(values, dict) or set(values) - {"trap_links"}:
-            raise UnitError("INVALID", "process.set_options: the only option is trap_links")
+            raise UnitError(INVALID, "process.set_options: the only option is trap_links")
         context().set_options(values)
         return True
 
@@ -170,17 +181,23 @@ def build(engine: Engine, unit: EntryRuntime) -> Any:
     def lookup(name: Any) -> Any:
         found = context().lookup(text(name, "process.registry.lookup: the name"))
         if found is None:
-            return None, state.new_error("NOT_FOUND", f"no process is named '{lua_text(name)}'")
+            return None, state.new_error(NOT_FOUND, f"no process is named '{lua_text(name)}'")
         return found.encode()
 
     def unregister(name: Any) -> Any:
         return context().unregister(text(name, "process.registry.unregister: the name"))
 
-    def inbox(topic: Any = None) -> Any:
+    def inbox(topic: Any = None, as_message: Any = True) -> Any:
         replay = engine.current_replay()
         if replay is None:
             return None
-        return replay.inbox_channel(lua_text(topic) if topic is not None else None)
+        return replay.inbox_channel(
+            lua_text(topic) if topic is not None else None, bool(as_message)
+        )
+
+    def unlisten(channel_id: Any) -> Any:
+        replay = engine.current_replay()
+        return replay.unlisten(int(channel_id)) if replay is not None else False
 
     def events() -> Any:
         replay = engine.current_replay()
@@ -203,6 +220,7 @@ def build(engine: Engine, unit: EntryRuntime) -> Any:
         lookup=state.wrap_fallible(lookup),
         unregister=state.wrap_fallible(unregister),
         inbox=state.wrap(inbox),
+        unlisten=state.wrap(unlisten),
         events=state.wrap(events),
     )
     return state.lua.execute(_LUA, host, state.kit, name="=[kit]process")

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from runtime import codec
-from runtime.errors import CANCELED, INTERNAL, INVALID, NOT_FOUND, CodecError, UnitError
+from runtime.errors import CANCELED, INTERNAL, INVALID, NOT_FOUND, TIMEOUT, CodecError, UnitError
 from runtime.processes import envelope as env
 from runtime.processes.context import ProcessContext
 from runtime.processes.pids import is_pid
@@ -162,7 +162,7 @@ class Turn:
             self.trace = trim_traceback(lua_text(trace)) if trace is not None else None
             kind = error.kind
             if ran_out_of_time(error.message):
-                kind = "TIMEOUT"
+                kind = TIMEOUT
             elif "not enough memory" in error.message:
                 error = UnitError(INTERNAL, f"memory limit exceeded ({error.message})")
             self._crash(kind, error.message)

@@ -20,7 +20,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from runtime import codec, manifest
 from runtime.engine import Invocation
-from runtime.errors import INVALID, CodecError, UnitError
+from runtime.errors import CANCELED, INVALID, CodecError, UnitError
 from runtime.processes import envelope as env
 from runtime.processes.envelope import Envelope, EnvelopeError
 from runtime.processes.pids import service_pid
@@ -402,7 +402,7 @@ class ProcessWorker:
             return []
         policy = service.lifecycle.restart
         crashed = snapshot.status != "exited"
-        abnormal = crashed and (snapshot.error or {}).get("kind") != "CANCELED"
+        abnormal = crashed and (snapshot.error or {}).get("kind") != CANCELED
         if policy.type == "temporary" or (policy.type == "transient" and not abnormal):
             return []
         # A run at least as long as the longest backoff counts as a recovery: the restart

@@ -92,6 +92,8 @@ class Workflows:
         ``run_id`` fixes the id (a child's id is derived from its parent's history, so a
         replayed parent starts the same child).
         """
+        if host is None:  # the host the workflow is registered on (meta.temporal.workflow)
+            host = getattr(self.registry.find(workflow_id), "worker", None)
         host = self.host_for(host)
         # Checked before the name is claimed: a refused start takes no name.
         started = started_event(self.registry, workflow_id, input_, self.clock.now())

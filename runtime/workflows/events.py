@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from runtime.errors import INVALID, UnitError
+from runtime.errors import CANCELED, INVALID, UnitError
 
 WORKFLOW_STARTED = "WorkflowStarted"
 WORKFLOW_COMPLETED = "WorkflowCompleted"
@@ -82,7 +82,7 @@ def check_size(what: str, value: Any) -> None:
 
 def terminated_error(reason: str) -> dict[str, str]:
     """The error a terminated run ends with (its index, its driver's Fail, its parent)."""
-    return {"kind": "CANCELED", "message": f"terminated: {reason}"}
+    return {"kind": CANCELED, "message": f"terminated: {reason}"}
 
 
 @dataclass

@@ -22,7 +22,7 @@ import logging
 from typing import Any
 
 from runtime import codec
-from runtime.errors import TIMEOUT, UnitError
+from runtime.errors import INTERNAL, TIMEOUT, UnitError
 from runtime.processes.context import DirectContext
 from runtime.workflows import asl
 from runtime.workflows import events as ev
@@ -90,7 +90,7 @@ class WorkflowHost:
         return asl.step_output(
             step_input,
             "failed",
-            error=f"Workflow.{error.get('kind', 'INTERNAL')}",
+            error=f"Workflow.{error.get('kind', INTERNAL)}",
             cause=str(error.get("message", "")),
         )
 

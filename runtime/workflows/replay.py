@@ -28,7 +28,7 @@ from runtime.scheduler import Scheduler, Task
 from runtime.tracebacks import trim_traceback
 from runtime.workflows import events as ev
 from runtime.workflows.events import Event
-from runtime.workflows.retries import next_delay, policy_for
+from runtime.workflows.retries import activity_options, next_delay
 
 
 class NonDeterminism(UnitError):
@@ -143,6 +143,9 @@ class Replay:
         self._budget: Any = None
         # Signals by topic (None: the inbox); those that came before anyone listened wait here.
         self._inboxes: dict[str | None, Any] = {}
+        #: Per channel id: does it deliver Message objects (the inbox, listen with
+        #: {message = true}) or the raw payload (listen's default, as in Wippy)?
+        self._as_message: dict[int, bool] = {}
         self._waiting: list[Event] = []
         # process.events(): CANCEL requests (and EXITs of monitored children).
         self._events_channel: Any = None
@@ -292,17 +295,29 @@ class Replay:
         state.set(self.task.lua, b"durable", True)
 
     # -- signals ------------------------------------------------------------------------------
-    def inbox_channel(self, topic: str | None) -> int:
-        """The channel of ``process.inbox()`` (topic None) or ``process.listen(topic)``."""
+    def inbox_channel(self, topic: str | None, as_message: bool = True) -> int:
+        """The channel of ``process.inbox()`` (topic None; Message objects) or
+        ``process.listen(topic, {message = as_message})`` (raw payloads unless asked)."""
         channel = self._inboxes.get(topic)
         if channel is None:
             assert self.scheduler is not None
             channel = self.scheduler.new_channel(1 << 30)
             self._inboxes[topic] = channel
+            self._as_message[channel.id] = as_message if topic is not None else True
             waiting, self._waiting = self._waiting, []
             for event in waiting:
                 self._signal(event)
         return channel.id
+
+    def unlisten(self, channel_id: int) -> bool:
+        """``process.unlisten(ch)``: signals of that topic go to the inbox again."""
+        for topic, channel in list(self._inboxes.items()):
+            if topic is not None and channel.id == channel_id:
+                del self._inboxes[topic]
+                assert self.scheduler is not None
+                self.scheduler.close_channel(channel)
+                return True
+        return False
 
     def events_channel(self) -> int:
         """The channel of ``process.events()`` in a workflow: CANCEL, EXIT of children."""
@@ -401,10 +416,11 @@ class Replay:
             return
         state = self.engine.state
         data = self.engine.codec.to_lua(codec.from_json_value(event.fields.get("payload")))
-        sender = event.fields.get("from")
-        message = state.k["new_message"](topic.encode(), sender.encode() if sender else None, data)
+        if self._as_message.get(channel.id, True):
+            sender = event.fields.get("from")
+            data = state.k["new_message"](topic.encode(), sender.encode() if sender else None, data)
         assert self.scheduler is not None
-        self.scheduler.offer(channel, message)
+        self.scheduler.offer(channel, data)
 
     def _replay(self, event: Event) -> None:
         if event.type == ev.SIGNAL_RECEIVED:
@@ -548,16 +564,27 @@ class Replay:
             raw_id: bytes,
             args: Any,
             timeout: float | None,
-            retry: Any,
+            raw_options: Any,
             deliver: Callable[[Any, Any], None],
         ) -> UnitError | None:
             entry_id = raw_id.decode("utf-8", "replace")
             try:
                 entry = engine.function_entry(entry_id)
-                options = engine.codec.to_python(retry, "retry") if retry is not None else None
-                policy = policy_for(engine.registry, self.entry_id, entry_id, options)
+                options = (
+                    engine.codec.to_python(raw_options, "options")
+                    if raw_options is not None
+                    else None
+                )
+                chosen = activity_options(
+                    engine.registry,
+                    self.entry_id,
+                    entry_id,
+                    options if isinstance(options, dict) else None,
+                    timeout,
+                )
             except (UnitError, CodecError) as exc:
                 return exc if isinstance(exc, UnitError) else UnitError(INVALID, exc.message)
+            policy, timeout = chosen.policy, chosen.timeout
             unpacked = state.k["unpack_args"](args)
             count, *values = unpacked if isinstance(unpacked, tuple) else (unpacked,)
             py_args = [
@@ -579,7 +606,7 @@ class Replay:
                 raw_id, args, timeout, retry, lambda v, e: scheduler.wake(task, (v, e))
             )
             if refused is not None:
-                return True, (None, state.new_error(refused.kind, refused.message))
+                return True, (None, state.error_value(refused))
             return False, ()
 
         def op_async(
@@ -590,8 +617,7 @@ class Replay:
                 raw_id, args, timeout, retry, lambda v, e: scheduler.settle_future(fut, v, e)
             )
             if refused is not None:
-                error = state.new_error(refused.kind, refused.message)
-                scheduler.settle_future(fut, None, error)
+                scheduler.settle_future(fut, None, state.error_value(refused))
             return True, (fut.id, fut.channel.id)
 
         def op_child(task: Task, raw_id: bytes, raw_host: Any, input_: Any) -> Any:
@@ -634,14 +660,27 @@ class Replay:
                 deliver(value, None)
                 return
             error = event.fields.get("error") or {}
-            kind = str(error.get("kind", INTERNAL))
+            failure = UnitError.from_dict(error)
             final = bool(error.get("final"))  # e.g. a result too large for the log
-            delay = None if final else next_delay(activity.policy, attempt, kind)
+            delay = (
+                None
+                if final
+                else next_delay(activity.policy, attempt, failure.kind, failure.retryable)
+            )
             if delay is None:
-                message = str(error.get("message", ""))
-                if attempt > 1:
-                    message = f"{message} (after {attempt} attempts)"
-                deliver(None, state.new_error(kind, message))
+                # What the workflow sees is the activity's own error, with the details Wippy
+                # adds to an activity's failure (which activity, why it was not retried).
+                spent = bool(activity.policy.maximum_attempts) and (
+                    attempt >= activity.policy.maximum_attempts
+                )
+                failure.details = {
+                    **failure.details,
+                    "_wrapper": "activity",
+                    "_activity_id": activity.id,
+                    "_attempts": attempt,
+                    "_retry_state": "MaximumAttemptsReached" if spent else "NonRetryableFailure",
+                }
+                deliver(None, state.error_value(failure))
                 return
             fire_at = self.context.workflow_clock.now() + delay
             self.command(

@@ -152,7 +152,7 @@ def test_a_remote_call_that_fails_is_a_clear_error_and_the_next_one_works(
         fault = faults.arm("function", "lambda.Invoke", mode)
         if mode == "throttle":
             out = cloud.call("app:caller", 4)
-            assert out["kind"] == "INTERNAL" and "TooManyRequestsException" in out["message"]
+            assert out["kind"] == "Internal" and "TooManyRequestsException" in out["message"]
         else:  # the calling Lambda died: its request fails (API Gateway answers 502)
             with pytest.raises(FunctionCrash):
                 cloud.call("app:caller", 4)

@@ -68,8 +68,22 @@ def _without_none_entries(value: Any) -> Any:
     return value
 
 
+def _as_decoded(value: Any) -> Any:
+    """JSON data as json.decode keeps it, written again: nulls gone from objects and from the
+    end of arrays, an empty table as []."""
+    if isinstance(value, dict):
+        kept = {k: _as_decoded(v) for k, v in value.items() if v is not None}
+        return kept or []
+    if isinstance(value, list):
+        items = list(value)
+        while items and items[-1] is None:
+            items.pop()
+        return [_as_decoded(v) for v in items]
+    return value
+
+
 def _assert_codec_error(exc: CodecError, root: str) -> None:
-    assert exc.kind == "INVALID"
+    assert exc.kind == "Invalid"
     assert exc.path.startswith(root), (exc.path, root)
     assert exc.reason and exc.message.startswith(exc.path)
 
@@ -196,7 +210,11 @@ def test_json_text_decodes_or_is_refused(text, as_bytes):
         except CodecError as exc:  # e.g. a string that is not UTF-8 after a \\ud800 escape
             _assert_codec_error(exc, "value")
         else:
-            assert CODEC.json_encode(CODEC.json_decode(encoded)) == encoded
+            # Stable from the second round on (the first may change a number's type, as Wippy's
+            # does: -0.0 is written -0, which reads back as the integer 0).
+            again = CODEC.json_encode(CODEC.json_decode(encoded))
+            assert json.loads(again) == json.loads(encoded)
+            assert CODEC.json_encode(CODEC.json_decode(again)) == again
 
 
 # -- Lua tables from random constructors ---------------------------------------------------------
@@ -294,8 +312,16 @@ def test_lua_tables_convert_or_name_the_path(src):
     assert CODEC.to_python(CODEC.to_lua(py)) == _without_none_entries(py)
     try:
         text = CODEC.json_encode(value)
-    except CodecError as exc:  # stricter: binary strings have no JSON form
+    except CodecError as exc:  # e.g. a key that is not UTF-8
         _assert_codec_error(exc, "value")
-    else:
+        return
+    # Decoded, a null in an array is a hole (as in Wippy): encoding again writes the same JSON
+    # up to those holes (a trailing one is gone) and the empty tables they leave, or refuses a
+    # hole inside an array as a sparse array.
+    try:
         again = CODEC.json_encode(CODEC.json_decode(text))
-        assert json.loads(again) == _without_none_entries(json.loads(text))
+    except CodecError as exc:
+        _assert_codec_error(exc, "value")
+        assert "sparse array" in exc.reason and b"null" in text
+    else:
+        assert _as_decoded(json.loads(again)) == _as_decoded(json.loads(text))

@@ -367,7 +367,7 @@ def test_a_wake_for_an_unknown_run_leaves_no_trace(cloud):
         host.wake({"run_id": "never-started", "token": "t"})
     with pytest.raises(UnitError) as exc:
         cloud.workflows.workflows.describe("never-started")
-    assert exc.value.kind == "NOT_FOUND"
+    assert exc.value.kind == "NotFound"
 
 
 def test_the_workers_serve_normal_work_afterwards(cloud):

@@ -11,7 +11,7 @@ local function main(input)
                                deadline:case_receive() })
     if r.channel == deadline then return { approved = false, noted = noted } end
     if r.channel == approvals then
-      return { approved = true, by = r.value:payload():data(), noted = noted }
+      return { approved = true, by = r.value, noted = noted }  -- listen gives the payload
     end
     noted[#noted + 1] = r.value:topic()
   end

@@ -4,6 +4,6 @@ local errors = require("errors")
 local calls = 0
 return { handler = function(ok_from)
   calls = calls + 1
-  if calls < ok_from then return nil, errors.new(errors.TIMEOUT, "upstream timed out") end
+  if calls < ok_from then return nil, errors.new({ kind = errors.TIMEOUT, message = "upstream timed out" }) end
   return "ok on call " .. calls
 end }

@@ -7,8 +7,8 @@ local function main(input)
   local future = funcs.async("app:double", input.n)
   local msg = process.inbox():receive()
   if msg:topic() == "again" then workflow.continue_as_new({ n = input.n + 1 }) end
-  local value = future:response():receive()
-  return value
+  local payload = future:response():receive()
+  return payload:data()
 end
 
 return { main = main }

@@ -20,7 +20,7 @@ local function main(input)
     end
     for i, p in ipairs(pending) do
       if p.ch == r.channel then
-        order[#order + 1] = p.name .. "=" .. tostring(r.value)
+        order[#order + 1] = p.name .. "=" .. tostring(r.value:data())
         table.remove(pending, i)
         break
       end
