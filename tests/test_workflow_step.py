@@ -292,7 +292,9 @@ def test_continue_as_new_where_the_history_goes_on_is_non_determinism(world):
     stepper, log, engine = world
     run_id = stepper.start("app:impatient", {"n": 1})
     stepper.step(run_id)
+    # Two steps, so the answer is an event of its own after the signal's.
     log.post(run_id, ev.SIGNAL_RECEIVED, {"topic": "later", "payload": None}, 0)
+    stepper.step(run_id)
     log.post(run_id, ev.ACTIVITY_COMPLETED, {"cmd": 1, "value": 2}, 0)
     assert stepper.step(run_id).result == 2
     history = log.load(run_id)

@@ -223,6 +223,12 @@ def execution_name(run_id: str, generation: int = 0) -> str:
     return name
 
 
+def is_first_execution(execution_arn: str) -> bool:
+    """Whether ``execution_arn`` (StepInput["execution"]) is its run's first driver execution
+    (not one a rollover started)."""
+    return execution_arn.rsplit(":", 1)[-1].endswith(f"{_GENERATION_SEPARATOR}0")
+
+
 def next_execution_name(execution_arn: str) -> str:
     """The name a rollover gives the execution after ``execution_arn`` (StepInput["execution"])."""
     name = execution_arn.rsplit(":", 1)[-1]

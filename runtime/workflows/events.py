@@ -43,6 +43,16 @@ VERSION_MARKER = "VersionMarker"
 
 #: Events recording a command; the code must issue the same command at the same ``cmd``.
 COMMANDS = frozenset({ACTIVITY_SCHEDULED, TIMER_STARTED, CHILD_STARTED, MESSAGE_SENT})
+
+#: On the first event a step took from its inbox: how many it took. They are delivered to the
+#: code together, before it runs on (a non-blocking select sees them all), on a replay too.
+BATCH = "batch"
+#: On a generation's WorkflowStarted: the signals the previous one held unread, delivered
+#: first (a continue-as-new loses no signal).
+CARRIED = "carried"
+#: On the first event of a batch the generation's first step took: it was delivered before the
+#: code first ran (a replay delivers it there too).
+AT_START = "at_start"
 #: Events that complete a command.
 OUTCOMES = frozenset(
     {ACTIVITY_COMPLETED, ACTIVITY_FAILED, TIMER_FIRED, CHILD_COMPLETED, CHILD_FAILED}

@@ -72,7 +72,9 @@ class WorkflowHost:
             self.stepper.forget(run_id)
             arn = self.workflows.driver.start_next(step_input)
             return asl.step_output(step_input, "rollover", next_execution=arn)
-        out = self._step_with_retries(run_id)
+        # The run's first step ever: its first execution's first invocation.
+        first = step_input["steps"] == 1 and asl.is_first_execution(step_input["execution"])
+        out = self._step_with_retries(run_id, first)
         try:
             self._dispatch(run_id, out)
         except BaseException:
@@ -80,6 +82,8 @@ class WorkflowHost:
             # may not have been, so the next step reads the dispatch mark.
             self.stepper.forget(run_id)
             raise
+        if out.kind == "step":
+            return asl.step_output(step_input, "step")
         if out.kind == "park":
             return asl.step_output(step_input, "park", timeout=asl.park_timeout(out.timeout))
         outcome = {"result": out.result} if out.kind == "done" else {"error": out.error}
@@ -94,12 +98,12 @@ class WorkflowHost:
             cause=str(error.get("message", "")),
         )
 
-    def _step_with_retries(self, run_id: str) -> StepOutput:
+    def _step_with_retries(self, run_id: str, first: bool = False) -> StepOutput:
         for _ in range(MAX_CONFLICTS):
             if self._fault("before_append", run_id):
                 raise StepCrash(f"step of {run_id} killed before its append")
             try:
-                out = self.stepper.step(run_id)
+                out = self.stepper.step(run_id, first=first)
             except LogConflict:
                 self.stepper.stats.conflicts += 1
                 continue

@@ -220,6 +220,8 @@ class LocalWorkflows:
                         self._erring.discard(run_id)
                         if reply["kind"] == "park":
                             self._parked[run_id] = due
+                        elif reply["kind"] == "step":
+                            pass  # the driver steps it again at once: still in motion
                         else:  # the execution ends (a rollover started the next one)
                             self._parked.pop(run_id, None)
                             self._in_flight -= 1

@@ -146,6 +146,8 @@ class Replay:
         #: Per channel id: does it deliver Message objects (the inbox, listen with
         #: {message = true}) or the raw payload (listen's default, as in Wippy)?
         self._as_message: dict[int, bool] = {}
+        #: Per channel id, the fields of each signal put in it (for unread_signals).
+        self._delivered: dict[int, list[dict[str, Any]]] = {}
         self._waiting: list[Event] = []
         # process.events(): CANCEL requests (and EXITs of monitored children).
         self._events_channel: Any = None
@@ -235,15 +237,29 @@ class Replay:
         with engine.running(self.scheduler, invocation):
             if first:
                 # The code up to its first wait ran in the run's first step already, unless
-                # this is that step.
+                # this is that step. What that step held came before it (a start and a signal
+                # at once: the code's first look sees the signal).
                 self.replaying = len(self.history) > 1
-                self.scheduler.run_ready()
                 self.history.extend(events)
                 todo = self.history[1:]
+                recorded = len(todo) - len(events)
+                early = 0
+                if todo and todo[0].fields.get(ev.AT_START):
+                    early = max(1, int(todo[0].fields.get(ev.BATCH, 1)))
+                    for event in todo[:early]:
+                        self.context.workflow_clock.set(event.time)
+                        self._replay(event, run=False)
+                self.scheduler.run_ready()
+                todo = todo[early:]
+                recorded -= early
             else:
                 todo = events
-            recorded = len(todo) - len(events)
+                recorded = 0
             unused = 0
+            # What one step took from its inbox (signals, outcomes, cancels) is delivered all
+            # at once before the code runs on, so a non-blocking select sees every item; the
+            # batch's first event says how many are in it, and a replay delivers them alike.
+            batch_left = 0
             for i, event in enumerate(todo):
                 self.replaying = i < recorded
                 if self._continued:
@@ -258,7 +274,10 @@ class Replay:
                 if event.type in ev.ENDINGS:
                     raise UnitError(INVALID, f"run {self.run_id} has already ended")
                 self.context.workflow_clock.set(event.time)
-                self._replay(event)
+                if batch_left == 0:
+                    batch_left = max(1, int(event.fields.get(ev.BATCH, 1)))
+                batch_left -= 1
+                self._replay(event, run=batch_left == 0)
             self.live, self.replaying = True, False
             self.context.workflow_clock.set(max(now, self.context.workflow_clock.now()))
             result = self._record_new(now)
@@ -293,6 +312,9 @@ class Replay:
             main, (arg,), budget=self._budget, name=self.run_id, data=self.context
         )
         state.set(self.task.lua, b"durable", True)
+        # Signals the previous generation held but never read come first, each once.
+        for fields in started.fields.get(ev.CARRIED, ()):
+            self._signal(Event(ev.SIGNAL_RECEIVED, started.time, dict(fields)))
 
     # -- signals ------------------------------------------------------------------------------
     def inbox_channel(self, topic: str | None, as_message: bool = True) -> int:
@@ -308,6 +330,19 @@ class Replay:
             for event in waiting:
                 self._signal(event)
         return channel.id
+
+    def unread_signals(self) -> list[dict[str, Any]]:
+        """The signals this generation was given and its code never received, oldest first
+        (those waiting for a listener, and those still in a channel's buffer): what a
+        continue-as-new carries to the next generation."""
+        unread = [e.fields for e in self._waiting]
+        for channel in self._inboxes.values():
+            delivered = self._delivered.get(channel.id, [])
+            left = len(channel.buffer)
+            if left:
+                unread.extend(delivered[-left:])
+        skip = ("inbox", ev.BATCH)
+        return [{k: v for k, v in fields.items() if k not in skip} for fields in unread]
 
     def unlisten(self, channel_id: int) -> bool:
         """``process.unlisten(ch)``: signals of that topic go to the inbox again."""
@@ -421,11 +456,15 @@ class Replay:
             data = state.k["new_message"](topic.encode(), sender.encode() if sender else None, data)
         assert self.scheduler is not None
         self.scheduler.offer(channel, data)
+        self._delivered.setdefault(channel.id, []).append(event.fields)
 
-    def _replay(self, event: Event) -> None:
+    def _replay(self, event: Event, run: bool = True) -> None:
+        """Deliver one event of the history; ``run``: then let the code run on (not until
+        the last event of a batch: see :meth:`_resume`)."""
         if event.type == ev.SIGNAL_RECEIVED:
             self._signal(event)
-            self.scheduler.run_ready()  # type: ignore[union-attr]
+            if run:
+                self.scheduler.run_ready()  # type: ignore[union-attr]
             return
         if event.type == ev.CANCEL_REQUESTED:
             self.post_event(
@@ -435,7 +474,8 @@ class Replay:
                     "reason": event.fields.get("reason"),
                 }
             )
-            self.scheduler.run_ready()  # type: ignore[union-attr]
+            if run:
+                self.scheduler.run_ready()  # type: ignore[union-attr]
             return
         if event.type == ev.VERSION_MARKER:
             return
@@ -455,8 +495,7 @@ class Replay:
         elif event.type in ev.OUTCOMES:
             if command is None or not command.recorded:
                 raise NonDeterminism(f"{event.type} #{event.cmd} has no matching command")
-            self._settle(command, event)
-            self.scheduler.run_ready()  # type: ignore[union-attr]
+            self._settle(command, event, run=run)
 
     def _record_new(self, now: float) -> StepResult:
         new: list[Event] = self._new_markers
@@ -490,12 +529,13 @@ class Replay:
         if command.deadline is not None:
             self._open_deadlines[command.cmd] = command
 
-    def _settle(self, command: _Command, outcome: Event) -> None:
+    def _settle(self, command: _Command, outcome: Event, run: bool = True) -> None:
         command.done = True
         self._open_timers.pop(command.cmd, None)
         self._open_deadlines.pop(command.cmd, None)
         command.on_outcome(outcome)
-        self.scheduler.run_ready()  # type: ignore[union-attr]
+        if run:
+            self.scheduler.run_ready()  # type: ignore[union-attr]
 
     def _due(self, now: float) -> list[tuple[float, _Command]]:
         """Timers due and activity attempts past their deadline at ``now``, in time order."""

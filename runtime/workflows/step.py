@@ -30,6 +30,9 @@ from runtime.workflows.replay import Replay
 
 #: Runs kept in memory per step container; the least recently stepped is dropped first.
 STICKY_RUNS = 256
+#: Times a step that ended its run is done again because news came meanwhile, before it ends
+#: the run anyway (a sender that never stops would otherwise keep it from ever ending).
+MAX_REDOS = 3
 
 
 def started_event(registry: manifest.Registry, workflow_id: str, input_: Any, now: float) -> Event:
@@ -160,8 +163,13 @@ class WorkflowStepper:
         self.log.create_run(run_id, workflow_id, started, host=host, parent=parent)
         return run_id
 
-    def step(self, run_id: str) -> StepOutput:
-        """One step; raises :class:`~runtime.workflows.log.LogConflict` on a lost race."""
+    def step(self, run_id: str, *, first: bool = False, _redo: int = 0) -> StepOutput:
+        """One step; raises :class:`~runtime.workflows.log.LogConflict` on a lost race.
+
+        ``first``: the driver says no step of this run has run its code before (its first
+        execution's first step), so what the inbox holds is delivered before the code first
+        runs. Without it, a run's first step cannot tell from the history: a step that ran
+        the code to a wait and appended nothing leaves none."""
         self.stats.steps += 1
         kept = self._kept.pop(run_id, None)
         if kept is not None and self.log.load(run_id, after=kept.last_seq):
@@ -186,11 +194,20 @@ class WorkflowStepper:
         now = max(self.clock.now(), last.time)
         first_seq = max(1, history[0].seq)
         pending, consumed = self._take_inbox(run_id, seen, now, first_seq)
+        if pending and first and kept is None and len(history) == 1:
+            pending[0].fields[ev.AT_START] = True  # the code has not run yet: it sees these
         replay = kept.replay if kept else Replay(self.engine, workflow, run_id, history, host)
         # Taken before the resume: a kept replay's history is this same list.
         next_seq = first_seq + len(history)
         try:
             result = replay.resume(pending, now)
+            ending = result.status in ("completed", "failed") and _redo < MAX_REDOS
+            if ending and self._arrived_since(run_id, consumed):
+                # News came while the code ran to its end: a run never ends holding a message
+                # it did not get (as Temporal refuses to close one), so the step is done again
+                # with it, from the history as it was.
+                replay.close()
+                return self.step(run_id, first=first, _redo=_redo + 1)
             used = pending[: len(pending) - result.unused]
             new = used + result.new_events
             for i, event in enumerate(new, start=next_seq):
@@ -248,6 +265,9 @@ class WorkflowStepper:
         keep = {e.fields["inbox"] for e in unused}
         taken = [item for item in consumed if item not in keep]
         fields: dict[str, Any] = {"input": result.result, "generation": generation}
+        carried = replay.unread_signals()
+        if carried:
+            fields[ev.CARRIED] = carried
         if taken:
             # The new generation's history does not hold the old one's: should this step die
             # before deleting these from the inbox, the next must still know they were taken.
@@ -259,12 +279,14 @@ class WorkflowStepper:
         appended = [*new, started]
         activities = [e for e in new if e.type == ev.ACTIVITY_SCHEDULED]
         if self._continuing:
-            # A generation that continues again at once: the driver steps it after a short
-            # park instead of this invocation looping (a runaway loop costs a second each).
-            return StepOutput("park", 0.0, activities, appended, started.seq, replay.context.host)
+            # A generation that continues again at once: the driver steps it again instead of
+            # this invocation looping; at once if it holds signals carried over, else after a
+            # short park (a runaway loop costs a second each).
+            kind = "step" if carried else "park"
+            return StepOutput(kind, 0.0, activities, appended, started.seq, replay.context.host)
         self._continuing = True
         try:
-            out = self.step(run_id)  # the new generation's first step, right away
+            out = self.step(run_id, first=True)  # the new generation's first step, right away
         finally:
             self._continuing = False
         out.events[:0] = appended
@@ -308,6 +330,10 @@ class WorkflowStepper:
         )
         return StepOutput("failed", last_seq=last.seq, host=host, status=status, error=error)
 
+    def _arrived_since(self, run_id: str, consumed: list[str]) -> bool:
+        taken = set(consumed)
+        return any(item_id not in taken for item_id, _, _ in self.log.inbox(run_id))
+
     def _take_inbox(
         self, run_id: str, seen: _Seen, now: float, first_seq: int
     ) -> tuple[list[Event], list[str]]:
@@ -327,4 +353,6 @@ class WorkflowStepper:
             if cmd is not None:
                 taken.add(cmd)
             pending.append(Event(event_type, now, {**fields, "inbox": item_id}))
+        if len(pending) > 1:
+            pending[0].fields[ev.BATCH] = len(pending)
         return pending, consumed
