@@ -136,12 +136,22 @@ def parse_options(options: Mapping[str, Any]) -> Parsed:
         text = _text(options.get(key, ""))
         texts[name] = (key, text.strip() or option.default)
     values: dict[str, Any] = {}
+    _UNSUPPORTED_ORIGINS.clear()
     for name, parse in _PARSERS.items():
         key, text = texts[name]
         try:
             values[name] = parse(text)
         except _Bad as bad:
             problems.append((key, str(bad)))
+    for origin in _UNSUPPORTED_ORIGINS:
+        notes.append(
+            (
+                texts["cors.allow.origins"][0],
+                f"origin '{origin}' not applied: API Gateway matches origins exactly (or every "
+                "origin with '*'), so Wippy's any-port 'localhost' and wildcard subdomains "
+                "cannot be given to it: list each origin, like http://localhost:3000",
+            )
+        )
     if values.get("cors.allow.private.network"):
         notes.append(
             (
@@ -191,28 +201,30 @@ def _items(text: str) -> tuple[str, ...]:
     return items
 
 
+#: Origins Wippy accepts that API Gateway cannot be given; they are left out with a note (a
+#: Wippy manifest must load), not refused. Filled by :func:`_origins` per parse.
+_UNSUPPORTED_ORIGINS: list[str] = []
+
+
 def _origins(text: str) -> tuple[str, ...]:
-    items = _items(text)
-    for item in items:
+    kept = []
+    for item in _items(text):
         if item == "*":
+            kept.append(item)
             continue
-        if item == "localhost":
-            raise _Bad(
-                "'localhost' (Wippy's any-port shorthand) cannot be given to API Gateway: list "
-                "each origin, like http://localhost:3000"
-            )
-        if "*" in item:
-            raise _Bad(
-                f"'{item}': API Gateway matches origins exactly, or every origin with '*' (no "
-                "wildcard subdomains): list each origin"
-            )
+        if item == "localhost" or "*" in item:
+            # Wippy's any-port `localhost` and wildcard subdomains: API Gateway matches origins
+            # exactly (or all with '*').
+            _UNSUPPORTED_ORIGINS.append(item)
+            continue
+        kept.append(item)
         if not _ORIGIN.fullmatch(item):
             raise _Bad(
                 f"invalid origin '{item}' (expected scheme://host[:port], no path or trailing "
                 "'/', like https://app.example.com)"
             )
     # '*' among others allows every origin all the same.
-    return ("*",) if "*" in items else items
+    return ("*",) if "*" in kept else tuple(kept)
 
 
 def _methods(text: str) -> tuple[str, ...]:

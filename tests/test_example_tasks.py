@@ -79,3 +79,39 @@ def test_a_review_nobody_decides_expires_after_two_days(cloud):
 def test_estimates_fan_out_with_futures_and_sum(cloud):
     reply = cloud.http("GET", "/api/estimate", query={"titles": "write the docs,ship,fix a bug"})
     assert (reply.status, reply.body) == (200, {"titles": 3, "hours": 3 + 1 + 3})
+
+
+def test_the_app_runs_the_same_in_units_dev(tmp_path):
+    import shutil
+
+    from runtime.dev import DevStack
+    from runtime.dev.logs import LogHub
+    from tests.devapp import Client, wait_for
+
+    app = tmp_path / "tasks"
+    shutil.copytree(APP, app)
+    with DevStack(app, port=0, hub=LogHub()) as stack:
+        client = Client(stack.url)
+        status, body = client.json("POST", "/api/tasks", {"title": "ship it", "owner": "ada"})
+        assert status == 202, body
+        run_id = body["review"].rsplit("/", 1)[1]
+        status, body = client.json("GET", "/api/estimate?titles=a%20b,c")
+        assert (status, body) == (200, {"titles": 2, "hours": 3})
+        wait_for(
+            lambda: client.api("GET", f"workflows/{run_id}")["history"][-1]["type"]
+            == "TimerStarted",
+            "the review waiting for its decision",
+        )
+        client.api("POST", f"workflows/{run_id}/signal", {"topic": "comment", "payload": "ok"})
+        client.api(
+            "POST",
+            f"workflows/{run_id}/signal",
+            {"topic": "decision", "payload": {"approved": False, "by": "mia"}},
+        )
+        done = wait_for(
+            lambda: (r := client.api("GET", f"workflows/{run_id}"))["run"]["status"] == "completed"
+            and r,
+            "the review's end (a 5 s pause on the wall clock, then the notification's retry)",
+            timeout=30,
+        )
+    assert done["run"]["result"] == {"status": "rejected", "by": "mia", "comments": ["ok"]}
