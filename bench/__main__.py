@@ -27,6 +27,7 @@ from bench import (  # noqa: E402
     calls,
     cost,
     dev_stack,
+    dialect,
     durable_sdk,
     init,
     load,
@@ -37,6 +38,7 @@ from bench.timing import Figure  # noqa: E402
 
 SECTIONS = [
     ("Function calls", calls.run),
+    ("Typed Lua (the dialect)", dialect.run),
     ("HTTP API", api.run),
     ("Lambda init", init.run),
     ("AWS API calls", aws_calls.run),

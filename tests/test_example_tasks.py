@@ -55,7 +55,7 @@ def test_a_review_keeps_comments_waits_for_a_decision_and_notifies_through_a_ret
     cloud.signal(run_id, "decision", {"approved": True, "by": "mia"})
     cloud.signal(run_id, "comment", "late note")
     cloud.run_workflows()
-    cloud.advance_time(5)  # the 5-second pause, then the notification and its one retry
+    cloud.advance_time(1)  # the one-second pause, then the notification and its one retry
     cloud.advance_time(5)
     result = cloud.result(run_id)
     assert result.status == "completed", result
@@ -98,8 +98,9 @@ def test_the_app_runs_the_same_in_units_dev(tmp_path):
         status, body = client.json("GET", "/api/estimate?titles=a%20b,c")
         assert (status, body) == (200, {"titles": 2, "hours": 3})
         wait_for(
-            lambda: client.api("GET", f"workflows/{run_id}")["history"][-1]["type"]
-            == "TimerStarted",
+            lambda: (
+                client.api("GET", f"workflows/{run_id}")["history"][-1]["type"] == "TimerStarted"
+            ),
             "the review waiting for its decision",
         )
         client.api("POST", f"workflows/{run_id}/signal", {"topic": "comment", "payload": "ok"})
@@ -109,9 +110,11 @@ def test_the_app_runs_the_same_in_units_dev(tmp_path):
             {"topic": "decision", "payload": {"approved": False, "by": "mia"}},
         )
         done = wait_for(
-            lambda: (r := client.api("GET", f"workflows/{run_id}"))["run"]["status"] == "completed"
-            and r,
-            "the review's end (a 5 s pause on the wall clock, then the notification's retry)",
+            lambda: (
+                (r := client.api("GET", f"workflows/{run_id}"))["run"]["status"] == "completed"
+                and r
+            ),
+            "the review's end (a 1 s pause on the wall clock, then the notification and its retry after 1 s)",
             timeout=30,
         )
     assert done["run"]["result"] == {"status": "rejected", "by": "mia", "comments": ["ok"]}

@@ -611,6 +611,10 @@ def test_listen_spawn_and_futures_keep_their_shapes_in_a_workflow(make_app):
         cloud.signal(run_id, "raw", {"k": 1})
         cloud.signal(run_id, "boxed", "b")
         cloud.signal(run_id, "other", 3)
+        cloud.run_workflows()
+        # Sent once the code has unlistened (one sent with the others would already be in the
+        # listening channel's buffer when the code unlistens: the step delivers what it holds
+        # before the code runs on, and unlisten keeps what a channel holds, as in Wippy).
         cloud.signal(run_id, "raw", "late")
         cloud.run_workflows()
         cloud.advance_time(120)

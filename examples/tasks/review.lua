@@ -27,8 +27,8 @@ local function main(task: Task): {status: string, by: string?, comments: {string
   if decision == nil then
     return {status = "expired", comments = notes}
   end
-  -- A pause before telling the owner (5 seconds, as a number of nanoseconds).
-  time.sleep(5 * time.SECOND)
+  -- A pause before telling the owner (a second: time counts in nanoseconds).
+  time.sleep(1 * time.SECOND)
   local notifier = funcs.new():with_options({
     ["activity.start_to_close_timeout"] = "30s",
     ["activity.retry_policy"] = {
