@@ -1,4 +1,4 @@
-"""The step Lambda of a workflow host: the driver's ``Step`` state (runtime/workflows/asl.py)."""
+"""The step Lambda of a workflow host: the driver's ``Wake`` task (runtime/workflows/asl.py)."""
 
 from __future__ import annotations
 
@@ -25,17 +25,13 @@ HOST = workflow_host_from_environment(ENGINE)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    stats = HOST.stepper.stats
-    before = stats.sticky_hits, stats.sticky_misses, stats.conflicts
+    stats, inline = HOST.stepper.stats, HOST.stepper.inline
+    before = stats.sticky_hits, stats.sticky_misses, stats.conflicts, inline.attempts
     logger.append_keys(run_id=event.get("run_id"))
-    reply = HOST.step(event)  # type: ignore[arg-type]
-    hits, misses, conflicts = (
-        now - then
-        for now, then in zip(
-            (stats.sticky_hits, stats.sticky_misses, stats.conflicts), before, strict=True
-        )
-    )
-    metrics.add_metric(name="StickyCacheHits", unit=MetricUnit.Count, value=hits)
-    metrics.add_metric(name="StickyCacheMisses", unit=MetricUnit.Count, value=misses)
-    metrics.add_metric(name="AppendConflicts", unit=MetricUnit.Count, value=conflicts)
-    return dict(reply)
+    # Inline activities stop short of the Lambda's own timeout.
+    reply = HOST.step(event, context.get_remaining_time_in_millis() / 1000)  # type: ignore[arg-type]
+    now = stats.sticky_hits, stats.sticky_misses, stats.conflicts, inline.attempts
+    names = ("StickyCacheHits", "StickyCacheMisses", "AppendConflicts", "InlineActivities")
+    for name, value, then in zip(names, now, before, strict=True):
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value - then)
+    return reply

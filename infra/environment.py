@@ -27,7 +27,7 @@ HOST_ENV = "UNITS_PROCESS_HOST"
 #: workflow host's activity queue (``ACTIVITY_QUEUES_ENV``).
 WORKFLOW_MACHINES_ENV = "UNITS_WORKFLOW_MACHINES"
 ACTIVITY_QUEUES_ENV = "UNITS_ACTIVITY_QUEUES"
-#: On a workflow host's step, wake and activity Lambdas: that host (``WORKFLOW_HOST_ENV``).
+#: On a workflow host's step and activity Lambdas: that host (``WORKFLOW_HOST_ENV``).
 WORKFLOW_HOST_ENV = "UNITS_WORKFLOW_HOST"
 #: Where Lambda unpacks the code asset; the bundle puts the application folder at ``app/``.
 TASK_ROOT = "/var/task"

@@ -20,6 +20,7 @@ from runtime.workflows.client import Workflows
 from runtime.workflows.driver import ActivityQueues, Driver
 from runtime.workflows.host import WorkflowHost
 from runtime.workflows.log import EventLog
+from runtime.workflows.step import DEFAULT_STEP_SECONDS
 
 #: Where the application folder is (the Lambda bundle puts it at ``app/``).
 APP_ENV = "UNITS_APP"
@@ -36,7 +37,7 @@ HOST_ENV = "UNITS_PROCESS_HOST"
 WORKFLOW_MACHINES_ENV = "UNITS_WORKFLOW_MACHINES"
 #: ``{"ns:host": "queue url"}`` of every workflow host's activity queue.
 ACTIVITY_QUEUES_ENV = "UNITS_ACTIVITY_QUEUES"
-#: On a workflow host's step, wake and activity Lambdas: that host.
+#: On a workflow host's step and activity Lambdas: that host.
 WORKFLOW_HOST_ENV = "UNITS_WORKFLOW_HOST"
 
 
@@ -83,11 +84,20 @@ def workflows_from_environment(registry: manifest.Registry, clock: Clock) -> Wor
 
 
 def workflow_host_from_environment(engine: Engine) -> WorkflowHost:
-    """A workflow host Lambda's operations (step, wake, activity) over ``engine``."""
+    """A workflow host Lambda's operations (step, activity) over ``engine``."""
     if engine.workflows is None:
         raise RuntimeError(f"a workflow Lambda needs {TABLE_ENV} and {WORKFLOW_MACHINES_ENV}")
     queues = json.loads(os.environ.get(ACTIVITY_QUEUES_ENV) or "{}")
-    return WorkflowHost(engine, engine.workflows, ActivityQueues(LazyClient("sqs"), queues))
+    # The host's step_timeout is the step Lambda's: an activity that could not end within it
+    # is queued rather than run inline.
+    host = engine.registry.find(os.environ.get(WORKFLOW_HOST_ENV, ""))
+    step_seconds = getattr(host, "step_timeout", None) or DEFAULT_STEP_SECONDS
+    return WorkflowHost(
+        engine,
+        engine.workflows,
+        ActivityQueues(LazyClient("sqs"), queues),
+        step_seconds=step_seconds,
+    )
 
 
 def process_system_from_environment(

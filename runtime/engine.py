@@ -42,7 +42,7 @@ from runtime.sandbox import (
     lua_type,
     ran_out_of_time,
 )
-from runtime.scheduler import Scheduler, Task
+from runtime.scheduler import Deadlock, Scheduler, Task
 from runtime.tracebacks import trim_traceback
 
 log = logging.getLogger("units.engine")
@@ -71,6 +71,17 @@ class Invocation:
     context: dict[str, Any]
     http: Any = None
     fields: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class LocalCall:
+    """One call of :meth:`Engine.call_all`."""
+
+    entry_id: str
+    args: list[Any]
+    context: dict[str, Any] = field(default_factory=dict)
+    #: Seconds of the engine's clock the call may take (None: no limit).
+    timeout: float | None = None
 
 
 def _default_sink(level: str, message: str, fields: dict[str, Any]) -> None:
@@ -330,6 +341,84 @@ class Engine:
         if task.failed:
             raise self.error_from_task(task, invocation.entry_id)
         return task.values
+
+    def call_all(self, calls: list[LocalCall]) -> list[tuple[Any, UnitError | None]]:
+        """Run several calls of this engine's own (not remote) functions concurrently, each
+        as a task of one scheduler with its own budget, context and timeout (seconds of this
+        engine's clock); returns ``(value, None)`` or ``(None, error)`` per call, in order.
+
+        What a workflow step runs inline: a call that waits (a sleep, I/O) lets the others
+        run meanwhile, as ``funcs.async`` calls do in a function.
+        """
+        if not calls:
+            return []
+        state = self.state
+        scheduler = self.new_scheduler()
+        tasks: list[Task] = []
+        index_of: dict[int, int] = {}
+        timed_out: set[int] = set()
+        outcomes: list[tuple[Any, UnitError | None] | None] = [None] * len(calls)
+        try:
+            for i, call in enumerate(calls):
+                try:
+                    fn = self.handler(call.entry_id)
+                    args = tuple(
+                        self.codec.to_lua(a, f"args[{n}]") for n, a in enumerate(call.args, 1)
+                    )
+                    ctx = self.codec.to_lua(dict(call.context), "context")
+                except UnitError as exc:
+                    outcomes[i] = (None, exc)
+                    continue
+                task = scheduler.spawn(
+                    fn, args, budget=self.new_budget(), ctx=ctx, name=call.entry_id
+                )
+                tasks.append(task)
+                index_of[id(task)] = i
+                if call.timeout is not None:
+
+                    def expire(task: Task = task, index: int = i) -> None:
+                        if not task.done:
+                            timed_out.add(index)
+                            scheduler.cancel(task)
+
+                    scheduler.add_timer(max(0.0, call.timeout), expire)
+            invocation = Invocation(calls[0].entry_id, {})
+            state.limit_memory(self.limits.memory_bytes * max(1, len(tasks)))
+            try:
+                with self.running(scheduler, invocation):
+                    scheduler.run_until(lambda: all(t.done for t in tasks))
+            except LuaMemoryError as exc:
+                reason = str(exc) or "not enough memory"
+                error = UnitError(INTERNAL, f"memory limit exceeded ({reason})")
+                for task in tasks:
+                    if not task.done:
+                        outcomes[index_of[id(task)]] = (None, error)
+            except Deadlock as exc:
+                for task in tasks:
+                    if not task.done:
+                        outcomes[index_of[id(task)]] = (None, exc)
+            finally:
+                state.unlimit_memory()
+            for task in tasks:
+                i = index_of[id(task)]
+                if outcomes[i] is not None:
+                    continue
+                call = calls[i]
+                if i in timed_out:
+                    message = f"{call.entry_id} did not answer within {call.timeout:g}s"
+                    outcomes[i] = (None, UnitError(TIMEOUT, message))
+                elif task.failed:
+                    outcomes[i] = (None, self.error_from_task(task, call.entry_id))
+                else:
+                    try:
+                        outcomes[i] = (self.result_to_python(task.values, call.entry_id), None)
+                    except UnitError as exc:
+                        outcomes[i] = (None, exc)
+        finally:
+            for leftover in list(scheduler.tasks.values()):
+                scheduler.cancel(leftover)
+            scheduler.close()
+        return [o if o is not None else (None, UnitError(INTERNAL, "no outcome")) for o in outcomes]
 
     def result_to_python(self, values: tuple[Any, ...], entry_id: str) -> Any:
         """Apply the ``value, err`` convention to a handler's return values."""

@@ -171,6 +171,9 @@ class FunctionEntry(CodeEntry):
     deploy: Deploy = Deploy()
     retry: RetryPolicy | None = None
     timeout: float | None = None
+    #: Wippy's ``meta.temporal.activity.local``: False runs its activities through the
+    #: activity queue; True or not given (None), inline in the workflow step.
+    activity_local: bool | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -1085,14 +1088,18 @@ def _check_code(ctx: _Ctx, values: dict, data: dict) -> None:
         )
 
 
-def _check_function(ctx: _Ctx, values: dict, data: dict) -> None:
+def _check_function(ctx: _Ctx, values: dict, data: dict) -> dict[str, Any]:
     _check_code(ctx, values, data)
     if values["pool"] is not None:
         ctx.note(
             "ignored: a Lambda instance runs one call at a time and Lambda adds instances",
             "pool",
         )
-    _temporal_meta(ctx, "activity")  # any function is an activity here: only checked
+    # Any function is an activity here; the block only says where it runs.
+    registered = _temporal_meta(ctx, "activity")
+    if registered is None or "local" not in (ctx.meta["temporal"].get("activity") or {}):
+        return {}
+    return {"activity_local": bool(registered["local"])}
 
 
 def _check_process(ctx: _Ctx, values: dict, data: dict) -> None:

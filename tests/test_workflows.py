@@ -182,14 +182,15 @@ def test_a_lost_wake_is_made_up_by_the_timer(cloud):
     run_id = cloud.start_workflow("app:race", {"deadline": "10m"})
     cloud.run_workflows()
     assert cloud.result(run_id).status == "running"
-    assert types(cloud, run_id).count("ActivityCompleted") == 0  # results wait in the inbox
+    # The inline one is in the history; the queued one's result waits in the inbox.
+    assert types(cloud, run_id).count("ActivityCompleted") == 1
     lose["on"] = False
     cloud.advance_time(600)
     assert cloud.result(run_id).result == ["a=2", "b=4"]  # both results came before the timer
 
 
 def test_a_redelivered_activity_is_not_run_again_and_counts_once(cloud):
-    run_id = cloud.start_workflow("app:sequence", {"n": 5})
+    run_id = cloud.start_workflow("app:queued_sequence", {"n": 5})
     flows = cloud.workflows
     host = flows.hosts["app:flows"]
     flows.settle()
@@ -208,16 +209,24 @@ def test_a_signal_sent_between_the_step_and_the_wait_is_not_lost(cloud):
     run_id = cloud.start_workflow("app:approval", {"wait": "1h"})
     cloud.run_workflows()
     flows = cloud.workflows
-    # Rewind to the moment the step has replied "park" but the wake Lambda has not yet
-    # stored the token: the signal's poster finds no token to wake.
-    token = flows.log.token(run_id)
-    flows.log.clear_token(run_id, token)
-    cloud.signal(run_id, "approve", "ada")
-    assert types(cloud, run_id)[-1] != "SignalReceived"  # nobody stepped the run
-    # Now the wake Lambda runs: it stores the token, sees the inbox, wakes the run at once.
-    assert flows.hosts["app:flows"].host.wake({"run_id": run_id, "token": token}) == {"woken": True}
+    log = flows.log
+    park = log.park
+    sent = []
+
+    def signal_then_park(*args, **kwargs):
+        # The signal lands after the step read the inbox and before it stored its token:
+        # its poster finds only the old token, already used.
+        if not sent:
+            cloud.signal(run_id, "approve", "ada")
+            sent.append(True)
+        return park(*args, **kwargs)
+
+    log.park = signal_then_park
+    cloud.signal(run_id, "other", 1)  # wakes the run: the step that parks is the racy one
     cloud.run_workflows()
-    assert cloud.result(run_id).result == {"approved": True, "by": "ada", "noted": {}}
+    assert sent
+    # The parking step looked at the inbox after storing its token, and woke the run itself.
+    assert cloud.result(run_id).result == {"approved": True, "by": "ada", "noted": ["other"]}
 
 
 def test_an_activity_that_runs_past_its_timeout_is_retried_then_returns_the_timeout(cloud):
@@ -266,8 +275,8 @@ def test_signals_the_old_generation_did_not_take_reach_the_new_one(cloud):
 def test_a_long_run_rolls_over_to_new_executions_and_finishes_exactly(cloud, monkeypatch):
     from runtime.workflows import asl
 
-    monkeypatch.setattr(asl, "ROLLOVER_STEPS", 3)  # the deployed 1,000, scaled down
-    run_id = cloud.start_workflow("app:loop", {"n": 7})
+    monkeypatch.setattr(asl, "ROLLOVER_PARKS", 3)  # the deployed 1,000, scaled down
+    run_id = cloud.start_workflow("app:loop", {"n": 7, "queued": True})
     cloud.run_workflows()
     result = cloud.result(run_id)
     assert result.status == "completed" and result.result["total"] == 2 * sum(range(1, 8))
@@ -277,7 +286,7 @@ def test_a_long_run_rolls_over_to_new_executions_and_finishes_exactly(cloud, mon
     machine = cloud.workflows.driver.machines["app:flows"]
     executions = sfn.list_executions(stateMachineArn=machine)["executions"]
     executions = [e for e in executions if e["name"].startswith(run_id)]
-    assert len(executions) >= 3  # 8 steps, at most 3 per execution
+    assert len(executions) >= 3  # 7 parks, at most 3 per execution
     for execution in executions:
         assert execution["status"] == "SUCCEEDED"
     ends = [
@@ -332,7 +341,7 @@ def test_a_run_whose_step_keeps_failing_is_parked_unchanged_and_resumes_after_a_
 
     monkeypatch.setattr(asl, "STEP_RETRY_MAX_ATTEMPTS", 0)  # give up at once (moto sleeps)
     with LocalCloud(APP) as cloud:
-        run_id = cloud.start_workflow("app:loop", {"n": 3})
+        run_id = cloud.start_workflow("app:loop", {"n": 3, "queued": True})
         cloud.crash_step_at("after_append", run_id)  # the step dies: a bug, a bad deploy
         cloud.run_workflows()
         parked = cloud.result(run_id)

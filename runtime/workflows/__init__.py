@@ -11,8 +11,8 @@ Modules:
   item; the inbox; names; the wait token; the dispatch mark).
 - :mod:`.step`: one step against the log, with the sticky cache of kept replays.
 - :mod:`.client`: start, signal, cancel, terminate, describe runs from anywhere.
-- :mod:`.host`: what the step, wake and activity Lambdas do.
-- :mod:`.driver`: Step Functions (start, wake) and the activity queue, through boto3.
+- :mod:`.host`: what the step and activity Lambdas do (inline attempts: :mod:`.inline`).
+- :mod:`.driver`: Step Functions (start, wake, end) and the activity queue, through boto3.
 - :mod:`.asl`: the driver state machine's definition, the one place it is generated.
 - :mod:`.process_context`: ``process.*`` inside a workflow (sends and spawns are commands).
 - :mod:`.local`: workflow hosts on this machine, moto's interpreter running the driver.

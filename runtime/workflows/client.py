@@ -4,7 +4,7 @@ the API, the CLI and the harness.
 A run's address is ``<workflow host>/<run id>``, shaped like a pid, so ``process.send`` to it is
 a signal and ``process.terminate``/``process.cancel`` work on it as on an actor. Every operation
 that leaves news for a run (a signal, a cancel, a terminate, an activity's or a child's result)
-posts to its inbox first and then wakes its driver (:meth:`Workflows.notify`); the wake Lambda
+posts to its inbox first and then wakes its driver (:meth:`Workflows.notify`); a parking step
 does the mirror image (store the token, then look at the inbox), so news that lands while the
 run is between its step and its wait is never lost.
 """
@@ -17,6 +17,7 @@ from typing import Any
 from runtime import manifest
 from runtime.clock import Clock
 from runtime.errors import ALREADY_EXISTS, INVALID, NOT_FOUND, UnitError
+from runtime.workflows import asl
 from runtime.workflows import events as ev
 from runtime.workflows.driver import Driver
 from runtime.workflows.events import Event
@@ -178,8 +179,8 @@ class Workflows:
             break
         error = ev.terminated_error(reason)
         self.log.close_run(run_id, "terminated", now, {"error": error})
-        # A marker in the inbox: a wake Lambda storing its token right now sees news and
-        # wakes the driver, whose next step finds the ending.
+        # A marker in the inbox: a step storing its token right now sees news and wakes the
+        # driver, whose next step finds the ending.
         self.log.post(run_id, ev.WORKFLOW_TERMINATED, {"reason": reason}, now)
         self.notify(run_id)
         self.report_to_parent(run_id, "terminated", {"error": error})
@@ -203,17 +204,15 @@ class Workflows:
 
     def notify(self, run_id: str) -> bool:
         """Wake the run's driver if it is parked; False when it was not (it is stepping, or
-        about to park: the wake Lambda will find the news).
+        about to park: the step looks at the inbox after storing its token).
 
-        The token is read, used, then cleared, not taken first: a waker that dies between
-        taking and using it would leave the run asleep with nobody holding its token. Two
-        wakers may both send it; Step Functions refuses the second as stale."""
-        token = self.log.token(run_id)
+        The next wait's timeout is the run's next timer, as the parked step left it. Two
+        wakers may both send the token; Step Functions refuses the second as stale."""
+        token, next_timer = self.log.wait(run_id)
         if not token:
             return False
-        woke = self.driver.wake(token)
-        self.log.clear_token(run_id, token)
-        return woke
+        until = None if next_timer is None else next_timer - self.clock.now()
+        return self.driver.wake(token, asl.task_state(run_id, asl.wait_seconds(until)))
 
     def report_to_parent(self, run_id: str, status: str, outcome: dict[str, Any]) -> None:
         """Post the end of a child run to its parent's inbox (once) and wake the parent."""

@@ -21,7 +21,7 @@ _SQS_BATCH = 10
 
 
 class Driver:
-    """Starts driver executions and wakes parked ones."""
+    """Starts driver executions, wakes parked ones and ends them."""
 
     def __init__(self, sfn: Any, machines: dict[str, str]) -> None:
         self.sfn = sfn
@@ -36,15 +36,18 @@ class Driver:
                 INVALID, f"no workflow host '{host}' (workflow hosts: {known})"
             ) from None
 
-    def start(self, host: str, run_id: str, generation: int = 0) -> str:
-        """Start the run's ``generation``-th execution; starting it again is a no-op."""
+    def start(
+        self, host: str, run_id: str, generation: int = 0, timeout: int = asl.PARK_FOREVER
+    ) -> str:
+        """Start the run's ``generation``-th execution, its first wait ``timeout`` seconds at
+        most; starting it again is a no-op."""
         name = asl.execution_name(run_id, generation)
         machine = self.machine(host)
         try:
             arn = self.sfn.start_execution(
                 stateMachineArn=machine,
                 name=name,
-                input=json.dumps(asl.execution_input(run_id)),
+                input=json.dumps(asl.task_state(run_id, timeout)),
             )["executionArn"]
         except ClientError as exc:
             if exc.response["Error"]["Code"] != "ExecutionAlreadyExists":
@@ -79,19 +82,32 @@ class Driver:
                 return found
             generation += 1
 
-    def start_next(self, step_input: asl.StepInput) -> str:
+    def start_next(self, step_input: asl.StepInput, timeout: int) -> str:
         """Start the execution that continues this one's run (a rollover)."""
-        name = asl.next_execution_name(step_input["execution"])
-        generation = int(name.rsplit("--", 1)[1])
+        generation = asl.generation_of(step_input["execution"]) + 1
         for host, arn in self.machines.items():
             if arn == step_input["state_machine"]:
-                return self.start(host, step_input["run_id"], generation)
+                return self.start(host, step_input["run_id"], generation, timeout)
         raise UnitError(INVALID, f"unknown state machine {step_input['state_machine']}")
 
-    def wake(self, token: str) -> bool:
-        """End the wait ``token`` belongs to; False when that wait was already over."""
+    def wake(self, token: str, state: asl.TaskState) -> bool:
+        """End the wait ``token`` belongs to, the next one being ``state``; False when that
+        wait was already over."""
         try:
-            self.sfn.send_task_success(taskToken=token, output="{}")
+            self.sfn.send_task_success(taskToken=token, output=json.dumps(state))
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] in _STALE_TOKEN_ERRORS:
+                return False
+            raise
+        return True
+
+    def end(self, token: str, error: str, cause: str = "") -> bool:
+        """End the execution through the Catch for ``error`` (asl.ENDING_ERRORS); False when
+        the wait was already over."""
+        try:
+            self.sfn.send_task_failure(
+                taskToken=token, error=error[: asl.MAX_ERROR_CHARS], cause=cause
+            )
         except ClientError as exc:
             if exc.response["Error"]["Code"] in _STALE_TOKEN_ERRORS:
                 return False

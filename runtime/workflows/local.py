@@ -4,14 +4,14 @@ For each ``workflow.host`` this creates, through boto3, what the stack creates: 
 state machine (``asl.driver_definition``, the same document CDK deploys), the activity queue
 and its dead-letter queue, and the run log in the kit's table. moto executes the state
 machine in its own threads (``stepfunctions.execute_state_machine``); its Lambda tasks reach
-the step and wake handlers here through :meth:`LocalWorkflows.invoke` (the harness routes moto's
-Lambda invokes to it). The activity queue is polled like the Lambda event source would.
+the step handler here through :meth:`LocalWorkflows.invoke` (the harness routes moto's Lambda
+invokes to it). The activity queue is polled like the Lambda event source would.
 
 Time is the harness clock: a parked run's timer is its wait's ``TimeoutSecondsPath`` in the
 cloud; here :meth:`LocalWorkflows.run` wakes the runs whose timers the clock has passed, instead
 of waiting for moto's wall-clock timeout.
 
-Each host's step/wake Lambda and its activity Lambda get their own engine (their own Lua
+Each host's step Lambda and its activity Lambda get their own engine (their own Lua
 state), as separate Lambdas would; moto's threads reach one engine at a time through a lock.
 """
 
@@ -48,7 +48,7 @@ SETTLE_DEADLINE = 30.0
 
 
 def function_name(host_id: str, role: str) -> str:
-    """The Lambda name the local stack gives a workflow host's ``role`` (step, wake)."""
+    """The Lambda name the local stack gives a workflow host's ``role`` (step)."""
     return queue_name(host_id, f"-{role}")
 
 
@@ -129,7 +129,13 @@ class LocalWorkflows:
                 self.engines.append(engine)
             self.hosts[host.id] = _Host(
                 host,
-                WorkflowHost(step_engine, self.workflows, self.queues, fault=fault),
+                WorkflowHost(
+                    step_engine,
+                    self.workflows,
+                    self.queues,
+                    fault=fault,
+                    step_seconds=host.step_timeout,
+                ),
                 WorkflowHost(activity_engine, self.workflows, self.queues),
                 QueuePoller(
                     sqs,
@@ -165,12 +171,11 @@ class LocalWorkflows:
 
     # -- resources ------------------------------------------------------------------------------
     def _create_machine(self, host: manifest.WorkflowHostEntry) -> str:
-        arns = {}
-        for role in ("step", "wake"):
-            name = function_name(host.id, role)
-            arns[role] = f"arn:aws:lambda:{self.region}:{ACCOUNT}:function:{name}"
-            self._routes[name] = (host.id, role)
-        definition = asl.driver_definition(arns["step"], arns["wake"])
+        name = function_name(host.id, "step")
+        self._routes[name] = (host.id, "step")
+        definition = asl.driver_definition(
+            f"arn:aws:lambda:{self.region}:{ACCOUNT}:function:{name}"
+        )
         return self.sfn.create_state_machine(
             name=queue_name(host.id, "-driver"),
             definition=json.dumps(definition),
@@ -195,45 +200,38 @@ class LocalWorkflows:
 
     # -- moto's Lambda tasks --------------------------------------------------------------------
     def routes(self, function_name_: str) -> bool:
-        """Whether a Lambda invoke of ``function_name_`` is one of these hosts' step/wake."""
+        """Whether a Lambda invoke of ``function_name_`` is one of these hosts' step."""
         return function_name_ in self._routes
 
     def invoke(self, function_name_: str, event: dict[str, Any]) -> dict[str, Any]:
-        """Run the step or wake handler for a Lambda task of a driver execution (moto's
-        thread); raises what the handler raises (the task fails, the driver's Retry runs)."""
-        host_id, role = self._routes[function_name_]
+        """Run the step handler for a Wake task of a driver execution (moto's thread); raises
+        what the handler raises (the task fails, the driver's Retry runs)."""
+        host_id, _ = self._routes[function_name_]
         host = self.hosts[host_id]
+        run_id = event["run_id"]
         with self._changed:
             self._active += 1
         try:
             with host.lock:
-                if role == "step":
-                    with self._changed:
-                        self._executions[event["run_id"]] = event["execution"]
-                    with self._noting_failure(event["run_id"]):
-                        reply = dict(host.host.step(event))  # type: ignore[arg-type]
-                    run_id = reply["run_id"]
-                    due = None
-                    if reply["kind"] == "park" and reply["timeout"] < asl.PARK_FOREVER:
-                        due = self.clock.now() + reply["timeout"]
-                    with self._changed:
-                        self._erring.discard(run_id)
-                        if reply["kind"] == "park":
-                            self._parked[run_id] = due
-                        elif reply["kind"] == "step":
-                            pass  # the driver steps it again at once: still in motion
-                        else:  # the execution ends (a rollover started the next one)
-                            self._parked.pop(run_id, None)
-                            self._in_flight -= 1
-                    return reply
-                with self._noting_failure(event["run_id"]):
-                    woke = host.host.wake(event)  # type: ignore[arg-type]
-                self._moved(-1)  # parked (a wake it made itself counted +1)
-                return woke
+                with self._changed:
+                    self._executions[run_id] = event["execution"]
+                with self._noting_failure(run_id):
+                    reply = host.host.step(event)  # type: ignore[arg-type]
+            with self._changed:
+                self._erring.discard(run_id)
+                if reply["kind"] == "park":
+                    self._parked[run_id] = reply.get("due")
+                else:  # it goes on (counted when its wake landed), or its execution ended
+                    self._parked.pop(run_id, None)
+                # Every invocation that returns has ended its task's part: parked, or set the
+                # next one in motion (counted +1 when it landed), or ended the execution.
+                self._in_flight -= 1
+                self._changed.notify_all()
+            return reply
         except StepCrash:
             raise
         except Exception as exc:
-            self.errors.append(f"{role} of {event.get('run_id')}: {exc!r}")
+            self.errors.append(f"step of {run_id}: {exc!r}")
             raise
         finally:
             with self._changed:
@@ -242,7 +240,7 @@ class LocalWorkflows:
 
     @contextlib.contextmanager
     def _noting_failure(self, run_id: str) -> Iterator[None]:
-        """Remember a run whose step or wake raised: its execution may fail once its Retry
+        """Remember a run whose step raised: its execution may fail once its Retry
         gives up, which :meth:`settle` then finds out."""
         try:
             yield
@@ -255,8 +253,9 @@ class LocalWorkflows:
     def run(self, max_rounds: int = 10_000) -> int:
         """Drive every run until all are blocked on timers (not yet due) or signals, or ended:
         let moto's executions settle, run the queued activities, wake runs whose timers are
-        due, again. Returns the number of activities run."""
+        due, again. Returns the number of activity attempts run (queued and inline)."""
         ran = 0
+        inline_before = self._inline_attempts()
         for _ in range(max_rounds):
             self.settle()
             progressed = False
@@ -271,8 +270,11 @@ class LocalWorkflows:
             for run_id in self._due():
                 progressed = self.workflows.notify(run_id) or progressed
             if not progressed:
-                return ran
+                return ran + self._inline_attempts() - inline_before
         raise WorkflowsDidNotSettle(f"runs still busy after {max_rounds} rounds")
+
+    def _inline_attempts(self) -> int:
+        return sum(h.host.stepper.inline.attempts for h in self.hosts.values())
 
     def _due(self) -> list[str]:
         now = self.clock.now()

@@ -137,6 +137,9 @@ class EventLog:
             out["parent_cmd"] = int(item["parent_cmd"]["N"])
             out["parent_seq"] = int(item.get("parent_seq", {}).get("N", "0"))
         out["base"] = int(item.get("base", {}).get("N", "0"))
+        out["dispatched"] = int(item.get("dispatched", {}).get("N", "0"))
+        #: Whether a step ran the code (it has parked at least once).
+        out["ran"] = bool(item.get("ran", {}).get("BOOL", False))
         if "closed" in item:
             out["closed"] = float(item["closed"]["N"])
         if "outcome" in item:
@@ -275,45 +278,96 @@ class EventLog:
             raise
 
     # -- the driver's wait token and the activity dispatch mark -------------------------------
-    def set_token(self, run_id: str, token: str) -> None:
-        """Keep the task token of the run's current wait (the wake Lambda's job).
+    def park(
+        self,
+        run_id: str,
+        token: str,
+        entered: float,
+        next_timer: float | None,
+        generation: int,
+    ) -> int | None:
+        """Keep the task token of the run's current wait (one UpdateItem), with the run's next
+        timer for wakers to time the next wait by, and note that the code has run; returns how
+        many times the run parked in driver execution ``generation``, or None when the token
+        was not stored because a newer wait's is there: a later execution's (``generation``
+        never goes back) or a later task's of this one (nor does ``entered``).
 
         Raises:
             UnitError: NOT_FOUND for a run that does not exist (nothing is written).
         """
+        names = {"#t": "token", "#e": "entered", "#g": "gen", "#p": f"parks{generation}"}
+        values: dict[str, Any] = {
+            ":t": {"S": token},
+            ":e": {"N": repr(entered)},
+            ":g": {"N": str(generation)},
+            ":one": {"N": "1"},
+            ":yes": {"BOOL": True},
+        }
+        sets = ["#t = :t", "#e = :e", "#g = :g", "ran = :yes"]
+        removes = []
+        if next_timer is None:
+            removes.append("next_timer")
+        else:
+            sets.append("next_timer = :n")
+            values[":n"] = {"N": repr(next_timer)}
+        if generation > 0:
+            names["#old"] = f"parks{generation - 1}"
+            removes.append("#old")
+        expression = "SET " + ", ".join(sets) + " ADD #p :one"
+        if removes:
+            expression += " REMOVE " + ", ".join(removes)
         try:
-            self.client.update_item(
+            reply = self.client.update_item(
                 TableName=self.table,
                 Key={"pk": {"S": _run_key(run_id)}, "sk": {"S": "run"}},
-                UpdateExpression="SET #t = :t",
-                ConditionExpression="attribute_exists(pk)",
-                ExpressionAttributeNames={"#t": "token"},
-                ExpressionAttributeValues={":t": {"S": token}},
-            )
-        except ClientError as exc:
-            if is_condition_failure(exc):
-                raise UnitError(NOT_FOUND, f"no workflow run {run_id}") from None
-            raise
-
-    def token(self, run_id: str) -> str | None:
-        """The task token of the run's current wait, if it is parked."""
-        return self._index_attribute(run_id, "token").get("S")
-
-    def clear_token(self, run_id: str, token: str) -> None:
-        """Forget ``token`` once its wait is over; a newer token (the run parked again
-        meanwhile) stays."""
-        try:
-            self.client.update_item(
-                TableName=self.table,
-                Key={"pk": {"S": _run_key(run_id)}, "sk": {"S": "run"}},
-                UpdateExpression="REMOVE #t",
-                ConditionExpression="#t = :t",
-                ExpressionAttributeNames={"#t": "token"},
-                ExpressionAttributeValues={":t": {"S": token}},
+                UpdateExpression=expression,
+                ConditionExpression="attribute_exists(pk) AND (attribute_not_exists(#g) "
+                "OR #g < :g OR (#g = :g AND (attribute_not_exists(#e) OR #e <= :e)))",
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+                ReturnValues="UPDATED_NEW",
             )
         except ClientError as exc:
             if not is_condition_failure(exc):
                 raise
+            if not self.exists(run_id):
+                raise UnitError(NOT_FOUND, f"no workflow run {run_id}") from None
+            return None
+        return int(reply["Attributes"][names["#p"]]["N"])
+
+    def generation(self, run_id: str) -> int:
+        """The newest driver execution that parked the run (0 before any park)."""
+        reply = self.client.get_item(
+            TableName=self.table,
+            Key={"pk": {"S": _run_key(run_id)}, "sk": {"S": "run"}},
+            ProjectionExpression="gen",
+            ConsistentRead=True,
+        )
+        return int(reply.get("Item", {}).get("gen", {}).get("N", "0"))
+
+    def wait(self, run_id: str) -> tuple[str | None, float | None]:
+        """The task token of the run's current wait (None when it never parked) and its next
+        timer (None: it waits for news only)."""
+        reply = self.client.get_item(
+            TableName=self.table,
+            Key={"pk": {"S": _run_key(run_id)}, "sk": {"S": "run"}},
+            ProjectionExpression="#t, next_timer",
+            ExpressionAttributeNames={"#t": "token"},
+            ConsistentRead=True,
+        )
+        item = reply.get("Item", {})
+        timer = item.get("next_timer", {}).get("N")
+        return item.get("token", {}).get("S"), None if timer is None else float(timer)
+
+    def exists(self, run_id: str) -> bool:
+        """Whether the run has an index item."""
+        reply = self.client.get_item(
+            TableName=self.table,
+            Key={"pk": {"S": _run_key(run_id)}, "sk": {"S": "run"}},
+            ProjectionExpression="pk",
+            ConsistentRead=True,
+        )
+        return "Item" in reply
 
     def dispatched(self, run_id: str) -> int:
         """The sequence number up to which the run's activities were sent to the queue."""

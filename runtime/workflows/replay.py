@@ -61,6 +61,10 @@ class _Command:
     done: bool = False
     #: An activity attempt's deadline: when it was recorded plus its timeout.
     deadline: float | None = None
+    #: An activity attempt the step runs itself (its event says so) rather than queues.
+    inline: bool = False
+    #: The command's event, once recorded (its ``seq`` is the attempt's idempotency key).
+    event: Event | None = None
 
     def record(self, at: float) -> None:
         """The command is in the history as of ``at`` (replayed, or appended by this step)."""
@@ -132,6 +136,7 @@ class Replay:
         self._unrecorded: list[_Command] = []
         self._open_timers: dict[int, _Command] = {}
         self._open_deadlines: dict[int, _Command] = {}
+        self._open_inline: dict[int, _Command] = {}
         self._next_cmd = 1
         seed_text = run_id if not self.base else f"{run_id}/{self.base}"
         seed = int.from_bytes(hashlib.sha256(seed_text.encode()).digest()[:8], "big")
@@ -284,6 +289,19 @@ class Replay:
         result.unused = unused
         self.history.extend(result.new_events)
         return result
+
+    def mark_inline(self, scheduled: Event) -> None:
+        """Make the new ``ActivityScheduled`` event an inline attempt (before it is appended:
+        the mark is part of the history)."""
+        command = self.commands[scheduled.cmd]
+        scheduled.fields["inline"] = True
+        command.inline = True
+        self._open_inline[command.cmd] = command
+
+    def open_inline(self) -> list[Event]:
+        """The inline attempts recorded and not settled, in command order: the step runs them
+        (a step that died before their outcome leaves them open for the next)."""
+        return [c.event for _, c in sorted(self._open_inline.items()) if c.event is not None]
 
     @property
     def finished(self) -> bool:
@@ -491,6 +509,10 @@ class Replay:
                     f"command #{event.cmd}: the history has {_describe(event)}, the code now "
                     f"issues {_describe_command(command)} at {command.where}"
                 )
+            command.event = event
+            if event.fields.get("inline"):
+                command.inline = True
+                self._open_inline[command.cmd] = command
             self._recorded(command, event.time)
         elif event.type in ev.OUTCOMES:
             if command is None or not command.recorded:
@@ -511,6 +533,7 @@ class Replay:
                 if command.recorded:
                     continue
                 event = Event(command.type, now, {"cmd": command.cmd, **command.fields})
+                command.event = event
                 self._recorded(command, now)
                 new.append(event)
                 if command.type == ev.ACTIVITY_SCHEDULED:
@@ -533,6 +556,7 @@ class Replay:
         command.done = True
         self._open_timers.pop(command.cmd, None)
         self._open_deadlines.pop(command.cmd, None)
+        self._open_inline.pop(command.cmd, None)
         command.on_outcome(outcome)
         if run:
             self.scheduler.run_ready()  # type: ignore[union-attr]
@@ -636,7 +660,8 @@ class Replay:
             except UnitError as exc:
                 return exc
             limit = timeout if timeout is not None else entry.timeout
-            self._attempt(_Activity(entry_id, py_args, policy, limit), 1, deliver)
+            queued = chosen.local is False or engine.is_remote(entry)
+            self._attempt(_Activity(entry_id, py_args, policy, limit, queued), 1, deliver)
             return None
 
         def op_call(
@@ -733,6 +758,8 @@ class Replay:
         fields: dict[str, Any] = {"id": activity.id, "args": activity.args, "attempt": attempt}
         if activity.timeout is not None:
             fields["timeout"] = activity.timeout
+        if activity.queued:
+            fields["queued"] = True
         self.command(ev.ACTIVITY_SCHEDULED, activity.id, fields, outcome)
 
 
@@ -745,6 +772,8 @@ class _Activity:
     policy: Any
     #: Seconds an attempt may take from being scheduled to its outcome (None: no limit).
     timeout: float | None
+    #: Never inline: a remote function, or ``activity.local = false``.
+    queued: bool = False
 
 
 _KEY_FIELD = {ev.ACTIVITY_SCHEDULED: "id", ev.CHILD_STARTED: "id", ev.MESSAGE_SENT: "to"}

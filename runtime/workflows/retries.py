@@ -39,6 +39,9 @@ class ActivityOptions:
 
     policy: manifest.RetryPolicy
     timeout: float | None = None
+    #: False: the call goes through the activity queue, not inline in the step (the call's
+    #: ``activity.local`` option, else the function's ``meta.temporal.activity.local``).
+    local: bool | None = None
 
 
 def _option(options: dict[str, Any], name: str) -> Any:
@@ -75,7 +78,12 @@ def activity_options(
             timeout = parse_duration(start_to_close)
         except ValueError as exc:
             raise UnitError(INVALID, f"activity.start_to_close_timeout: {exc}") from None
-    return ActivityOptions(policy, timeout)
+    local = _option(options, "local")
+    if local is not None and not isinstance(local, bool):
+        raise UnitError(INVALID, f"activity.local: expected true or false, got {local!r}")
+    if local is None:
+        local = getattr(activity, "activity_local", None)
+    return ActivityOptions(policy, timeout, local)
 
 
 def _policy_from(policy: manifest.RetryPolicy, raw: Any) -> manifest.RetryPolicy:

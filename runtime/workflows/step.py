@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import uuid
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,8 +26,24 @@ from runtime.clock import Clock
 from runtime.errors import INVALID, NOT_FOUND, CodecError, UnitError
 from runtime.workflows import events as ev
 from runtime.workflows.events import Event
+from runtime.workflows.inline import InlineRunner, inline_limit
 from runtime.workflows.log import EventLog
 from runtime.workflows.replay import Replay
+
+#: Generations one step may start and step in a row (continue-as-new) before it hands over.
+MAX_GENERATIONS_PER_STEP = 10
+
+#: A step Lambda's timeout when none is given (the workflow host's default step_timeout).
+DEFAULT_STEP_SECONDS = 60.0
+
+#: ``on_append(run_id, events, host)``.
+OnAppend = Callable[[str, list[Event], str], None]
+
+
+def _queued_activity(event: Event) -> bool:
+    """An ``ActivityScheduled`` the activity queue runs (not an inline attempt)."""
+    return event.type == ev.ACTIVITY_SCHEDULED and not event.fields.get("inline")
+
 
 #: Runs kept in memory per step container; the least recently stepped is dropped first.
 STICKY_RUNS = 256
@@ -88,6 +105,12 @@ class StepOutput:
     #: Resumed from a replay this container kept: its previous step of the run was this
     #: container's, and that step's commands were carried out (a failure would have dropped it).
     sticky: bool = False
+    #: "park" and "step": when the run's next durable timer is due (None: it waits for news).
+    next_timer: float | None = None
+    #: A step that loaded the history: the events before its own, and the run's dispatch
+    #: mark as the index had it (None: not read).
+    before: list[Event] = field(default_factory=list)
+    dispatched: int | None = None
 
     @property
     def appended(self) -> int:
@@ -138,15 +161,30 @@ class WorkflowStepper:
     """Starts runs and steps them."""
 
     def __init__(
-        self, engine: Any, log: EventLog, clock: Clock, *, sticky_runs: int = STICKY_RUNS
+        self,
+        engine: Any,
+        log: EventLog,
+        clock: Clock,
+        *,
+        sticky_runs: int = STICKY_RUNS,
+        step_seconds: float = DEFAULT_STEP_SECONDS,
+        inline: bool = True,
+        on_append: OnAppend | None = None,
     ) -> None:
         self.engine = engine
         self.log = log
         self.clock = clock
+        #: A step Lambda's timeout: an attempt that could not end within one runs queued.
+        self.step_seconds = step_seconds
+        #: False queues every activity (as before inline attempts existed).
+        self.inline_enabled = inline
+        self.inline = InlineRunner(engine)
+        #: Called after each checkpoint of inline attempts, with the events it appended.
+        self.on_append = on_append
         self.stats = StepStats()
         self._sticky_runs = sticky_runs
         self._kept: OrderedDict[str, _Kept] = OrderedDict()
-        self._continuing = False
+        self._continuing = 0
 
     def start(
         self,
@@ -163,13 +201,21 @@ class WorkflowStepper:
         self.log.create_run(run_id, workflow_id, started, host=host, parent=parent)
         return run_id
 
-    def step(self, run_id: str, *, first: bool = False, _redo: int = 0) -> StepOutput:
+    def step(
+        self,
+        run_id: str,
+        *,
+        first: bool | None = None,
+        deadline: float | None = None,
+        _redo: int = 0,
+    ) -> StepOutput:
         """One step; raises :class:`~runtime.workflows.log.LogConflict` on a lost race.
 
-        ``first``: the driver says no step of this run has run its code before (its first
-        execution's first step), so what the inbox holds is delivered before the code first
-        runs. Without it, a run's first step cannot tell from the history: a step that ran
-        the code to a wait and appended nothing leaves none."""
+        ``first``: no step of this run has run its code before, so what the inbox holds is
+        delivered before the code first runs; None reads it from the run's index (a history
+        of one event, and the run never parked). ``deadline`` (this stepper's clock): when the
+        step Lambda's time is up; inline attempts that would not end before it are left for
+        the next step (the output's kind is then "step": go on at once)."""
         self.stats.steps += 1
         kept = self._kept.pop(run_id, None)
         if kept is not None and self.log.load(run_id, after=kept.last_seq):
@@ -179,6 +225,9 @@ class WorkflowStepper:
             self.stats.sticky_hits += 1
             history = kept.replay.history
             workflow, host, seen = kept.workflow, kept.host, kept.seen
+            first = False
+            before: list[Event] = []
+            mark: int | None = None
         else:
             self.stats.sticky_misses += 1
             info = self.log.describe(run_id)
@@ -186,6 +235,9 @@ class WorkflowStepper:
             history = self.log.load(run_id, after=info["base"])  # this generation's events
             seen = _Seen()
             seen.add(history)
+            if first is None:
+                first = len(history) == 1 and not info.get("ran")
+            before, mark = list(history), info.get("dispatched")
         last = history[-1]
         if last.type in ev.ENDINGS:
             if kept is not None:
@@ -199,33 +251,73 @@ class WorkflowStepper:
         replay = kept.replay if kept else Replay(self.engine, workflow, run_id, history, host)
         # Taken before the resume: a kept replay's history is this same list.
         next_seq = first_seq + len(history)
+        appended: list[Event] = []
+        go_on = False
         try:
             result = replay.resume(pending, now)
+            used = pending[: len(pending) - result.unused]
+            new = used + result.new_events
+            # Inline attempts: run, checkpoint (their outcomes appended with what came
+            # before them), and let the code go on with the outcomes, until it waits for
+            # something else.
+            while result.status == "running" and self.inline_enabled:
+                todo, go_on = self._inline_todo(replay, result.new_events, deadline)
+                if not todo:
+                    break
+                outcomes = self.inline.run(run_id, todo, deadline)
+                batch = new + outcomes
+                for i, event in enumerate(batch, start=next_seq):
+                    event.seq = i
+                self.log.append(run_id, batch)
+                if not appended:
+                    self.log.discard(run_id, consumed)
+                    consumed = []
+                appended += batch
+                next_seq += len(batch)
+                if self.on_append is not None:
+                    self.on_append(run_id, batch, host)
+                now = max(now, outcomes[-1].time)
+                result = replay.resume(outcomes, now)
+                new = list(result.new_events)
             ending = result.status in ("completed", "failed") and _redo < MAX_REDOS
             if ending and self._arrived_since(run_id, consumed):
                 # News came while the code ran to its end: a run never ends holding a message
                 # it did not get (as Temporal refuses to close one), so the step is done again
-                # with it, from the history as it was.
+                # with it, from the history as it is now.
                 replay.close()
-                return self.step(run_id, first=first, _redo=_redo + 1)
-            used = pending[: len(pending) - result.unused]
-            new = used + result.new_events
+                return self.step(run_id, first=first and not appended, _redo=_redo + 1)
             for i, event in enumerate(new, start=next_seq):
                 event.seq = i
             if result.status == "continued":
-                return self._continue(run_id, replay, result, new, consumed, pending[len(used) :])
-            self.log.append(run_id, new)
+                out = self._continue(
+                    run_id, replay, result, new, consumed, pending[len(used) :], deadline
+                )
+                out.events[:0] = appended
+                return out
+            if new or not appended:
+                self.log.append(run_id, new)
         except BaseException:
             replay.close()
             raise
         self.log.discard(run_id, consumed)
+        new = appended + new
         last_seq = new[-1].seq if new else next_seq - 1
+        queued = [e for e in new if _queued_activity(e)]
         if result.status == "running":
             seen.add(new)
             self._keep(run_id, _Kept(replay, workflow, host, seen))
             timeout = None if result.next_timer is None else max(0.0, result.next_timer - now)
             return StepOutput(
-                "park", timeout, result.new_activities, new, last_seq, host, sticky=bool(kept)
+                "step" if go_on else "park",
+                timeout,
+                queued,
+                new,
+                last_seq,
+                host,
+                sticky=bool(kept),
+                next_timer=result.next_timer,
+                before=before,
+                dispatched=mark,
             )
         replay.close()
         outcome = (
@@ -236,7 +328,7 @@ class WorkflowStepper:
         return StepOutput(
             kind,
             None,
-            result.new_activities,
+            queued,
             new,
             last_seq,
             host,
@@ -244,7 +336,23 @@ class WorkflowStepper:
             result.result,
             result.error,
             sticky=bool(kept),
+            before=before,
+            dispatched=mark,
         )
+
+    def _inline_todo(
+        self, replay: Replay, new_events: list[Event], deadline: float | None
+    ) -> tuple[list[Event], bool]:
+        """Mark the new activity attempts that run inline, then pick the open ones that fit
+        in what is left of the step; also whether some were left for a fresh step."""
+        for event in new_events:
+            if event.type != ev.ACTIVITY_SCHEDULED or "inline" in event.fields:
+                continue
+            if inline_limit(self.engine, event, self.step_seconds) is not None:
+                replay.mark_inline(event)
+        open_ = replay.open_inline()
+        fit = [e for e in open_ if self.inline.fits(e, deadline)]
+        return fit, len(fit) < len(open_)
 
     def _continue(
         self,
@@ -254,6 +362,7 @@ class WorkflowStepper:
         new: list[Event],
         consumed: list[str],
         unused: list[Event],
+        deadline: float | None = None,
     ) -> StepOutput:
         """End this generation of the run's history and start the next in the same append
         (same run id, so its address, name and parent stay), then step the new generation.
@@ -277,18 +386,16 @@ class WorkflowStepper:
         replay.close()
         self.log.discard(run_id, taken)
         appended = [*new, started]
-        activities = [e for e in new if e.type == ev.ACTIVITY_SCHEDULED]
-        if self._continuing:
-            # A generation that continues again at once: the driver steps it again instead of
-            # this invocation looping; at once if it holds signals carried over, else after a
-            # short park (a runaway loop costs a second each).
-            kind = "step" if carried else "park"
-            return StepOutput(kind, 0.0, activities, appended, started.seq, replay.context.host)
-        self._continuing = True
+        activities = [e for e in new if _queued_activity(e)]
+        if self._continuing >= MAX_GENERATIONS_PER_STEP:
+            # Generations that keep continuing at once (inline work, or a runaway loop): the
+            # driver steps the next in a fresh invocation (one transition per this many).
+            return StepOutput("step", 0.0, activities, appended, started.seq, replay.context.host)
+        self._continuing += 1
         try:
-            out = self.step(run_id, first=True)  # the new generation's first step, right away
+            out = self.step(run_id, first=True, deadline=deadline)  # the next one, right away
         finally:
-            self._continuing = False
+            self._continuing -= 1
         out.events[:0] = appended
         out.activities[:0] = activities
         return out
