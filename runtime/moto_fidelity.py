@@ -89,3 +89,28 @@ def stop_retries_of_stopped_executions() -> Callable[[], None]:
     original = retrier_decl.time
     retrier_decl.time = _StoppableRetryWait(original)  # type: ignore[assignment]
     return lambda: setattr(retrier_decl, "time", original)
+
+
+def pass_task_failure_causes() -> Callable[[], None]:
+    """SendTaskFailure's ``cause`` reaches the task's failure, as its ``error`` does.
+
+    moto's SendTaskFailure handler reads ``error`` and drops ``cause``, so a Catch's
+    ``$.Cause`` (and a Fail state's ``CausePath``) is null; Step Functions passes both. The
+    driver ends a failed run with the run's error as the cause (``asl.end_error``), which the
+    execution's failure then shows.
+    """
+    from moto.core.responses import EmptyResult
+    from moto.stepfunctions.responses import StepFunctionResponse
+
+    original = StepFunctionResponse.send_task_failure
+
+    def send_task_failure(self: Any) -> Any:
+        self.stepfunction_backend.send_task_failure(
+            self._get_param("taskToken"),
+            error=self._get_param("error"),
+            cause=self._get_param("cause"),
+        )
+        return EmptyResult()
+
+    StepFunctionResponse.send_task_failure = send_task_failure  # type: ignore[method-assign]
+    return lambda: setattr(StepFunctionResponse, "send_task_failure", original)

@@ -157,6 +157,7 @@ class LocalCloud:
         # moto made to answer as Step Functions does where the kit can tell the difference.
         self._stack.append(moto_fidelity.refuse_spent_task_tokens())
         self._stack.append(moto_fidelity.stop_retries_of_stopped_executions())
+        self._stack.append(moto_fidelity.pass_task_failure_causes())
         self._units: list[Any] = []
         self._stack.append(self._close_units)
         self._build_units()

@@ -1,8 +1,10 @@
 """moto's Step Functions answers as the real service does where the kit can tell the difference
-(runtime/moto_fidelity.py): a spent task token is refused, a stopped execution stays stopped."""
+(runtime/moto_fidelity.py): a spent task token is refused, a stopped execution stays stopped, a
+task failure keeps its cause."""
 
 from __future__ import annotations
 
+import json
 from types import SimpleNamespace
 
 import pytest
@@ -10,6 +12,7 @@ import pytest
 from runtime import moto_fidelity
 from runtime.moto_fidelity import ExecutionStopped
 from runtime.testing import LocalCloud
+from runtime.workflows import asl
 from tests.conftest import ROOT
 
 FLOWS = ROOT / "tests" / "apps" / "flows"
@@ -20,14 +23,16 @@ def test_a_spent_task_token_is_refused_with_task_timed_out():
         run_id = cloud.start_workflow("app:approval", {"wait": "1h"})
         cloud.run_workflows()
         assert cloud.workflows is not None
-        token = cloud.workflows.log.token(run_id)
+        token, _ = cloud.workflows.log.wait(run_id)
         assert token, "the run did not park"
         sfn = cloud.workflows.sfn
-        sfn.send_task_success(taskToken=token, output="{}")  # the wait ends: the run steps
+        state = json.dumps(asl.task_state(run_id, 3600))
+        sfn.send_task_success(taskToken=token, output=state)  # the wait ends: the run steps
         with pytest.raises(sfn.exceptions.TaskTimedOut):
-            sfn.send_task_success(taskToken=token, output="{}")
+            sfn.send_task_success(taskToken=token, output=state)
         cloud.run_workflows()
-        assert cloud.workflows.driver.wake(token) is False  # the driver reads it as stale
+        # The driver reads it as stale.
+        assert cloud.workflows.driver.wake(token, asl.task_state(run_id)) is False
         cloud.signal(run_id, "approve", "mia")
         cloud.run_workflows()
         assert cloud.result(run_id).result == {"approved": True, "by": "mia", "noted": {}}
@@ -67,12 +72,33 @@ def test_a_retry_wait_on_the_clock_ends_as_soon_as_the_execution_is_stopped():
     assert time.monotonic() - started < 1.0  # not the 600 s the Retry asked for
 
 
-def test_the_harness_installs_both_and_takes_them_back():
+def test_the_harness_installs_every_patch_and_takes_them_back():
     from moto.stepfunctions.parser.asl.component.common.retry import retrier_decl
     from moto.stepfunctions.parser.asl.eval.callback.callback import CallbackPoolManager
+    from moto.stepfunctions.responses import StepFunctionResponse
 
-    before = (retrier_decl.time, CallbackPoolManager.notify)
+    def patched():
+        return (
+            retrier_decl.time,
+            CallbackPoolManager.notify,
+            StepFunctionResponse.send_task_failure,
+        )
+
+    before = patched()
     with LocalCloud(FLOWS):
         assert isinstance(retrier_decl.time, moto_fidelity._StoppableRetryWait)
-        assert CallbackPoolManager.notify is not before[1]
-    assert (retrier_decl.time, CallbackPoolManager.notify) == before
+        assert all(now is not then for now, then in zip(patched()[1:], before[1:], strict=True))
+    assert patched() == before
+
+
+def test_a_failed_runs_execution_carries_its_error_and_cause():
+    with LocalCloud(FLOWS) as cloud:
+        run_id = cloud.start_workflow("app:bulky", {"size": 400_000, "big_result": True})
+        cloud.run_workflows()
+        assert cloud.result(run_id).status == "failed"
+        flows = cloud.workflows
+        assert flows is not None
+        execution = flows.sfn.describe_execution(executionArn=flows._executions[run_id])
+        error = cloud.result(run_id).error
+        assert execution["status"] == "FAILED" and execution["error"] == "Workflow.Failed"
+        assert execution["cause"] == f"{error['kind']}: {error['message']}"

@@ -29,7 +29,9 @@ def world(aws_credentials):
         clock = ManualClock(1_700_000_000.0)
         engine = Engine(manifest.load_app(APP), clock=clock)
         log = EventLog(client, TABLE_NAME)
-        yield WorkflowStepper(engine, log, clock), log, engine
+        # Queued activities, run by hand below: what the log does with each step. Inline
+        # attempts have their own tests at the end.
+        yield WorkflowStepper(engine, log, clock, inline=False), log, engine
         engine.close()
 
 
@@ -191,7 +193,7 @@ def test_a_1000_event_history_replays_after_a_cold_start_to_the_same_commands(wo
 
 def test_the_sticky_cache_changes_cost_not_outcome(world):
     stepper, log, engine = world
-    cold = WorkflowStepper(engine, log, engine.clock, sticky_runs=0)
+    cold = WorkflowStepper(engine, log, engine.clock, sticky_runs=0, inline=False)
     warm_run = stepper.start("app:loop", {"n": 30})
     cold_run = cold.start("app:loop", {"n": 30}, run_id="cold-" + warm_run)
     warm_out = drive(stepper, log, engine, warm_run)
@@ -205,7 +207,7 @@ def test_the_sticky_cache_changes_cost_not_outcome(world):
 
 def test_a_kept_replay_is_dropped_when_someone_else_appended(world):
     stepper, log, engine = world
-    other = WorkflowStepper(engine, log, engine.clock)
+    other = WorkflowStepper(engine, log, engine.clock, inline=False)
     run_id = stepper.start("app:loop", {"n": 3})
     first = stepper.step(run_id)  # kept by `stepper`
     run_activities(log, engine, run_id, first.activities)
@@ -386,3 +388,148 @@ def test_a_signal_taken_before_continue_as_new_is_not_taken_again_after_a_crash(
     stepper.forget(run_id)  # a cold container
     out = stepper.step(run_id)
     assert out.kind == "done" and out.result == {"seen": ["a", "b", "c"], "generation": 2}
+
+
+# -- inline attempts --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def inline_world(world):
+    _, log, engine = world
+    stepper = WorkflowStepper(engine, log, engine.clock)  # inline, as the step Lambda runs
+    calls = []
+    run_all = engine.call_all
+
+    def recording(batch):
+        calls.extend(
+            (c.entry_id, c.context["idempotency_key"], c.context["attempt"]) for c in batch
+        )
+        return run_all(batch)
+
+    engine.call_all = recording
+    yield stepper, log, engine, calls
+    engine.call_all = run_all
+
+
+def test_inline_activities_run_in_the_step_each_checkpointed_before_the_code_goes_on(
+    inline_world,
+):
+    stepper, log, _, calls = inline_world
+    appends = []
+    original = log.append
+
+    def counting(run_id, events, **kwargs):
+        appends.append([e.type for e in events])
+        return original(run_id, events, **kwargs)
+
+    log.append = counting
+    run_id = stepper.start("app:loop", {"n": 4})
+    out = stepper.step(run_id)
+    assert out.kind == "done" and out.result["total"] == 2 * (1 + 2 + 3 + 4)
+    assert out.activities == []  # nothing for the queue
+    # One append per attempt: its command and its outcome together, then the run's end.
+    pair = [ev.ACTIVITY_SCHEDULED, ev.ACTIVITY_COMPLETED]
+    assert appends == [pair] * 4 + [[ev.WORKFLOW_COMPLETED]]
+    history = log.load(run_id)
+    scheduled = [e for e in history if e.type == ev.ACTIVITY_SCHEDULED]
+    assert all(e.fields["inline"] for e in scheduled)
+    assert calls == [("app:double", f"{run_id}:{e.seq}", 1) for e in scheduled]
+
+
+def test_parallel_inline_calls_run_together_and_checkpoint_together(inline_world):
+    stepper, log, _, calls = inline_world
+    run_id = stepper.start("app:race", {"deadline": "10m"})
+    out = stepper.step(run_id)
+    # app:double runs inline; app:slow (meta.temporal.activity.local: false) is queued.
+    assert [e.fields["id"] for e in out.activities] == ["app:slow"]
+    assert [c[0] for c in calls] == ["app:double"]
+    types = [e.type for e in log.load(run_id)]
+    assert types[:5] == [
+        ev.WORKFLOW_STARTED,
+        ev.ACTIVITY_SCHEDULED,
+        ev.ACTIVITY_SCHEDULED,
+        ev.TIMER_STARTED,
+        ev.ACTIVITY_COMPLETED,
+    ]
+
+
+def test_a_step_that_dies_before_the_checkpoint_runs_the_attempt_again_with_the_same_key(
+    inline_world,
+):
+    stepper, log, _, calls = inline_world
+    run_id = stepper.start("app:loop", {"n": 2})
+    original = log.append
+
+    def dying(rid, events, **kwargs):
+        if any(e.type == ev.ACTIVITY_COMPLETED for e in events):
+            raise RuntimeError("the step Lambda died")
+        return original(rid, events, **kwargs)
+
+    log.append = dying
+    with pytest.raises(RuntimeError, match="died"):
+        stepper.step(run_id)
+    assert [e.type for e in log.load(run_id)] == [ev.WORKFLOW_STARTED]  # nothing recorded
+    log.append = original
+    out = stepper.step(run_id)
+    assert out.kind == "done" and out.result["total"] == 6
+    first_key = f"{run_id}:2"
+    assert [c[1] for c in calls].count(first_key) == 2  # at least once: here twice, same key
+    completed = [e.cmd for e in log.load(run_id) if e.type == ev.ACTIVITY_COMPLETED]
+    assert completed == [1, 2]  # each outcome recorded once
+
+
+def test_a_step_that_dies_after_the_checkpoint_does_not_run_the_attempt_again(inline_world):
+    stepper, log, _, calls = inline_world
+    run_id = stepper.start("app:loop", {"n": 2})
+    original = log.append
+    landed = []
+
+    def dying_after(rid, events, **kwargs):
+        original(rid, events, **kwargs)
+        landed.append(events)
+        if len(landed) == 1:
+            raise RuntimeError("the step Lambda died after its checkpoint")
+
+    log.append = dying_after
+    with pytest.raises(RuntimeError, match="after its checkpoint"):
+        stepper.step(run_id)
+    log.append = original
+    out = stepper.step(run_id)  # a cold replay: the first outcome is in the history
+    assert out.kind == "done" and out.result["total"] == 6
+    assert [c[1] for c in calls] == [f"{run_id}:2", f"{run_id}:4"]  # each attempt once
+    history = log.load(run_id)
+    assert [e.seq for e in history] == list(range(1, len(history) + 1))
+
+
+def test_an_inline_attempt_that_runs_out_of_the_steps_time_fails_timeout_and_is_retried(
+    inline_world,
+):
+    stepper, log, engine, calls = inline_world
+    policy = {"initial_interval": "1s", "maximum_attempts": 2}
+    run_id = stepper.start(
+        "app:napping", {"sleep": "1m", "options": {"activity.retry_policy": policy}}
+    )
+    # A step Lambda with 20 s left: app:sleepy may take 30 s (its deploy timeout), which does
+    # not fit: the step goes on in a fresh invocation instead of starting it.
+    out = stepper.step(run_id, deadline=engine.clock.now() + 20)
+    assert out.kind == "step" and calls == []
+    # A fresh step (60 s) starts it; it is cut off 5 s short of the step's end (55 s).
+    out = stepper.step(run_id, deadline=engine.clock.now() + 60)
+    assert out.kind == "park" and len(calls) == 1
+    failed = [e for e in log.load(run_id) if e.type == ev.ACTIVITY_FAILED]
+    assert failed[0].fields["error"] == {
+        "kind": "Timeout",
+        "message": "activity app:sleepy did not answer within 55s",
+    }
+    engine.clock.advance(1)  # the retry timer
+    out = stepper.step(run_id, deadline=engine.clock.now() + 60)
+    assert out.kind == "done" and [c[2] for c in calls] == [1, 2]
+    assert out.result["kind"] == "Timeout"  # the second attempt ran out of time too
+
+
+def test_an_activity_whose_limit_does_not_fit_a_step_is_queued(inline_world):
+    stepper, _, _, calls = inline_world
+    run_id = stepper.start("app:napping", {"sleep": "1s", "options": {"timeout": "2m"}})
+    out = stepper.step(run_id)  # 120 s is more than a 60 s step can hold
+    [queued] = out.activities
+    assert "inline" not in queued.fields and calls == []

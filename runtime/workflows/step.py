@@ -264,9 +264,12 @@ class WorkflowStepper:
                 todo, go_on = self._inline_todo(replay, result.new_events, deadline)
                 if not todo:
                     break
+                # Numbered first: an attempt's idempotency key is its event's number.
+                for i, event in enumerate(new, start=next_seq):
+                    event.seq = i
                 outcomes = self.inline.run(run_id, todo, deadline)
                 batch = new + outcomes
-                for i, event in enumerate(batch, start=next_seq):
+                for i, event in enumerate(outcomes, start=next_seq + len(new)):
                     event.seq = i
                 self.log.append(run_id, batch)
                 if not appended:
