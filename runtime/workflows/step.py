@@ -242,7 +242,12 @@ class WorkflowStepper:
         if last.type in ev.ENDINGS:
             if kept is not None:
                 kept.replay.close()
-            return self._ended(last, host)
+            out = self._ended(last, host)
+            if kept is None and info["status"] == "running":
+                # The step that ended it died before marking the index: mark it now.
+                outcome = {"result": out.result} if out.kind == "done" else {"error": out.error}
+                self.log.close_run(run_id, out.status, last.time, outcome)
+            return out
         now = max(self.clock.now(), last.time)
         first_seq = max(1, history[0].seq)
         pending, consumed = self._take_inbox(run_id, seen, now, first_seq)

@@ -47,14 +47,12 @@ _CRASHES: dict[str, type[BaseException]] = {
     "function": FunctionCrash,
     "process worker": WorkerCrash,
     "workflow step": StepCrash,
-    "workflow wake": StepCrash,
     "workflow activity": StepCrash,
 }
 
 _HANDLERS = {
     "process worker": (ProcessWorker, "handle"),
     "workflow step": (WorkflowHost, "step"),
-    "workflow wake": (WorkflowHost, "wake"),
     "workflow activity": (WorkflowHost, "run_activity"),
 }
 
