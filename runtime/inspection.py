@@ -9,7 +9,8 @@ write into the kit's single table:
 
 - ``pk = "p#<pid>", sk = "actor"``: a process snapshot (``entry``, ``host``, ``status``,
   ``version``, ``state`` as codec JSON text, the rest in ``meta`` JSON);
-- ``pk = "r#<run>", sk = "run"``: a workflow run's index item; ``sk = "e#<seq>"``: its events.
+- ``pk = "r#<run>", sk = "run"``: a workflow run's index item; ``sk = "e#<first seq>"``: chunks of
+  its events (see :mod:`runtime.workflows.log`).
 
 Listing processes or runs is a **Scan** of the whole table with a filter: DynamoDB reads (and
 bills) every item, events and inbox items included, and returns the few that match. That is
