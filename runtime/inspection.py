@@ -355,7 +355,8 @@ class Inspector:
 
     def history(self, run_id: str, after: int = 0) -> list[dict[str, Any]]:
         """The run's events from ``after + 1`` on, as dicts with ``seq``, ``type``, ``time``
-        and the event's fields; one paged ``Query``.
+        and the event's fields; one to three queries (see
+        :meth:`~runtime.workflows.log.EventLog.load`).
 
         Raises:
             UnitError: NOT_FOUND for an unknown run (only checked when ``after`` is 0).
