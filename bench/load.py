@@ -18,10 +18,11 @@ and per workflow activity (counted on the boto3 clients with botocore event hook
 service.operation) with DynamoDB capacity units estimated from item sizes, the Lambda
 invocations each unit makes, and how moto slows down as the table grows. moto does two things
 in O(table size) that DynamoDB does not: ``TransactWriteItems`` deep-copies every table it names
-(the workflow log appends in transactions) and ``Query`` sorts the whole table to keep one
-partition (a workflow activity makes four or five). ``--fast-moto`` cuts both
-(:func:`fast_moto`: :func:`touched_partitions_only`, :func:`partition_queries`); without it
-1,000 concurrent runs beside 10,000 actors take hours (ten runs took 206 s at 10,000 items).
+(the workflow log starts runs and continues them as new in transactions) and ``Query`` sorts
+the whole table to keep one partition (a workflow activity makes four or five).
+``--fast-moto`` cuts both (:func:`fast_moto`: :func:`touched_partitions_only`,
+:func:`partition_queries`); without it 1,000 concurrent runs beside 10,000 actors take hours
+(ten runs took 206 s at 10,000 items).
 
 The full size on a 2-core machine (2026-12-01, ``--full --fast-moto``, 1,202 s in all): 10,000
 spawns at 135/s; 100,000 messages at 171 msg/s (each round of 10,000 in 58-60 s); then 1,000
@@ -126,8 +127,8 @@ class LoadCheckFailed(RuntimeError):
 
 
 # -- counting AWS calls -----------------------------------------------------------------------
-WRITE_OPS = {"PutItem", "UpdateItem", "DeleteItem"}
-READ_OPS = {"GetItem", "Query", "Scan"}
+WRITE_OPS = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem"}
+READ_OPS = {"GetItem", "Query", "Scan", "BatchGetItem"}
 #: Calls only the harness makes: LocalWorkflows asks moto whether a run whose step raised has
 #: failed (a deployed stack needs no such question). Not counted.
 HARNESS_OPS = {"sfn.DescribeExecution"}
@@ -227,7 +228,16 @@ class Meter:
 def _write_units(op: str, params: dict[str, Any]) -> float:
     """Write request units: 1 per KB of each item written, 2 per KB in a transaction. An update
     or a delete names only the key, so it counts 1 (2 in a transaction): DynamoDB bills the
-    item's size, and the kit's updated items (run heads, names, inbox markers) are under 1 KB."""
+    item's size, and the kit's updated items (run heads, names, inbox markers) are under 1 KB.
+    A batch counts each of its writes so."""
+    if op == "BatchWriteItem":
+        units = 0
+        for writes in params.get("RequestItems", {}).values():
+            for write in writes:
+                (body,) = write.values()
+                item = body.get("Item") or body.get("Key") or {}
+                units += max(1, math.ceil(item_bytes(item) / 1024))
+        return float(units)
     if op in WRITE_OPS:
         item = params.get("Item") or params.get("Key") or {}
         return float(max(1, math.ceil(item_bytes(item) / 1024)))
@@ -242,7 +252,14 @@ def _write_units(op: str, params: dict[str, Any]) -> float:
 
 
 def _read_units(op: str, params: dict[str, Any], parsed: dict[str, Any]) -> float:
-    """Read request units: 1 per 4 KB read strongly consistent, half that eventually."""
+    """Read request units: 1 per 4 KB read strongly consistent, half that eventually. A batch
+    get counts each key it names once (the least a read costs, found or not): the kit's one
+    (``EventLog.posted``) reads small markers, or an inbox item only on a redelivery."""
+    if op == "BatchGetItem":
+        requests = params.get("RequestItems", {}).values()
+        keys = sum(len(r.get("Keys", [])) for r in requests)
+        consistent = all(r.get("ConsistentRead") for r in requests)
+        return (1.0 if consistent else 0.5) * keys
     if op == "GetItem":
         size = item_bytes(parsed.get("Item") or {})
     elif op in ("Query", "Scan"):

@@ -9,7 +9,8 @@ write into the kit's single table:
 
 - ``pk = "p#<pid>", sk = "actor"``: a process snapshot (``entry``, ``host``, ``status``,
   ``version``, ``state`` as codec JSON text, the rest in ``meta`` JSON);
-- ``pk = "r#<run>", sk = "run"``: a workflow run's index item; ``sk = "e#<seq>"``: its events.
+- ``pk = "r#<run>", sk = "run"``: a workflow run's index item; ``sk = "e#<first seq>"``: chunks of
+  its events (see :mod:`runtime.workflows.log`).
 
 Listing processes or runs is a **Scan** of the whole table with a filter: DynamoDB reads (and
 bills) every item, events and inbox items included, and returns the few that match. That is
@@ -354,7 +355,8 @@ class Inspector:
 
     def history(self, run_id: str, after: int = 0) -> list[dict[str, Any]]:
         """The run's events from ``after + 1`` on, as dicts with ``seq``, ``type``, ``time``
-        and the event's fields; one paged ``Query``.
+        and the event's fields; one to three queries (see
+        :meth:`~runtime.workflows.log.EventLog.load`).
 
         Raises:
             UnitError: NOT_FOUND for an unknown run (only checked when ``after`` is 0).

@@ -13,7 +13,7 @@ from runtime.engine import Engine
 from runtime.errors import UnitError
 from runtime.processes.local import TABLE_NAME
 from runtime.workflows import events as ev
-from runtime.workflows.log import EventLog, LogConflict
+from runtime.workflows.log import CHUNK_BYTES, EventLog, LogConflict
 from runtime.workflows.replay import Replay
 from runtime.workflows.step import WorkflowStepper
 from tests.conftest import ROOT
@@ -306,25 +306,27 @@ def test_continue_as_new_where_the_history_goes_on_is_non_determinism(world):
         replay.run(engine.clock.now())
 
 
-def test_a_large_append_is_split_within_dynamodbs_transaction_limits(world):
+def test_a_large_append_is_split_into_chunk_items_within_dynamodbs_item_limit(world):
     _, log, _ = world
     started = ev.Event(ev.WORKFLOW_STARTED, 0.0, {"input": None})
     log.create_run("big", "app:sequence", started)
-    calls = []
-    original = log.client.transact_write_items
+    puts = []
+    original = log.client.put_item
 
     def counting(**kwargs):
-        calls.append(len(kwargs["TransactItems"]))
+        puts.append(len(kwargs["Item"]["data"]["S"].encode()))
         return original(**kwargs)
 
-    log.client.transact_write_items = counting
-    value = "v" * 300_000  # 12 of these are over the 4 MB a transaction may carry
+    log.client.put_item = counting
+    value = "v" * 300_000  # one of these per chunk: two are over the 400 KB an item holds
     events = [ev.Event(ev.SIGNAL_RECEIVED, 0.0, {"payload": value}, seq=i) for i in range(2, 14)]
     events += [ev.Event(ev.SIGNAL_RECEIVED, 0.0, {"payload": 1}, seq=i) for i in range(14, 214)]
     log.append("big", events)
-    log.client.transact_write_items = original
-    assert sum(calls) == 212 and max(calls) <= 99 and len(calls) == 4
-    assert [e.seq for e in log.load("big")] == list(range(1, 214))
+    log.client.put_item = original
+    # 12 large ones, a chunk each; the 200 small ones fit in the last large one's chunk.
+    assert len(puts) == 12 and max(puts) <= CHUNK_BYTES
+    assert log.load("big") == [started, *events]
+    assert log.load("big", after=13) == events[12:]
 
 
 def test_a_non_deterministic_step_changes_nothing_and_the_fixed_code_goes_on(world, tmp_path):

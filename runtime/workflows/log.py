@@ -1,14 +1,36 @@
 """A run's history in DynamoDB, in the processes' table (keys ``pk``, ``sk``).
 
-- events: ``pk = "r#<run>"``, ``sk = "e#<seq, 12 digits>"``; each written with
-  ``attribute_not_exists``, in one transaction per append, so two steps of one run can never
-  fork its history: the second one's append fails and it starts over from the new history.
+- events, in chunk items: ``pk = "r#<run>"``, ``sk = "e#<seq of the chunk's first event, 12
+  digits>"``, ``data`` = the chunk's events as a JSON list of ``[type, time, fields]`` (an
+  event's ``seq`` is the chunk's first plus its position). One append is one chunk, written by
+  one conditional ``PutItem`` (``attribute_not_exists``): 1 WRU per KB of the chunk instead of a
+  transaction's 2 per KB of each event. An append over :data:`CHUNK_BYTES` is several chunks
+  in order; a step that dies between them leaves a prefix of its events, which is a history the
+  next step replays and completes (it issues the same commands, and the inbox items not yet in
+  the history are still in the inbox).
+
+  Two steps of one run can never fork its history: both loaded whole chunks, so both put their
+  first chunk at the key of the first new seq, and the second one's put fails (a
+  :class:`LogConflict`: it starts over from the new history). Every chunk key is therefore the
+  first seq of an append (or of a part of one), and an append always starts a chunk.
+
+  Events of the layout before chunks (one item per event, with ``type``, ``time`` and ``data``
+  = its fields) read as chunks of one event: a run started before the change goes on.
 - the run's index item: ``pk = "r#<run>"``, ``sk = "run"`` (workflow, status, times, result,
   and ``base``: the sequence number after which the current generation's history begins, moved
-  by ``workflow.continue_as_new`` in the same transaction as the append that continues it).
-- the inbox: ``pk = "r#<run>#in"``: activity results (and later signals) waiting for the next
-  step, which moves them into the history (each event remembers its inbox item, so a step that
-  crashed after the append but before deleting them does not apply them twice).
+  by ``workflow.continue_as_new`` in the same transaction as the chunks that end the old
+  generation and start the new one, whose first event starts a chunk of its own).
+- the inbox: ``pk = "r#<run>#in"``: activity results and signals waiting for the next step,
+  which moves them into the history (each event remembers its inbox item, so a step that
+  crashed after the append but before deleting them does not apply them twice). Each item has
+  ``at``, its arrival on the clock of the poster, and ``ns``, the poster's wall clock in
+  nanoseconds, which orders items posted while a (harness) clock stood still. An outcome
+  posted once per key (:meth:`EventLog.post_once`) is at ``sk = "k#<key>"``; others at a
+  unique id.
+- posted markers: ``pk = "r#<run>"``, ``sk = "k#<key>"``, written when a keyed inbox item is
+  discarded (it is in the history then), so :meth:`EventLog.posted` stays true once the inbox
+  item is gone. They live outside the inbox so that reading the inbox costs only what waits
+  in it, however many activities the run has had.
 """
 
 from __future__ import annotations
@@ -16,38 +38,27 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from runtime.aws.dynamodb import is_condition_failure
-from runtime.errors import ALREADY_EXISTS, NOT_FOUND, UnitError
+from runtime.errors import ALREADY_EXISTS, INVALID, NOT_FOUND, UnitError
 from runtime.workflows.events import Event
 
-#: DynamoDB's limit of items per transaction.
-_TRANSACTION_ITEMS = 100
+#: The most one chunk item may take: its encoded ``data`` (UTF-8 JSON) plus its key attributes.
+#: Under DynamoDB's 400 KB item limit, and over the 350 KB one value may take
+#: (:data:`~runtime.workflows.events.VALUE_LIMIT_BYTES`, what ``check_size`` enforces), so any
+#: event holding one value of the most allowed, plus its other fields, fits in a chunk.
+CHUNK_BYTES = 380 * 1024
 
+#: DynamoDB's limit of items per BatchWriteItem.
+_BATCH_WRITE_ITEMS = 25
 
-#: DynamoDB's limit of a transaction's total size is 4 MB; this leaves room for overhead.
-_TRANSACTION_BYTES = 3_500_000
-
-
-def _chunks(items: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
-    """Split puts into transactions within DynamoDB's item-count and size limits, keeping one
-    place free in each for the index update of a continue-as-new."""
-    if not items:
-        return []
-    chunks: list[list[dict[str, Any]]] = [[]]
-    size = 0
-    for item in items:
-        item_size = len(item["Put"]["Item"]["data"]["S"].encode()) + 200  # keys, type, time
-        full = len(chunks[-1]) >= _TRANSACTION_ITEMS - 1 or size + item_size > _TRANSACTION_BYTES
-        if chunks[-1] and full:
-            chunks.append([])
-            size = 0
-        chunks[-1].append(item)
-        size += item_size
-    return chunks
+#: The lowest and highest sort keys of event chunks ("~" sorts after the digits).
+_FIRST_EVENT_KEY = "e#"
+_LAST_EVENT_KEY = "e#~"
 
 
 class LogConflict(Exception):
@@ -56,6 +67,73 @@ class LogConflict(Exception):
 
 def _run_key(run_id: str) -> str:
     return f"r#{run_id}"
+
+
+def _inbox_key(run_id: str) -> str:
+    return f"{_run_key(run_id)}#in"
+
+
+def _event_key(seq: int) -> str:
+    return f"e#{seq:012d}"
+
+
+def _posted_key(key: str) -> str:
+    return f"k#{key}"
+
+
+def _encode(event: Event) -> str:
+    """One event as its chunk holds it (``seq`` is implied by its place)."""
+    return json.dumps(
+        [event.type, event.time, event.fields], ensure_ascii=False, separators=(",", ":")
+    )
+
+
+def _chunk_overhead(run_id: str) -> int:
+    """What a chunk item takes besides its events: attribute names, keys, the list brackets."""
+    return (
+        len("pk") + len(_run_key(run_id).encode()) + len("sk") + len(_event_key(0))
+        + len("data") + len("[]")
+    )  # fmt: skip
+
+
+def _pack(events: list[Event], encoded: list[str], overhead: int) -> list[list[int]]:
+    """Indexes of ``events`` grouped into chunks of at most :data:`CHUNK_BYTES` each, in
+    order (each already checked to fit alone)."""
+    groups: list[list[int]] = []
+    size = 0
+    for i, text in enumerate(encoded):
+        item_size = len(text.encode()) + 1  # the comma before it
+        if not groups or size + item_size > CHUNK_BYTES:
+            groups.append([])
+            size = overhead
+        groups[-1].append(i)
+        size += item_size
+    return groups
+
+
+def _decode(item: dict[str, Any]) -> list[Event]:
+    """The events of one chunk item (or of one item of the layout before chunks)."""
+    first = int(item["sk"]["S"][2:])
+    if "type" in item:  # one event per item, its fields in ``data``
+        fields = json.loads(item["data"]["S"])
+        return [Event(item["type"]["S"], float(item["time"]["N"]), fields, seq=first)]
+    return [
+        Event(type_, float(when), fields, seq=first + i)
+        for i, (type_, when, fields) in enumerate(json.loads(item["data"]["S"]))
+    ]
+
+
+def _arrival(item: dict[str, Any]) -> tuple[float, int, str]:
+    """Where an inbox item goes in arrival order: its clock, the poster's wall clock, its id.
+    Items posted before ``at`` existed have both clocks in their id (``when#ns#uuid``)."""
+    sk = item["sk"]["S"]
+    if "at" in item:
+        return float(item["at"]["N"]), int(item.get("ns", {}).get("N", "0")), sk
+    parts = sk.split("#")
+    try:
+        return float(parts[0]), int(parts[1]), sk
+    except (ValueError, IndexError):
+        return 0.0, 0, sk
 
 
 class EventLog:
@@ -107,7 +185,7 @@ class EventLog:
                             "ConditionExpression": "attribute_not_exists(pk)",
                         }
                     },
-                    self._put_event(run_id, started),
+                    self._chunk_put(run_id, [started], [self._encoded(run_id, started)]),
                 ]
             )
         except ClientError as exc:
@@ -162,57 +240,160 @@ class EventLog:
 
     # -- history ------------------------------------------------------------------------------
     def load(self, run_id: str, after: int = 0) -> list[Event]:
-        """The history from event ``after + 1`` on, in order (a consistent query): all of it
-        by default, only the tail for a step that kept the run in memory."""
-        events: list[Event] = []
+        """The history from event ``after + 1`` on, in order (consistent reads): all of it by
+        default, only the tail for a step that kept the run in memory.
+
+        Any ``after`` is answered exactly, also one inside a chunk (its chunk is read and the
+        events up to ``after`` dropped). Costs one ``Query`` (reading the last chunk) when
+        ``after + 1`` is in the last chunk or past the end, as for a kept replay's check that
+        nothing came; else one more paged ``Query`` for the chunks from ``after + 1`` to the
+        last, and one more (``Limit=1``) only when ``after`` is not where a chunk ends.
+        """
+        after = max(0, after)
+        first_new = after + 1
+        last = self._chunk_at_or_before(run_id, _LAST_EVENT_KEY)
+        if last is None:
+            return []
+        if last[0].seq <= first_new:
+            return [e for e in last if e.seq > after]
+        # Bounded by the last chunk seen: a chunk appended meanwhile is not taken without
+        # its predecessors, so the answer is always a prefix of the history.
+        chunks = list(self._chunks_between(run_id, first_new, last[0].seq - 1))
+        if not chunks or chunks[0][0].seq != first_new:
+            # ``after`` is inside a chunk (not an append boundary): that chunk's tail first.
+            head = self._chunk_at_or_before(run_id, _event_key(after))
+            if head is not None:
+                chunks.insert(0, head)
+        chunks.append(last)
+        return [e for chunk in chunks for e in chunk if e.seq > after]
+
+    def _chunk_at_or_before(self, run_id: str, sk: str) -> list[Event] | None:
+        """The events of the chunk with the greatest key not after ``sk`` (None: no chunk)."""
+        reply = self.client.query(
+            TableName=self.table,
+            KeyConditionExpression="pk = :pk AND sk BETWEEN :lo AND :hi",
+            ExpressionAttributeValues={
+                ":pk": {"S": _run_key(run_id)},
+                ":lo": {"S": _FIRST_EVENT_KEY},
+                ":hi": {"S": sk},
+            },
+            ScanIndexForward=False,
+            Limit=1,
+            ConsistentRead=True,
+        )
+        items = reply.get("Items", [])
+        return _decode(items[0]) if items else None
+
+    def _chunks_between(self, run_id: str, first: int, last: int) -> Iterator[list[Event]]:
+        """The chunks whose first event is from ``first`` to ``last``, in order (paged)."""
         kwargs: dict[str, Any] = {
             "TableName": self.table,
             "KeyConditionExpression": "pk = :pk AND sk BETWEEN :lo AND :hi",
             "ExpressionAttributeValues": {
                 ":pk": {"S": _run_key(run_id)},
-                ":lo": {"S": f"e#{after + 1:012d}"},
-                ":hi": {"S": "e#~"},
+                ":lo": {"S": _event_key(first)},
+                ":hi": {"S": _event_key(last)},
             },
             "ConsistentRead": True,
         }
         while True:
             reply = self.client.query(**kwargs)
             for item in reply.get("Items", []):
-                events.append(
-                    Event(
-                        type=item["type"]["S"],
-                        time=float(item["time"]["N"]),
-                        fields=json.loads(item["data"]["S"]),
-                        seq=int(item["sk"]["S"][2:]),
-                    )
-                )
+                yield _decode(item)
             if "LastEvaluatedKey" not in reply:
-                return events
+                return
             kwargs["ExclusiveStartKey"] = reply["LastEvaluatedKey"]
 
     def append(self, run_id: str, events: list[Event], *, base: int | None = None) -> None:
-        """Append events whose ``seq`` continue the history; with ``base``, move the run's
-        current generation to start after event ``base`` in the same transaction as the last
-        events (a continue-as-new).
+        """Append events whose ``seq`` continue the history (consecutive, the first one right
+        after its last event); with ``base``, move the run's current generation to start after
+        event ``base`` (a continue-as-new).
 
-        An append beyond one transaction (99 events or 3.5 MB) is several: a step that dies
-        between them leaves a prefix of its events, which is a history the next step replays
-        and completes (it issues the same commands, and the inbox items not yet in the history
-        are still in the inbox).
+        Without ``base``: one conditional ``PutItem`` of one chunk, or several in order for an
+        append over :data:`CHUNK_BYTES` (a step that dies between them leaves a prefix of its
+        events, a valid history: see the module docstring). With ``base``: the events after
+        ``base`` (the next generation's) start a chunk of their own, so the generation's
+        history begins at a chunk; the last chunk of the old generation's events, the first
+        of the new one's and the move of ``base`` are one ``TransactWriteItems`` (nothing of
+        it half-happens: a replay never sees the new generation without its ``base``, nor
+        ``base`` moved past events not written), the chunks before and after it ``PutItem``\\s.
 
         Raises:
-            LogConflict: one of those sequence numbers is taken (another step won).
+            LogConflict: the first sequence number of a chunk is taken (another step won).
+            UnitError: INVALID when one event alone is over :data:`CHUNK_BYTES` (nothing is
+                written).
+            ValueError: the events' sequence numbers are not consecutive.
         """
-        chunks = _chunks([self._put_event(run_id, e) for e in events])
-        for i, items in enumerate(chunks):
-            if base is not None and i == len(chunks) - 1:
-                items.append(self._move_base(run_id, base))
-            try:
-                self.client.transact_write_items(TransactItems=items)
-            except ClientError as exc:
-                if is_condition_failure(exc):
-                    raise LogConflict(run_id) from None
-                raise
+        if not events:
+            return
+        start = events[0].seq
+        if start < 1 or any(e.seq != start + i for i, e in enumerate(events)):
+            raise ValueError(f"run {run_id}: appended events must have consecutive seqs")
+        encoded = [self._encoded(run_id, e) for e in events]  # all checked before any write
+        if base is None:
+            for group in _pack(events, encoded, _chunk_overhead(run_id)):
+                self._put_chunk(run_id, [events[i] for i in group], [encoded[i] for i in group])
+            return
+        split = min(max(base - start + 1, 0), len(events))  # events[split:] are the new one's
+        old = self._groups(run_id, events[:split], encoded[:split])
+        new = self._groups(run_id, events[split:], encoded[split:])
+        for chunk in old[:-1]:
+            self._put_chunk(run_id, *chunk)
+        together = [self._chunk_put(run_id, *chunk) for chunk in old[-1:] + new[:1]]
+        try:
+            self.client.transact_write_items(
+                TransactItems=[*together, self._move_base(run_id, base)]
+            )
+        except ClientError as exc:
+            if is_condition_failure(exc):
+                raise LogConflict(run_id) from None
+            raise
+        for chunk in new[1:]:
+            self._put_chunk(run_id, *chunk)
+
+    def _encoded(self, run_id: str, event: Event) -> str:
+        """The event as its chunk holds it; refused when it cannot fit in a chunk alone."""
+        text = _encode(event)
+        size = _chunk_overhead(run_id) + len(text.encode())
+        if size > CHUNK_BYTES:
+            raise UnitError(
+                INVALID,
+                f"run {run_id}: event {event.seq} ({event.type}) takes {size} bytes, over the "
+                f"{CHUNK_BYTES} bytes a workflow history item holds; keep large values "
+                "elsewhere (S3, a table) and pass their key",
+            )
+        return text
+
+    def _groups(
+        self, run_id: str, events: list[Event], encoded: list[str]
+    ) -> list[tuple[list[Event], list[str]]]:
+        return [
+            ([events[i] for i in group], [encoded[i] for i in group])
+            for group in _pack(events, encoded, _chunk_overhead(run_id))
+        ]
+
+    def _put_chunk(self, run_id: str, events: list[Event], encoded: list[str]) -> None:
+        put = self._chunk_put(run_id, events, encoded)["Put"]
+        try:
+            self.client.put_item(**put)
+        except ClientError as exc:
+            if is_condition_failure(exc):
+                raise LogConflict(run_id) from None
+            raise
+
+    def _chunk_put(self, run_id: str, events: list[Event], encoded: list[str]) -> dict[str, Any]:
+        """The conditional put of one chunk (a transaction's item; ``PutItem`` takes its body)."""
+        return {
+            "Put": {
+                "TableName": self.table,
+                "Item": {
+                    "pk": {"S": _run_key(run_id)},
+                    "sk": {"S": _event_key(events[0].seq)},
+                    "data": {"S": "[" + ",".join(encoded) + "]"},
+                },
+                "ConditionExpression": "attribute_not_exists(pk)",
+            }
+        }
 
     def _move_base(self, run_id: str, base: int) -> dict[str, Any]:
         return {
@@ -222,21 +403,6 @@ class EventLog:
                 "UpdateExpression": "SET #b = :b",
                 "ExpressionAttributeNames": {"#b": "base"},  # a reserved word
                 "ExpressionAttributeValues": {":b": {"N": str(base)}},
-            }
-        }
-
-    def _put_event(self, run_id: str, event: Event) -> dict[str, Any]:
-        return {
-            "Put": {
-                "TableName": self.table,
-                "Item": {
-                    "pk": {"S": _run_key(run_id)},
-                    "sk": {"S": f"e#{event.seq:012d}"},
-                    "type": {"S": event.type},
-                    "time": {"N": repr(event.time)},
-                    "data": {"S": json.dumps(event.fields, ensure_ascii=False)},
-                },
-                "ConditionExpression": "attribute_not_exists(pk)",
             }
         }
 
@@ -401,19 +567,22 @@ class EventLog:
     # -- inbox --------------------------------------------------------------------------------
     def post(self, run_id: str, event_type: str, fields: dict[str, Any], when: float) -> str:
         """Leave an outcome for the run's next step; returns the inbox item's id."""
-        item = self._inbox_item(run_id, event_type, fields, when)
+        # A unique id that also sorts in arrival order, for a reader that ignores ``at``.
+        item_id = f"{when:020.6f}#{time.time_ns():020d}#{uuid.uuid4().hex[:8]}"
+        item = self._inbox_item(run_id, item_id, event_type, fields, when)
         self.client.put_item(TableName=self.table, Item=item)
-        return item["sk"]["S"]
+        return item_id
 
     def _inbox_item(
-        self, run_id: str, event_type: str, fields: dict[str, Any], when: float
+        self, run_id: str, item_id: str, event_type: str, fields: dict[str, Any], when: float
     ) -> dict[str, Any]:
-        # Ordered by the clock, then by the wall clock in nanoseconds: two signals one sender
-        # sends in a row stay in that order even when the (harness) clock stood still.
-        item_id = f"{when:020.6f}#{time.time_ns():020d}#{uuid.uuid4().hex[:8]}"
         return {
-            "pk": {"S": f"{_run_key(run_id)}#in"},
+            "pk": {"S": _inbox_key(run_id)},
             "sk": {"S": item_id},
+            "at": {"N": repr(when)},
+            # The wall clock orders two items one sender posts in a row even when the
+            # (harness) clock stood still between them.
+            "ns": {"N": str(time.time_ns())},
             "type": {"S": event_type},
             "data": {"S": json.dumps(fields, ensure_ascii=False)},
         }
@@ -422,20 +591,20 @@ class EventLog:
         self, run_id: str, key: str, event_type: str, fields: dict[str, Any], when: float
     ) -> bool:
         """:meth:`post`, at most once per ``key`` (an activity's idempotency key): False when
-        an outcome under that key was posted before, and nothing is written."""
-        inbox_item = self._inbox_item(run_id, event_type, fields, when)
+        an outcome under that key is waiting in the inbox, and nothing is written.
+
+        One conditional ``PutItem``: the inbox item is at ``k#<key>``, so a second post under
+        the key finds it. Once the step took it into the history and discarded it (leaving a
+        posted marker, see :meth:`discard`), a post under the key would land again; the
+        caller asks :meth:`posted` first (the activity Lambda does: a redelivered attempt is
+        not run again), and an outcome that still lands twice (two deliveries of one attempt
+        both past that check) is harmless: the step drops an outcome of a command the history
+        has settled, and one of an earlier generation's command.
+        """
+        item = self._inbox_item(run_id, _posted_key(key), event_type, fields, when)
         try:
-            self.client.transact_write_items(
-                TransactItems=[
-                    {
-                        "Put": {
-                            "TableName": self.table,
-                            "Item": {"pk": {"S": _run_key(run_id)}, "sk": {"S": f"k#{key}"}},
-                            "ConditionExpression": "attribute_not_exists(pk)",
-                        }
-                    },
-                    {"Put": {"TableName": self.table, "Item": inbox_item}},
-                ]
+            self.client.put_item(
+                TableName=self.table, Item=item, ConditionExpression="attribute_not_exists(pk)"
             )
         except ClientError as exc:
             if is_condition_failure(exc):
@@ -444,20 +613,32 @@ class EventLog:
         return True
 
     def posted(self, run_id: str, key: str) -> bool:
-        """Whether an outcome under ``key`` was posted (see :meth:`post_once`)."""
-        reply = self.client.get_item(
-            TableName=self.table,
-            Key={"pk": {"S": _run_key(run_id)}, "sk": {"S": f"k#{key}"}},
-            ConsistentRead=True,
-        )
-        return "Item" in reply
+        """Whether an outcome under ``key`` was posted (see :meth:`post_once`): it waits in the
+        inbox, or it was discarded into the history (its posted marker). One consistent
+        ``BatchGetItem`` of both keys."""
+        keys = [
+            {"pk": {"S": _inbox_key(run_id)}, "sk": {"S": _posted_key(key)}},
+            {"pk": {"S": _run_key(run_id)}, "sk": {"S": _posted_key(key)}},
+        ]
+        request: dict[str, Any] = {
+            self.table: {"Keys": keys, "ConsistentRead": True, "ProjectionExpression": "pk"}
+        }
+        for attempt in range(10):
+            reply = self.client.batch_get_item(RequestItems=request)
+            if reply.get("Responses", {}).get(self.table):
+                return True
+            request = reply.get("UnprocessedKeys") or {}
+            if not request:
+                return False
+            time.sleep(min(0.05 * 2**attempt, 1.0))  # throttled: back off, as AWS advises
+        raise RuntimeError(f"run {run_id}: DynamoDB left the posted check unprocessed")
 
     def has_inbox(self, run_id: str) -> bool:
         """Whether anything waits in the run's inbox (one cheap query)."""
         reply = self.client.query(
             TableName=self.table,
             KeyConditionExpression="pk = :pk",
-            ExpressionAttributeValues={":pk": {"S": f"{_run_key(run_id)}#in"}},
+            ExpressionAttributeValues={":pk": {"S": _inbox_key(run_id)}},
             ConsistentRead=True,
             Limit=1,
             Select="COUNT",
@@ -465,22 +646,50 @@ class EventLog:
         return reply.get("Count", 0) > 0
 
     def inbox(self, run_id: str) -> list[tuple[str, str, dict[str, Any]]]:
-        """The waiting outcomes, oldest first: ``(item id, event type, fields)``."""
-        reply = self.client.query(
-            TableName=self.table,
-            KeyConditionExpression="pk = :pk",
-            ExpressionAttributeValues={":pk": {"S": f"{_run_key(run_id)}#in"}},
-            ConsistentRead=True,
-        )
-        return [
-            (i["sk"]["S"], i["type"]["S"], json.loads(i["data"]["S"]))
-            for i in reply.get("Items", [])
-        ]
+        """The waiting outcomes in arrival order (``at``, then the poster's wall clock, then
+        the id), keyed outcomes and signals interleaved: ``(item id, event type, fields)``."""
+        items: list[dict[str, Any]] = []
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": _inbox_key(run_id)}},
+            "ConsistentRead": True,
+        }
+        while True:
+            reply = self.client.query(**kwargs)
+            items += reply.get("Items", [])
+            if "LastEvaluatedKey" not in reply:
+                break
+            kwargs["ExclusiveStartKey"] = reply["LastEvaluatedKey"]
+        items.sort(key=_arrival)
+        return [(i["sk"]["S"], i["type"]["S"], json.loads(i["data"]["S"])) for i in items]
 
     def discard(self, run_id: str, item_ids: list[str]) -> None:
-        """Delete inbox items that are in the history now."""
-        for item_id in item_ids:
-            self.client.delete_item(
-                TableName=self.table,
-                Key={"pk": {"S": f"{_run_key(run_id)}#in"}, "sk": {"S": item_id}},
-            )
+        """Delete inbox items that are in the history now; for an item posted under a key
+        (:meth:`post_once`), leave its posted marker so :meth:`posted` stays true.
+
+        ``BatchWriteItem``\\s of up to 25 writes (a delete per item, a marker put per keyed
+        one): one call for a step's usual take. Not atomic, and it need not be: an item still
+        there is known to the history (its event names it) and dropped by the next step, and
+        a marker missing lets only a redelivered attempt run again (activities are
+        at-least-once anyway), its outcome then dropped as settled.
+        """
+        writes: list[dict[str, Any]] = []
+        for item_id in dict.fromkeys(item_ids):  # a batch may not name one item twice
+            key = {"pk": {"S": _inbox_key(run_id)}, "sk": {"S": item_id}}
+            writes.append({"DeleteRequest": {"Key": key}})
+            if item_id.startswith("k#"):
+                marker = {"pk": {"S": _run_key(run_id)}, "sk": {"S": item_id}}
+                writes.append({"PutRequest": {"Item": marker}})
+        for i in range(0, len(writes), _BATCH_WRITE_ITEMS):
+            self._batch_write(writes[i : i + _BATCH_WRITE_ITEMS])
+
+    def _batch_write(self, writes: list[dict[str, Any]]) -> None:
+        request: dict[str, Any] = {self.table: writes}
+        for attempt in range(10):
+            reply = self.client.batch_write_item(RequestItems=request)
+            request = reply.get("UnprocessedItems") or {}
+            if not request:
+                return
+            time.sleep(min(0.05 * 2**attempt, 1.0))  # throttled: back off, as AWS advises
+        raise RuntimeError(f"DynamoDB left {len(request[self.table])} writes unprocessed")
