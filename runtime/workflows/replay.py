@@ -563,8 +563,10 @@ class Replay:
                 new.append(event)
                 if command.type == ev.ACTIVITY_SCHEDULED:
                     activities.append(event)
-            self._drop_unreachable()
-            new.extend(self._drop_events(now))
+            if not self.task.done and not self._continued:
+                # (A run that has ended waits for nothing: no cancel events before its end.)
+                self._drop_unreachable()
+                new.extend(self._drop_events(now))
             due = self._due(now)
             if not due or self.task.done or self._continued:
                 break
@@ -666,6 +668,7 @@ class Replay:
 
     def _settle(self, command: _Command, outcome: Event, run: bool = True) -> None:
         command.done = True
+        command.watch = command.channel = None
         self._open_timers.pop(command.cmd, None)
         self._open_deadlines.pop(command.cmd, None)
         command.on_outcome(outcome)
