@@ -15,7 +15,7 @@ from runtime import manifest
 from runtime.aws.dynamodb import create_table
 from runtime.clock import ManualClock
 from runtime.engine import Engine
-from runtime.inspection import Inspector
+from runtime.inspection import Inspector, pending_commands
 from runtime.processes.local import TABLE_NAME
 from runtime.testing import REGION, LocalCloud
 from runtime.workflows import events as ev
@@ -308,3 +308,38 @@ def test_a_lost_timer_in_an_old_history_is_dropped_at_the_next_step(cloud):
     woke = [*old, {"seq": 4, "type": "TimerFired", "time": t + 3600, "cmd": 1}]
     step = replayed(cloud.registry, "app:lost_timer", "run-old", woke, t + 3601)
     assert (step.new_events, step.next_timer) == ([], None)
+
+
+def test_a_loop_whose_signal_keeps_winning_waits_only_for_its_current_timer(cloud):
+    view = inspector(cloud)
+    run_id = cloud.start_workflow("app:lost_timer", {"loop": True})
+    cloud.run_workflows()
+    for word in ("a", "b", "c"):
+        cloud.advance_time(600)
+        cloud.signal(run_id, "go", word)
+        cloud.run_workflows()
+    (timer,) = view.pending(run_id)  # the select the code is blocked in holds this one
+    assert timer.fire_at == pytest.approx(cloud.clock.now() + 3600)
+    history = cloud.history(run_id)
+    dropped = [e["cmd"] for e in history if e["type"] == "TimerCanceled"]
+    started = [e["cmd"] for e in history if e["type"] == "TimerStarted"]
+    assert dropped == started[:3] and timer.cmd == started[3]
+    cloud.advance_time(3600)
+    assert cloud.result(run_id).result == {"seen": ["a", "b", "c"]}
+    assert [e["type"] for e in cloud.history(run_id)].count("TimerFired") == 1
+
+
+def test_pending_commands_leave_out_canceled_activities_and_dropped_timers():
+    history = [
+        {"seq": 1, "type": "WorkflowStarted", "time": 1.0, "input": None},
+        {"seq": 2, "type": "ActivityScheduled", "time": 1.0, "cmd": 1, "id": "app:a", "attempt": 1},
+        {"seq": 3, "type": "ActivityFailed", "time": 2.0, "cmd": 1},
+        {"seq": 4, "type": "TimerStarted", "time": 2.0, "cmd": 2, "fire_at": 3.0, "retry_of": 1},
+        {"seq": 5, "type": "ActivityCanceled", "time": 2.5, "cmd": 2, "id": "app:a"},
+        {"seq": 6, "type": "ActivityScheduled", "time": 2.5, "cmd": 3, "id": "app:b", "attempt": 1},
+        {"seq": 7, "type": "ActivityCanceled", "time": 2.5, "cmd": 3, "id": "app:b"},
+        {"seq": 8, "type": "TimerStarted", "time": 2.5, "cmd": 4, "fire_at": 9.0},
+        {"seq": 9, "type": "TimerCanceled", "time": 2.5, "cmd": 4, "reason": "unreachable"},
+        {"seq": 10, "type": "TimerStarted", "time": 2.5, "cmd": 5, "fire_at": 9.0},
+    ]
+    assert [p.cmd for p in pending_commands(history)] == [5]

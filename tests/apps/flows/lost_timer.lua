@@ -2,9 +2,18 @@ local time = require("time")
 
 -- A "go" signal races an hour-long time.after; whichever wins, the run then waits for a
 -- "done" signal only. `input.keep` keeps the timer's channel (it stays live); `input.stop`
--- uses a time.timer and stops it once the signal won.
+-- uses a time.timer and stops it once the signal won; `input.loop` races every "go" against a
+-- fresh hour and returns what came once an hour passes with none.
 local function main(input)
   local go = process.listen("go")
+  if input.loop then
+    local seen = {}
+    while true do
+      local r = channel.select({ go:case_receive(), time.after("1h"):case_receive() })
+      if r.channel ~= go then return { seen = seen } end
+      seen[#seen + 1] = r.value
+    end
+  end
   local first
   if input.stop then
     local timer = time.timer("1h")
