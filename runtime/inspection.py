@@ -163,7 +163,9 @@ class ParkedError:
 
 def pending_commands(history: list[dict[str, Any]]) -> list[PendingCommand]:
     """The activities, timers and children ``history`` scheduled and holds no outcome for, in
-    the order they were issued. Fired timers are not pending; neither is anything once the run
+    the order they were issued. Fired timers are not pending, nor what the run dropped (an
+    ``ActivityCanceled`` or ``TimerCanceled``: a canceled activity's attempt or retry timer, a
+    stopped timer, a ``time.after`` its code can no longer reach); neither is anything once the run
     has ended (its last event is an ending), nor what an earlier generation left open before
     a ``workflow.continue_as_new`` (command numbers start again in each generation).
     ``history`` is event dicts as :meth:`Inspector.history` returns them (``type``, ``seq``,

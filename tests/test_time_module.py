@@ -1123,10 +1123,14 @@ def test_a_workflow_ticker_and_timers_are_durable_and_replay_the_same(make_app):
         "still_ticking": False,
     }
     types = [e["type"] for e in history]
-    # idle, moved (10h), moved again (2.5h), the ticker and its three re-arms.
-    assert types.count("TimerStarted") == 7
-    # The stopped idle timer's wake is recorded but delivers nothing; 2.5h; three ticks.
-    assert types.count("TimerFired") == 5
+    # idle, moved again (2.5h), the ticker and two re-arms: the 10h timer reset and the
+    # re-arm stopped in the step that started them were never recorded (nothing waits).
+    assert types.count("TimerStarted") == 5
+    # The stopped idle timer is dropped, not fired; 2.5h; three ticks.
+    assert [(e["cmd"], e["reason"]) for e in history if e["type"] == "TimerCanceled"] == [
+        (1, "stopped")
+    ]
+    assert types.count("TimerFired") == 4
     assert types[-1] == "WorkflowCompleted"
 
     # Replayed from its history by an engine that never saw it: the same commands (a

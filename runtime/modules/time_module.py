@@ -153,7 +153,7 @@ end
 function M.after(d)
   local ns, err = period(d, "time.after")
   if ns == nil then return nil, err end
-  return kit.channel_object(H.after(ns))
+  return H.after(ns)
 end
 
 local timer_mt = { __metatable = "timer" }
@@ -443,8 +443,9 @@ class TimeHost:
         sec, nsec = divmod(round(scheduler.clock.now() * 1e6) * 1000, NANOS)
         return self.state.k["local_time"](sec, nsec)
 
-    def after(self, ns: int) -> int:
-        """``time.after``: a channel that receives one Time and is then closed."""
+    def after(self, ns: int) -> Any:
+        """``time.after``: a channel (its Lua object) that receives one Time and is then
+        closed."""
         scheduler = self._scheduler("time.after")
         ch = scheduler.new_channel(_TIMER_BUFFER)
 
@@ -452,8 +453,14 @@ class TimeHost:
             scheduler.offer(ch, self._fired_at(scheduler))
             scheduler.close_channel(ch)
 
-        scheduler.add_timer(ns / 1e9, fire)
-        return ch.id
+        handle = scheduler.add_timer(ns / 1e9, fire)
+        channel = self.state.k["channel_object"](ch.id)
+        # A workflow's timer handle watches the channel: a run does not wait for a timer
+        # whose channel its code can no longer reach (runtime/workflows/replay.py).
+        watch = getattr(handle, "watch", None)
+        if watch is not None:
+            watch(ch, channel)
+        return channel
 
     def timer(self, ns: int) -> tuple[int, int]:
         """``time.timer``: (timer id, channel id)."""

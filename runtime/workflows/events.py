@@ -2,7 +2,8 @@
 
 Commands the code issued (``ActivityScheduled``, ``TimerStarted``) carry ``cmd``, the number of
 the command in the order the code issues them; their outcomes (``ActivityCompleted``,
-``ActivityFailed``, ``TimerFired``) carry the same ``cmd``. Replay matches commands by ``cmd``
+``ActivityFailed``, ``TimerFired``, or a cancel: ``ActivityCanceled``, ``TimerCanceled``) carry
+the same ``cmd``. Replay matches commands by ``cmd``
 and delivers outcomes in history order, which is what makes a replay take the same path.
 Values are in the codec's JSON form.
 """
@@ -25,6 +26,15 @@ ACTIVITY_COMPLETED = "ActivityCompleted"
 ACTIVITY_FAILED = "ActivityFailed"
 TIMER_STARTED = "TimerStarted"
 TIMER_FIRED = "TimerFired"
+#: A timer the run no longer waits for: stopped by the code (``reason`` ``stopped``), or a
+#: ``time.after`` whose channel the code can no longer reach (``unreachable``, decided at the
+#: end of a step and recorded, so a replay drops it at the same point). No ``TimerFired``
+#: follows.
+TIMER_CANCELED = "TimerCanceled"
+#: ``future:cancel()`` of an activity not yet settled: ``cmd`` is what it was waiting on (an
+#: attempt in flight or the timer before its next attempt); no further attempt is scheduled,
+#: and a late outcome of the attempt is dropped.
+ACTIVITY_CANCELED = "ActivityCanceled"
 #: A message sent to the run (``process.send`` to its id): no command, delivered in order.
 SIGNAL_RECEIVED = "SignalReceived"
 #: ``process.cancel`` of the run: a CANCEL event on ``process.events()``; no command.
@@ -53,10 +63,20 @@ CARRIED = "carried"
 #: On the first event of a batch the generation's first step took: it was delivered before the
 #: code first ran (a replay delivers it there too).
 AT_START = "at_start"
-#: Events that complete a command.
+#: Events that complete a command (a cancel leaves it with no outcome to wait for).
 OUTCOMES = frozenset(
-    {ACTIVITY_COMPLETED, ACTIVITY_FAILED, TIMER_FIRED, CHILD_COMPLETED, CHILD_FAILED}
+    {
+        ACTIVITY_COMPLETED,
+        ACTIVITY_FAILED,
+        TIMER_FIRED,
+        CHILD_COMPLETED,
+        CHILD_FAILED,
+        TIMER_CANCELED,
+        ACTIVITY_CANCELED,
+    }
 )
+#: Outcomes that drop a command instead of delivering anything to the code.
+DROPS = frozenset({TIMER_CANCELED, ACTIVITY_CANCELED})
 #: Commands the step carries out after appending them (activities sent, children started).
 DISPATCHED = frozenset({ACTIVITY_SCHEDULED, CHILD_STARTED, MESSAGE_SENT})
 #: Events that end a run.

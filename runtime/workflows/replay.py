@@ -65,6 +65,17 @@ class _Command:
     inline: bool = False
     #: The command's event, once recorded (its ``seq`` is the attempt's idempotency key).
     event: Event | None = None
+    #: The activity call an attempt or a retry timer belongs to.
+    activity: _Activity | None = None
+    #: A ``time.after`` timer: a weak Lua table holding its channel object, and its channel
+    #: (see :meth:`Replay._drop_unreachable`).
+    watch: Any = None
+    channel: Any = None
+    #: The run no longer waits for it (a stopped timer, a canceled activity's attempt or
+    #: retry timer). A dropped command not yet recorded is never recorded.
+    dropped: bool = False
+    #: Its ``TimerCanceled`` / ``ActivityCanceled`` is in the history (replayed or appended).
+    drop_recorded: bool = False
 
     def record(self, at: float) -> None:
         """The command is in the history as of ``at`` (replayed, or appended by this step)."""
@@ -75,10 +86,31 @@ class _Command:
 
 
 class _TimerHandle:
-    """What ``add_timer`` returns: cancelling it makes the firing a no-op."""
+    """What ``add_timer`` returns: cancelling it (``timer:stop()``, ``timer:reset()``, a
+    stopped task's sleep) makes the firing a no-op and drops the timer from what the run
+    waits for."""
 
-    def __init__(self) -> None:
-        self.cancelled = False
+    def __init__(self, replay: Replay) -> None:
+        self._replay = replay
+        self._cancelled = False
+        self.command: _Command | None = None
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled
+
+    @cancelled.setter
+    def cancelled(self, value: bool) -> None:
+        if value and not self._cancelled and self.command is not None:
+            self._replay.drop(self.command, ev.TIMER_CANCELED, "stopped")
+        self._cancelled = value
+
+    def watch(self, channel: Any, lua_channel: Any) -> None:
+        """The timer delivers into ``channel``, which the code reaches only through
+        ``lua_channel`` (a ``time.after``): once that is garbage the timer is dropped."""
+        if self.command is not None:
+            self.command.watch = self._replay.weak_ref(lua_channel)
+            self.command.channel = channel
 
 
 class WorkflowScheduler(Scheduler):
@@ -89,14 +121,14 @@ class WorkflowScheduler(Scheduler):
         self.replay = replay
 
     def add_timer(self, delay: float, action: Callable[[], None]) -> Any:  # type: ignore[override]
-        handle = _TimerHandle()
+        handle = _TimerHandle(self.replay)
         fire_at = self.clock.now() + max(0.0, delay)
 
         def fired(_event: Event) -> None:
             if not handle.cancelled:
                 action()
 
-        self.replay.command(ev.TIMER_STARTED, "timer", {"fire_at": fire_at}, fired)
+        handle.command = self.replay.command(ev.TIMER_STARTED, "timer", {"fire_at": fire_at}, fired)
         return handle
 
 
@@ -164,6 +196,13 @@ class Replay:
             if e.type == ev.VERSION_MARKER
         }
         self._new_markers: list[Event] = []
+        # Commands dropped since the last live point (their cancel events are recorded there),
+        # and activities whose future the code canceled (their cancel takes effect there).
+        self._dropped: list[tuple[_Command, str, str | None]] = []
+        self._cancel_requests: list[_Activity] = []
+        # Lua helpers (made in _begin): a weak reference to a value, a full collection.
+        self._weak_ref: Any = None
+        self._collect: Any = None
         #: Past the recorded history: what the code does now is new, not replayed.
         self.live = False
         #: Running code a previous step already ran (its log lines are not written again).
@@ -325,6 +364,8 @@ class Replay:
         main = engine.entry_runtime(self.entry_id).method(entry.method)
         started = self.history[0]
         arg = engine.codec.to_lua(codec.from_json_value(started.fields.get("input")), "input")
+        self._weak_ref = state.lua.eval("function(v) return setmetatable({v}, {__mode = 'v'}) end")
+        self._collect = state.lua.eval("function() collectgarbage('collect') end")
         self._budget = engine.new_budget()
         self.task = scheduler.spawn(
             main, (arg,), budget=self._budget, name=self.run_id, data=self.context
@@ -497,6 +538,9 @@ class Replay:
             return
         if event.type == ev.VERSION_MARKER:
             return
+        if event.type in ev.DROPS:
+            self._replay_drop(event)
+            return
         command = self.commands.get(event.cmd)
         if event.type in ev.COMMANDS:
             if command is None:
@@ -528,9 +572,13 @@ class Replay:
         while True:
             new.extend(self._new_markers)
             self._new_markers = []
+            self._cancel_activities()
             unrecorded, self._unrecorded = self._unrecorded, []
             for command in sorted(unrecorded, key=lambda c: c.cmd):
-                if command.recorded:
+                if command.recorded or command.dropped:
+                    # Dropped before it was ever recorded (an attempt whose future was
+                    # canceled, a timer stopped in the step that started it): nothing to
+                    # send, nothing to wait for; a replay drops it at the same point.
                     continue
                 event = Event(command.type, now, {"cmd": command.cmd, **command.fields})
                 command.event = event
@@ -538,6 +586,10 @@ class Replay:
                 new.append(event)
                 if command.type == ev.ACTIVITY_SCHEDULED:
                     activities.append(event)
+            if not self.task.done and not self._continued:
+                # (A run that has ended waits for nothing: no cancel events before its end.)
+                self._drop_unreachable()
+                new.extend(self._drop_events(now))
             due = self._due(now)
             if not due or self.task.done or self._continued:
                 break
@@ -547,6 +599,92 @@ class Replay:
                 self._settle(command, outcome)
         return self._finish(new, activities, now)
 
+    # -- dropped commands ---------------------------------------------------------------------
+    def weak_ref(self, value: Any) -> Any:
+        """A Lua table holding ``value`` weakly (``[1]`` is nil once it is collected)."""
+        return self._weak_ref(value)
+
+    def drop(self, command: _Command, event_type: str, reason: str | None = None) -> None:
+        """The run stops waiting for ``command`` (it keeps no outcome: a late one is dropped);
+        its ``event_type`` event is recorded at the next live point unless the history has
+        it."""
+        if command.dropped or command.done:
+            return
+        command.dropped = True
+        self._open_timers.pop(command.cmd, None)
+        self._open_deadlines.pop(command.cmd, None)
+        self._open_inline.pop(command.cmd, None)
+        self._dropped.append((command, event_type, reason))
+
+    def _drop_events(self, now: float) -> list[Event]:
+        """The cancel events of commands dropped since the last live point, for those that
+        are recorded and have neither an outcome nor their cancel in the history yet."""
+        dropped, self._dropped = self._dropped, []
+        out = []
+        for command, event_type, reason in dropped:
+            if not command.recorded or command.done or command.drop_recorded:
+                continue
+            fields: dict[str, Any] = {"cmd": command.cmd}
+            if command.activity is not None:
+                fields["id"] = command.activity.id
+            if reason is not None:
+                fields["reason"] = reason
+            command.drop_recorded = True
+            out.append(Event(event_type, now, fields))
+        return out
+
+    def _cancel_activities(self) -> None:
+        """Carry out the cancels the code asked for since the last live point: the activity
+        schedules nothing more and the run stops waiting for what it was waiting on.
+
+        Only here (and where a replay meets the recorded ``ActivityCanceled``), not when the
+        code cancels: a history recorded before cancels were recorded goes on retrying after
+        the cancel, and its replay must issue those same commands."""
+        requests, self._cancel_requests = self._cancel_requests, []
+        for activity in requests:
+            if activity.canceled:
+                continue
+            activity.canceled = True
+            if activity.open is not None:
+                self.drop(activity.open, ev.ACTIVITY_CANCELED)
+                activity.open = None
+
+    def _drop_unreachable(self) -> None:
+        """Drop each ``time.after`` timer whose channel the code can no longer reach (the
+        Lua object is collected) and no task waits on: nobody can ever receive what it
+        would deliver. A full collection first, so the decision does not depend on when Lua
+        last collected; it is recorded (``TimerCanceled``), so a replay does not decide
+        again."""
+        watched = [c for c in self._open_timers.values() if c.watch is not None]
+        if not watched:
+            return
+        self._collect()
+        for command in sorted(watched, key=lambda c: c.cmd):
+            waited_on = any(not waiter.fired for waiter, _ in command.channel.receivers)
+            if command.watch[1] is None and not waited_on:
+                self.drop(command, ev.TIMER_CANCELED, "unreachable")
+
+    def _replay_drop(self, event: Event) -> None:
+        """A recorded ``TimerCanceled`` / ``ActivityCanceled``: drop the command now."""
+        command = self.commands.get(event.cmd)
+        if command is None or not command.recorded:
+            raise NonDeterminism(f"{event.type} #{event.cmd} has no matching command")
+        if event.type == ev.ACTIVITY_CANCELED:
+            activity = command.activity
+            if activity is None or not activity.cancel_requested:
+                raise NonDeterminism(
+                    f"the history cancels activity {event.fields.get('id', command.key)} (command "
+                    f"#{event.cmd}), but the code did not cancel its future"
+                )
+            activity.canceled = True
+            activity.open = None
+        elif event.fields.get("reason") == "stopped" and not command.dropped:
+            raise NonDeterminism(
+                f"the history has timer #{event.cmd} stopped, but the code did not stop it"
+            )
+        self.drop(command, event.type)
+        command.drop_recorded = True
+
     def _recorded(self, command: _Command, at: float) -> None:
         command.record(at)
         if command.deadline is not None:
@@ -554,6 +692,7 @@ class Replay:
 
     def _settle(self, command: _Command, outcome: Event, run: bool = True) -> None:
         command.done = True
+        command.watch = command.channel = None
         self._open_timers.pop(command.cmd, None)
         self._open_deadlines.pop(command.cmd, None)
         self._open_inline.pop(command.cmd, None)
@@ -630,7 +769,7 @@ class Replay:
             timeout: float | None,
             raw_options: Any,
             deliver: Callable[[Any, Any], None],
-        ) -> UnitError | None:
+        ) -> UnitError | _Activity:
             entry_id = raw_id.decode("utf-8", "replace")
             try:
                 entry = engine.function_entry(entry_id)
@@ -661,8 +800,9 @@ class Replay:
                 return exc
             limit = timeout if timeout is not None else entry.timeout
             queued = chosen.local is False or engine.is_remote(entry)
-            self._attempt(_Activity(entry_id, py_args, policy, limit, queued), 1, deliver)
-            return None
+            activity = _Activity(entry_id, py_args, policy, limit, queued)
+            self._attempt(activity, 1, deliver)
+            return activity
 
         def op_call(
             task: Task, raw_id: bytes, args: Any, ctx: Any, timeout: Any, retry: Any = None
@@ -670,7 +810,7 @@ class Replay:
             refused = schedule(
                 raw_id, args, timeout, retry, lambda v, e: scheduler.wake(task, (v, e))
             )
-            if refused is not None:
+            if isinstance(refused, UnitError):
                 return True, (None, state.error_value(refused))
             return False, ()
 
@@ -678,11 +818,22 @@ class Replay:
             task: Task, raw_id: bytes, args: Any, ctx: Any, timeout: Any, retry: Any = None
         ) -> Any:
             fut = scheduler.new_future()
-            refused = schedule(
+            scheduled = schedule(
                 raw_id, args, timeout, retry, lambda v, e: scheduler.settle_future(fut, v, e)
             )
-            if refused is not None:
-                scheduler.settle_future(fut, None, state.error_value(refused))
+            if isinstance(scheduled, UnitError):
+                scheduler.settle_future(fut, None, state.error_value(scheduled))
+            else:
+                activity = scheduled
+
+                def cancel(error: Any) -> None:
+                    # future:cancel() before the outcome: the code sees CANCELED at once; the
+                    # activity stops at the next live point (see _cancel_activities).
+                    scheduler.settle_future(fut, None, error)
+                    activity.cancel_requested = True
+                    self._cancel_requests.append(activity)
+
+                fut.abandon = cancel
             return True, (fut.id, fut.channel.id)
 
         def op_child(task: Task, raw_id: bytes, raw_host: Any, input_: Any) -> Any:
@@ -720,6 +871,9 @@ class Replay:
         engine, state = self.engine, self.engine.state
 
         def outcome(event: Event) -> None:
+            activity.open = None
+            if activity.canceled:
+                return  # a late answer to an attempt of a canceled activity
             if event.type == ev.ACTIVITY_COMPLETED:
                 value = engine.codec.to_lua(codec.from_json_value(event.fields.get("value")))
                 deliver(value, None)
@@ -748,22 +902,27 @@ class Replay:
                 deliver(None, state.error_value(failure))
                 return
             fire_at = self.context.workflow_clock.now() + delay
-            self.command(
-                ev.TIMER_STARTED,
-                "timer",
-                {"fire_at": fire_at, "retry_of": event.cmd},
-                lambda _fired: self._attempt(activity, attempt + 1, deliver),
+
+            def retry(_fired: Event) -> None:
+                activity.open = None
+                if not activity.canceled:
+                    self._attempt(activity, attempt + 1, deliver)
+
+            timer = self.command(
+                ev.TIMER_STARTED, "timer", {"fire_at": fire_at, "retry_of": event.cmd}, retry
             )
+            timer.activity, activity.open = activity, timer
 
         fields: dict[str, Any] = {"id": activity.id, "args": activity.args, "attempt": attempt}
         if activity.timeout is not None:
             fields["timeout"] = activity.timeout
         if activity.queued:
             fields["queued"] = True
-        self.command(ev.ACTIVITY_SCHEDULED, activity.id, fields, outcome)
+        command = self.command(ev.ACTIVITY_SCHEDULED, activity.id, fields, outcome)
+        command.activity, activity.open = activity, command
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class _Activity:
     """One activity call, the same for each of its attempts."""
 
@@ -774,6 +933,11 @@ class _Activity:
     timeout: float | None
     #: Never inline: a remote function, or ``activity.local = false``.
     queued: bool = False
+    #: What it waits on now: the attempt in flight or the timer before the next one.
+    open: _Command | None = None
+    #: The code canceled its future; ``canceled``: the cancel is in effect (recorded).
+    cancel_requested: bool = False
+    canceled: bool = False
 
 
 _KEY_FIELD = {ev.ACTIVITY_SCHEDULED: "id", ev.CHILD_STARTED: "id", ev.MESSAGE_SENT: "to"}
