@@ -343,3 +343,21 @@ def test_pending_commands_leave_out_canceled_activities_and_dropped_timers():
         {"seq": 10, "type": "TimerStarted", "time": 2.5, "cmd": 5, "fire_at": 9.0},
     ]
     assert [p.cmd for p in pending_commands(history)] == [5]
+
+
+def test_a_canceled_inline_activity_runs_no_attempt_after_the_cancel(cloud):
+    """The same give-up, the attempts run inline in the step: the cancel drops the retry
+    timer, and no step runs another attempt."""
+    stepper = cloud.workflows.hosts["app:flows"].host.stepper
+    run_id = cloud.start_workflow("app:abandon", {"give_up_after": "5s", "inline": True})
+    cloud.run_workflows()
+    assert stepper.inline.attempts == 1
+    cloud.advance_time(5)
+    assert brief(cloud.history(run_id))[-1] == ("ActivityCanceled", 3)
+    cloud.advance_time(3600)
+    assert stepper.inline.attempts == 1
+    cloud.signal(run_id, "done", "bye")
+    cloud.run_workflows()
+    assert cloud.result(run_id).result == {"kind": "Canceled", "canceled": True, "word": "bye"}
+    scheduled = [e for e in cloud.history(run_id) if e["type"] == "ActivityScheduled"]
+    assert [e.get("inline") for e in scheduled] == [True]
