@@ -55,8 +55,6 @@ LAMBDA_TIMEOUT_MAX = 900
 #: AWS recommends a queue visibility timeout of six times the consuming Lambda's timeout for
 #: event source mappings (room for Lambda to retry a throttled batch).
 VISIBILITY_PER_TIMEOUT = 6
-#: The wake Lambda stores a task token and checks the run's inbox: a few DynamoDB calls.
-WAKE_TIMEOUT = 10
 #: What an SQS event source mapping accepts as ``ScalingConfig.MaximumConcurrency``.
 ESM_CONCURRENCY = (2, 1000)
 #: Lambda's limit on the total size of a function's environment variables.
@@ -109,13 +107,12 @@ class ProcessHost:
 @dataclass(frozen=True, slots=True)
 class WorkflowHost:
     """A ``workflow.host``: its entry, its driver state machine's fixed name, the sizes of its
-    step, wake and activity Lambdas, and its activity queue's visibility timeout (whole
+    step and activity Lambdas, and its activity queue's visibility timeout (whole
     seconds, six times the activity Lambda's timeout)."""
 
     entry: WorkflowHostEntry
     machine_name: str
     step_size: LambdaSize
-    wake_size: LambdaSize
     activity_size: LambdaSize
     activity_visibility_timeout: int
 
@@ -148,7 +145,7 @@ class DeployPlan:
     ``hosted`` are the functions the function Lambda (and every other Lambda, in process) runs;
     ``function_size`` fits the largest of them; ``api_size`` is the same capped at the HTTP API
     integration timeout. ``process_hosts`` get a queue set and a worker Lambda each;
-    ``workflow_hosts`` a driver state machine, step/wake/activity Lambdas and an activity
+    ``workflow_hosts`` a driver state machine, step/activity Lambdas and an activity
     queue each; both keep their state in the one table (:attr:`needs_table`). ``services``
     are the ``process.service`` entries started on deploy (tree children are started by their
     tree), and ``services_digest`` changes whenever any service entry does. ``cors`` is the
@@ -318,13 +315,12 @@ def _workflow_host(
 ) -> WorkflowHost:
     # The activity Lambda runs hosted functions in process (the function Lambda's memory) and
     # invokes remote ones, waiting for them: its timeout fits the slowest function of either
-    # kind. The step and wake Lambdas get the same memory (a faster cold start; Lambda bills
-    # per millisecond, so it costs nothing at rest).
+    # kind. The step Lambda gets the same memory: it runs inline activities, the same
+    # functions (and Lambda bills per millisecond, so it costs nothing at rest).
     return WorkflowHost(
         entry=host,
         machine_name=state_machine_name(stack_name, host.id),
         step_size=LambdaSize(memory, math.ceil(host.step_timeout)),
-        wake_size=LambdaSize(memory, WAKE_TIMEOUT),
         activity_size=activity,
         activity_visibility_timeout=VISIBILITY_PER_TIMEOUT * activity.timeout,
     )

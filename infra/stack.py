@@ -1,6 +1,6 @@
 """The stack of one application folder: the function hosts, the API when it has endpoints, the
 process hosts (queues, workers, service start) when it has ``process.host`` entries, the
-workflow hosts (drivers, step/wake/activity Lambdas, activity queues) when it has
+workflow hosts (drivers, step/activity Lambdas, activity queues) when it has
 ``workflow.host`` entries, and the one table both kinds of host keep their state in.
 """
 
@@ -129,12 +129,12 @@ class UnitsStack(Stack):
 
     def _function_runners(self) -> list[UnitLambda]:
         """The Lambdas that run function entries: the function Lambda, the remote functions,
-        the API Lambda and the workflow hosts' activity Lambdas."""
+        the API Lambda and the workflow hosts' step (inline activities) and activity Lambdas."""
         runners = [self.functions.host, *self.functions.remotes.values()]
         if self.api is not None:
             runners.append(self.api.handler)
         if self.workflows is not None:
-            runners += self.workflows.activities
+            runners += self.workflows.steps + self.workflows.activities
         return runners
 
     def _grant_processes(self, processes: ProcessHosts) -> None:
@@ -145,10 +145,8 @@ class UnitsStack(Stack):
             processes.grant_clients(client.function)
         for worker in processes.workers.values():
             self.functions.grant_invoke_remotes(worker.function)
-        # A workflow's process.send to an actor is carried out by its step, after the append.
-        if self.workflows is not None:
-            for driver in self.workflows.drivers.values():
-                processes.grant_send(driver.step.function)
+        # (A workflow's process.send to an actor is carried out by its step, after the append:
+        # the step is among the function runners, which may send.)
 
     def _grant_workflows(self, workflows: WorkflowHosts) -> None:
         # Functions, the API and actors start workflows and signal them; activities are
@@ -160,8 +158,8 @@ class UnitsStack(Stack):
             clients += self.processes.workers.values()
         for client in clients:
             workflows.grant_clients(client)
-        for activity in workflows.activities:
-            self.functions.grant_invoke_remotes(activity.function)
+        for runner in workflows.steps + workflows.activities:
+            self.functions.grant_invoke_remotes(runner.function)
 
     def _outputs(self) -> None:
         # Fixed output names: the CLI finds a deployed stack's resources by them.

@@ -1,15 +1,16 @@
-"""Workflow hosts: per ``workflow.host`` the driver state machine, its step, wake and activity
+"""Workflow hosts: per ``workflow.host`` the driver state machine, its step and activity
 Lambdas and its activity queue, over the stack's table (``infra.tables``, shared with the
 process hosts: a run's event log, index item and inbox are items keyed ``pk``/``sk`` there).
 
 The driver is the Standard state machine whose definition ``runtime.workflows.asl`` generates
-(the local driver runs the same document): Step (the step Lambda) -> Route -> Park (the wake
-Lambda, ``waitForTaskToken``) -> Step until the run ends. The step appends to the run's log and
-sends the activities it schedules to the host's activity queue; the activity Lambda runs them
-(they are function calls) and wakes the run with ``SendTaskSuccess``; child workflows and
-rollovers are ``StartExecution`` on a driver.
+(the local driver runs the same document): one Wake task (``lambda:invoke.waitForTaskToken``
+on the step Lambda) per wake, until the run ends. The step appends to the run's log, runs inline
+activities itself, sends queued ones to the host's activity queue, and ends its own task (a
+park keeps the token; going on is ``SendTaskSuccess``, an end ``SendTaskFailure``); the activity
+Lambda runs queued attempts (they are function calls) and wakes the run with
+``SendTaskSuccess``; child workflows and rollovers are ``StartExecution`` on a driver.
 
-**Names break a cycle.** The machine's definition holds the step and wake Lambdas' ARNs, and the
+**Names break a cycle.** The machine's definition holds the step Lambda's ARN, and the
 step Lambda's environment and policy need the machine's ARN (a rollover starts the next
 execution on it). Referencing the machine construct there would make each depend on the other,
 which CloudFormation refuses; so every machine gets a fixed name (``plan.state_machine_name``)
@@ -49,13 +50,14 @@ from infra.queues import ActivityQueues
 from runtime.workflows.asl import driver_definition
 
 STEP_HANDLER = "handlers.workflow_step.handler"
-WAKE_HANDLER = "handlers.workflow_wake.handler"
 ACTIVITY_HANDLER = "handlers.activity.handler"
 #: Step Functions sends vended logs to groups under this prefix without growing the account's
 #: CloudWatch Logs resource policy (capped at 5,120 characters) once per log group.
 MACHINE_LOG_PREFIX = "/aws/vendedlogs/states/"
 #: What wakes a parked run: the task token is the authorization, the action takes no resource.
 TASK_RESPONSE_ACTIONS = ["states:SendTaskSuccess"]
+#: What the step does with its own task's token: go on, or end the execution (through a Catch).
+STEP_TASK_ACTIONS = ["states:SendTaskSuccess", "states:SendTaskFailure"]
 
 
 def state_machine_arn(stack: Stack, name: str) -> str:
@@ -68,20 +70,21 @@ def state_machine_arn(stack: Stack, name: str) -> str:
     )
 
 
-def grant_task_response(unit: UnitLambda) -> None:
-    """Let ``unit`` wake parked runs (``SendTaskSuccess`` with a run's stored task token).
+def grant_task_response(unit: UnitLambda, actions: list[str] = TASK_RESPONSE_ACTIONS) -> None:
+    """Let ``unit`` wake parked runs (``SendTaskSuccess`` with a run's stored task token), or
+    (the step, ``STEP_TASK_ACTIONS``) also end its own task with ``SendTaskFailure``.
 
-    ``states:SendTaskSuccess`` supports no resource-level permissions (the Service
-    Authorization Reference lists no resource type for it), so the statement's resource is
-    ``*``. It gets a policy of its own, with a cdk-nag suppression that says exactly that,
-    instead of joining the role's default policy under the X-Ray suppression's reason.
+    Neither action supports resource-level permissions (the Service Authorization Reference
+    lists no resource type for them), so the statement's resource is ``*``. It gets a policy
+    of its own, with a cdk-nag suppression that says exactly that, instead of joining the
+    role's default policy under the X-Ray suppression's reason.
     """
     if unit.node.try_find_child("WakeRuns") is not None:
-        return
+        return  # granted already: the step is granted its wider set first
     policy = iam.Policy(
         unit,
         "WakeRuns",
-        statements=[iam.PolicyStatement(actions=TASK_RESPONSE_ACTIONS, resources=["*"])],
+        statements=[iam.PolicyStatement(actions=actions, resources=["*"])],
     )
     unit.role.attach_inline_policy(policy)
     # As for grants in the role's default policy: the function exists only once it may act.
@@ -89,10 +92,11 @@ def grant_task_response(unit: UnitLambda) -> None:
     nag.suppress(
         policy,
         "AwsSolutions-IAM5",
-        "states:SendTaskSuccess supports no resource-level permissions (the Service "
-        "Authorization Reference lists no resource type for it): '*' is the only resource it "
-        "takes. The caller can only complete a task whose token it holds, and the kit reads "
-        "tokens from the run's own item in the table.",
+        "states:SendTaskSuccess and states:SendTaskFailure support no resource-level "
+        "permissions (the Service Authorization Reference lists no resource type for them): "
+        "'*' is the only resource they take. The caller can only complete a task whose token "
+        "it holds: its own wake's (the step), or one the kit reads from the run's own item in "
+        "the table.",
         applies_to=["Resource::*"],
     )
 
@@ -147,6 +151,11 @@ class WorkflowHosts(Construct):
             )
 
     @property
+    def steps(self) -> list[UnitLambda]:
+        """Every host's step Lambda (it runs inline activities: function calls)."""
+        return [d.step for d in self.drivers.values()]
+
+    @property
     def activities(self) -> list[UnitLambda]:
         """Every host's activity Lambda (they run function entries)."""
         return [driver.activity for driver in self.drivers.values()]
@@ -169,7 +178,7 @@ class WorkflowHosts(Construct):
 
 
 class WorkflowDriver(Construct):
-    """One workflow host: ``step``, ``wake`` and ``activity`` (Lambdas), ``machine`` (its
+    """One workflow host: ``step`` and ``activity`` (Lambdas), ``machine`` (its
     driver), ``machine_role``, ``machine_logs`` and ``failed_alarm``."""
 
     def __init__(
@@ -198,22 +207,20 @@ class WorkflowDriver(Construct):
                 description=f"Compute Units workflow host {host.id}: {what}"[:256],
             )
 
-        self.step = unit("Step", STEP_HANDLER, "step_size", "replays and steps its runs")
-        self.wake = unit("Wake", WAKE_HANDLER, "wake_size", "parks its runs until woken")
+        self.step = unit(
+            "Step", STEP_HANDLER, "step_size", "steps its runs, inline activities included"
+        )
         self.activity = unit("Activity", ACTIVITY_HANDLER, "activity_size", "runs activities")
         queues = workflows.queues[host.id]
 
-        # The step appends to the log and schedules activities on this host's queue; rollovers
-        # and child workflows start executions on any driver; a finished child wakes its parent
-        # (and signals wake other runs). Its sends to actors are granted with the processes.
-        workflows.table.grant_read_write_data(self.step.function)
+        # The step appends to the log, parks (the token on the run's item), ends its own task,
+        # and schedules queued activities on this host's queue; rollovers and child workflows
+        # start executions on any driver; a finished child wakes its parent (and signals wake
+        # other runs). Inline activities are function calls made in the step, so it gets
+        # what functions get. Its sends to actors are granted with the processes.
+        grant_task_response(self.step, STEP_TASK_ACTIONS)  # before grant_clients' narrower one
+        workflows.grant_clients(self.step)
         queues.queue.grant_send_messages(self.step.function)
-        workflows.grant_start(self.step.function)
-        grant_task_response(self.step)
-        # The wake Lambda stores the task token on the run and wakes it at once if news came
-        # in meanwhile.
-        workflows.table.grant_read_write_data(self.wake.function)
-        grant_task_response(self.wake)
         # Activities are function calls (whatever functions may do, the stack grants them
         # too) whose results land in the run's inbox, then wake the run.
         workflows.grant_clients(self.activity)
@@ -244,14 +251,12 @@ class WorkflowDriver(Construct):
         iam.Grant.add_to_principal(
             grantee=self.machine_role,
             actions=["lambda:InvokeFunction"],
-            resource_arns=[self.step.function.function_arn, self.wake.function.function_arn],
+            resource_arns=[self.step.function.function_arn],
         )
-        definition = driver_definition(
-            self.step.function.function_arn, self.wake.function.function_arn
-        )
-        # json.dumps, not Stack.to_json_string: that one drops None values, and the driver's
-        # "ResultPath": null (keep the state, discard what a waker sends) must stay. The ARNs
-        # are tokens inside the text, which CloudFormation joins in; an ARN needs no escaping.
+        definition = driver_definition(self.step.function.function_arn)
+        # json.dumps, not Stack.to_json_string (which drops None values: the document must be
+        # exactly the one the local driver runs). The ARN is a token inside the text, which
+        # CloudFormation joins in; an ARN needs no escaping.
         self.machine = sfn.StateMachine(
             self,
             "Machine",
@@ -281,7 +286,7 @@ class WorkflowDriver(Construct):
             "xray:GetSamplingRules and xray:GetSamplingTargets, and logging adds the CloudWatch "
             "Logs vended-log delivery actions (logs:CreateLogDelivery, logs:PutResourcePolicy, "
             "...); none of them supports resource-level permissions, so '*' is the only resource "
-            "they take. The role's only scoped grant is lambda:InvokeFunction on the step and "
-            "wake Lambdas.",
+            "they take. The role's only scoped grant is lambda:InvokeFunction on the step "
+            "Lambda.",
             applies_to=["Resource::*"],
         )

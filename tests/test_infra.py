@@ -512,7 +512,8 @@ def test_no_wildcard_actions_and_star_resources_only_where_unavoidable(synth):
             if role in machines:  # tracing and vended logs of the driver
                 assert set(actions) <= XRAY_ACTIONS | SAMPLING_ACTIONS | LOG_DELIVERY_ACTIONS
             else:
-                assert set(actions) in (XRAY_ACTIONS, {"states:SendTaskSuccess"}), statement
+                task = {"states:SendTaskSuccess"}
+                assert set(actions) in (XRAY_ACTIONS, task, task | {"states:SendTaskFailure"})
         for role in synth.resources(name, "AWS::IAM::Role").values():
             assert "ManagedPolicyArns" not in role["Properties"]
 
@@ -800,8 +801,8 @@ def test_process_permissions_are_least_privilege(synth):
         fifo = [arn(synth, name, q.queue) for q in processes.queues.values()]
         delay = [arn(synth, name, q.delays) for q in processes.queues.values()]
         for label, granted in grants(synth, name).items():
-            if label in (STEP_HANDLER, WAKE_HANDLER):
-                continue  # they run no functions: test_workflow_permissions_are_least_privilege
+            if label == STEP_HANDLER:
+                continue  # test_workflow_permissions_are_least_privilege
             dynamodb = {a: r for a, r in granted.items() if a.startswith("dynamodb:")}
             sqs = {a: r for a, r in granted.items() if a.startswith("sqs:")}
             sends = sqs.get("sqs:SendMessage", [])
@@ -910,7 +911,6 @@ def test_process_outputs(synth):
 # -- workflow hosts ------------------------------------------------------------------------------
 
 STEP_HANDLER = "handlers.workflow_step.handler"
-WAKE_HANDLER = "handlers.workflow_wake.handler"
 ACTIVITY_HANDLER = "handlers.activity.handler"
 
 #: (stack, host id, activity batch size, max concurrency, max receive count, step timeout)
@@ -932,14 +932,14 @@ def machine_arn_text(name: str) -> str:
 def test_workflow_resource_counts(synth):
     flows = Counter(r["Type"] for r in synth.json["flows"]["Resources"].values())
     assert flows["AWS::StepFunctions::StateMachine"] == 2
-    # The function Lambda, the remote function, and step/wake/activity per host (no API).
-    assert flows["AWS::Lambda::Function"] == 2 + 3 * 2
+    # The function Lambda, the remote function, and step/activity per host (no API).
+    assert flows["AWS::Lambda::Function"] == 2 + 2 * 2
     assert flows["AWS::DynamoDB::Table"] == 1  # no process host, yet the table is there
     assert flows["AWS::SQS::Queue"] == 2 * 2  # an activity queue and its DLQ per host
     assert flows["AWS::Lambda::EventSourceMapping"] == 2
     # Lambda errors, the activity DLQs, the drivers' failed executions.
-    assert flows["AWS::CloudWatch::Alarm"] == 8 + 2 + 2
-    assert flows["AWS::Logs::LogGroup"] == 8 + 2  # the Lambdas' and the drivers'
+    assert flows["AWS::CloudWatch::Alarm"] == 6 + 2 + 2
+    assert flows["AWS::Logs::LogGroup"] == 6 + 2  # the Lambdas' and the drivers'
     jobs = Counter(r["Type"] for r in synth.json["jobs"]["Resources"].values())
     assert jobs["AWS::StepFunctions::StateMachine"] == 1
     for name in ("hello", "shop", "chat", "layout"):
@@ -952,12 +952,9 @@ def test_the_driver_is_the_generated_definition(synth, name, host, _b, _c, _r, _
     driver = synth.stacks[name].workflows.drivers[host]
     props = props_of(synth, name, driver.machine)
     step = logical_id(synth, name, driver.step.function)
-    wake = logical_id(synth, name, driver.wake.function)
-    # The one ASL generator's document, with the two Lambdas' ARNs in it: nothing else.
+    # The one ASL generator's document, with the step Lambda's ARN in it: nothing else.
     definition = json.loads(render(props["DefinitionString"]))
-    assert definition == driver_definition(f"<{step}.Arn>", f"<{wake}.Arn>")
-    # Nulls are meaningful in ASL (keep the state, drop what a waker sends): still there.
-    assert definition["States"]["Park"]["ResultPath"] is None
+    assert definition == driver_definition(f"<{step}.Arn>")
     assert props["StateMachineType"] == "STANDARD"
     assert props["StateMachineName"] == state_machine_name(f"units-{name}", host)
     assert props["TracingConfiguration"] == {"Enabled": True}
@@ -972,7 +969,7 @@ def test_the_driver_is_the_generated_definition(synth, name, host, _b, _c, _r, _
     assert props["RoleArn"] == arn(synth, name, driver.machine_role)
 
 
-def test_the_drivers_may_invoke_their_step_and_wake_lambdas_only(synth):
+def test_the_drivers_may_invoke_their_step_lambda_only(synth):
     for name, host, *_ in WORKFLOW_HOSTS:
         driver = synth.stacks[name].workflows.drivers[host]
         role = logical_id(synth, name, driver.machine_role)
@@ -981,10 +978,7 @@ def test_the_drivers_may_invoke_their_step_and_wake_lambdas_only(synth):
             if owner == role:
                 for action in as_list(statement["Action"]):
                     granted.setdefault(action, []).extend(as_list(statement["Resource"]))
-        assert granted.pop("lambda:InvokeFunction") == [
-            arn(synth, name, driver.step.function),
-            arn(synth, name, driver.wake.function),
-        ]
+        assert granted.pop("lambda:InvokeFunction") == [arn(synth, name, driver.step.function)]
         # The rest is what tracing and logging add, on '*' (no resource-level permissions).
         assert set(granted) <= XRAY_ACTIONS | SAMPLING_ACTIONS | LOG_DELIVERY_ACTIONS
         assert set(granted) >= XRAY_ACTIONS and "logs:CreateLogDelivery" in granted
@@ -996,7 +990,6 @@ def test_the_workflow_lambdas(synth, name, host, _b, _c, _r, step_timeout):
     driver = synth.stacks[name].workflows.drivers[host]
     expected = [
         (driver.step, STEP_HANDLER, step_timeout),
-        (driver.wake, WAKE_HANDLER, 10),
         (driver.activity, ACTIVITY_HANDLER, ACTIVITY_TIMEOUT[name]),
     ]
     for unit, handler, timeout in expected:
@@ -1054,7 +1047,7 @@ def test_every_lambda_reaches_the_workflows(synth):
         hosts = {
             logical_id(synth, name, unit.function): host
             for host, driver in workflows.drivers.items()
-            for unit in (driver.step, driver.wake, driver.activity)
+            for unit in (driver.step, driver.activity)
         }
         for logical, props in lambdas(synth, name).items():
             env = props["Environment"]["Variables"]
@@ -1167,20 +1160,25 @@ def test_workflow_permissions_are_least_privilege(synth):
         hosts = {  # role of a workflow Lambda -> its host
             logical_id(synth, name, unit.role): host
             for host, driver in workflows.drivers.items()
-            for unit in (driver.step, driver.wake, driver.activity)
+            for unit in (driver.step, driver.activity)
         }
         for role, handler in handlers.items():
             if handler == "handlers.services.handler":
                 assert role not in waking  # it spawns process services, nothing else
                 continue
-            # Everyone else may wake a run: SendTaskSuccess on '*', alone in a policy of its own.
-            assert waking[role] == [
-                {"Action": "states:SendTaskSuccess", "Effect": "Allow", "Resource": "*"}
-            ]
+            # Everyone else may wake a run: SendTaskSuccess on '*', alone in a policy of its own;
+            # the step also ends its own task (SendTaskFailure), in the same policy.
+            wake = {"Action": "states:SendTaskSuccess", "Effect": "Allow", "Resource": "*"}
+            if handler == STEP_HANDLER:
+                ends = ["states:SendTaskSuccess", "states:SendTaskFailure"]
+                assert waking[role] == [{**wake, "Action": ends}]
+            else:
+                assert waking[role] == [wake]
+            task_actions = ("states:SendTaskSuccess", "states:SendTaskFailure")
             actions = {
                 a: r
                 for a, r in granted[role].items()
-                if not a.startswith(("xray:", "logs:", "lambda:")) and a != "states:SendTaskSuccess"
+                if not a.startswith(("xray:", "logs:", "lambda:")) and a not in task_actions
             }
             dynamodb = {a: r for a, r in actions.items() if a.startswith("dynamodb:")}
             assert {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"} <= set(dynamodb)
@@ -1194,14 +1192,13 @@ def test_workflow_permissions_are_least_privilege(synth):
             queue = arn(synth, name, workflows.queues[hosts[role]].queue)
             if handler == STEP_HANDLER:  # its own activity queue; rollovers and children
                 assert starts == machines
-                # and the actors' mailboxes: a workflow's process.send is carried out here
+                # and the actors' mailboxes: a workflow's process.send is carried out here,
+                # and inline activities are function calls, which may send
                 assert sorted(map(json.dumps, sends)) == sorted(map(json.dumps, [queue, *fifo]))
                 assert receives == []
                 assert set(actions) - set(dynamodb) == {"states:StartExecution"} | {
                     a for a in actions if a.startswith("sqs:")
                 }
-            elif handler == WAKE_HANDLER:  # the table and the wake, nothing more
-                assert actions == dynamodb
             else:  # the activity Lambda: a function runner that consumes its own queue
                 assert handler == ACTIVITY_HANDLER
                 assert starts == machines
@@ -1210,14 +1207,15 @@ def test_workflow_permissions_are_least_privilege(synth):
         # Nobody gets SendTaskSuccess through the default policy (under the X-Ray reason).
         default = {r: g for r, g in granted.items() if r not in waking}
         assert not any("states:SendTaskSuccess" in g for g in default.values())
+        assert not any("states:SendTaskFailure" in g for g in default.values())
     flows = role_grants(synth, "flows")
     for driver in synth.stacks["flows"].workflows.drivers.values():
-        activity = flows[logical_id(synth, "flows", driver.activity.role)]
-        # Activities are function calls, and functions may call remote functions.
-        names = {function_arn_name(r) for r in activity["lambda:InvokeFunction"]}
-        assert names == {"units-flows-flows-heavy"}
-        for unit in (driver.step, driver.wake):
-            assert "lambda:InvokeFunction" not in flows[logical_id(synth, "flows", unit.role)]
+        # Activities are function calls (queued in the activity Lambda, inline in the step),
+        # and functions may call remote functions.
+        for unit in (driver.step, driver.activity):
+            runner = flows[logical_id(synth, "flows", unit.role)]
+            names = {function_arn_name(r) for r in runner["lambda:InvokeFunction"]}
+            assert names == {"units-flows-flows-heavy"}
 
 
 def test_an_alarm_on_every_drivers_failed_executions(synth):
@@ -1354,7 +1352,7 @@ def test_the_bundled_handler_imports_and_runs_from_the_bundle_alone(synth):
 def test_every_handler_a_template_names_is_in_the_bundle(synth):
     bundle = synth.asset_dir("hello")  # every stack's bundle carries all of handlers/
     named = {p["Handler"] for name in synth.stacks for p in lambdas(synth, name).values()}
-    assert {STEP_HANDLER, WAKE_HANDLER, ACTIVITY_HANDLER} <= named
+    assert {STEP_HANDLER, ACTIVITY_HANDLER} <= named
     for handler in named:
         module, function = handler.rsplit(".", 1)
         source = bundle.joinpath(*module.split(".")).with_suffix(".py")
@@ -1678,7 +1676,7 @@ def test_the_plan_of_a_workflow_host(make_app: MakeApp):
     plan = plan_app(load_registry(flow_app(make_app, host)), "units-ok")
     (planned,) = plan.workflow_hosts
     assert planned.machine_name == "units-ok-app-w"
-    assert (planned.step_size.timeout, planned.wake_size.timeout) == (90, 10)
+    assert planned.step_size == LambdaSize(plan.function_size.memory, 90)
     assert planned.activity_size == plan.function_size
     assert planned.activity_visibility_timeout == 6 * plan.function_size.timeout
     # A remote function an activity may invoke and wait for sets the activity Lambda's timeout

@@ -154,6 +154,45 @@ class StepInput(TypedDict):
     state_machine: str
 
 
+#: The step Lambda's event as JSON Schema (checked by :func:`check_step_input`).
+STEP_INPUT_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["run_id", "token", "timeout", "entered", "execution", "started", "state_machine"],
+    "properties": {
+        "run_id": {"type": "string", "minLength": 1},
+        "token": {"type": "string", "minLength": 1},
+        "timeout": {"type": "integer", "minimum": 1},
+        "entered": {"type": "string", "minLength": 1},
+        "execution": {"type": "string", "minLength": 1},
+        "started": {"type": "string", "minLength": 1},
+        "state_machine": {"type": "string", "minLength": 1},
+    },
+}
+
+
+def check_step_input(event: Any) -> StepInput:
+    """``event`` once it is a step input the driver sends; a clear error otherwise (a hand-made
+    invoke, an old definition's payload) before anything is read or written.
+
+    Raises:
+        UnitError: INVALID naming what is wrong.
+    """
+    from aws_lambda_powertools.utilities.validation import SchemaValidationError, validate
+
+    from runtime.errors import INVALID, UnitError
+
+    try:
+        validate(event=event, schema=STEP_INPUT_SCHEMA)
+        for field in ("entered", "started"):
+            iso_seconds(event[field])
+        generation_of(event["execution"])
+    except SchemaValidationError as exc:
+        raise UnitError(INVALID, f"not a workflow step input: {exc.message}") from None
+    except ValueError as exc:
+        raise UnitError(INVALID, f"not a workflow step input: {exc}") from None
+    return event  # type: ignore[no-any-return]
+
+
 def task_state(run_id: str, timeout: int = PARK_FOREVER, *, rearm: bool = False) -> TaskState:
     """The next wait of ``run_id``: an execution's input, or what a waker sends."""
     if not isinstance(timeout, int) or isinstance(timeout, bool) or timeout < 1:

@@ -91,6 +91,7 @@ class WorkflowHost:
         """Step the run and end this wake's task; ``remaining``: the seconds the Lambda has
         left (None: the host's step timeout). Returns a report: ``kind`` (park, rearm, step,
         done, failed, rollover) and ``due`` (the next timer, for park)."""
+        step_input = asl.check_step_input(step_input)
         run_id = step_input["run_id"]
         begun = self.engine.clock.now()
         if asl.wants_park_only(step_input):
