@@ -8,10 +8,13 @@ emulator the kit's tests run on, not fakes of an AWS API.
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 from collections.abc import Callable
 from typing import Any
+
+from runtime.workflows import asl
 
 #: How often a Retry's wait looks at whether its execution was stopped meanwhile.
 _STOP_POLL_SECONDS = 0.05
@@ -114,3 +117,28 @@ def pass_task_failure_causes() -> Callable[[], None]:
 
     StepFunctionResponse.send_task_failure = send_task_failure  # type: ignore[method-assign]
     return lambda: setattr(StepFunctionResponse, "send_task_failure", original)
+
+
+class _DriverEndings(logging.Filter):
+    """Drops moto's ERROR record for a task failure that is one of the driver's endings."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not any(f"Error={error}," in message for error in asl.ENDING_ERRORS)
+
+
+_QUIET = _DriverEndings()
+
+
+def quiet_driver_endings() -> None:
+    """The driver's endings are not logged as errors (for the rest of the process: moto's
+    threads log an ending after the harness that caused it may have closed).
+
+    A run ends by failing its own task with ``Completed``, ``RolledOver`` or ``Workflow.Failed``,
+    which the state machine catches (``runtime/workflows/asl.py``). moto logs every caught task
+    failure at ERROR with a dump of the state's whole parse tree; Step Functions records it as
+    a history event and logs nothing. Other task failures (a step that crashed) still log.
+    """
+    logger = logging.getLogger("moto.stepfunctions.parser.asl.component.eval_component")
+    if _QUIET not in logger.filters:
+        logger.addFilter(_QUIET)

@@ -158,6 +158,7 @@ class LocalCloud:
         self._stack.append(moto_fidelity.refuse_spent_task_tokens())
         self._stack.append(moto_fidelity.stop_retries_of_stopped_executions())
         self._stack.append(moto_fidelity.pass_task_failure_causes())
+        moto_fidelity.quiet_driver_endings()
         self._units: list[Any] = []
         self._stack.append(self._close_units)
         self._build_units()

@@ -5,6 +5,8 @@ task failure keeps its cause."""
 from __future__ import annotations
 
 import json
+import logging
+import time
 from types import SimpleNamespace
 
 import pytest
@@ -98,7 +100,25 @@ def test_a_failed_runs_execution_carries_its_error_and_cause():
         assert cloud.result(run_id).status == "failed"
         flows = cloud.workflows
         assert flows is not None
-        execution = flows.sfn.describe_execution(executionArn=flows._executions[run_id])
+        arn = flows._executions[run_id]
+        deadline = time.monotonic() + 10  # the end lands in moto's thread, after the index
+        while (execution := flows.sfn.describe_execution(executionArn=arn))["status"] == "RUNNING":
+            assert time.monotonic() < deadline, "the execution did not end"
+            time.sleep(0.01)
         error = cloud.result(run_id).error
         assert execution["status"] == "FAILED" and execution["error"] == "Workflow.Failed"
         assert execution["cause"] == f"{error['kind']}: {error['message']}"
+
+
+def test_the_drivers_endings_are_not_logged_as_errors_and_crashes_still_are(caplog):
+    with LocalCloud(FLOWS) as cloud:
+        cloud.start_workflow("app:bulky", {"size": 400_000, "big_result": True})  # fails
+        done = cloud.start_workflow("app:loop", {"n": 1})  # completes
+        cloud.run_workflows()
+        assert cloud.result(done).status == "completed"
+        logged = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+        assert not any("Error=Workflow.Failed" in m or "Error=Completed" in m for m in logged)
+        from runtime.moto_fidelity import _DriverEndings
+
+        crash = logging.LogRecord("x", logging.ERROR, "", 0, "Error=StepCrash, Details=", (), None)
+        assert _DriverEndings().filter(crash)
