@@ -130,10 +130,13 @@ def test_a_run_ending_while_a_signal_arrives_takes_it_first(cloud, monkeypatch):
 
 
 def test_signals_before_and_during_continue_as_new_each_reach_a_generation_once(cloud):
-    run_id = cloud.start_workflow("app:relay", {})
-    for word in ("a", "b", "c"):
-        cloud.signal(run_id, "w", word)
-    cloud.signal(run_id, "stop", "d")
+    # The step Lambda is held until all four signals are in: its first step holds them all
+    # (else moto's thread may step the run between two signals, and the split differs).
+    with cloud.workflows.hosts["app:wf"].lock:
+        run_id = cloud.start_workflow("app:relay", {})
+        for word in ("a", "b", "c"):
+            cloud.signal(run_id, "w", word)
+        cloud.signal(run_id, "stop", "d")
     cloud.run_workflows()
     result = cloud.result(run_id)
     assert result.result == {"seen": ["a", "b", "c", "d"], "generation": 4}
