@@ -66,11 +66,21 @@ def test_process_messages_delivered_twice_are_applied_once(monkeypatch, outcomes
 
 # -- workflows ----------------------------------------------------------------------------------
 def run_and_check(cloud: LocalCloud, faults: AwsFaults | None = None) -> None:
-    """N activities inline (each run and checkpointed in the step), then N queued (each a
-    park, a message, an activity Lambda, a wake): each recorded once, in a gapless history."""
+    """N activities inline (each run and checkpointed in the step), N queued (each a park, a
+    message, an activity Lambda, a wake), and an inline attempt that times out and is retried
+    after a timer: each recorded once, in a gapless history."""
     inline = cloud.start_workflow("app:loop", {"n": N})
     queued = cloud.start_workflow("app:loop", {"n": N, "queued": True})
+    # An inline attempt cut off at its 1 s deadline, retried after a 1 s durable timer: the
+    # step re-arms its wait for the timer (SendTaskSuccess to its own task), then parks.
+    timed = cloud.start_workflow("app:timeboxed", {"sleep": "5s"})
     cloud.run_workflows()
+    cloud.advance_time(1)
+    timed_out = cloud.result(timed)
+    assert timed_out.status == "completed", timed_out
+    assert timed_out.result["kind"] == "Timeout"
+    attempts = [e for e in cloud.history(timed) if e["type"] == "ActivityScheduled"]
+    assert [(e["attempt"], e.get("inline")) for e in attempts] == [(1, True), (2, True)]
     for run_id in (inline, queued):
         result = cloud.result(run_id)
         assert result.status == "completed", result
