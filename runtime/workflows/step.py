@@ -293,7 +293,9 @@ class WorkflowStepper:
                 # it did not get (as Temporal refuses to close one), so the step is done again
                 # with it, from the history as it is now.
                 replay.close()
-                return self.step(run_id, first=first and not appended, _redo=_redo + 1)
+                return self.step(
+                    run_id, first=first and not appended, deadline=deadline, _redo=_redo + 1
+                )
             for i, event in enumerate(new, start=next_seq):
                 event.seq = i
             if result.status == "continued":
