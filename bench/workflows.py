@@ -1,19 +1,20 @@
-"""Workflows: what a step costs as the history grows (sticky cache vs full replay), and the AWS
-calls and Step Functions state transitions per activity (the bill)."""
+"""Workflows: what a step costs as the history grows (sticky cache vs full replay), and what one
+activity costs, inline and queued (``bench/activities.py``: AWS calls by operation, capacity
+units, SQS requests, Lambda invocations and CPU, state transitions, dollars per million).
+
+python -m bench.workflows
+"""
 
 from __future__ import annotations
 
 import time
-from collections import Counter
 from pathlib import Path
 
-import boto3
-
-from bench.timing import Figure
+from bench import activities
+from bench.timing import Figure, print_figures
 from runtime import manifest
 from runtime.clock import ManualClock
 from runtime.engine import Engine
-from runtime.testing import LocalCloud
 from runtime.workflows import events as ev
 from runtime.workflows.replay import Replay
 
@@ -22,7 +23,6 @@ FLOWS = Path(__file__).resolve().parent.parent / "tests" / "apps" / "flows"
 SHORT, LONG = 10, 1000
 #: Steps averaged at each length.
 STEPS = 20
-ACTIVITIES = 20
 
 
 def _outcomes(engine: Engine, scheduled: list[ev.Event], now: float) -> list[ev.Event]:
@@ -56,45 +56,6 @@ def _step_times(engine: Engine, around: int) -> tuple[float, float]:
     return sticky / STEPS, full / STEPS
 
 
-def _calls_per_activity() -> dict[str, float]:
-    counted: Counter[str] = Counter()
-
-    def count(event_name: str, **_: object) -> None:
-        parts = event_name.split(".")  # before-call.<service>.<operation>
-        counted[f"{parts[1]}.{parts[2]}"] += 1
-
-    with LocalCloud(FLOWS) as cloud:
-        flows = cloud.workflows
-        for client in (flows.sqs, flows.sfn, flows.log.client):
-            client.meta.events.register("before-call.*.*", count)
-        run_id = cloud.start_workflow("app:loop", {"n": ACTIVITIES})
-        cloud.run_workflows()
-        assert cloud.result(run_id).status == "completed"
-        calls = dict(counted)
-        sfn = boto3.client("stepfunctions", region_name="us-east-1")
-        execution = flows._executions[run_id]  # the harness keeps it per run
-        history = sfn.get_execution_history(executionArn=execution, maxResults=1000)
-        transitions = sum(1 for e in history["events"] if e["type"].endswith("StateEntered"))
-    by_service: Counter[str] = Counter()
-    for name, n in calls.items():
-        by_service[name.split(".")[0]] += n
-    writes = sum(
-        n
-        for name, n in calls.items()
-        if name.split(".")[1] in ("PutItem", "UpdateItem", "DeleteItem", "TransactWriteItems")
-    )
-    reads = sum(
-        n for name, n in calls.items() if name.split(".")[1] in ("GetItem", "Query", "Scan")
-    )
-    return {
-        "transitions": transitions / ACTIVITIES,
-        "dynamodb_writes": writes / ACTIVITIES,
-        "dynamodb_reads": reads / ACTIVITIES,
-        "sqs": by_service["sqs"] / ACTIVITIES,
-        "sfn": by_service["sfn"] / ACTIVITIES,
-    }
-
-
 def run() -> list[Figure]:
     engine = Engine(manifest.load_app(FLOWS), clock=ManualClock())
     try:
@@ -102,7 +63,6 @@ def run() -> list[Figure]:
         long_sticky, long_full = _step_times(engine, LONG)
     finally:
         engine.close()
-    calls = _calls_per_activity()
     return [
         Figure("workflow step at 10 events, sticky cache", short_sticky * 1e6, "µs"),
         Figure("workflow step at 1,000 events, sticky cache", long_sticky * 1e6, "µs"),
@@ -115,14 +75,9 @@ def run() -> list[Figure]:
         Figure("workflow step at 10 events, full replay", short_full * 1e6, "µs"),
         Figure("workflow step at 1,000 events, full replay", long_full * 1e6, "µs"),
         Figure("full replay step, 1,000 vs 10 events", long_full / short_full, "x"),
-        Figure(
-            "Step Functions state transitions per activity",
-            calls["transitions"],
-            "transitions",
-            "Step, Route, Park per loop; the bill of Standard workflows",
-        ),
-        Figure("DynamoDB writes per activity", calls["dynamodb_writes"], "calls"),
-        Figure("DynamoDB reads per activity", calls["dynamodb_reads"], "calls"),
-        Figure("SQS calls per activity", calls["sqs"], "calls", "send, receive, delete"),
-        Figure("Step Functions API calls per activity", calls["sfn"], "calls", "SendTaskSuccess"),
+        *activities.run(),
     ]
+
+
+if __name__ == "__main__":
+    print_figures(run())
