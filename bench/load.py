@@ -633,12 +633,21 @@ class LoadRun:
         n = self.size.activities
         self.meter.take(), self.lambdas.take()
         items, started = _table_items(), time.perf_counter()
-        for i in range(offset, offset + count):
-            label = f"run-{i}"
-            base = 1000 * i
-            expected = sum((base + k) ** 2 for k in range(1, n + 1))
-            run_id = cloud.start_workflow("load:chain", {"label": label, "base": base, "n": n})
-            self.runs[run_id] = (label, expected)
+        assert cloud.workflows is not None
+        # The starts hold every host's step lock (the one LocalWorkflows.invoke steps under):
+        # a run's first step now runs all its activities inline at once, in moto's thread, and
+        # a start's TransactWriteItems deep-copying the table while that step writes it dies
+        # in moto ("dictionary changed size during iteration") with no Retry to step again.
+        # The runs still start together and are all in flight before the first one steps.
+        with contextlib.ExitStack() as held:
+            for fhost in cloud.workflows.hosts.values():
+                held.enter_context(fhost.lock)
+            for i in range(offset, offset + count):
+                label = f"run-{i}"
+                base = 1000 * i
+                expected = sum((base + k) ** 2 for k in range(1, n + 1))
+                run_id = cloud.start_workflow("load:chain", {"label": label, "base": base, "n": n})
+                self.runs[run_id] = (label, expected)
         ran = cloud.run_workflows()
         self.activities_run += ran
         self._phase(f"workflows, {name}", count * n, started, items)
