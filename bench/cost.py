@@ -9,11 +9,13 @@ Where the counts come from (nothing per unit is typed in here):
 - process messages: the load run (``bench/load.py``: one message per actor per batch, a commit
   per message), and ``bench/processes.py``'s one actor with 10-message batches (a commit per
   10 messages);
-- workflow activities: the load run's concurrent workflows (DynamoDB capacity units, SQS,
-  Lambda invocations) and ``bench/workflows.py``'s ``_calls_per_activity()`` (Step Functions
-  state transitions, read from the executions' histories).
+- workflow activities, inline and queued: ``bench/activities.py`` (the marginal activity of a
+  50-activity and a 1-activity run: AWS calls, capacity units, SQS requests, Lambda
+  invocations and CPU per role, Step Functions state transitions read from the executions'
+  histories).
 
-Within ``python -m bench`` the load section's run is reused; alone, this runs a small one.
+Within ``python -m bench`` the load section's run (process messages) and the workflow
+section's accounting are reused; alone, this runs a small load run and the accounting.
 
 Lambda duration is not measurable here, so it is modelled, and the model is printed: each
 invocation bills its CPU outside boto3 as measured on this machine, scaled to the vCPU share
@@ -29,13 +31,13 @@ import math
 import sys
 from dataclasses import dataclass
 
-from bench import aws_calls, load, processes, workflows
+from bench import activities, aws_calls, load, processes
 from bench.timing import Figure, per_call_us
 from runtime import costs, manifest
 from runtime.engine import Engine
 
 #: The Lambdas' memory: a function entry's default ``deploy.memory`` (runtime/manifest.py),
-#: which the stack gives the worker, step, wake and activity Lambdas too (infra/plan.py).
+#: which the stack gives the worker, step and activity Lambdas too (infra/plan.py).
 MEMORY_MB = manifest.Deploy().memory
 #: An assumption: one in-region AWS API round trip (DynamoDB, SQS, Step Functions), waited on.
 AWS_CALL_MS = 10.0
@@ -130,22 +132,37 @@ def _process_rows(report: load.LoadReport) -> list[Row]:
     return [one_by_one, batched]
 
 
-def _workflow_rows(report: load.LoadReport) -> list[Row]:
-    activity = load.workflow_per_activity(report)
-    sequential = workflows._calls_per_activity()
-    ours = _unit_usage(activity) + costs.Usage(sfn_transitions=sequential["transitions"])
+def _workflow_rows() -> list[Row]:
+    rows = []
+    for queued in (False, True):
+        acct = activities.accounting(queued)
+        per = acct.per_activity
+        invocations = ", ".join(
+            f"{per.get(f'invocations {role}', 0.0):g} {role}" for role in activities.LAMBDAS
+        )
+        cpu = ", ".join(
+            f"{role} {per.get(f'cpu {role}', 0.0) * 1e3:.2f} ms" for role in activities.LAMBDAS
+        )
+        how = (
+            "run in the step's invocation, its outcome checkpointed with one PutItem"
+            if not queued
+            else "through the SQS activity queue and the activity Lambda, which posts the "
+            "outcome to the run's inbox and wakes the run (one more Wake)"
+        )
+        rows.append(
+            Row(
+                f"a workflow activity, {acct.kind} ({how})",
+                acct.usage(MEMORY_MB, billed_ms),
+                f"per activity, the marginal of runs of {acct.large.n} and {acct.small.n} "
+                f"(bench/activities.py): {per.get('transitions', 0.0):g} transitions, "
+                f"{per.get('calls', 0.0):g} AWS calls, {per.get('wru', 0.0):g} WRU + "
+                f"{per.get('rru', 0.0):g} RRU, {per.get('sqs', 0.0):g} SQS requests, "
+                f"{invocations} Lambda invocations; CPU {cpu}",
+            )
+        )
     function_ms = billed_ms(0, 0)
-    size = report.size
-    return [
-        Row(
-            "a workflow activity (Step Functions driver, DynamoDB log, SQS activity queue)",
-            ours,
-            f"{sequential['transitions']:.2f} state transitions (bench/workflows.py), "
-            f"{activity.wru:.2f} WRU + {activity.rru:.2f} RRU, {activity.sqs_standard:.2f} SQS "
-            f"requests, {activity.lambda_invocations:.2f} Lambda invocations (step, wake, "
-            "activity) per activity (load run, with the steps retried after moto's thread "
-            "race: a little over a deployed stack's)",
-        ),
+    n = activities.LARGE
+    rows += [
         Row(
             "  the same activity on Step Functions alone (a Task state per activity)",
             costs.step_functions_activity(MEMORY_MB, function_ms),
@@ -154,18 +171,17 @@ def _workflow_rows(report: load.LoadReport) -> list[Row]:
         ),
         Row(
             "  the same activity as a step of a Lambda durable function",
-            costs.durable_activity(
-                MEMORY_MB, function_ms + AWS_CALL_MS, invocations=1 / size.activities
-            ),
+            costs.durable_activity(MEMORY_MB, function_ms + AWS_CALL_MS, invocations=1 / n),
             f"1 durable operation + the step's duration and its checkpoint call, one invocation "
-            f"per {size.activities}-activity workflow; a LOWER BOUND: the durable functions' "
-            "data written / retained charges were not found and are not priced",
+            f"per {n}-activity workflow; a LOWER BOUND: the durable functions' data written / "
+            "retained charges were not found and are not priced",
         ),
     ]
+    return rows
 
 
 def rows(report: load.LoadReport) -> list[Row]:
-    return [*_function_rows(), *_process_rows(report), *_workflow_rows(report)]
+    return [*_function_rows(), *_process_rows(report), *_workflow_rows()]
 
 
 def figures(priced: list[Row]) -> list[Figure]:
