@@ -21,6 +21,9 @@ MODULE_NAMES: frozenset[str] = frozenset(
         "ctx",
         "workflow",
         "base64",
+        "hash",
+        "crypto",
+        "yaml",
     }
 )
 #: Globals, as in Wippy: in every entry's environment, ``require`` of one hands out the global.

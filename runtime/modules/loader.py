@@ -8,10 +8,12 @@ from typing import TYPE_CHECKING, Any
 from runtime.modules import (
     base64_module,
     channel_module,
+    crypto_module,
     ctx_module,
     env_module,
     errors_module,
     funcs_module,
+    hash_module,
     http_module,
     json_module,
     logger_module,
@@ -20,6 +22,7 @@ from runtime.modules import (
     time_module,
     uuid_module,
     workflow_module,
+    yaml_module,
 )
 from runtime.modules.time_module import parse_duration_ns
 
@@ -45,4 +48,7 @@ BUILDERS: dict[str, Builder] = {
     "channel": channel_module.build,
     "workflow": workflow_module.build,
     "payload": payload_module.build,
+    "hash": hash_module.build,
+    "crypto": crypto_module.build,
+    "yaml": yaml_module.build,
 }

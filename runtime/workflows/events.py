@@ -50,6 +50,10 @@ MESSAGE_SENT = "MessageSent"
 WORKFLOW_CONTINUED = "WorkflowContinuedAsNew"
 #: ``workflow.version(change_id, min, max)`` on first execution: the version this run takes.
 VERSION_MARKER = "VersionMarker"
+#: Random bytes workflow code drew (``crypto.random.*``, an encryption's nonce) on first
+#: execution: ``index`` (the draw's number in the run), ``size``, ``what`` drew them and
+#: ``bytes`` (base64). A replay hands the code the same bytes, as Wippy's side effects do.
+RANDOM_RECORDED = "RandomRecorded"
 
 #: Events recording a command; the code must issue the same command at the same ``cmd``.
 COMMANDS = frozenset({ACTIVITY_SCHEDULED, TIMER_STARTED, CHILD_STARTED, MESSAGE_SENT})

@@ -13,7 +13,9 @@ generator, so both replay exactly without being recorded.
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import os
 import random
 import uuid
 from collections.abc import Callable
@@ -196,6 +198,15 @@ class Replay:
             if e.type == ev.VERSION_MARKER
         }
         self._new_markers: list[Event] = []
+        # Random bytes the code drew (crypto), in draw order, and how many it has drawn so far.
+        self._randoms: list[tuple[str, bytes]] = [
+            (str(e.fields["what"]), base64.b64decode(e.fields["bytes"]))
+            for e in sorted(
+                (e for e in history if e.type == ev.RANDOM_RECORDED),
+                key=lambda e: int(e.fields["index"]),
+            )
+        ]
+        self._random_draws = 0
         # Commands dropped since the last live point (their cancel events are recorded there),
         # and activities whose future the code canceled (their cancel takes effect there).
         self._dropped: list[tuple[_Command, str, str | None]] = []
@@ -453,6 +464,36 @@ class Replay:
             self._new_markers.append(marker)
         return version
 
+    def random_bytes(self, size: int, what: str) -> bytes:
+        """``size`` random bytes for ``what`` (``crypto.random.bytes``, an AES-GCM nonce...):
+        from the OS and recorded (a ``RandomRecorded`` event) the first time the run draws
+        them, the recorded ones on every replay, so keys, tokens and ciphertexts made from
+        them come out the same.
+
+        Raises:
+            UnitError: INVALID when the bytes are too many for a history event.
+            NonDeterminism: the history recorded a draw of another size or for another call.
+        """
+        index = self._random_draws
+        if index < len(self._randoms):
+            recorded_what, data = self._randoms[index]
+            if len(data) != size or recorded_what != what:
+                raise NonDeterminism(
+                    f"random draw #{index + 1}: the history has {len(data)} bytes for "
+                    f"{recorded_what}, the code now draws {size} for {what}"
+                )
+            self._random_draws += 1
+            return data
+        data = os.urandom(size)
+        text = base64.b64encode(data).decode()
+        ev.check_size(f"{what}: {size} random bytes", text)
+        self._randoms.append((what, data))
+        self._random_draws += 1
+        now = self.context.workflow_clock.now()
+        fields = {"index": index, "size": size, "what": what, "bytes": text}
+        self._new_markers.append(Event(ev.RANDOM_RECORDED, now, fields))
+        return data
+
     def child(
         self,
         workflow_id: str,
@@ -536,7 +577,7 @@ class Replay:
             if run:
                 self.scheduler.run_ready()  # type: ignore[union-attr]
             return
-        if event.type == ev.VERSION_MARKER:
+        if event.type in (ev.VERSION_MARKER, ev.RANDOM_RECORDED):
             return
         if event.type in ev.DROPS:
             self._replay_drop(event)
