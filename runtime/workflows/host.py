@@ -100,7 +100,7 @@ class WorkflowHost:
         deadline = begun + (self.step_seconds if remaining is None else remaining)
         out = self._step_with_retries(run_id, deadline)
         try:
-            self._dispatch(run_id, out)
+            mark = self._dispatch(run_id, out)
         except BaseException:
             # The kept replay vouches that this run's commands were carried out; now they
             # may not have been, so the next step reads the dispatch mark.
@@ -108,11 +108,15 @@ class WorkflowHost:
             raise
         driver = self.workflows.driver
         token = step_input["token"]
+        if out.kind == "park":
+            # The dispatch mark moves with the token (one write), unless the step does not
+            # park after all.
+            return self._park(step_input, out.next_timer, begun, mark)
+        if mark is not None:
+            self.log.mark_dispatched(run_id, mark)
         if out.kind == "step":
             driver.wake(token, self._next_wait(run_id, out.next_timer))
             return {"kind": "step", "due": out.next_timer}
-        if out.kind == "park":
-            return self._park(step_input, out.next_timer, begun)
         outcome = {"result": out.result} if out.kind == "done" else {"error": out.error}
         self.workflows.report_to_parent(run_id, out.status, outcome)
         if out.kind == "done":
@@ -125,21 +129,31 @@ class WorkflowHost:
         until = None if due is None else due - self.engine.clock.now()
         return asl.task_state(run_id, asl.wait_seconds(until), rearm=rearm)
 
-    def _park(self, step_input: asl.StepInput, due: float | None, begun: float) -> dict[str, Any]:
-        """Store the token (the run waits for news or its timer), unless the timer is due
-        before this task's timeout ends (re-arm) or the execution is old (roll over)."""
+    def _park(
+        self,
+        step_input: asl.StepInput,
+        due: float | None,
+        begun: float,
+        mark: int | None = None,
+    ) -> dict[str, Any]:
+        """Store the token (the run waits for news or its timer) and the dispatch ``mark``,
+        unless the timer is due before this task's timeout ends (re-arm) or the execution is
+        old (roll over)."""
         run_id, token = step_input["run_id"], step_input["token"]
         driver = self.workflows.driver
         now = self.engine.clock.now()
+        rearm = due is not None and due < begun + step_input["timeout"] - REARM_SLACK
+        if mark is not None and (rearm or (due is not None and due <= now)):
+            self.log.mark_dispatched(run_id, mark)
         if due is not None and due <= now:
             driver.wake(token, self._next_wait(run_id, due))  # already due: step again
             return {"kind": "step", "due": due}
-        if due is not None and due < begun + step_input["timeout"] - REARM_SLACK:
+        if rearm:
             driver.wake(token, self._next_wait(run_id, due, rearm=True))
             return {"kind": "rearm", "due": due}
         generation = asl.generation_of(step_input["execution"])
         parks = self.log.park(
-            run_id, token, asl.iso_seconds(step_input["entered"]), due, generation
+            run_id, token, asl.iso_seconds(step_input["entered"]), due, generation, mark
         )
         if parks is None:
             if self.log.generation(run_id) > generation:
@@ -182,19 +196,20 @@ class WorkflowHost:
         if self._fault("after_checkpoint", run_id):
             raise StepCrash(f"step of {run_id} killed after an inline checkpoint")
 
-    def _dispatch(self, run_id: str, out: StepOutput) -> None:
-        """Carry out the commands appended after the run's ``dispatched`` mark."""
+    def _dispatch(self, run_id: str, out: StepOutput) -> int | None:
+        """Carry out the commands appended after the run's ``dispatched`` mark; returns where
+        the mark moves to once stored (None: nothing was carried out, it stays)."""
         last_seq, host = out.last_seq, out.host
         if out.sticky:
             # This container's previous step of the run carried out everything before this
             # step's events: no mark to read, and none to move when nothing is to be done.
             if not any(_carried_out(e) for e in out.events):
-                return
+                return None
             mark = last_seq - out.appended
         else:
             mark = self.log.dispatched(run_id) if out.dispatched is None else out.dispatched
         if mark >= last_seq:
-            return
+            return None
         # Usually the mark is where this step's events begin, and they are in hand; after a
         # step that died before moving the mark, the ones it appended are read back (or
         # taken from the history the step loaded).
@@ -206,7 +221,7 @@ class WorkflowHost:
             events = self.log.load(run_id, after=mark)
         todo = [e for e in events if _carried_out(e) and mark < e.seq <= last_seq]
         if not todo:
-            return  # only inline attempts and timers: nothing to carry out, no mark to move
+            return None  # only inline attempts and timers: nothing to carry out
         activities = [e for e in todo if e.type == ev.ACTIVITY_SCHEDULED]
         if activities:
             self.activities.dispatch(host, run_id, activities)
@@ -217,7 +232,7 @@ class WorkflowHost:
                 self._send(run_id, host, event)
         if self._fault("after_dispatch", run_id):
             raise StepCrash(f"step of {run_id} killed after sending its commands")
-        self.log.mark_dispatched(run_id, last_seq)
+        return last_seq
 
     def _start_child(self, run_id: str, event: Event) -> None:
         fields = event.fields

@@ -451,6 +451,7 @@ class EventLog:
         entered: float,
         next_timer: float | None,
         generation: int,
+        dispatched: int | None = None,
     ) -> int | None:
         """Keep the task token of the run's current wait (one UpdateItem), with the run's next
         timer for wakers to time the next wait by, and note that the code has run; returns how
@@ -470,6 +471,11 @@ class EventLog:
             ":yes": {"BOOL": True},
         }
         sets = ["#t = :t", "#e = :e", "#g = :g", "ran = :yes"]
+        if dispatched is not None:
+            # The step's commands are carried out: the mark moves in the same write (only the
+            # newest wait's park lands, and its step saw the longest history).
+            sets.append("dispatched = :d")
+            values[":d"] = {"N": str(dispatched)}
         removes = []
         if next_timer is None:
             removes.append("next_timer")
@@ -614,14 +620,17 @@ class EventLog:
 
     def posted(self, run_id: str, key: str) -> bool:
         """Whether an outcome under ``key`` was posted (see :meth:`post_once`): it waits in the
-        inbox, or it was discarded into the history (its posted marker). One consistent
-        ``BatchGetItem`` of both keys."""
+        inbox, or it was discarded into the history (its posted marker). One eventually
+        consistent ``BatchGetItem`` of both keys (half the read units of a consistent one): it
+        only spares a redelivered attempt its rerun, the redelivery comes a visibility timeout
+        after the post, and a miss costs a second run of an at-least-once attempt whose outcome
+        :meth:`post_once` still records once."""
         keys = [
             {"pk": {"S": _inbox_key(run_id)}, "sk": {"S": _posted_key(key)}},
             {"pk": {"S": _run_key(run_id)}, "sk": {"S": _posted_key(key)}},
         ]
         request: dict[str, Any] = {
-            self.table: {"Keys": keys, "ConsistentRead": True, "ProjectionExpression": "pk"}
+            self.table: {"Keys": keys, "ConsistentRead": False, "ProjectionExpression": "pk"}
         }
         for attempt in range(10):
             reply = self.client.batch_get_item(RequestItems=request)
