@@ -21,6 +21,8 @@ MODULE_NAMES: frozenset[str] = frozenset(
         "ctx",
         "workflow",
         "base64",
+        "store",
+        "cloudstorage",
     }
 )
 #: Globals, as in Wippy: in every entry's environment, ``require`` of one hands out the global.

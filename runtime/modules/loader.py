@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from runtime.modules import (
     base64_module,
     channel_module,
+    cloudstorage_module,
     ctx_module,
     env_module,
     errors_module,
@@ -17,6 +18,7 @@ from runtime.modules import (
     logger_module,
     payload_module,
     process_module,
+    store_module,
     time_module,
     uuid_module,
     workflow_module,
@@ -45,4 +47,6 @@ BUILDERS: dict[str, Builder] = {
     "channel": channel_module.build,
     "workflow": workflow_module.build,
     "payload": payload_module.build,
+    "store": store_module.build,
+    "cloudstorage": cloudstorage_module.build,
 }
