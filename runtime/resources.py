@@ -75,7 +75,8 @@ def _new_s3(region: str | None, endpoint: str | None) -> Any:
     import boto3
     from botocore.config import Config
 
-    config = Config(s3={"addressing_style": "path"}) if endpoint else None
+    # SigV4 for presigned URLs too (boto3's S3 default there is still the legacy signature).
+    config = Config(signature_version="s3v4", s3={"addressing_style": "path"} if endpoint else None)
     return boto3.client("s3", region_name=region, endpoint_url=endpoint, config=config)
 
 
@@ -114,7 +115,7 @@ def create_local_resources(registry: Any, region: str, environ: Mapping[str, str
     resources = Resources(
         dynamodb=dynamodb,
         environ=env,
-        s3_factory=lambda reg, _endpoint: boto3.client("s3", region_name=reg or region),
+        s3_factory=lambda reg, _endpoint: _new_s3(reg or region, None),
     )
     if registry.of_kind(manifest.StoreEntry):
         resources.store_table = LOCAL_STORE_TABLE
