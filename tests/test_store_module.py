@@ -12,7 +12,6 @@ from typing import Any
 import boto3
 import pytest
 
-from runtime.errors import UnitError
 from runtime.resources import LOCAL_STORE_TABLE
 from runtime.testing import REGION, LocalCloud
 from tests.conftest import write_app
@@ -455,6 +454,3 @@ def test_store_error_from_dynamodb_is_internal_and_named(cloud: LocalCloud) -> N
         cloud.resources.store_table = saved
     assert r["err"]["kind"] == "Internal" and "store get: DynamoDB" in r["err"]["message"]
 
-
-def test_unit_error_type() -> None:
-    assert issubclass(UnitError, Exception)
