@@ -453,4 +453,3 @@ def test_store_error_from_dynamodb_is_internal_and_named(cloud: LocalCloud) -> N
     finally:
         cloud.resources.store_table = saved
     assert r["err"]["kind"] == "Internal" and "store get: DynamoDB" in r["err"]["message"]
-
