@@ -29,6 +29,10 @@ WORKFLOW_MACHINES_ENV = "UNITS_WORKFLOW_MACHINES"
 ACTIVITY_QUEUES_ENV = "UNITS_ACTIVITY_QUEUES"
 #: On a workflow host's step and activity Lambdas: that host (``WORKFLOW_HOST_ENV``).
 WORKFLOW_HOST_ENV = "UNITS_WORKFLOW_HOST"
+#: The DynamoDB table of the store entries (``runtime.resources.STORE_TABLE_ENV``) and the
+#: ``{"ns:name": "bucket"}`` of the cloudstorage.s3 entries (``runtime.resources.BUCKETS_ENV``).
+STORE_TABLE_ENV = "UNITS_STORE_TABLE"
+BUCKETS_ENV = "UNITS_BUCKETS"
 #: Where Lambda unpacks the code asset; the bundle puts the application folder at ``app/``.
 TASK_ROOT = "/var/task"
 METRICS_NAMESPACE = "ComputeUnits"

@@ -21,6 +21,7 @@ from infra.plan import DeployPlan, plan_app
 from infra.processes import ProcessHosts
 from infra.services import ServiceStarter
 from infra.settings import Settings
+from infra.storage import Storage
 from infra.tables import ProcessTable
 from infra.workflows import WorkflowHosts
 from runtime.manifest import Registry
@@ -57,6 +58,9 @@ class UnitsStack(Stack):
             **remote_environment(self.plan),
         }
         self.table = ProcessTable(self, "Table").table if self.plan.needs_table else None
+        # The store table and buckets first: every Lambda of the stack carries their names.
+        self.storage = Storage(self, "Storage", registry=registry)
+        environment = {**environment, **self.storage.environment()}
         # Workflow addresses and process hosts first: every Lambda of the stack carries the
         # table name, the machine ARNs and every queue URL.
         self.workflows: WorkflowHosts | None = None
@@ -123,6 +127,7 @@ class UnitsStack(Stack):
                     )
         for warning in self.plan.warnings:
             Annotations.of(self).add_warning_v2("units:slow-route", warning)
+        self._grant_storage()
         if registry.warning:  # Wippy entries skipped, settings not applied
             Annotations.of(self).add_warning_v2("units:manifest", registry.warning)
         self._outputs()
@@ -136,6 +141,15 @@ class UnitsStack(Stack):
         if self.workflows is not None:
             runners += self.workflows.steps + self.workflows.activities
         return runners
+
+    def _grant_storage(self) -> None:
+        # Store and cloudstorage calls are made by function code wherever it runs, actors'
+        # handlers included; never by workflow code (refused), so the drivers get nothing.
+        runners = [r.function for r in self._function_runners()]
+        if self.processes is not None:
+            runners += [w.function for w in self.processes.workers.values()]
+        for function in runners:
+            self.storage.grant(function)
 
     def _grant_processes(self, processes: ProcessHosts) -> None:
         # Functions (hosted and remote, in the function, API and activity Lambdas) spawn, send

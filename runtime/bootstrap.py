@@ -16,6 +16,7 @@ from runtime.engine import Engine, LogSink
 from runtime.processes.mailboxes import Mailboxes
 from runtime.processes.store import ActorStore
 from runtime.processes.system import ProcessSystem
+from runtime.resources import resources_from_environment
 from runtime.workflows.client import Workflows
 from runtime.workflows.driver import ActivityQueues, Driver
 from runtime.workflows.host import WorkflowHost
@@ -68,6 +69,7 @@ def engine_from_environment(log_sink: LogSink | None = None) -> Engine:
         home_functions=home,
         log_sink=log_sink,
         processes=process_system_from_environment(registry, clock),
+        resources=resources_from_environment(),
     )
     engine.workflows = workflows_from_environment(registry, clock)
     return engine

@@ -27,11 +27,13 @@ from runtime.modules import (
     payload_module,
     unavailable_modules,
 )
+from runtime.modules.io_ops import install_io_op
 from runtime.modules.loader import BUILDERS, parse_duration_ns
 from runtime.modules.logger_module import print_text
 from runtime.modules.time_module import install_host as install_time_host
 from runtime.processes.context import DirectContext, ProcessContext
 from runtime.processes.system import ProcessSystem
+from runtime.resources import Resources
 from runtime.sandbox import (
     DEFAULT_CPU_SECONDS,
     DEFAULT_INSTRUCTION_LIMIT,
@@ -202,8 +204,13 @@ class Engine:
         environ: Mapping[str, str] | None = None,
         home_functions: frozenset[str] | None = None,
         processes: ProcessSystem | None = None,
+        resources: Resources | None = None,
     ) -> None:
         self.registry = registry
+        #: The store table and buckets of the resource entries (``store``, ``cloudstorage``).
+        self.resources = resources or Resources()
+        #: Requests modules registered for the ``io`` operation, by ticket (modules/io_ops.py).
+        self.io_jobs: dict[int, Any] = {}
         #: Spawning and sending (None where no process host queues exist, e.g. ``units invoke``).
         self.processes = processes
         #: Starting and signalling workflow runs (:class:`runtime.workflows.client.Workflows`);
@@ -277,6 +284,7 @@ class Engine:
         """A scheduler for one invocation, knowing the funcs operations."""
         scheduler = Scheduler(self.state, self.clock)
         funcs_module.install_ops(self, scheduler)
+        install_io_op(self, scheduler)
         return scheduler
 
     def running(self, scheduler: Scheduler, invocation: Invocation) -> _Running:

@@ -316,6 +316,44 @@ class EndpointEntry(Entry):
     router: str | None = None
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StoreEntry(Entry):
+    """A ``store.*`` entry (``store.memory``, ``store.kv.raft``, ``store.kv.crdt``): a set of
+    keys in the application's store table (:mod:`runtime.modules.store_module`). ``partition``
+    is the DynamoDB partition its keys live in: ``m#<entry id>`` for a memory store, the shared
+    ``kv#<namespace>`` for the kv kinds (two kv entries of one namespace see the same keys, as
+    in Wippy). ``max_size`` and ``cleanup_interval`` are checked, not applied (see
+    docs/modules/store.md)."""
+
+    kind: str = "store.memory"
+    partition: str
+    max_size: int = 10000
+    cleanup_interval: float = 300.0
+    kv_namespace: str | None = None
+    durable: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AwsConfigEntry(Entry):
+    """``config.aws``: the region (None: the Lambda's own) AWS clients of the entries that name
+    it use, as written (``${env:NAME}`` expanded when the client is made). Credentials are never
+    taken from it: the Lambda's role signs every request."""
+
+    kind: str = "config.aws"
+    region: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class S3StorageEntry(Entry):
+    """``cloudstorage.s3``: a bucket (``bucket`` as written, None: the stack creates one) read
+    through ``config`` (a ``config.aws``), at ``endpoint`` when one is given (path-style)."""
+
+    kind: str = "cloudstorage.s3"
+    config: str
+    bucket: str | None = None
+    endpoint: str | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class SkippedEntry:
     """An entry the load skipped (no meaning here, or it needs one that has none): its id,
@@ -1330,6 +1368,67 @@ def _check_endpoint(ctx: _Ctx, values: dict, data: dict) -> dict[str, Any]:
     return {"params": params, "greedy": greedy, "router": router}
 
 
+#: Wippy's kv namespace rule (``en/system/store.md``).
+_KV_NAMESPACE = re.compile(r"[a-z][a-z0-9._-]*")
+#: S3's bucket naming rules (general purpose buckets), for a name written as it is.
+_BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+_ENV_PLACEHOLDER = re.compile(r"\$\{env:[A-Za-z_][A-Za-z0-9_]*\}")
+
+
+def _check_store(ctx: _Ctx, values: dict, data: dict) -> dict[str, Any]:
+    if ctx.kind == "store.memory":
+        # 0 means the default, as in Wippy.
+        return {"partition": f"m#{ctx.entry_id}", "max_size": values["max_size"] or 10000}
+    namespace = values["namespace"]
+    if namespace is None:
+        ctx.problem(f"missing (required for {ctx.kind})", "namespace")
+        return {}
+    if not _KV_NAMESPACE.fullmatch(namespace):
+        ctx.problem(
+            f"invalid value '{namespace}' (expected a namespace matching ^[a-z][a-z0-9._-]*$)",
+            "namespace",
+        )
+        return {}
+    return {"partition": f"kv#{namespace}", "kv_namespace": namespace}
+
+
+def _check_aws_config(ctx: _Ctx, values: dict, data: dict) -> dict[str, Any]:
+    for name in (
+        "access_key_id",
+        "secret_access_key",
+        "access_key_id_env",
+        "secret_access_key_env",
+    ):
+        if values[name] is not None:
+            ctx.note(
+                "accepted, not used: the Lambda's role (locally, boto3's default chain) signs "
+                "every request; no key is read from the manifest",
+                name,
+            )
+    if values["region"] is None and values["region_env"] is None:
+        ctx.problem("missing (required for config.aws)", "region")
+    elif values["region"] is None:
+        ctx.note(
+            "not applied (an env.variable reference): the Lambda's own region is used", "region_env"
+        )
+    return {}
+
+
+def _check_s3(ctx: _Ctx, values: dict, data: dict) -> None:
+    bucket = values["bucket"]
+    if bucket is not None and not _ENV_PLACEHOLDER.search(bucket) and not _BUCKET.fullmatch(bucket):
+        ctx.problem(
+            f"invalid bucket name '{bucket}' (3-63 characters: lower-case letters, digits, '.' "
+            "and '-', starting and ending with a letter or digit)",
+            "bucket",
+        )
+    endpoint = values["endpoint"]
+    if endpoint is not None and not _ENV_PLACEHOLDER.search(endpoint):
+        url = urlparse(endpoint)
+        if url.scheme not in ("http", "https") or not url.netloc:
+            ctx.problem(f"invalid endpoint '{endpoint}' (expected an http(s) URL)", "endpoint")
+
+
 def _r(attr: str, *kinds: str, label: str | None = None) -> tuple[str, tuple[str, ...], str]:
     """A reference field of a kind: the entry attribute, the kinds its targets may have, and
     the field name problems show."""
@@ -1566,6 +1665,53 @@ _KINDS: dict[str, _Kind] = {
         },
         (_r("func", "function.lua"), _r("router", "http.router", label="meta.router")),
         _check_endpoint,
+    ),
+    "store.memory": _Kind(
+        StoreEntry,
+        {
+            "max_size": _Field(_int(0), 10000, keep=False),
+            "cleanup_interval": _Field(_duration(), 300.0),
+            "lifecycle": _LIFECYCLE,
+        },
+        check=_check_store,
+    ),
+    "store.kv.raft": _Kind(
+        StoreEntry,
+        {"namespace": _Field(_expect_str, None, keep=False), "lifecycle": _LIFECYCLE},
+        check=_check_store,
+    ),
+    "store.kv.crdt": _Kind(
+        StoreEntry,
+        {
+            "namespace": _Field(_expect_str, None, keep=False),
+            "durable": _Field(_bool, False),
+            "lifecycle": _LIFECYCLE,
+        },
+        check=_check_store,
+    ),
+    "config.aws": _Kind(
+        AwsConfigEntry,
+        {
+            "region": _Field(_text(), None),
+            "access_key_id": _Field(_expect_str, None, keep=False),
+            "secret_access_key": _Field(_expect_str, None, keep=False),
+            "region_env": _Field(_expect_str, None, keep=False),
+            "access_key_id_env": _Field(_expect_str, None, keep=False),
+            "secret_access_key_env": _Field(_expect_str, None, keep=False),
+            "lifecycle": _LIFECYCLE,
+        },
+        check=_check_aws_config,
+    ),
+    "cloudstorage.s3": _Kind(
+        S3StorageEntry,
+        {
+            "bucket": _Field(_text(), None),
+            "config": _Field(_ref),
+            "endpoint": _Field(_text(), None),
+            "lifecycle": _LIFECYCLE,
+        },
+        (_r("config", "config.aws"),),
+        _check_s3,
     ),
 }
 #: Every entry kind the kit understands (honours or accepts); the kinds it skips are in

@@ -45,6 +45,7 @@ from runtime.processes.context import DirectContext
 from runtime.processes.local import TABLE_NAME, LocalProcesses
 from runtime.processes.store import Snapshot
 from runtime.processes.worker import FAULT_POINTS, WorkerStats
+from runtime.resources import create_local_resources
 from runtime.routes import Match
 from runtime.workflows.host import STEP_FAULT_POINTS
 from runtime.workflows.local import LocalWorkflows
@@ -169,6 +170,7 @@ class LocalCloud:
         """The engines, process and workflow hosts and the API over ``self.registry``, with
         the resources they use (created unless they exist, so the dev stack can rebuild them
         over the same cloud when the code changes). Closers go to ``self._units``."""
+        self.resources = create_local_resources(self.registry, REGION, self.environ)
         self.processes: LocalProcesses | None = None
         system = None
         if self.registry.of_kind(manifest.ProcessHostEntry):
@@ -221,6 +223,7 @@ class LocalCloud:
             limits=self.limits,
             log_sink=self._log,
             environ=self.environ,
+            resources=getattr(self, "resources", None),
             **kwargs,
         )
 

@@ -27,7 +27,8 @@ SKIPPED_KINDS: dict[str, str] = {
     "ns.dependency": "component dependencies are not installed by this kit",
     "ns.requirement": "requirements are not applied: write the value into the target entries",
     "env.variable": "the env module reads the Lambda's environment (env: on the entry)",
-    "config.aws": "the stack's own role and region are used (not provided yet)",
+    "store.sql": "a SQL-backed store needs a db.sql entry and the sql module, not provided here "
+    "(use store.memory or store.kv.raft: both are DynamoDB here)",
     "contract.definition": "the contract module is not provided by this kit",
     "contract.binding": "the contract module is not provided by this kit",
 }
@@ -40,8 +41,6 @@ SKIPPED_FAMILIES: dict[str, str] = {
     "network.": "network overlays are not available on Lambda",
     "db.cdc.": "change data capture is not provided by this kit",
     "db.sql.": "the sql module is not provided by this kit yet",
-    "store.": "the store module is not provided by this kit yet",
-    "cloudstorage.": "the cloudstorage module is not provided by this kit yet",
     "fs.": "the fs module is not provided by this kit yet",
     "queue.": "the queue module is not provided by this kit yet",
 }
@@ -73,9 +72,6 @@ WIPPY_KIND_EXAMPLES: tuple[str, ...] = (
     "db.sql.sqlite",
     "db.sql.postgres",
     "db.sql.mysql",
-    "store.memory",
-    "store.sql",
-    "cloudstorage.s3",
     "fs.directory",
     "fs.embed",
     "queue.driver.memory",

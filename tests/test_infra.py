@@ -50,7 +50,7 @@ os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", _node_maj
 import aws_cdk as cdk  # noqa: E402
 from aws_cdk.assertions import Annotations, Match, Template  # noqa: E402
 
-from infra import environment  # noqa: E402
+from infra import environment, storage  # noqa: E402
 from infra.bundling import BUNDLE_INFO, RUNTIME_PROVIDED, LambdaBundle, runtime_requirements  # noqa: E402
 from infra.errors import SynthError  # noqa: E402
 from infra.nag import apply_checks  # noqa: E402
@@ -242,6 +242,19 @@ class Synth:
         return bundles[0]
 
 
+STORAGE = """
+version: "1.0"
+namespace: app
+entries:
+  - {name: add, kind: function.lua, source: file://add.lua, method: add, modules: [store]}
+  - {name: far, kind: function.lua, source: file://add.lua, method: add, deploy: {remote: true}}
+  - {name: cache, kind: store.memory}
+  - {name: aws, kind: config.aws, region: "${env:AWS_REGION}"}
+  - {name: files, kind: cloudstorage.s3, config: aws}
+  - {name: named, kind: cloudstorage.s3, config: aws, bucket: my-existing-bucket}
+"""
+
+
 @pytest.fixture(scope="module")
 def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
     outdir = tmp_path_factory.mktemp("cdk.out")
@@ -249,6 +262,7 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
     shop = write_app(apps / "shop", SHOP, {"add.lua": ADD})
     jobs = write_app(apps / "jobs", JOBS, {"add.lua": ADD, "job.lua": JOB, "flow.lua": FLOW})
     flows = write_app(apps / "flows", FLOWS, {"add.lua": ADD, "flow.lua": FLOW})
+    storage = write_app(apps / "storage", STORAGE, {"add.lua": ADD})
     app = cdk.App(outdir=str(outdir))
     stacks = {
         "hello": UnitsStack(
@@ -280,6 +294,12 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
             "units-flows",
             registry=load_registry(flows),
             settings=Settings(app_dir=flows, stack_name="units-flows"),
+        ),
+        "storage": UnitsStack(
+            app,
+            "units-storage",
+            registry=load_registry(storage),
+            settings=Settings(app_dir=storage, stack_name="units-storage"),
         ),
         "layout": UnitsStack(
             app,
@@ -451,6 +471,10 @@ def test_environment_names_are_the_runtimes():
     assert environment.WORKFLOW_MACHINES_ENV == bootstrap.WORKFLOW_MACHINES_ENV
     assert environment.ACTIVITY_QUEUES_ENV == bootstrap.ACTIVITY_QUEUES_ENV
     assert environment.WORKFLOW_HOST_ENV == bootstrap.WORKFLOW_HOST_ENV
+    from runtime import resources
+
+    assert environment.STORE_TABLE_ENV == resources.STORE_TABLE_ENV
+    assert environment.BUCKETS_ENV == resources.BUCKETS_ENV
 
 
 def test_invoke_grants_exactly_the_remote_functions(synth):
@@ -1784,3 +1808,55 @@ def test_app_py_takes_context_options_like_the_cdk_cli():
     assert parse_context(["-c", "stack=a=b"]) == {"stack": "a=b"}
     with pytest.raises(SystemExit):
         parse_context(["-c", "app"])
+
+
+# -- store and cloudstorage ------------------------------------------------------------------
+
+
+def test_storage_table_and_bucket(synth):
+    (table,) = synth.resources("storage", "AWS::DynamoDB::Table").values()
+    props = table["Properties"]
+    assert props["TimeToLiveSpecification"] == {"AttributeName": "ttl", "Enabled": True}
+    assert props["BillingMode"] == "PAY_PER_REQUEST"
+    assert props["SSESpecification"] == {"SSEEnabled": True}
+    (bucket,) = synth.resources("storage", "AWS::S3::Bucket").values()
+    bp = bucket["Properties"]
+    assert bp["PublicAccessBlockConfiguration"] == {
+        "BlockPublicAcls": True,
+        "BlockPublicPolicy": True,
+        "IgnorePublicAcls": True,
+        "RestrictPublicBuckets": True,
+    }
+    assert bp["BucketEncryption"]["ServerSideEncryptionConfiguration"][0][
+        "ServerSideEncryptionByDefault"
+    ] == {"SSEAlgorithm": "AES256"}
+    assert bucket["DeletionPolicy"] == "Retain"
+    (policy,) = synth.resources("storage", "AWS::S3::BucketPolicy").values()
+    denies = policy["Properties"]["PolicyDocument"]["Statement"]
+    assert any(
+        s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+        for s in denies
+    )
+    # Only stacks with these entries get them.
+    assert synth.resources("hello", "AWS::S3::Bucket") == {}
+
+
+def test_storage_environment_and_grants(synth):
+    runners = list(lambdas(synth, "storage").values())
+    assert len(runners) == 2  # the function Lambda and the remote function
+    for fn in runners:
+        variables = fn["Environment"]["Variables"]
+        assert "UNITS_STORE_TABLE" in variables and "UNITS_BUCKETS" in variables
+    granted: dict[str, set[str]] = {}
+    for _role, statement in statements(synth, "storage"):
+        for action in as_list(statement["Action"]):
+            if action.startswith(("dynamodb:", "s3:")):
+                granted.setdefault(
+                    " ".join(render(r) for r in as_list(statement["Resource"])), set()
+                ).add(action)
+    store = [acts for res, acts in granted.items() if "StoreTable" in res]
+    assert store and all(acts == set(storage.STORE_ACTIONS) for acts in store)
+    named = [acts for res, acts in granted.items() if "my-existing-bucket" in res]
+    assert set().union(*named) == set(storage.OBJECT_ACTIONS) | set(storage.BUCKET_ACTIONS)
+    own = [acts for res, acts in granted.items() if "Bucket0" in res]
+    assert set().union(*own) == set(storage.OBJECT_ACTIONS) | set(storage.BUCKET_ACTIONS)

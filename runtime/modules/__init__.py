@@ -24,6 +24,8 @@ MODULE_NAMES: frozenset[str] = frozenset(
         "hash",
         "crypto",
         "yaml",
+        "store",
+        "cloudstorage",
     }
 )
 #: Globals, as in Wippy: in every entry's environment, ``require`` of one hands out the global.

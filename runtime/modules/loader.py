@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from runtime.modules import (
     base64_module,
     channel_module,
+    cloudstorage_module,
     crypto_module,
     ctx_module,
     env_module,
@@ -19,6 +20,7 @@ from runtime.modules import (
     logger_module,
     payload_module,
     process_module,
+    store_module,
     time_module,
     uuid_module,
     workflow_module,
@@ -51,4 +53,6 @@ BUILDERS: dict[str, Builder] = {
     "hash": hash_module.build,
     "crypto": crypto_module.build,
     "yaml": yaml_module.build,
+    "store": store_module.build,
+    "cloudstorage": cloudstorage_module.build,
 }
