@@ -52,11 +52,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-# As bench/__main__ does, for `python -m bench.activities` alone (before any runtime import).
-os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
-os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
-os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
-os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+# As bench/__main__ does, for `python -m bench.activities` alone (before any runtime import);
+# only then: a test importing this module must not change the process's log level.
+if __name__ == "__main__":
+    os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
 import boto3
 
