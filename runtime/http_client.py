@@ -139,9 +139,7 @@ def _encode_pairs(pairs: list[tuple[str, str]]) -> str:
     grouped: dict[str, list[str]] = {}
     for k, v in pairs:
         grouped.setdefault(k, []).append(v)
-    return "&".join(
-        f"{quote_plus(k)}={quote_plus(v)}" for k in sorted(grouped) for v in grouped[k]
-    )
+    return "&".join(f"{quote_plus(k)}={quote_plus(v)}" for k in sorted(grouped) for v in grouped[k])
 
 
 def with_query(url: str, query: list[tuple[str, str]]) -> str:
@@ -169,7 +167,9 @@ def check_url(url: str) -> str | None:
     return None
 
 
-def _multipart(form: list[tuple[str, str]], files: list[tuple[str, str, bytes]]) -> tuple[bytes, str]:
+def _multipart(
+    form: list[tuple[str, str]], files: list[tuple[str, str, bytes]]
+) -> tuple[bytes, str]:
     """A multipart/form-data body as Go's ``mime/multipart`` writes it (fields, then files,
     each file part ``application/octet-stream``, as Wippy's page says)."""
     boundary = os.urandom(30).hex()
@@ -179,11 +179,12 @@ def _multipart(form: list[tuple[str, str]], files: list[tuple[str, str, bytes]])
 
     out = bytearray()
     for name, value in form:
-        out += f'--{boundary}\r\nContent-Disposition: form-data; name="{quoted(name)}"\r\n\r\n'.encode()
+        disposition = f'form-data; name="{quoted(name)}"'
+        out += f"--{boundary}\r\nContent-Disposition: {disposition}\r\n\r\n".encode()
         out += value.encode() + b"\r\n"
     for name, filename, content in files:
         out += (
-            f"--{boundary}\r\nContent-Disposition: form-data; name=\"{quoted(name)}\"; "
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{quoted(name)}"; '
             f'filename="{quoted(filename)}"\r\nContent-Type: application/octet-stream\r\n\r\n'
         ).encode()
         out += content + b"\r\n"
@@ -282,7 +283,9 @@ class HttpClient:
             else:
                 ctx.load_default_certs()
         except (ssl.SSLError, ValueError) as exc:
-            raise HttpFailure(INVALID, f"tls.ca: not a PEM certificate ({exc})", retryable=False)
+            raise HttpFailure(
+                INVALID, f"tls.ca: not a PEM certificate ({exc})", retryable=False
+            ) from None
         if tls.cert is not None and tls.key is not None:
             # The ssl module loads a client certificate only from files: private ones, gone
             # as soon as they are read.
@@ -296,7 +299,8 @@ class HttpClient:
                     ctx.load_cert_chain(cert, key)
                 except (ssl.SSLError, ValueError) as exc:
                     raise HttpFailure(
-                        INVALID, f"tls.cert/tls.key: not a PEM certificate and key ({exc})",
+                        INVALID,
+                        f"tls.cert/tls.key: not a PEM certificate and key ({exc})",
                         retryable=False,
                     ) from None
         with self._lock:
@@ -325,7 +329,9 @@ class HttpClient:
         except _Blocked as exc:
             raise HttpFailure(PERMISSION_DENIED, str(exc), retryable=False) from None
         except Exception as exc:
-            raise HttpFailure(INTERNAL, f"{op}: {_reason(exc, spec, deadline)}", retryable=True) from None
+            raise HttpFailure(
+                INTERNAL, f"{op}: {_reason(exc, spec, deadline)}", retryable=True
+            ) from None
 
     def _perform(
         self, spec: RequestSpec, url: str, deadline: float, cancel: threading.Event
@@ -334,7 +340,10 @@ class HttpClient:
         if spec.files:
             body, content_type = _multipart(spec.form, spec.files)
         elif spec.form:
-            body, content_type = _encode_pairs(spec.form).encode(), "application/x-www-form-urlencoded"
+            body, content_type = (
+                _encode_pairs(spec.form).encode(),
+                "application/x-www-form-urlencoded",
+            )
         headers = urllib3.HTTPHeaderDict()
         headers["User-Agent"] = USER_AGENT
         if content_type:
@@ -408,12 +417,17 @@ class HttpClient:
         deadline: float,
         cancel: threading.Event,
     ) -> Reply:
-        too_large = HttpFailure(INTERNAL, f"response body too large (max {cap} bytes)", retryable=False)
+        too_large = HttpFailure(
+            INTERNAL, f"response body too large (max {cap} bytes)", retryable=False
+        )
         ok = False
         try:
             declared = resp.headers.get("Content-Length")
-            if declared and declared.isdigit() and int(declared) > cap and not (
-                decoded and resp.headers.get("Content-Encoding")
+            if (
+                declared
+                and declared.isdigit()
+                and int(declared) > cap
+                and not (decoded and resp.headers.get("Content-Encoding"))
             ):
                 raise too_large
             chunks, size = [], 0
@@ -459,7 +473,7 @@ def _reason(exc: BaseException, spec: RequestSpec, deadline: float) -> str:
                 return f"dial tcp {conn.host}:{conn.port}: connect: connection refused"
             return f"dial tcp {conn.host}:{conn.port}: {inner or cause}"
         if isinstance(cause, TimeoutError | socket.timeout | u3.TimeoutError):
-            return f"timeout: no response within {spec.timeout:g}s"
+            return f"timeout: no response within {round(spec.timeout, 3):g}s"
         if isinstance(cause, ssl.SSLCertVerificationError):
             return f"tls: failed to verify certificate: {cause.verify_message}"
         if isinstance(cause, ssl.SSLError):
@@ -471,5 +485,5 @@ def _reason(exc: BaseException, spec: RequestSpec, deadline: float) -> str:
                 continue
         cause = cause.__cause__ or cause.__context__
     if time.monotonic() >= deadline:
-        return f"timeout: no response within {spec.timeout:g}s"
+        return f"timeout: no response within {round(spec.timeout, 3):g}s"
     return str(exc) or type(exc).__name__

@@ -46,8 +46,19 @@ if TYPE_CHECKING:
 
 _LUA = resources.files("runtime").joinpath("lua/http_client.lua").read_text(encoding="utf-8")
 _OPTIONS = (
-    "headers", "body", "query", "form", "files", "cookies", "auth", "timeout", "stream",
-    "max_response_body", "unix_socket", "tls", "overlay_network",
+    "headers",
+    "body",
+    "query",
+    "form",
+    "files",
+    "cookies",
+    "auth",
+    "timeout",
+    "stream",
+    "max_response_body",
+    "unix_socket",
+    "tls",
+    "overlay_network",
 )
 _TLS_FIELDS = ("cert", "key", "ca", "server_name", "insecure_skip_verify")
 _TOKEN = re.compile(rb"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
@@ -196,7 +207,9 @@ class _Options:
             spec.files = self.files(value)
         elif name == "auth":
             if lua_type(value) != "table":
-                raise self.fail(f"options.auth must be a table {{user=, pass=}}, got {_kind(value)}")
+                raise self.fail(
+                    f"options.auth must be a table {{user=, pass=}}, got {_kind(value)}"
+                )
             fields = {(_text(k) if isinstance(k, bytes) else k): v for k, v in self.pairs(value)}
             user = _text(self.string(fields.get("user", b""), "options.auth.user"))
             password = _text(self.string(fields.get("pass", b""), "options.auth.pass"))
@@ -222,7 +235,9 @@ class _Options:
                 PERMISSION_DENIED,
             )
         elif name == "overlay_network":
-            raise self.fail("options.overlay_network: network overlays are not available in this kit")
+            raise self.fail(
+                "options.overlay_network: network overlays are not available in this kit"
+            )
         elif name == "tls":
             spec.tls = self.tls(value, spec.url)
 
@@ -257,7 +272,9 @@ class _Options:
         elif isinstance(value, int | float) and not isinstance(value, bool) and value == value:
             seconds = float(value)  # Wippy's page: a number is seconds
         else:
-            raise self.fail(f"options.timeout must be seconds or a duration string, got {_kind(value)}")
+            raise self.fail(
+                f"options.timeout must be seconds or a duration string, got {_kind(value)}"
+            )
         return seconds if seconds > 0 else DEFAULT_TIMEOUT  # 0 means the default, as in Go
 
     def tls(self, value: Any, url: str) -> TlsOptions | None:
@@ -267,7 +284,9 @@ class _Options:
         for key, item in self.pairs(value):
             name = _text(key) if isinstance(key, bytes) else None
             if name not in _TLS_FIELDS:
-                raise self.fail(f"options.tls: unknown field {name or key!r} ({', '.join(_TLS_FIELDS)})")
+                raise self.fail(
+                    f"options.tls: unknown field {name or key!r} ({', '.join(_TLS_FIELDS)})"
+                )
             fields[name] = item
         if fields.get("insecure_skip_verify") is True:
             raise self.fail(
@@ -312,13 +331,23 @@ def install_ops(engine: Engine, scheduler: Scheduler) -> None:
         return _flat(engine)
 
     def response(reply: Reply) -> Any:
-        out = state.table(status_code=reply.status, url=reply.url.encode(), body_size=len(reply.body))
+        out = state.table(
+            status_code=reply.status, url=reply.url.encode(), body_size=len(reply.body)
+        )
         if reply.body:
             state.set(out, b"body", reply.body)
         if reply.headers:
-            state.set(out, b"headers", state.table(**{k: v.encode("latin-1", "replace") for k, v in reply.headers.items()}))
+            state.set(
+                out,
+                b"headers",
+                state.table(
+                    **{k: v.encode("latin-1", "replace") for k, v in reply.headers.items()}
+                ),
+            )
         if reply.cookies:
-            state.set(out, b"cookies", state.table(**{k: v.encode() for k, v in reply.cookies.items()}))
+            state.set(
+                out, b"cookies", state.table(**{k: v.encode() for k, v in reply.cookies.items()})
+            )
         return out
 
     def start(spec: RequestSpec, settle: Settle) -> None:
@@ -342,7 +371,7 @@ def install_ops(engine: Engine, scheduler: Scheduler) -> None:
 
         def expire() -> None:
             cancel.set()
-            message = f"{op}: timeout: no response within {timeout:g}s ({bound})"
+            message = f"{op}: timeout: no response within {round(timeout, 3):g}s ({bound})"
             once(None, state.new_error(INTERNAL, message, retryable=True))
 
         def landed(fut: Any) -> None:
@@ -367,7 +396,9 @@ def install_ops(engine: Engine, scheduler: Scheduler) -> None:
     def parse(fname: Any, method: Any, url: Any, options: Any) -> RequestSpec:
         return _Options(engine, flat(), fname.decode()).spec(method, url, options)
 
-    def op_request(task: Task, fname: Any, method: Any, url: Any = None, options: Any = None) -> Any:
+    def op_request(
+        task: Task, fname: Any, method: Any, url: Any = None, options: Any = None
+    ) -> Any:
         try:
             spec = parse(fname, method, url, options)
         except UnitError as exc:
@@ -381,7 +412,9 @@ def install_ops(engine: Engine, scheduler: Scheduler) -> None:
         try:
             if lua_type(requests) != "table":
                 raise reader.fail(f"requests must be a table, got {_kind(requests)}")
-            items = sorted(reader.pairs(requests), key=lambda kv: kv[0] if isinstance(kv[0], int) else 0)
+            items = sorted(
+                reader.pairs(requests), key=lambda kv: kv[0] if isinstance(kv[0], int) else 0
+            )
             if not items:
                 raise reader.fail("requests table cannot be empty")
             for index, item in items:
@@ -392,7 +425,9 @@ def install_ops(engine: Engine, scheduler: Scheduler) -> None:
                 if options is not None and lua_type(options) == "table":
                     stream = dict(reader.pairs(options)).get(b"stream")
                     if stream is True:
-                        raise reader.fail(f"requests[{index}]: streaming not supported in batch requests")
+                        raise reader.fail(
+                            f"requests[{index}]: streaming not supported in batch requests"
+                        )
                 try:
                     specs.append(reader.spec(fields.get(1), fields.get(2), options))
                 except UnitError as exc:
