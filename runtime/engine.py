@@ -20,10 +20,12 @@ from runtime import manifest
 from runtime.clock import Clock, WallClock
 from runtime.codec import Codec
 from runtime.errors import INTERNAL, INVALID, NOT_FOUND, TIMEOUT, UNKNOWN, CodecError, UnitError
+from runtime.http_client import HttpClient
 from runtime.modules import (
     GLOBAL_MODULES,
     MODULE_NAMES,
     funcs_module,
+    http_client_module,
     payload_module,
     unavailable_modules,
 )
@@ -231,6 +233,7 @@ class Engine:
         self.scheduler: Scheduler | None = None
         self.invocation: Invocation | None = None
         self._io_pool: concurrent.futures.ThreadPoolExecutor | None = None
+        self._http_client: HttpClient | None = None
         self._module_builders = BUILDERS
         self.state.set(self.state.kit, b"parse_duration_ns", self.state.wrap(parse_duration_ns))
         payload_module.install(self)
@@ -285,6 +288,7 @@ class Engine:
         scheduler = Scheduler(self.state, self.clock)
         funcs_module.install_ops(self, scheduler)
         install_io_op(self, scheduler)
+        http_client_module.install_ops(self, scheduler)
         return scheduler
 
     def running(self, scheduler: Scheduler, invocation: Invocation) -> _Running:
@@ -540,8 +544,19 @@ class Engine:
             self._io_pool = concurrent.futures.ThreadPoolExecutor(4, thread_name_prefix="units-io")
         return self._io_pool
 
+    def http_client(self) -> HttpClient:
+        """The keep-alive connection pool of the ``http_client`` module (one per engine, so one
+        per Lambda container), created on first use and closed with the engine."""
+        if self._http_client is None:
+            self._http_client = HttpClient(self.environ)
+        return self._http_client
+
     def close(self) -> None:
-        """Release the I/O threads and the Lua state; the engine is unusable afterwards."""
+        """Release the I/O threads, the HTTP connections and the Lua state; the engine is
+        unusable afterwards."""
+        if self._http_client is not None:
+            self._http_client.close()
+            self._http_client = None
         if self._io_pool is not None:
             self._io_pool.shutdown(wait=False, cancel_futures=True)
             self._io_pool = None

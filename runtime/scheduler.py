@@ -128,6 +128,9 @@ class Scheduler:
         self.futures: dict[int, Future] = {}
         self.tasks: dict[int, Task] = {}
         self.current: Task | None = None
+        #: The clock time :meth:`run_until` must finish by (None: no limit), for operations
+        #: that bound their own waits by the call's deadline (http_client).
+        self.deadline: float | None = None
         self.ops: dict[bytes, Op] = {
             b"select": self._op_select,
             b"close": self._op_close,
@@ -272,6 +275,7 @@ class Scheduler:
             Deadlock: nothing can make progress and ``done()`` is still false.
             UnitError: TIMEOUT when the clock passes ``deadline`` first.
         """
+        self.deadline = deadline
         while not done():
             if self._ready:
                 task, values = self._ready.popleft()

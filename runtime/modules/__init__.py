@@ -17,6 +17,7 @@ MODULE_NAMES: frozenset[str] = frozenset(
         "logger",
         "env",
         "http",
+        "http_client",
         "errors",
         "ctx",
         "workflow",

@@ -1,0 +1,489 @@
+"""Outbound HTTP for the ``http_client`` module: one keep-alive pool per engine, requests made
+on an I/O thread, Wippy's (Go's) client behaviour where the docs are silent.
+
+The transport is urllib3 (already in every bundle through botocore, actively maintained, thread
+safe pools). Per request it applies what Go's ``http.Client`` does for Wippy: a total timeout
+(30 s by default), at most 10 redirects (301/302/303 turn into GET without a body, 307/308 keep
+both; credentials are dropped when the host changes), transparent gzip when the caller did not
+ask for an encoding, and a cap on the body read (``response body too large (max N bytes)``).
+
+What a request may reach is checked on the address each new connection actually connects to
+(so a DNS answer that changes between a check and the connect cannot slip past): private,
+loopback and link-local addresses are refused, as Wippy refuses them without the
+``http_client.private_ip`` permission, unless ``UNITS_HTTP_CLIENT_PRIVATE_IP`` on the deployment
+lists them (CIDRs, comma separated, or ``*``); the instance metadata / container credential
+addresses and the Lambda runtime API are refused always. Proxies from the environment are
+never used, and nothing of the Lambda's environment is sent. Bodies are never logged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import os
+import socket
+import ssl
+import tempfile
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, quote_plus, urljoin, urlsplit, urlunsplit
+
+import urllib3
+from urllib3 import exceptions as u3
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.util.ssl_ import create_urllib3_context
+
+from runtime.errors import INTERNAL, INVALID, PERMISSION_DENIED
+
+#: Go's http.Client defaults that Wippy's pool keeps.
+DEFAULT_TIMEOUT = 30.0
+MAX_REDIRECTS = 10
+#: Wippy's default is 120 MB; a call's Lua memory ceiling is 64 MB here, so a body that large
+#: could never become a Lua string. ``max_response_body`` raises it per request.
+DEFAULT_MAX_BODY = 10 * 1024 * 1024
+PRIVATE_IP_VARIABLE = "UNITS_HTTP_CLIENT_PRIVATE_IP"
+USER_AGENT = "Go-http-client/1.1"
+_CHUNK = 64 * 1024
+#: Credential endpoints of EC2, ECS/Lambda containers and EKS: never reachable.
+_CREDENTIAL_HOSTS = frozenset(
+    ipaddress.ip_address(a)
+    for a in ("169.254.169.254", "169.254.170.2", "169.254.170.23", "fd00:ec2::254", "fd00:ec2::23")
+)
+_SENSITIVE = frozenset({"authorization", "www-authenticate", "cookie", "cookie2"})
+_TLS_CACHE = 32
+
+
+class HttpFailure(Exception):
+    """A request that did not produce a response: ``kind`` and ``message`` as Wippy gives them
+    (network failures and timeouts are Internal and retryable)."""
+
+    def __init__(self, kind: str, message: str, *, retryable: bool) -> None:
+        super().__init__(message)
+        self.kind, self.message, self.retryable = kind, message, retryable
+
+
+class _Blocked(Exception):  # not an OSError: urllib3 must let it through untouched
+    pass
+
+
+@dataclass(frozen=True)
+class TlsOptions:
+    """The ``tls`` option: PEM texts and names, as Wippy's page lists them."""
+
+    cert: bytes | None = None
+    key: bytes | None = None
+    ca: bytes | None = None
+    server_name: str | None = None
+
+
+@dataclass
+class RequestSpec:
+    """One request, its options already checked (see runtime/modules/http_client_module.py)."""
+
+    method: str
+    url: str
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    body: bytes | None = None
+    query: list[tuple[str, str]] = field(default_factory=list)
+    form: list[tuple[str, str]] = field(default_factory=list)
+    #: (field name, file name, content)
+    files: list[tuple[str, str, bytes]] = field(default_factory=list)
+    cookies: list[tuple[str, str]] = field(default_factory=list)
+    auth: tuple[str, str] | None = None
+    timeout: float = DEFAULT_TIMEOUT
+    max_body: int = DEFAULT_MAX_BODY
+    tls: TlsOptions | None = None
+
+
+@dataclass
+class Reply:
+    """A response read whole: headers by Go's canonical name (first value), cookies by name."""
+
+    status: int
+    headers: dict[str, str]
+    cookies: dict[str, str]
+    body: bytes
+    url: str
+
+
+def canonical_header(name: str) -> str:
+    """Go's ``textproto.CanonicalMIMEHeaderKey``: ``content-type`` -> ``Content-Type``; a name
+    with a byte that is not a token character stays as it is."""
+    if not name or any(c in " \t\r\n:" or ord(c) > 126 or ord(c) < 33 for c in name):
+        return name
+    return "-".join(part[:1].upper() + part[1:].lower() for part in name.split("-"))
+
+
+def _set_cookies(values: list[str]) -> dict[str, str]:
+    """Name -> value of each ``Set-Cookie`` line (Go's ``Response.Cookies``, later wins)."""
+    out: dict[str, str] = {}
+    for line in values:
+        pair = line.split(";", 1)[0].strip()
+        name, eq, value = pair.partition("=")
+        name = name.strip()
+        if not eq or not name or any(c in name for c in ' \t"(),/:;<=>?@[\\]{}'):
+            continue
+        value = value.strip()
+        if len(value) > 1 and value[0] == value[-1] == '"':
+            value = value[1:-1]
+        out[name] = value
+    return out
+
+
+def _encode_pairs(pairs: list[tuple[str, str]]) -> str:
+    """Go's ``url.Values.Encode``: keys sorted, values in order, query-escaped."""
+    grouped: dict[str, list[str]] = {}
+    for k, v in pairs:
+        grouped.setdefault(k, []).append(v)
+    return "&".join(f"{quote_plus(k)}={quote_plus(v)}" for k in sorted(grouped) for v in grouped[k])
+
+
+def with_query(url: str, query: list[tuple[str, str]]) -> str:
+    """``url`` with each ``query`` key set (replacing what the URL had), re-encoded as Go does."""
+    parts = urlsplit(url)
+    given = dict(query)
+    kept = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in given]
+    return urlunsplit(parts._replace(query=_encode_pairs([*kept, *given.items()])))
+
+
+def check_url(url: str) -> str | None:
+    """Why ``url`` cannot be requested (None when it can): Go's parse and scheme checks."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError as exc:
+        return f"invalid URL {url!r}: {exc}"
+    if parts.scheme not in ("http", "https"):
+        scheme = parts.scheme or "(none)"
+        return f"invalid URL {url!r}: unsupported protocol scheme {scheme!r} (http or https)"
+    if not parts.hostname:
+        return f"invalid URL {url!r}: no host"
+    if any(c in url for c in " \r\n\t") or any(ord(c) < 32 for c in url):
+        return f"invalid URL {url!r}: a control character or space in the URL"
+    return None
+
+
+def _multipart(
+    form: list[tuple[str, str]], files: list[tuple[str, str, bytes]]
+) -> tuple[bytes, str]:
+    """A multipart/form-data body as Go's ``mime/multipart`` writes it (fields, then files,
+    each file part ``application/octet-stream``, as Wippy's page says)."""
+    boundary = os.urandom(30).hex()
+
+    def quoted(text: str) -> str:
+        return text.replace("\\", "\\\\").replace('"', '\\"')
+
+    out = bytearray()
+    for name, value in form:
+        disposition = f'form-data; name="{quoted(name)}"'
+        out += f"--{boundary}\r\nContent-Disposition: {disposition}\r\n\r\n".encode()
+        out += value.encode() + b"\r\n"
+    for name, filename, content in files:
+        out += (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{quoted(name)}"; '
+            f'filename="{quoted(filename)}"\r\nContent-Type: application/octet-stream\r\n\r\n'
+        ).encode()
+        out += content + b"\r\n"
+    out += f"--{boundary}--\r\n".encode()
+    return bytes(out), f"multipart/form-data; boundary={boundary}"
+
+
+class AddressPolicy:
+    """Which addresses a connection may reach (see the module docstring)."""
+
+    def __init__(self, environ: Any) -> None:
+        allowed = str(environ.get(PRIVATE_IP_VARIABLE, "") or "").strip()
+        self.allow_all = allowed == "*"
+        self.allowed: list[Any] = []
+        if not self.allow_all:
+            for item in filter(None, (p.strip() for p in allowed.split(","))):
+                try:
+                    self.allowed.append(ipaddress.ip_network(item, strict=False))
+                except ValueError:
+                    continue  # a bad entry allows nothing
+        self.runtime_api: set[tuple[Any, int]] = set()
+        api = str(environ.get("AWS_LAMBDA_RUNTIME_API", "") or "")
+        host, _, port = api.rpartition(":")
+        with contextlib.suppress(ValueError):
+            self.runtime_api.add((ipaddress.ip_address(host.strip("[]")), int(port)))
+
+    def check(self, address: str, port: int) -> None:
+        """Raise :class:`_Blocked` when ``address:port`` may not be reached."""
+        ip = ipaddress.ip_address(address.split("%", 1)[0])
+        if ip.version == 6 and ip.ipv4_mapped is not None:
+            ip = ip.ipv4_mapped
+        if ip in _CREDENTIAL_HOSTS or (ip, port) in self.runtime_api:
+            raise _Blocked(f"not allowed: {ip} is a credentials or runtime endpoint of the host")
+        private = ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_unspecified
+        if private and not self.allow_all and not any(ip in net for net in self.allowed):
+            raise _Blocked(
+                f"not allowed: private IP {ip} (list it in {PRIVATE_IP_VARIABLE} on the "
+                "deployment, as Wippy's http_client.private_ip permission would allow it)"
+            )
+
+
+def _guarded_classes(policy: AddressPolicy) -> dict[str, type]:
+    """Pool classes whose new connections check the address they reached."""
+
+    def guarded(base: type) -> type:
+        class Guarded(base):  # type: ignore[misc, valid-type]
+            def _new_conn(self) -> socket.socket:
+                sock = super()._new_conn()
+                try:
+                    peer = sock.getpeername()
+                    policy.check(peer[0], int(peer[1]))
+                except BaseException:
+                    sock.close()
+                    raise
+                return sock
+
+        return Guarded
+
+    http_conn, https_conn = guarded(HTTPConnection), guarded(HTTPSConnection)
+    http_pool = type("GuardedPool", (HTTPConnectionPool,), {"ConnectionCls": http_conn})
+    https_pool = type("GuardedTlsPool", (HTTPSConnectionPool,), {"ConnectionCls": https_conn})
+    return {"http": http_pool, "https": https_pool}
+
+
+class HttpClient:
+    """The engine's keep-alive pool; :meth:`perform` is called on I/O threads."""
+
+    def __init__(self, environ: Any) -> None:
+        self.policy = AddressPolicy(environ)
+        self._default_tls = create_urllib3_context()
+        self._default_tls.load_default_certs()
+        self.pool = urllib3.PoolManager(num_pools=32, maxsize=10, ssl_context=self._default_tls)
+        self.pool.pool_classes_by_scheme = _guarded_classes(self.policy)  # type: ignore[assignment]
+        self._tls: OrderedDict[TlsOptions, ssl.SSLContext] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        """Close every pooled connection."""
+        self.pool.clear()
+
+    def tls_context(self, tls: TlsOptions) -> ssl.SSLContext:
+        """An SSL context for ``tls`` (cached: the same options reuse their pool).
+
+        Raises:
+            HttpFailure: INVALID for PEM text that does not load.
+        """
+        with self._lock:
+            ctx = self._tls.get(tls)
+            if ctx is not None:
+                self._tls.move_to_end(tls)
+                return ctx
+        ctx = create_urllib3_context()
+        try:
+            if tls.ca is not None:
+                ctx.load_verify_locations(cadata=tls.ca.decode("ascii", "replace"))
+            else:
+                ctx.load_default_certs()
+        except (ssl.SSLError, ValueError) as exc:
+            raise HttpFailure(
+                INVALID, f"tls.ca: not a PEM certificate ({exc})", retryable=False
+            ) from None
+        if tls.cert is not None and tls.key is not None:
+            # The ssl module loads a client certificate only from files: private ones, gone
+            # as soon as they are read.
+            with tempfile.TemporaryDirectory() as tmp:
+                cert, key = os.path.join(tmp, "cert.pem"), os.path.join(tmp, "key.pem")
+                for path, data in ((cert, tls.cert), (key, tls.key)):
+                    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                    with os.fdopen(fd, "wb") as f:
+                        f.write(data)
+                try:
+                    ctx.load_cert_chain(cert, key)
+                except (ssl.SSLError, ValueError) as exc:
+                    raise HttpFailure(
+                        INVALID,
+                        f"tls.cert/tls.key: not a PEM certificate and key ({exc})",
+                        retryable=False,
+                    ) from None
+        with self._lock:
+            self._tls[tls] = ctx
+            while len(self._tls) > _TLS_CACHE:
+                self._tls.popitem(last=False)
+        return ctx
+
+    # -- one request ------------------------------------------------------------------------
+    def perform(self, spec: RequestSpec, deadline: float, cancel: threading.Event) -> Reply:
+        """Make the request, following redirects, and read its body whole.
+
+        ``deadline`` is on ``time.monotonic()``; ``cancel`` is set when the caller gave up.
+
+        Raises:
+            HttpFailure: the request did not produce a response.
+        """
+        url = with_query(spec.url, spec.query) if spec.query else spec.url
+        op = f'{spec.method[:1].upper()}{spec.method[1:].lower()} "{url}"'
+        try:
+            return self._perform(spec, url, deadline, cancel)
+        except HttpFailure as exc:
+            if exc.kind == INTERNAL:
+                exc.message = f"{op}: {exc.message}"
+            raise
+        except _Blocked as exc:
+            raise HttpFailure(PERMISSION_DENIED, str(exc), retryable=False) from None
+        except Exception as exc:
+            raise HttpFailure(
+                INTERNAL, f"{op}: {_reason(exc, spec, deadline)}", retryable=True
+            ) from None
+
+    def _perform(
+        self, spec: RequestSpec, url: str, deadline: float, cancel: threading.Event
+    ) -> Reply:
+        body, content_type = spec.body, None
+        if spec.files:
+            body, content_type = _multipart(spec.form, spec.files)
+        elif spec.form:
+            body, content_type = (
+                _encode_pairs(spec.form).encode(),
+                "application/x-www-form-urlencoded",
+            )
+        headers = urllib3.HTTPHeaderDict()
+        headers["User-Agent"] = USER_AGENT
+        if content_type:
+            headers["Content-Type"] = content_type
+        for name, value in spec.headers:
+            headers[name] = value  # the caller's value wins over the defaults
+        if spec.cookies:
+            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in spec.cookies)
+        if spec.auth is not None:
+            headers["Authorization"] = urllib3.util.make_headers(
+                basic_auth=f"{spec.auth[0]}:{spec.auth[1]}"
+            )["authorization"]
+        # Go asks for gzip and decodes it only when the caller did not ask for an encoding.
+        decode = "Accept-Encoding" not in headers
+        if decode:
+            headers["Accept-Encoding"] = "gzip"
+        method = spec.method
+        pool_kwargs: dict[str, Any] | None = None
+        if spec.tls is not None:
+            pool_kwargs = {"ssl_context": self.tls_context(spec.tls)}
+            if spec.tls.server_name:
+                pool_kwargs["server_hostname"] = spec.tls.server_name
+        host = urlsplit(url).hostname
+        for _hop in range(MAX_REDIRECTS + 1):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or cancel.is_set():
+                raise TimeoutError
+            conn = self.pool.connection_from_url(url, pool_kwargs=pool_kwargs)
+            resp = conn.urlopen(
+                method,
+                url,
+                body=body,
+                headers=headers,
+                redirect=False,
+                retries=False,
+                assert_same_host=False,
+                timeout=urllib3.Timeout(connect=remaining, read=remaining),
+                preload_content=False,
+                decode_content=decode,
+            )
+            location = resp.headers.get("Location")
+            if resp.status in (301, 302, 303, 307, 308) and location:
+                resp.drain_conn()
+                resp.release_conn()
+                next_url = urljoin(url, location)
+                reason = check_url(next_url)
+                if reason is not None:
+                    raise HttpFailure(INTERNAL, f"redirect: {reason}", retryable=False)
+                if resp.status in (301, 302, 303):
+                    if method not in ("GET", "HEAD"):
+                        method = "GET"
+                    body = None
+                    for name in ("Content-Type", "Content-Length"):
+                        headers.discard(name)
+                next_host = urlsplit(next_url).hostname
+                if next_host != host:
+                    for name in list(headers):
+                        if name.lower() in _SENSITIVE:
+                            headers.discard(name)
+                url, host = next_url, next_host
+                continue
+            return self._read(resp, url, spec.max_body, decode, deadline, cancel)
+        raise HttpFailure(INTERNAL, f"stopped after {MAX_REDIRECTS} redirects", retryable=False)
+
+    def _read(
+        self,
+        resp: Any,
+        url: str,
+        cap: int,
+        decoded: bool,
+        deadline: float,
+        cancel: threading.Event,
+    ) -> Reply:
+        too_large = HttpFailure(
+            INTERNAL, f"response body too large (max {cap} bytes)", retryable=False
+        )
+        ok = False
+        try:
+            declared = resp.headers.get("Content-Length")
+            if (
+                declared
+                and declared.isdigit()
+                and int(declared) > cap
+                and not (decoded and resp.headers.get("Content-Encoding"))
+            ):
+                raise too_large
+            chunks, size = [], 0
+            while True:
+                chunk = resp.read1(_CHUNK)
+                if not chunk:
+                    break
+                size += len(chunk)
+                if size > cap:
+                    raise too_large
+                chunks.append(chunk)
+                if cancel.is_set() or time.monotonic() > deadline:
+                    raise TimeoutError
+            ok = True
+        finally:
+            if not ok:
+                resp.close()
+            resp.release_conn()
+        headers: dict[str, str] = {}
+        for name, value in resp.headers.iteritems():
+            headers.setdefault(canonical_header(name), value)
+        if decoded and resp.headers.get("Content-Encoding"):
+            # As Go does after decoding: the body no longer has that encoding or length.
+            headers.pop("Content-Encoding", None)
+            headers.pop("Content-Length", None)
+        cookies = _set_cookies(resp.headers.getlist("Set-Cookie"))
+        return Reply(resp.status, headers, cookies, b"".join(chunks), url)
+
+
+def _reason(exc: BaseException, spec: RequestSpec, deadline: float) -> str:
+    """Why a request failed, in the words of Go's errors where there are some."""
+    seen: set[int] = set()
+    cause: BaseException | None = exc
+    while cause is not None and id(cause) not in seen:
+        seen.add(id(cause))
+        if isinstance(cause, u3.NameResolutionError):
+            return f"dial tcp: lookup {cause.conn.host}: no such host"  # type: ignore[attr-defined]
+        # Before timeouts: urllib3's NewConnectionError is a ConnectTimeoutError.
+        if isinstance(cause, u3.NewConnectionError):
+            conn = cause.conn
+            inner = cause.__cause__ or cause.__context__
+            if isinstance(inner, ConnectionRefusedError):
+                return f"dial tcp {conn.host}:{conn.port}: connect: connection refused"
+            return f"dial tcp {conn.host}:{conn.port}: {inner or cause}"
+        if isinstance(cause, TimeoutError | socket.timeout | u3.TimeoutError):
+            return f"timeout: no response within {round(spec.timeout, 3):g}s"
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return f"tls: failed to verify certificate: {cause.verify_message}"
+        if isinstance(cause, ssl.SSLError):
+            return f"tls: {cause.reason or cause}"
+        if isinstance(cause, u3.SSLError | u3.ProtocolError | u3.ProxyError):
+            nested = cause.args[-1] if cause.args else None
+            if isinstance(nested, BaseException) and id(nested) not in seen:
+                cause = nested
+                continue
+        cause = cause.__cause__ or cause.__context__
+    if time.monotonic() >= deadline:
+        return f"timeout: no response within {round(spec.timeout, 3):g}s"
+    return str(exc) or type(exc).__name__
