@@ -354,6 +354,21 @@ class S3StorageEntry(Entry):
     endpoint: str | None = None
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FsDirectoryEntry(Entry):
+    """``fs.directory``: a volume rooted at ``directory`` as written (Wippy's path, placed under
+    the kit's own root for the volumes, :mod:`runtime.modules.fs_module`), ``mode`` the octal
+    permission bits every operation is checked against (execute bits added where read bits
+    are, as Wippy does), ``base`` how a relative ``directory`` is read (``project`` or
+    ``module``: one app folder here, so the same place)."""
+
+    kind: str = "fs.directory"
+    directory: str
+    mode: int = 0o755
+    base: str = "project"
+    auto_init: bool = False
+
+
 @dataclass(frozen=True, slots=True)
 class SkippedEntry:
     """An entry the load skipped (no meaning here, or it needs one that has none): its id,
@@ -1429,6 +1444,31 @@ def _check_s3(ctx: _Ctx, values: dict, data: dict) -> None:
             ctx.problem(f"invalid endpoint '{endpoint}' (expected an http(s) URL)", "endpoint")
 
 
+#: Octal permission bits as Wippy reads them (``fmt.Sscanf("%o")``): "0755", "755", "0o755".
+_OCTAL_MODE = re.compile(r"(?:0[oO]?)?([0-7]{1,4})")
+
+
+def _fs_mode(ctx: _Ctx, raw: Any) -> int:
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        # YAML reads an unquoted 0755 as the number 493, and 755 as seven hundred and fifty-five:
+        # which was meant cannot be told, so only Wippy's form (a string) is taken.
+        raise _Bad(f'invalid value {raw} (write the mode as a quoted octal string, e.g. "0755")')
+    value = _expect(raw, str, "a string")
+    match = _OCTAL_MODE.fullmatch(value.strip())
+    if match is None or int(match[1], 8) > 0o777:
+        raise _Bad(f"invalid value '{raw}' (expected octal permission bits, e.g. \"0755\")")
+    mode = int(match[1], 8)
+    # Wippy adds the execute bits when all read bits are set and no execute bit is.
+    if mode & 0o444 == 0o444 and mode & 0o111 == 0:
+        mode |= 0o111
+    return mode
+
+
+def _check_fs_directory(ctx: _Ctx, values: dict, data: dict) -> None:
+    if "\0" in values["directory"]:
+        ctx.problem("invalid value (the directory contains a NUL byte)", "directory")
+
+
 def _r(attr: str, *kinds: str, label: str | None = None) -> tuple[str, tuple[str, ...], str]:
     """A reference field of a kind: the entry attribute, the kinds its targets may have, and
     the field name problems show."""
@@ -1712,6 +1752,18 @@ _KINDS: dict[str, _Kind] = {
         },
         (_r("config", "config.aws"),),
         _check_s3,
+    ),
+    "fs.directory": _Kind(
+        FsDirectoryEntry,
+        {
+            "directory": _Field(_text()),
+            "mode": _Field(_fs_mode, 0o755),
+            "base": _Field(_choice("project", "module"), "project"),
+            "auto_init": _Field(_bool, False),
+            "type": _Field(_expect_str, None, keep=False),
+            "lifecycle": _LIFECYCLE,
+        },
+        check=_check_fs_directory,
     ),
 }
 #: Every entry kind the kit understands (honours or accepts); the kinds it skips are in

@@ -23,6 +23,8 @@ from runtime.aws.clients import LazyClient
 STORE_TABLE_ENV = "UNITS_STORE_TABLE"
 #: ``{"ns:name": "bucket name"}`` of every ``cloudstorage.s3`` entry (``BUCKETS_ENV``).
 BUCKETS_ENV = "UNITS_BUCKETS"
+#: Where the ``fs.directory`` volumes live on Lambda: the instance's ephemeral storage.
+LAMBDA_FS_ROOT = "/tmp/units-fs"
 
 _PLACEHOLDER = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}")
 
@@ -56,6 +58,9 @@ class Resources:
     dynamodb: Any = None
     environ: Mapping[str, str] = field(default_factory=lambda: os.environ)
     s3_factory: Any = None
+    #: The folder every ``fs.directory`` volume lives under (None: a temporary folder made on
+    #: first use, for engines built without a stack, e.g. in unit tests).
+    fs_root: str | None = None
     _s3: dict[tuple[str | None, str | None], Any] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -69,6 +74,15 @@ class Resources:
                 client = (self.s3_factory or _new_s3)(region, endpoint)
                 self._s3[key] = client
             return client
+
+    def volumes_root(self) -> str:
+        """:attr:`fs_root`, making a temporary one first when none is configured."""
+        with self._lock:
+            if self.fs_root is None:
+                import tempfile
+
+                self.fs_root = tempfile.mkdtemp(prefix="units-fs-")
+            return self.fs_root
 
 
 def _new_s3(region: str | None, endpoint: str | None) -> Any:
@@ -86,6 +100,7 @@ def resources_from_environment() -> Resources:
         store_table=os.environ.get(STORE_TABLE_ENV) or None,
         buckets=json.loads(os.environ.get(BUCKETS_ENV) or "{}"),
         dynamodb=LazyClient("dynamodb"),
+        fs_root=LAMBDA_FS_ROOT,
     )
 
 
@@ -99,11 +114,15 @@ def local_bucket_name(entry_id: str) -> str:
     return f"units-{text}"[:63].rstrip("-")
 
 
-def create_local_resources(registry: Any, region: str, environ: Mapping[str, str]) -> Resources:
+def create_local_resources(
+    registry: Any, region: str, environ: Mapping[str, str], fs_root: str | None = None
+) -> Resources:
     """Create in moto what the stack would (the store table with its TTL attribute, a bucket
     per ``cloudstorage.s3`` entry), unless it exists; the :class:`Resources` naming them.
 
     An entry's ``endpoint`` is not used here: moto is the S3 of the harness and the dev stack.
+    ``fs_root`` is the folder the ``fs.directory`` volumes live under (the harness's own
+    temporary folder).
     """
     import boto3
 
@@ -116,6 +135,7 @@ def create_local_resources(registry: Any, region: str, environ: Mapping[str, str
         dynamodb=dynamodb,
         environ=env,
         s3_factory=lambda reg, _endpoint: _new_s3(reg or region, None),
+        fs_root=fs_root,
     )
     if registry.of_kind(manifest.StoreEntry):
         resources.store_table = LOCAL_STORE_TABLE

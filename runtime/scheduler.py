@@ -131,6 +131,10 @@ class Scheduler:
         #: The clock time :meth:`run_until` must finish by (None: no limit), for operations
         #: that bound their own waits by the call's deadline (http_client).
         self.deadline: float | None = None
+        #: What modules keep for this invocation only (the event bus, open files), by key.
+        self.locals: dict[Any, Any] = {}
+        #: Called by :meth:`close`, in order: modules release what the invocation held (files).
+        self.cleanups: list[Callable[[], None]] = []
         self.ops: dict[bytes, Op] = {
             b"select": self._op_select,
             b"close": self._op_close,
@@ -150,6 +154,10 @@ class Scheduler:
         cycle; breaking it here frees an invocation's Lua objects at once instead of leaving one
         garbage cycle per request to the cyclic collector.
         """
+        cleanups, self.cleanups = self.cleanups, []
+        for cleanup in cleanups:
+            cleanup()
+        self.locals.clear()
         self.ops.clear()
         self.tasks.clear()
         self.channels.clear()

@@ -23,6 +23,8 @@ import contextlib
 import io
 import json
 import os
+import shutil
+import tempfile
 import threading
 import warnings
 import zipfile
@@ -170,7 +172,15 @@ class LocalCloud:
         """The engines, process and workflow hosts and the API over ``self.registry``, with
         the resources they use (created unless they exist, so the dev stack can rebuild them
         over the same cloud when the code changes). Closers go to ``self._units``."""
-        self.resources = create_local_resources(self.registry, REGION, self.environ)
+        if getattr(self, "_fs_root", None) is None:
+            # One folder per cloud for the fs.directory volumes, kept across the dev stack's
+            # rebuilds and removed with the cloud, as moto's state is.
+            self._fs_root = tempfile.mkdtemp(prefix="units-fs-")
+            folder = self._fs_root
+            self._stack.append(lambda: shutil.rmtree(folder, ignore_errors=True))
+        self.resources = create_local_resources(
+            self.registry, REGION, self.environ, fs_root=self._fs_root
+        )
         self.processes: LocalProcesses | None = None
         system = None
         if self.registry.of_kind(manifest.ProcessHostEntry):

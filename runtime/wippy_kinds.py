@@ -31,6 +31,8 @@ SKIPPED_KINDS: dict[str, str] = {
     "(use store.memory or store.kv.raft: both are DynamoDB here)",
     "contract.definition": "the contract module is not provided by this kit",
     "contract.binding": "the contract module is not provided by this kit",
+    "fs.embed": "embedded filesystems come from Wippy's packs, which this kit does not build "
+    "(use an fs.directory, or ship the files with the app and read them in a function)",
 }
 #: Kind prefix (up to and including its dot) -> why every kind under it is skipped.
 SKIPPED_FAMILIES: dict[str, str] = {
@@ -41,7 +43,6 @@ SKIPPED_FAMILIES: dict[str, str] = {
     "network.": "network overlays are not available on Lambda",
     "db.cdc.": "change data capture is not provided by this kit",
     "db.sql.": "the sql module is not provided by this kit yet",
-    "fs.": "the fs module is not provided by this kit yet",
     "queue.": "the queue module is not provided by this kit yet",
 }
 #: The bare ``network`` kind (the base overlay) is one of them too.
@@ -72,7 +73,6 @@ WIPPY_KIND_EXAMPLES: tuple[str, ...] = (
     "db.sql.sqlite",
     "db.sql.postgres",
     "db.sql.mysql",
-    "fs.directory",
     "fs.embed",
     "queue.driver.memory",
     "queue.driver.sqs",
@@ -114,7 +114,7 @@ MIDDLEWARE_NOT_APPLIED: dict[str, str] = {
     "token_auth": "authorize with auth: jwt or iam on the router or the endpoint",
     "endpoint_firewall": "authorize with auth: jwt or iam on the router or the endpoint",
     "resource_firewall": "authorize with auth: jwt or iam on the router or the endpoint",
-    "sendfile": "there is no fs module to send files from",
+    "sendfile": "responses are built by the function (read the file with fs and return it)",
     "websocket_relay": "WebSockets are not supported by the HTTP API",
     "sse_relay": "server-sent events are not supported (responses are buffered)",
 }

@@ -27,6 +27,8 @@ MODULE_NAMES: frozenset[str] = frozenset(
         "yaml",
         "store",
         "cloudstorage",
+        "fs",
+        "events",
     }
 )
 #: Globals, as in Wippy: in every entry's environment, ``require`` of one hands out the global.

@@ -13,6 +13,8 @@ from runtime.modules import (
     ctx_module,
     env_module,
     errors_module,
+    events_module,
+    fs_module,
     funcs_module,
     hash_module,
     http_client_module,
@@ -57,4 +59,6 @@ BUILDERS: dict[str, Builder] = {
     "yaml": yaml_module.build,
     "store": store_module.build,
     "cloudstorage": cloudstorage_module.build,
+    "fs": fs_module.build,
+    "events": events_module.build,
 }
