@@ -9,8 +9,9 @@ is signed by the Lambda's role: no credential is ever read from the manifest or 
 (a presigned URL carries the role's access key id and session token, as every presigned URL
 does, never the secret).
 
-``download_object`` writes into an ``fs`` file, and the kit has no ``fs`` module: it returns an
-``Invalid`` error saying so. Uploads take a string (there is no reader object to stream from).
+``download_object`` writes the object into an ``fs`` file (an fs.File opened for writing,
+streamed from S3 to the file); ``upload_object`` takes a string or an fs.File (what is left of
+it from its position).
 
 In a workflow cloud storage is an effect and is refused: a function (an activity) must do it.
 """
@@ -25,6 +26,7 @@ from botocore.exceptions import ClientError
 
 from runtime import manifest
 from runtime.errors import CONFLICT, INTERNAL, INVALID, NOT_FOUND, CodecError, UnitError
+from runtime.modules import fs_module
 from runtime.modules.io_ops import IoJob, submit
 from runtime.resources import expand_env
 from runtime.sandbox import lua_text
@@ -45,13 +47,11 @@ IN_WORKFLOW = (
     "cloudstorage: object storage is outside state, an effect a workflow cannot replay; call "
     "a function (an activity) that uses it, with funcs.call, from the workflow instead"
 )
-NO_DOWNLOAD = (
-    "download_object writes into an fs.File, and this kit has no fs module; share the object "
-    "with presigned_get_url, or read its metadata with head_object"
-)
+#: download_object copies the object's body to the file in pieces of this size.
+_CHUNK = 1 << 20
 
 _LUA = """
-local host, kit = ...
+local host, kit, fs_file_id = ...
 local await, new_error = kit.await, kit.new_error
 local type, error, setmetatable, tostring, sformat = type, error, setmetatable, tostring,
   string.format
@@ -105,16 +105,28 @@ function methods.upload_object(self, key, content, opts)
   key = text(key, "upload_object", "key")
   if key == "" then return invalid("key is required") end
   if content == nil then return invalid("content is required") end
+  local file
   if type(content) ~= "string" then
-    return invalid("content must be a string (there is no fs module here to read files from)")
+    file = fs_file_id(content)
+    if file == nil then
+      return invalid("content must be a string or an fs.File, got " .. type(content))
+    end
+    content = nil
   end
-  return run(host.upload(h.id, key, content, options(opts, "upload_object", 3)))
+  return run(host.upload(h.id, key, content, file, options(opts, "upload_object", 3)))
 end
 
-function methods.download_object(self, key)
+function methods.download_object(self, key, writer, opts)
   local h = active(self, "download_object")
   if h == nil then return invalid("storage has been released") end
-  return invalid(host.no_download)
+  key = text(key, "download_object", "key")
+  if key == "" then return invalid("key is required") end
+  if writer == nil then return invalid("writer is required (an fs.File opened for writing)") end
+  local file = fs_file_id(writer)
+  if file == nil then
+    return invalid("writer must be an fs.File opened for writing, got " .. type(writer))
+  end
+  return run(host.download(h.id, key, file, options(opts, "download_object", 3)))
 end
 
 function methods.head_object(self, key)
@@ -270,6 +282,8 @@ def _failed(what: str, exc: BaseException) -> UnitError:
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
         if code in ("NoSuchKey", "404", "NotFound") or status == 404:
             return _error(NOT_FOUND, f"{what}: object not found")
+        if code in ("NotModified", "304") or status == 304:
+            return _error(CONFLICT, f"{what}: precondition failed (not modified)")
         if code in ("PreconditionFailed", "412") or status == 412:
             return _error(CONFLICT, f"{what}: precondition failed")
         if code == "ConditionalRequestConflict" or status == 409:
@@ -330,8 +344,10 @@ def build(engine: Engine, unit: EntryRuntime) -> Any:
     def acquire(raw_id: Any) -> Any:
         return bucket_of(raw_id).entry.id
 
-    def upload(raw_id: Any, raw_key: bytes, content: bytes, opts: Any) -> Any:
+    def upload(raw_id: Any, raw_key: bytes, content: bytes | None, file: Any, opts: Any) -> Any:
         b, key = bucket_of(raw_id), check_key(raw_key)
+        if content is None:
+            content = read_rest(fs_module.file_of(engine, file), key)
         if len(content) > MAX_OBJECT_BYTES:
             raise _error(
                 INVALID,
@@ -367,6 +383,53 @@ def build(engine: Engine, unit: EntryRuntime) -> Any:
                 _extra.headers = {}
 
         return job("upload_object", run, lambda _: (True, None))
+
+    def read_rest(f: fs_module.OpenFile, key: str) -> bytes:
+        """What is left of ``f`` from its position, refused past the one-upload cap."""
+        chunks, size = [], 0
+        while chunk := f.read(_CHUNK):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > MAX_OBJECT_BYTES:
+                raise _error(
+                    INVALID,
+                    f"upload_object: '{key}' from {f.path} is more than {MAX_OBJECT_BYTES} "
+                    "bytes (32 MB), the most one upload sends here; nothing was written",
+                )
+        return b"".join(chunks)
+
+    def download(raw_id: Any, raw_key: bytes, file: Any, opts: Any) -> Any:
+        b, key, o = bucket_of(raw_id), check_key(raw_key), options(opts)
+        f = fs_module.file_of(engine, file)
+        if f.mode == "r":
+            raise _error(
+                INVALID, f"download_object: the file {f.path} is open for reading; open it with 'w'"
+            )
+        request: dict[str, Any] = {"Bucket": b.bucket, "Key": key}
+        for name, param in (("range", "Range"), ("if_match", "IfMatch")):
+            if o.get(name) is not None:
+                request[param] = str(o[name])
+        if o.get("if_none_match") is not None:
+            request["IfNoneMatch"] = str(o["if_none_match"])
+
+        def run() -> None:
+            body = b.client.get_object(**request)["Body"]
+            try:
+                while chunk := body.read(_CHUNK):
+                    view = memoryview(chunk)
+                    while view:
+                        try:
+                            view = view[os.write(f.fd, view) :]
+                        except OSError as exc:
+                            raise _error(
+                                INTERNAL,
+                                f"download_object: writing '{key}' to {f.path}: "
+                                f"{exc.strerror or exc}",
+                            ) from None
+            finally:
+                body.close()
+
+        return job("download_object", run, lambda _: (True, None))
 
     def head(raw_id: Any, raw_key: bytes) -> Any:
         b, key = bucket_of(raw_id), check_key(raw_key)
@@ -529,6 +592,7 @@ def build(engine: Engine, unit: EntryRuntime) -> Any:
         delete=fallible(delete),
         presign_get=fallible(presign_get),
         presign_put=fallible(presign_put),
-        no_download=NO_DOWNLOAD.encode(),
+        download=fallible(download),
     )
-    return state.lua.execute(_LUA, host, state.kit, name="=[kit]cloudstorage")
+    fs_file_id = fs_module.core(engine).file_id
+    return state.lua.execute(_LUA, host, state.kit, fs_file_id, name="=[kit]cloudstorage")

@@ -348,6 +348,8 @@ class OpenFile:
     fd: int
     path: str
     volume: _Volume
+    #: The mode it was opened with: "r", "w", "wx" or "a".
+    mode: str = "r"
     closed: bool = False
 
     def close(self) -> None:
@@ -766,7 +768,7 @@ class _Core:
             files = self.files()
             fd = open_fd(v, "open", path, real, mode)
             file_id = next(_ids)
-            files.files[file_id] = OpenFile(fd, path, v)
+            files.files[file_id] = OpenFile(fd, path, v, mode)
             return file_id, None
 
         def is_open(file_id: int) -> bool:
