@@ -324,14 +324,37 @@ F = "- {name: f, kind: function.lua, source: file://f.lua}\n"
             "'function.lua'?) (the kit runs: function.lua, library.lua, process.lua, "
             "workflow.lua, process.host, workflow.host, temporal.worker, temporal.client, "
             "process.service, http.service, http.router, http.endpoint, store.memory, "
-            "store.kv.raft, store.kv.crdt, config.aws, cloudstorage.s3; the other kinds of "
-            "Wippy are skipped with a warning)",
+            "store.kv.raft, store.kv.crdt, config.aws, cloudstorage.s3, fs.directory; the other "
+            "kinds of Wippy are skipped with a warning)",
             id="unknown-kind",
         ),
         pytest.param(
             "- {name: x, kind: function.lua}",
             "_index.yaml: entry 'app:x' field 'source': missing (required for function.lua)",
             id="missing-source",
+        ),
+        pytest.param(
+            "- {name: v, kind: fs.directory}",
+            "_index.yaml: entry 'app:v' field 'directory': missing (required for fs.directory)",
+            id="fs-directory-missing",
+        ),
+        pytest.param(
+            "- {name: v, kind: fs.directory, directory: /d, mode: 0755}",
+            "_index.yaml: entry 'app:v' field 'mode': invalid value 493 (write the mode as a "
+            'quoted octal string, e.g. "0755")',
+            id="fs-mode-unquoted",
+        ),
+        pytest.param(
+            "- {name: v, kind: fs.directory, directory: /d, mode: '0999'}",
+            "_index.yaml: entry 'app:v' field 'mode': invalid value '0999' (expected octal "
+            'permission bits, e.g. "0755")',
+            id="fs-mode-not-octal",
+        ),
+        pytest.param(
+            "- {name: v, kind: fs.directory, directory: /d, base: home}",
+            "_index.yaml: entry 'app:v' field 'base': invalid value 'home' (expected one of: "
+            "project, module)",
+            id="fs-base",
         ),
         pytest.param(
             F + "- {kind: function.lua, source: file://f.lua}",

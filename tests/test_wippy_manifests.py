@@ -700,7 +700,7 @@ local function sql()
   return tostring(err)
 end
 local function store()
-  local ok, err = pcall(require, "fs")
+  local ok, err = pcall(require, "treesitter")
   return tostring(err)
 end
 return { globals = globals, sql = sql, store = store }
@@ -709,7 +709,7 @@ MODULES_APP = {
     "_index.yaml": index("""
         - {name: globals, kind: function.lua, source: file://m.lua, method: globals,
            modules: [process, channel, time]}
-        - {name: sql, kind: function.lua, source: file://m.lua, method: sql, modules: [sql, json, fs]}
+        - {name: sql, kind: function.lua, source: file://m.lua, method: sql, modules: [sql, json, treesitter]}
         - {name: store, kind: function.lua, source: file://m.lua, method: store}
     """),
     "m.lua": MODULES_LUA,
@@ -726,7 +726,7 @@ def test_process_and_channel_may_be_listed_and_required(tmp_path):
 def test_a_wippy_module_the_kit_lacks_loads_with_a_warning_and_fails_at_require(tmp_path):
     registry = load_app(write(tmp_path, MODULES_APP))
     assert registry.warnings == (
-        "_index.yaml: entry 'app:sql' field 'modules': sql, fs: not available in this kit "
+        "_index.yaml: entry 'app:sql' field 'modules': sql, treesitter: not available in this kit "
         "yet; require() of them fails at the call",
     )
     with warnings.catch_warnings():
@@ -736,7 +736,9 @@ def test_a_wippy_module_the_kit_lacks_loads_with_a_warning_and_fails_at_require(
             assert "entry app:sql: module 'sql' is not available in this kit yet" in listed
             # Not listed either: the same answer, not "add it to modules:".
             unlisted = cloud.call("app:store")
-            assert "entry app:store: module 'fs' is not available in this kit yet" in unlisted
+            assert (
+                "entry app:store: module 'treesitter' is not available in this kit yet" in unlisted
+            )
 
 
 def test_a_name_that_is_no_wippy_module_is_still_refused(tmp_path):
