@@ -56,6 +56,9 @@ class Resources:
     dynamodb: Any = None
     environ: Mapping[str, str] = field(default_factory=lambda: os.environ)
     s3_factory: Any = None
+    #: Reads a ``db.sql.postgres`` entry's password from Secrets Manager or SSM (None: boto3's
+    #: default clients, :func:`runtime.sql_db.read_password_secret`).
+    sql_password_reader: Any = None
     _s3: dict[tuple[str | None, str | None], Any] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 

@@ -131,6 +131,9 @@ class Scheduler:
         #: The clock time :meth:`run_until` must finish by (None: no limit), for operations
         #: that bound their own waits by the call's deadline (http_client).
         self.deadline: float | None = None
+        #: Called first by :meth:`close`: what modules hold for the invocation (an open SQL
+        #: transaction) is given back when it ends.
+        self.closers: list[Callable[[], None]] = []
         self.ops: dict[bytes, Op] = {
             b"select": self._op_select,
             b"close": self._op_close,
@@ -150,6 +153,9 @@ class Scheduler:
         cycle; breaking it here frees an invocation's Lua objects at once instead of leaving one
         garbage cycle per request to the cyclic collector.
         """
+        closers, self.closers = self.closers, []
+        for closer in closers:
+            closer()
         self.ops.clear()
         self.tasks.clear()
         self.channels.clear()
