@@ -358,10 +358,10 @@ class S3StorageEntry(Entry):
 class SqlEntry(Entry):
     """A ``db.sql.sqlite`` or ``db.sql.postgres`` entry (:mod:`runtime.sql_db`): SQLite's
     ``path`` (its ``file`` field; ``:memory:`` for an in-memory database), PostgreSQL's
-    connection fields as written (``${env:NAME}`` expanded when it connects), ``options`` appended to the DSN,
-    ``max_open`` from ``pool`` (0: no limit), and where the password is read from when not
-    written: ``password_secret`` (a Secrets Manager ARN) or ``password_parameter`` (an SSM
-    parameter ARN)."""
+    connection fields as written (``${env:NAME}`` expanded when it connects), ``options``
+    appended to the DSN, ``max_open`` from ``pool`` (0: no limit), and where the password
+    is read from when not written: ``password_secret`` (a Secrets Manager ARN) or
+    ``password_parameter`` (an SSM parameter ARN)."""
 
     kind: str = "db.sql.sqlite"
     path: str | None = None

@@ -324,7 +324,8 @@ F = "- {name: f, kind: function.lua, source: file://f.lua}\n"
             "'function.lua'?) (the kit runs: function.lua, library.lua, process.lua, "
             "workflow.lua, process.host, workflow.host, temporal.worker, temporal.client, "
             "process.service, http.service, http.router, http.endpoint, store.memory, "
-            "store.kv.raft, store.kv.crdt, config.aws, cloudstorage.s3; the other kinds of "
+            "store.kv.raft, store.kv.crdt, config.aws, cloudstorage.s3, db.sql.sqlite, "
+            "db.sql.postgres, db.sql.mysql; the other kinds of "
             "Wippy are skipped with a warning)",
             id="unknown-kind",
         ),

@@ -591,3 +591,93 @@ def test_workflow_code_is_refused(tmp_path: Path) -> None:
     assert out["db"] is True and out["kind"] == "Invalid"
     assert "call a function (an activity)" in out["message"]
     assert out["via"] == 7
+
+
+# -- the entries: fields checked at load, errors naming file, entry and field -----------------
+
+
+@pytest.mark.parametrize(
+    ("entry", "text"),
+    [
+        (
+            "{name: db, kind: db.sql.mysql, host: h, database: d}",
+            "_index.yaml: entry 'app:db': db.sql.mysql is not supported by this kit: the "
+            "maintained Python MySQL drivers interpolate parameters",
+        ),
+        (
+            "{name: db, kind: db.sql.sqlite}",
+            "_index.yaml: entry 'app:db' field 'file': missing (required for db.sql.sqlite",
+        ),
+        (
+            "{name: db, kind: db.sql.postgres, host: h}",
+            "_index.yaml: entry 'app:db' field 'database': missing (required for db.sql.postgres)",
+        ),
+        (
+            "{name: db, kind: db.sql.postgres, database: d, password_secret: mysecret}",
+            "_index.yaml: entry 'app:db' field 'password_secret': invalid value 'mysecret' "
+            "(expected a Secrets Manager secret ARN",
+        ),
+        (
+            "{name: db, kind: db.sql.postgres, database: d, password_parameter: /x}",
+            "_index.yaml: entry 'app:db' field 'password_parameter': invalid value '/x' "
+            "(expected an SSM parameter ARN",
+        ),
+        (
+            "{name: db, kind: db.sql.postgres, database: d, port: 99999}",
+            "_index.yaml: entry 'app:db' field 'port': must be between 1 and 65535, got 99999",
+        ),
+        (
+            "{name: db, kind: db.sql.postgres, database: d, password_env: X}",
+            "_index.yaml: entry 'app:db' field 'password_env': the deprecated password_env form "
+            "is not supported",
+        ),
+        (
+            "{name: db, kind: db.sql.postgres, database: d, hots: x}",
+            "_index.yaml: entry 'app:db' field 'hots': unknown field for db.sql.postgres "
+            "(did you mean 'host'?)",
+        ),
+        (
+            "{name: db, kind: db.sql.postgres, database: d, pool: {max_open: -1}}",
+            "_index.yaml: entry 'app:db' field 'pool.max_open': must be at least 0, got -1",
+        ),
+    ],
+)
+def test_bad_entries_fail_the_load(tmp_path: Path, entry: str, text: str) -> None:
+    root = write_app(tmp_path, f'version: "1.0"\nnamespace: app\nentries:\n  - {entry}\n')
+    with pytest.raises(manifest.ManifestError) as info:
+        manifest.load_app(root)
+    assert text in str(info.value)
+
+
+def test_entries_load_with_notes_for_what_is_not_applied(tmp_path: Path) -> None:
+    root = write_app(
+        tmp_path,
+        """
+        version: "1.0"
+        namespace: app
+        entries:
+          - name: lite
+            kind: db.sql.sqlite
+            file: ":memory:"
+            pool: {max_open: 5, max_lifetime: 1h}
+            options: {cache: shared}
+          - name: pg
+            kind: db.sql.postgres
+            host: ${env:DB_HOST}
+            port: "${env:DB_PORT}"
+            database: app
+            username: app
+            password: ${env:DB_PASSWORD}
+            pool: {max_open: 3, max_idle: 2}
+            options: {sslmode: require}
+        """,
+    )
+    registry = manifest.load_app(root)
+    lite, pg = registry.get("app:lite"), registry.get("app:pg")
+    assert isinstance(lite, manifest.SqlEntry) and lite.path == ":memory:"
+    assert pg.max_open == 3 and pg.options == {"sslmode": "require"}
+    assert pg.port == "${env:DB_PORT}"
+    lines = "\n".join(registry.warnings)
+    assert "entry 'app:lite' field 'pool.max_open': accepted, not used" in lines
+    assert "entry 'app:lite' field 'options': accepted, not used" in lines
+    assert "entry 'app:pg' field 'pool.max_idle': accepted, not applied" in lines

@@ -693,7 +693,7 @@ local function globals()
   return p == process and c == channel
 end
 local function sql()
-  local ok, err = pcall(require, "sql")
+  local ok, err = pcall(require, "excel")
   return tostring(err)
 end
 local function store()
@@ -706,7 +706,7 @@ MODULES_APP = {
     "_index.yaml": index("""
         - {name: globals, kind: function.lua, source: file://m.lua, method: globals,
            modules: [process, channel, time]}
-        - {name: sql, kind: function.lua, source: file://m.lua, method: sql, modules: [sql, json, fs]}
+        - {name: sql, kind: function.lua, source: file://m.lua, method: sql, modules: [excel, json, fs]}
         - {name: store, kind: function.lua, source: file://m.lua, method: store}
     """),
     "m.lua": MODULES_LUA,
@@ -723,14 +723,14 @@ def test_process_and_channel_may_be_listed_and_required(tmp_path):
 def test_a_wippy_module_the_kit_lacks_loads_with_a_warning_and_fails_at_require(tmp_path):
     registry = load_app(write(tmp_path, MODULES_APP))
     assert registry.warnings == (
-        "_index.yaml: entry 'app:sql' field 'modules': sql, fs: not available in this kit "
+        "_index.yaml: entry 'app:sql' field 'modules': excel, fs: not available in this kit "
         "yet; require() of them fails at the call",
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ManifestWarning)
         with LocalCloud(tmp_path) as cloud:
             listed = cloud.call("app:sql")
-            assert "entry app:sql: module 'sql' is not available in this kit yet" in listed
+            assert "entry app:sql: module 'excel' is not available in this kit yet" in listed
             # Not listed either: the same answer, not "add it to modules:".
             unlisted = cloud.call("app:store")
             assert "entry app:store: module 'fs' is not available in this kit yet" in unlisted
