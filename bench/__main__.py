@@ -42,6 +42,7 @@ SECTIONS = [
     ("Typed Lua (the dialect)", dialect.run),
     ("HTTP API", api.run),
     ("HTTP client (http_client)", http_client.run),
+    ("SQL (sql)", lambda: __import__("bench.sql", fromlist=["run"]).run()),
     ("Lambda init", init.run),
     ("AWS API calls", aws_calls.run),
     ("Processes", processes.run),

@@ -1,4 +1,6 @@
-"""The resources of ``store.*`` and ``cloudstorage.s3`` entries: the store table and buckets.
+"""The resources of ``store.*`` and ``cloudstorage.s3`` entries: the store table and buckets;
+and the grants of ``db.sql.postgres`` entries (the database itself is the user's: SQLite is a
+file in the Lambda's /tmp, PostgreSQL is reached by its DSN).
 
 - **The store table.** Every store entry's keys live in one DynamoDB table of its own, not in
   the process/workflow table: its TTL attribute (``ttl``) lets DynamoDB sweep expired keys,
@@ -11,7 +13,9 @@
   ``cdk destroy``: objects are the application's data); one naming a bucket uses that bucket
   (``${env:NAME}`` expanded from the synth's environment) and is only granted on.
 
-Grants are per runner: the object actions on each bucket's objects, listing on the bucket.
+Grants are per runner: the object actions on each bucket's objects, listing on the bucket;
+``secretsmanager:GetSecretValue`` / ``ssm:GetParameter`` on exactly the secret or parameter a
+``db.sql.postgres`` entry names for its password.
 """
 
 from __future__ import annotations
@@ -82,6 +86,16 @@ class Storage(Construct):
                 # As the process table: it means nothing without the stack's code.
                 removal_policy=RemovalPolicy.DESTROY,
             )
+        #: (actions, resource ARNs) reading the passwords ``db.sql.postgres`` entries name.
+        self.secret_reads: list[tuple[str, list[str]]] = []
+        for sql_entry in registry.of_kind(manifest.SqlEntry):
+            if sql_entry.password_secret:
+                arn = sql_entry.password_secret
+                # A complete ARN ends with Secrets Manager's 6-character suffix; one written
+                # without it matches the secret only with the suffix wildcard.
+                self.secret_reads.append(("secretsmanager:GetSecretValue", [arn, f"{arn}-??????"]))
+            if sql_entry.password_parameter:
+                self.secret_reads.append(("ssm:GetParameter", [sql_entry.password_parameter]))
         self.buckets: dict[str, s3.IBucket] = {}
         for i, entry in enumerate(registry.of_kind(manifest.S3StorageEntry)):
             if entry.bucket:
@@ -117,7 +131,18 @@ class Storage(Construct):
         return out
 
     def grant(self, function: Any) -> None:
-        """Let ``function`` use every store and bucket, with only what the modules ask."""
+        """Let ``function`` use every store and bucket, with only what the modules ask, and
+        read exactly the database passwords the ``db.sql.postgres`` entries name."""
+        for action, arns in self.secret_reads:
+            function.add_to_role_policy(iam.PolicyStatement(actions=[action], resources=arns))
+        if any(action.startswith("secretsmanager") for action, _ in self.secret_reads):
+            nag.suppress(
+                function.role,
+                "AwsSolutions-IAM5",
+                "A secret's ARN ends with a random 6-character suffix; '<written ARN>-??????' "
+                "matches exactly the named secret when its ARN was written without it.",
+                applies_to=[nag.regex(r"^Resource::arn:.*:secretsmanager:.*-\?{6}$")],
+            )
         if self.table is not None:
             self.table.grant(function, *STORE_ACTIONS)
         for bucket in self.buckets.values():

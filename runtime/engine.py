@@ -234,6 +234,7 @@ class Engine:
         self.invocation: Invocation | None = None
         self._io_pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._http_client: HttpClient | None = None
+        self._sql: Any = None
         self._module_builders = BUILDERS
         self.state.set(self.state.kit, b"parse_duration_ns", self.state.wrap(parse_duration_ns))
         payload_module.install(self)
@@ -551,9 +552,22 @@ class Engine:
             self._http_client = HttpClient(self.environ)
         return self._http_client
 
+    def sql_databases(self) -> Any:
+        """The ``sql`` module's open databases (:class:`runtime.sql_db.Databases`, one per
+        engine, so one per Lambda container), created on first use and closed with the
+        engine."""
+        if self._sql is None:
+            from runtime.sql_db import Databases
+
+            self._sql = Databases(self.environ, self.resources.sql_password_reader)
+        return self._sql
+
     def close(self) -> None:
-        """Release the I/O threads, the HTTP connections and the Lua state; the engine is
-        unusable afterwards."""
+        """Release the I/O threads, the HTTP and SQL connections and the Lua state; the engine
+        is unusable afterwards."""
+        if self._sql is not None:
+            self._sql.close()
+            self._sql = None
         if self._http_client is not None:
             self._http_client.close()
             self._http_client = None

@@ -369,6 +369,28 @@ class FsDirectoryEntry(Entry):
     auto_init: bool = False
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SqlEntry(Entry):
+    """A ``db.sql.sqlite`` or ``db.sql.postgres`` entry (:mod:`runtime.sql_db`): SQLite's
+    ``path`` (its ``file`` field; ``:memory:`` for an in-memory database), PostgreSQL's
+    connection fields as written (``${env:NAME}`` expanded when it connects), ``options``
+    appended to the DSN, ``max_open`` from ``pool`` (0: no limit), and where the password
+    is read from when not written: ``password_secret`` (a Secrets Manager ARN) or
+    ``password_parameter`` (an SSM parameter ARN)."""
+
+    kind: str = "db.sql.sqlite"
+    path: str | None = None
+    host: str | None = None
+    port: int | str | None = None
+    database: str | None = None
+    username: str | None = None
+    password: str | None = None
+    password_secret: str | None = None
+    password_parameter: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    max_open: int = 0
+
+
 @dataclass(frozen=True, slots=True)
 class SkippedEntry:
     """An entry the load skipped (no meaning here, or it needs one that has none): its id,
@@ -1469,6 +1491,91 @@ def _check_fs_directory(ctx: _Ctx, values: dict, data: dict) -> None:
         ctx.problem("invalid value (the directory contains a NUL byte)", "directory")
 
 
+_SECRET_ARN = re.compile(
+    r"arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:[0-9]{12}:secret:[A-Za-z0-9/_+=.@-]+"
+)
+_PARAMETER_ARN = re.compile(r"arn:aws[a-z-]*:ssm:[a-z0-9-]+:[0-9]{12}:parameter/[A-Za-z0-9/_.-]+")
+_SQL_POOL = _Field(
+    _settings(
+        {
+            "max_open": _Field(_int(0), 0),
+            "max_idle": _Field(_int(0), 0),
+            "max_lifetime": _Field(_duration(), 3600.0),
+        }
+    ),
+    None,
+    keep=False,
+)
+_SQL_OPTIONS = _Field(_scalar_map, {})
+_PG_FIELDS = ("host", "port", "database", "username", "password")
+
+
+def _check_sqlite(ctx: _Ctx, values: dict, data: dict) -> dict[str, Any]:
+    pool = values["pool"] or {}
+    for name in ("max_open", "max_idle"):
+        if name in pool.get("given", ()):
+            ctx.note("accepted, not used: SQLite has one connection, as in Wippy", f"pool.{name}")
+    if values["file"] is None:
+        ctx.problem("missing (required for db.sql.sqlite: a file path or ':memory:')", "file")
+    if values["options"]:
+        ctx.note("accepted, not used: SQLite ignores options, as in Wippy", "options")
+    return {"path": values["file"]}
+
+
+def _check_postgres(ctx: _Ctx, values: dict, data: dict) -> dict[str, Any]:
+    for name in ("host", "port", "database", "username", "password"):
+        if values[f"{name}_env"] is not None:
+            ctx.problem(
+                f"the deprecated {name}_env form is not supported: write "
+                f"{name}: ${{env:NAME}} (the Lambda's environment variable NAME)",
+                f"{name}_env",
+            )
+    if values["database"] is None:
+        ctx.problem("missing (required for db.sql.postgres)", "database")
+    given = [n for n in ("password", "password_secret", "password_parameter") if values[n]]
+    if len(given) > 1:
+        ctx.problem(f"give one of password, password_secret, password_parameter, not {given}")
+    secret, parameter = values["password_secret"], values["password_parameter"]
+    if secret is not None and not _SECRET_ARN.fullmatch(secret):
+        ctx.problem(
+            f"invalid value '{secret}' (expected a Secrets Manager secret ARN, "
+            "arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME)",
+            "password_secret",
+        )
+    if parameter is not None and not _PARAMETER_ARN.fullmatch(parameter):
+        ctx.problem(
+            f"invalid value '{parameter}' (expected an SSM parameter ARN, "
+            "arn:aws:ssm:REGION:ACCOUNT:parameter/NAME)",
+            "password_parameter",
+        )
+    port = values["port"]
+    if isinstance(port, int) and not 1 <= port <= 65535:
+        ctx.problem(f"must be between 1 and 65535, got {port}", "port")
+    pool = values["pool"] or {}
+    for name in ("max_idle", "max_lifetime"):
+        if name in pool.get("given", ()):
+            ctx.note(
+                "accepted, not applied: idle connections live as long as the container",
+                f"pool.{name}",
+            )
+    return {"max_open": pool.get("max_open", 0)}
+
+
+def _check_mysql(ctx: _Ctx, values: dict, data: dict) -> None:
+    ctx.problem(
+        "db.sql.mysql is not supported by this kit: the maintained Python MySQL drivers "
+        "interpolate parameters into the SQL text instead of binding them; use "
+        "db.sql.postgres or db.sql.sqlite"
+    )
+
+
+def _port(ctx: _Ctx, raw: Any) -> int | str:
+    value = _expect(raw, (int, str), "a port number")
+    if isinstance(value, str) and not (_ENV_PLACEHOLDER.fullmatch(value) or value.isdigit()):
+        raise _Bad(f"invalid value '{value}' (expected a port number or ${{env:NAME}})")
+    return int(value) if isinstance(value, str) and value.isdigit() else value
+
+
 def _r(attr: str, *kinds: str, label: str | None = None) -> tuple[str, tuple[str, ...], str]:
     """A reference field of a kind: the entry attribute, the kinds its targets may have, and
     the field name problems show."""
@@ -1764,6 +1871,44 @@ _KINDS: dict[str, _Kind] = {
             "lifecycle": _LIFECYCLE,
         },
         check=_check_fs_directory,
+    ),
+    "db.sql.sqlite": _Kind(
+        SqlEntry,
+        {
+            "file": _Field(_text(), None, keep=False),
+            "pool": _SQL_POOL,
+            "options": _Field(_scalar_map, {}, keep=False),
+            "lifecycle": _LIFECYCLE,
+        },
+        check=_check_sqlite,
+    ),
+    "db.sql.postgres": _Kind(
+        SqlEntry,
+        {
+            "host": _Field(_text(), None),
+            "port": _Field(_port, None),
+            "database": _Field(_text(), None),
+            "username": _Field(_text(), None),
+            "password": _Field(_expect_str, None),
+            "password_secret": _Field(_text(), None),
+            "password_parameter": _Field(_text(), None),
+            **{f"{n}_env": _Field(_expect_str, None, keep=False) for n in _PG_FIELDS},
+            "pool": _SQL_POOL,
+            "options": _SQL_OPTIONS,
+            "lifecycle": _LIFECYCLE,
+        },
+        check=_check_postgres,
+    ),
+    "db.sql.mysql": _Kind(
+        SqlEntry,
+        {
+            **{n: _Field(_any, None, keep=False) for n in _PG_FIELDS},
+            **{f"{n}_env": _Field(_any, None, keep=False) for n in _PG_FIELDS},
+            "pool": _Field(_any, None, keep=False),
+            "options": _Field(_any, None, keep=False),
+            "lifecycle": _Field(_any, None, keep=False),
+        },
+        check=_check_mysql,
     ),
 }
 #: Every entry kind the kit understands (honours or accepts); the kinds it skips are in

@@ -61,6 +61,9 @@ class Resources:
     #: The folder every ``fs.directory`` volume lives under (None: a temporary folder made on
     #: first use, for engines built without a stack, e.g. in unit tests).
     fs_root: str | None = None
+    #: Reads a ``db.sql.postgres`` entry's password from Secrets Manager or SSM (None: boto3's
+    #: default clients, :func:`runtime.sql_db.read_password_secret`).
+    sql_password_reader: Any = None
     _s3: dict[tuple[str | None, str | None], Any] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 

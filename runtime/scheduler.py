@@ -133,7 +133,8 @@ class Scheduler:
         self.deadline: float | None = None
         #: What modules keep for this invocation only (the event bus, open files), by key.
         self.locals: dict[Any, Any] = {}
-        #: Called by :meth:`close`, in order: modules release what the invocation held (files).
+        #: Called by :meth:`close`, in order: modules give back what the invocation held (open
+        #: files, an open SQL transaction, rolled back).
         self.cleanups: list[Callable[[], None]] = []
         self.ops: dict[bytes, Op] = {
             b"select": self._op_select,

@@ -27,7 +27,7 @@ SKIPPED_KINDS: dict[str, str] = {
     "ns.dependency": "component dependencies are not installed by this kit",
     "ns.requirement": "requirements are not applied: write the value into the target entries",
     "env.variable": "the env module reads the Lambda's environment (env: on the entry)",
-    "store.sql": "a SQL-backed store needs a db.sql entry and the sql module, not provided here "
+    "store.sql": "a SQL-backed store is not provided by this kit "
     "(use store.memory or store.kv.raft: both are DynamoDB here)",
     "contract.definition": "the contract module is not provided by this kit",
     "contract.binding": "the contract module is not provided by this kit",
@@ -42,7 +42,6 @@ SKIPPED_FAMILIES: dict[str, str] = {
     "exec.": "running commands is not possible on Lambda",
     "network.": "network overlays are not available on Lambda",
     "db.cdc.": "change data capture is not provided by this kit",
-    "db.sql.": "the sql module is not provided by this kit yet",
     "queue.": "the queue module is not provided by this kit yet",
 }
 #: The bare ``network`` kind (the base overlay) is one of them too.
@@ -73,6 +72,7 @@ WIPPY_KIND_EXAMPLES: tuple[str, ...] = (
     "db.sql.sqlite",
     "db.sql.postgres",
     "db.sql.mysql",
+    "fs.directory",
     "fs.embed",
     "queue.driver.memory",
     "queue.driver.sqs",

@@ -6,6 +6,7 @@ import os
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -62,3 +63,13 @@ def functions_app(make_app: MakeApp, functions: dict[str, tuple[str, list[str]]]
         ]
         files[f"{name}.lua"] = source
     return make_app("\n".join(lines) + "\n", files)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Any:
+    """A real PostgreSQL server for the session (tests/postgres.py); fails, never skips,
+    when PostgreSQL is not installed."""
+    from tests.postgres import postgres_server
+
+    with postgres_server() as server:
+        yield server

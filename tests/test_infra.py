@@ -252,6 +252,19 @@ entries:
   - {name: aws, kind: config.aws, region: "${env:AWS_REGION}"}
   - {name: files, kind: cloudstorage.s3, config: aws}
   - {name: named, kind: cloudstorage.s3, config: aws, bucket: my-existing-bucket}
+  - {name: lite, kind: db.sql.sqlite, file: /tmp/app.db}
+  - name: pg
+    kind: db.sql.postgres
+    host: db.example.com
+    database: app
+    username: app
+    password_secret: arn:aws:secretsmanager:us-east-1:123456789012:secret:app-db
+  - name: pg2
+    kind: db.sql.postgres
+    host: db.example.com
+    database: app
+    username: app
+    password_parameter: arn:aws:ssm:us-east-1:123456789012:parameter/app/db-password
 """
 
 
@@ -1860,3 +1873,25 @@ def test_storage_environment_and_grants(synth):
     assert set().union(*named) == set(storage.OBJECT_ACTIONS) | set(storage.BUCKET_ACTIONS)
     own = [acts for res, acts in granted.items() if "Bucket0" in res]
     assert set().union(*own) == set(storage.OBJECT_ACTIONS) | set(storage.BUCKET_ACTIONS)
+
+
+def test_sql_password_grants_are_exactly_the_named_secret_and_parameter(synth):
+    reads: dict[str, list[str]] = {}
+    for _role, statement in statements(synth, "storage"):
+        for action in as_list(statement["Action"]):
+            if action.startswith(("secretsmanager:", "ssm:")):
+                reads.setdefault(action, []).append(
+                    " ".join(render(r) for r in as_list(statement["Resource"]))
+                )
+    secret = "arn:aws:secretsmanager:us-east-1:123456789012:secret:app-db"
+    parameter = "arn:aws:ssm:us-east-1:123456789012:parameter/app/db-password"
+    assert set(reads) == {"secretsmanager:GetSecretValue", "ssm:GetParameter"}
+    assert set(reads["secretsmanager:GetSecretValue"]) == {f"{secret} {secret}-??????"}
+    assert set(reads["ssm:GetParameter"]) == {parameter}
+    # One grant per function runner (the function Lambda and the remote function).
+    assert len(reads["ssm:GetParameter"]) == 2
+    # Stacks without such entries get none.
+    for _role, statement in statements(synth, "hello"):
+        assert not any(
+            a.startswith(("secretsmanager:", "ssm:")) for a in as_list(statement["Action"])
+        )

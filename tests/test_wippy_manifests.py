@@ -591,11 +591,8 @@ def test_wippy_host_and_lifecycle_blocks_are_mapped_or_reported(tmp_path):
         "_index.yaml: entry 'app:counter.service' field 'lifecycle.restart.jitter': not applied: "
         "restart delays have no jitter here" in lines
     )
-    # depends_on a skipped entry is fine: it is reported as skipped, nothing follows it.
-    assert (
-        "_index.yaml: entry 'app:db' (db.sql.sqlite): skipped: the sql module is not provided by "
-        "this kit yet" in lines
-    )
+    # depends_on a database entry is fine: nothing follows it (it opens on first use).
+    assert registry.get("app:db").kind == "db.sql.sqlite"
     # A host's lifecycle with auto_start: true says what happens anyway: no line for it.
     assert not any("'app:processes' field 'lifecycle'" in line for line in lines)
 
@@ -696,7 +693,7 @@ local function globals()
   return p == process and c == channel
 end
 local function sql()
-  local ok, err = pcall(require, "sql")
+  local ok, err = pcall(require, "excel")
   return tostring(err)
 end
 local function store()
@@ -709,7 +706,7 @@ MODULES_APP = {
     "_index.yaml": index("""
         - {name: globals, kind: function.lua, source: file://m.lua, method: globals,
            modules: [process, channel, time]}
-        - {name: sql, kind: function.lua, source: file://m.lua, method: sql, modules: [sql, json, treesitter]}
+        - {name: sql, kind: function.lua, source: file://m.lua, method: sql, modules: [excel, json, treesitter]}
         - {name: store, kind: function.lua, source: file://m.lua, method: store}
     """),
     "m.lua": MODULES_LUA,
@@ -726,14 +723,14 @@ def test_process_and_channel_may_be_listed_and_required(tmp_path):
 def test_a_wippy_module_the_kit_lacks_loads_with_a_warning_and_fails_at_require(tmp_path):
     registry = load_app(write(tmp_path, MODULES_APP))
     assert registry.warnings == (
-        "_index.yaml: entry 'app:sql' field 'modules': sql, treesitter: not available in this kit "
+        "_index.yaml: entry 'app:sql' field 'modules': excel, treesitter: not available in this kit "
         "yet; require() of them fails at the call",
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ManifestWarning)
         with LocalCloud(tmp_path) as cloud:
             listed = cloud.call("app:sql")
-            assert "entry app:sql: module 'sql' is not available in this kit yet" in listed
+            assert "entry app:sql: module 'excel' is not available in this kit yet" in listed
             # Not listed either: the same answer, not "add it to modules:".
             unlisted = cloud.call("app:store")
             assert (

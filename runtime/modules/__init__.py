@@ -29,6 +29,7 @@ MODULE_NAMES: frozenset[str] = frozenset(
         "cloudstorage",
         "fs",
         "events",
+        "sql",
     }
 )
 #: Globals, as in Wippy: in every entry's environment, ``require`` of one hands out the global.

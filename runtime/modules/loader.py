@@ -23,6 +23,7 @@ from runtime.modules import (
     logger_module,
     payload_module,
     process_module,
+    sql_module,
     store_module,
     time_module,
     uuid_module,
@@ -61,4 +62,5 @@ BUILDERS: dict[str, Builder] = {
     "cloudstorage": cloudstorage_module.build,
     "fs": fs_module.build,
     "events": events_module.build,
+    "sql": sql_module.build,
 }
