@@ -26,7 +26,7 @@ from botocore.exceptions import ClientError
 
 from runtime import manifest
 from runtime.errors import CONFLICT, INTERNAL, INVALID, NOT_FOUND, CodecError, UnitError
-from runtime.modules import fs_module
+from runtime.modules import fs_module, io_ops
 from runtime.modules.io_ops import IoJob, submit
 from runtime.resources import expand_env
 from runtime.sandbox import lua_text
@@ -332,13 +332,7 @@ def build(engine: Engine, unit: EntryRuntime) -> Any:
         return submit(engine, IoJob(run, done)), None
 
     def fallible(fn: Any) -> Any:
-        def call(*args: Any) -> Any:
-            try:
-                return fn(*args)
-            except UnitError as exc:
-                return None, state.error_value(exc)
-
-        return state.wrap(call)
+        return io_ops.fallible(state, fn)
 
     # -- operations --------------------------------------------------------------------------
     def acquire(raw_id: Any) -> Any:

@@ -64,3 +64,16 @@ def install_io_op(engine: Engine, scheduler: Scheduler) -> None:
         return False, ()
 
     scheduler.ops[b"io"] = op_io
+
+
+def fallible(state: Any, fn: Callable[..., Any]) -> Any:
+    """``fn`` wrapped for Lua: a :class:`~runtime.errors.UnitError` it raises becomes the
+    ``nil, err`` pair Wippy's modules return."""
+
+    def call(*args: Any) -> Any:
+        try:
+            return fn(*args)
+        except UnitError as exc:
+            return None, state.error_value(exc)
+
+    return state.wrap(call)

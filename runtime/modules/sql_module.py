@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from runtime import manifest
 from runtime.errors import INTERNAL, INVALID, NOT_FOUND, UnitError
+from runtime.modules import io_ops
 from runtime.modules.io_ops import IoJob, submit
 from runtime.sandbox import lua_text
 from runtime.sql_db import (
@@ -127,13 +128,7 @@ def build(engine: Engine, unit: EntryRuntime) -> Any:
         return submit(engine, IoJob(run, done)), True
 
     def fallible(fn: Any) -> Any:
-        def call(*args: Any) -> Any:
-            try:
-                return fn(*args)
-            except UnitError as exc:
-                return None, state.error_value(exc)
-
-        return state.wrap(call)
+        return io_ops.fallible(state, fn)
 
     # -- the handle's target: a database (0) or a transaction ------------------------------
     def target(raw_id: Any, tx_id: int) -> tuple[SqliteDatabase | PgDatabase, _Tx | None]:

@@ -36,6 +36,7 @@ from runtime.errors import (
     CodecError,
     UnitError,
 )
+from runtime.modules import io_ops
 from runtime.modules.io_ops import IoJob, submit
 from runtime.sandbox import lua_text
 
@@ -281,13 +282,7 @@ def build(engine: Engine, unit: EntryRuntime) -> Any:
         return submit(engine, IoJob(run, done)), None
 
     def fallible(fn: Any) -> Any:
-        def call(*args: Any) -> Any:
-            try:
-                return fn(*args)
-            except UnitError as exc:
-                return None, state.error_value(exc)
-
-        return state.wrap(call)
+        return io_ops.fallible(state, fn)
 
     # -- module ---------------------------------------------------------------------------
     def acquire(raw_id: Any) -> Any:
