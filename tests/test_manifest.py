@@ -324,8 +324,9 @@ F = "- {name: f, kind: function.lua, source: file://f.lua}\n"
             "'function.lua'?) (the kit runs: function.lua, library.lua, process.lua, "
             "workflow.lua, process.host, workflow.host, temporal.worker, temporal.client, "
             "process.service, http.service, http.router, http.endpoint, store.memory, "
-            "store.kv.raft, store.kv.crdt, config.aws, cloudstorage.s3; the other kinds of "
-            "Wippy are skipped with a warning)",
+            "store.kv.raft, store.kv.crdt, config.aws, cloudstorage.s3, queue.driver.memory, "
+            "queue.driver.sqs, queue.queue, queue.consumer; the other kinds of Wippy are "
+            "skipped with a warning)",
             id="unknown-kind",
         ),
         pytest.param(

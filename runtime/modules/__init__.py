@@ -27,6 +27,7 @@ MODULE_NAMES: frozenset[str] = frozenset(
         "yaml",
         "store",
         "cloudstorage",
+        "queue",
     }
 )
 #: Globals, as in Wippy: in every entry's environment, ``require`` of one hands out the global.

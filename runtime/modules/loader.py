@@ -21,6 +21,7 @@ from runtime.modules import (
     logger_module,
     payload_module,
     process_module,
+    queue_module,
     store_module,
     time_module,
     uuid_module,
@@ -57,4 +58,5 @@ BUILDERS: dict[str, Builder] = {
     "yaml": yaml_module.build,
     "store": store_module.build,
     "cloudstorage": cloudstorage_module.build,
+    "queue": queue_module.build,
 }
