@@ -551,3 +551,22 @@ def test_settings_not_applied_are_reported(tmp_path: Path) -> None:
         1,
         10,
     )
+
+
+def test_the_dev_stack_pumps_consumer_queues(tmp_path: Path) -> None:
+    from runtime.dev.cloud import DevCloud
+    from runtime.dev.logs import LogHub
+
+    root = write_app(
+        tmp_path / "dev",
+        INDEX,
+        {"pub.lua": PUB, "work.lua": WORK, "ordered.lua": ORDERED, "wf.lua": WF},
+    )
+    with DevCloud(root, LogHub()) as dev:
+        assert dev.pump_queue_consumer("app:task_consumer") is False  # nothing queued
+        assert dev.call("app:pub", "publish", "app:tasks", {"op": "ok", "dev": True}) == {
+            "ok": True
+        }
+        assert dev.pump_queue_consumer("app:task_consumer") is True
+        assert seen(dev, "last")["body"] == {"op": "ok", "dev": True}
+        assert dev.pump_queue_consumer("app:gone") is False
