@@ -35,7 +35,7 @@ from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from infra.environment import CONSUMER_ENV, HOME_FUNCTIONS_ENV, QUEUES_ENV
+from infra.environment import APP_QUEUES_ENV, CONSUMER_ENV, HOME_FUNCTIONS_ENV
 from infra.errors import SynthError
 from infra.lambdas import UnitLambda
 from infra.plan import ESM_CONCURRENCY, VISIBILITY_PER_TIMEOUT, LambdaSize
@@ -138,7 +138,7 @@ class AppQueues(Construct):
     def environment(self) -> dict[str, str]:
         """The variable naming every queue's URL (``runtime.resources``)."""
         urls = {k: q.queue_url for k, q in sorted(self.queues.items())}
-        return {QUEUES_ENV: Stack.of(self).to_json_string(urls)} if urls else {}
+        return {APP_QUEUES_ENV: Stack.of(self).to_json_string(urls)} if urls else {}
 
     def grant_publish(self, grantee: iam.IGrantable) -> None:
         """Let ``grantee`` publish to every queue and read its counts (``queue.info``)."""

@@ -35,7 +35,7 @@ STORE_TABLE_ENV = "UNITS_STORE_TABLE"
 BUCKETS_ENV = "UNITS_BUCKETS"
 #: ``{"ns:name": "queue url"}`` of the queue.queue entries (``runtime.message_queues.QUEUES_ENV``)
 #: and, on a consumer's Lambda, the queue.consumer it runs (``CONSUMER_ENV``).
-QUEUES_ENV = "UNITS_QUEUES"
+APP_QUEUES_ENV = "UNITS_QUEUES"
 CONSUMER_ENV = "UNITS_QUEUE_CONSUMER"
 #: Where Lambda unpacks the code asset; the bundle puts the application folder at ``app/``.
 TASK_ROOT = "/var/task"

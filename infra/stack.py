@@ -64,7 +64,7 @@ class UnitsStack(Stack):
         environment = {**environment, **self.storage.environment()}
         self.queues: AppQueues | None = None
         if registry.of_kind("queue.queue"):
-            self.queues = AppQueues(self, "Queues", registry=registry)
+            self.queues = AppQueues(self, "AppQueues", registry=registry)
             environment = {**environment, **self.queues.environment()}
         # Workflow addresses and process hosts first: every Lambda of the stack carries the
         # table name, the machine ARNs and every queue URL.

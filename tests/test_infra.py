@@ -265,7 +265,7 @@ entries:
     source: file://add.lua
     method: add
     modules: [queue]
-    deploy: {timeout: 20, memory: 1024}
+    deploy: {timeout: "20s", memory: 1024}
   - {name: mem, kind: queue.driver.memory}
   - {name: tasks, kind: queue.queue, driver: mem, dead_letter: {max_attempts: 4}}
   - {name: orders, kind: queue.queue, driver: mem, queue_name: orders.fifo}
@@ -503,7 +503,7 @@ def test_environment_names_are_the_runtimes():
 
     assert environment.STORE_TABLE_ENV == resources.STORE_TABLE_ENV
     assert environment.BUCKETS_ENV == resources.BUCKETS_ENV
-    assert environment.QUEUES_ENV == message_queues.QUEUES_ENV
+    assert environment.APP_QUEUES_ENV == message_queues.QUEUES_ENV
     assert environment.CONSUMER_ENV == message_queues.CONSUMER_ENV
 
 
@@ -1895,13 +1895,15 @@ def test_storage_environment_and_grants(synth):
 def test_queue_entries_become_queues_with_dead_letter_queues_and_alarms(synth):
     queues = synth.resources("queues", "AWS::SQS::Queue")
     by_name = {k: q["Properties"] for k, q in queues.items()}
-    tasks = next(p for k, p in by_name.items() if "Queueapptasks" in k and "Dead" not in k)
+    tasks = next(
+        p for k, p in by_name.items() if "Queueapptasks" in k and "dlq" not in k and "Dead" not in k
+    )
     # Six times the slowest consumer's Lambda timeout (20 s), and max_attempts receives.
     assert tasks["VisibilityTimeout"] == 120
     assert tasks["RedrivePolicy"]["maxReceiveCount"] == 4
     assert tasks["SqsManagedSseEnabled"] is True
     orders = next(p for p in by_name.values() if p.get("QueueName") == "orders.fifo")
-    assert orders["FifoQueue"] is True and orders["VisibilityTimeout"] == 18
+    assert orders["FifoQueue"] is True and orders["VisibilityTimeout"] == 180  # 6 x 30 s
     spare = next(p for k, p in by_name.items() if "Queueappspare" in k)
     assert "Queueapptasksdlq" in json.dumps(spare["RedrivePolicy"])
     # Own DLQs for tasks, orders (FIFO) and tasks_dlq; spare uses tasks_dlq.
