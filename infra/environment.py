@@ -33,6 +33,10 @@ WORKFLOW_HOST_ENV = "UNITS_WORKFLOW_HOST"
 #: ``{"ns:name": "bucket"}`` of the cloudstorage.s3 entries (``runtime.resources.BUCKETS_ENV``).
 STORE_TABLE_ENV = "UNITS_STORE_TABLE"
 BUCKETS_ENV = "UNITS_BUCKETS"
+#: ``{"ns:name": "queue url"}`` of the queue.queue entries (``runtime.message_queues.QUEUES_ENV``)
+#: and, on a consumer's Lambda, the queue.consumer it runs (``CONSUMER_ENV``).
+APP_QUEUES_ENV = "UNITS_QUEUES"
+CONSUMER_ENV = "UNITS_QUEUE_CONSUMER"
 #: Where Lambda unpacks the code asset; the bundle puts the application folder at ``app/``.
 TASK_ROOT = "/var/task"
 METRICS_NAMESPACE = "ComputeUnits"

@@ -213,7 +213,9 @@ def plan_app(registry: Registry, stack_name: str) -> DeployPlan:
         _workflow_host(h, stack_name, function_size.memory, activity_size) for h in flow_hosts
     )
     problems += _machine_name_clashes(workflow_hosts)
-    problems += _environment_problems(hosts, flow_hosts, remote)
+    problems += _environment_problems(
+        hosts, flow_hosts, remote, [q.id for q in registry.of_kind("queue.queue")]
+    )
     if problems:
         raise SynthError(
             f"the application in {registry.root} cannot be deployed by this stack:", problems
@@ -417,18 +419,22 @@ def _environment_problems(
     hosts: list[ProcessHostEntry],
     flow_hosts: list[WorkflowHostEntry],
     remote: tuple[RemoteFunction, ...],
+    queues: list[str] = (),  # type: ignore[assignment]
 ) -> list[str]:
     # Every Lambda carries the URL of every process host's two queues, every workflow host's
-    # state machine ARN and activity queue URL, and every remote function's name; Lambda
-    # refuses an environment over 4 KB at deploy time, long after synth.
+    # state machine ARN and activity queue URL, every remote function's name and every
+    # queue.queue's URL; Lambda refuses an environment over 4 KB at deploy time, long after
+    # synth.
     size = _OTHER_VARIABLES_BOUND
+    size += sum(len(q) + 6 + _QUEUE_URL_BOUND for q in queues)
     size += sum(2 * (len(h.id) + 6 + _QUEUE_URL_BOUND) for h in [*hosts, *flow_hosts])
     size += sum(len(r.entry.id) + len(r.function_name) + 6 for r in remote)
     if size <= ENVIRONMENT_LIMIT_BYTES:
         return []
     return [
         f"{len(hosts)} process hosts, {len(flow_hosts)} workflow hosts and {len(remote)} remote "
-        f"functions may not fit in a Lambda's environment (up to about {size} bytes of the "
+        f"functions{f' and {len(queues)} queues' if queues else ''} may not fit in a Lambda's "
+        f"environment (up to about {size} bytes of the "
         f"{ENVIRONMENT_LIMIT_BYTES} Lambda allows; every Lambda carries all queue URLs, state "
         "machine ARNs and remote function names): use fewer process or workflow hosts"
     ]

@@ -13,6 +13,7 @@ from aws_cdk import Annotations, CfnOutput, Stack
 from constructs import Construct
 
 from infra.api import HttpApiHost
+from infra.app_queues import AppQueues
 from infra.bundling import APP_FOLDER, LambdaBundle
 from infra.environment import base_environment
 from infra.functions import FunctionHosts, remote_environment
@@ -61,6 +62,10 @@ class UnitsStack(Stack):
         # The store table and buckets first: every Lambda of the stack carries their names.
         self.storage = Storage(self, "Storage", registry=registry)
         environment = {**environment, **self.storage.environment()}
+        self.queues: AppQueues | None = None
+        if registry.of_kind("queue.queue"):
+            self.queues = AppQueues(self, "AppQueues", registry=registry)
+            environment = {**environment, **self.queues.environment()}
         # Workflow addresses and process hosts first: every Lambda of the stack carries the
         # table name, the machine ARNs and every queue URL.
         self.workflows: WorkflowHosts | None = None
@@ -81,6 +86,10 @@ class UnitsStack(Stack):
                 environment=environment,
             )
             environment = {**environment, **self.processes.environment}
+        if self.queues is not None:
+            self.queues.add_consumers(
+                code=code, architecture=bundle.architecture, environment=environment
+            )
         self.functions = FunctionHosts(
             self,
             "Functions",
@@ -128,6 +137,7 @@ class UnitsStack(Stack):
         for warning in self.plan.warnings:
             Annotations.of(self).add_warning_v2("units:slow-route", warning)
         self._grant_storage()
+        self._grant_queues()
         if registry.warning:  # Wippy entries skipped, settings not applied
             Annotations.of(self).add_warning_v2("units:manifest", registry.warning)
         self._outputs()
@@ -140,7 +150,22 @@ class UnitsStack(Stack):
             runners.append(self.api.handler)
         if self.workflows is not None:
             runners += self.workflows.steps + self.workflows.activities
+        if self.queues is not None:
+            runners += self.queues.consumers.values()
         return runners
+
+    def _grant_queues(self) -> None:
+        # Publishing is function code wherever it runs (actors' handlers included), never
+        # workflow code (refused); consumers call remote functions as any function does.
+        if self.queues is None:
+            return
+        runners = [r.function for r in self._function_runners()]
+        if self.processes is not None:
+            runners += [w.function for w in self.processes.workers.values()]
+        for function in runners:
+            self.queues.grant_publish(function)
+        for consumer in self.queues.consumers.values():
+            self.functions.grant_invoke_remotes(consumer.function)
 
     def _grant_storage(self) -> None:
         # Store and cloudstorage calls are made by function code wherever it runs, actors'
@@ -170,6 +195,8 @@ class UnitsStack(Stack):
             clients.append(self.api.handler)
         if self.processes is not None:
             clients += self.processes.workers.values()
+        if self.queues is not None:
+            clients += self.queues.consumers.values()
         for client in clients:
             workflows.grant_clients(client)
         for runner in workflows.steps + workflows.activities:
@@ -210,6 +237,28 @@ class UnitsStack(Stack):
             self._process_outputs(self.processes)
         if self.workflows is not None:
             self._workflow_outputs(self.workflows)
+        if self.queues is not None:
+            queues = self.queues
+            CfnOutput(
+                self,
+                "Queues",
+                value=self._by_host({k: q.queue_url for k, q in queues.queues.items()}),
+                description="JSON map of queue.queue entry ids to their SQS queue URLs",
+            )
+            CfnOutput(
+                self,
+                "QueueDeadLetterQueues",
+                value=self._by_host({k: q.queue_url for k, q in queues.dead_letters.items()}),
+                description="JSON map of queue.queue entry ids to their dead-letter queue URLs",
+            )
+            CfnOutput(
+                self,
+                "QueueConsumers",
+                value=self._by_host(
+                    {k: c.function.function_name for k, c in queues.consumers.items()}
+                ),
+                description="JSON map of queue.consumer entry ids to their Lambda names",
+            )
 
     def _by_host(self, values: dict[str, str]) -> str:
         return self.to_json_string(values)

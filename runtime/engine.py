@@ -75,6 +75,8 @@ class Invocation:
     context: dict[str, Any]
     http: Any = None
     fields: dict[str, Any] = field(default_factory=dict)
+    #: The queue message a consumer's call handles (``queue.message()``), else None.
+    delivery: Any = None
 
 
 @dataclass
@@ -304,8 +306,10 @@ class Engine:
         context: dict[str, Any] | None = None,
         http: Any = None,
         timeout: float | None = None,
+        delivery: Any = None,
     ) -> Any:
         """Call a function entry with Python ``args``; return its value as Python.
+        ``delivery`` is the queue message of a consumer's call (:mod:`runtime.queue_consumer`).
 
         Raises:
             UnitError: the function returned ``nil, err`` or raised, or the call broke a limit.
@@ -317,7 +321,7 @@ class Engine:
             return self.remote(entry_id, list(args), dict(context or {}))
         fn = self.handler(entry_id)
         lua_args = tuple(self.codec.to_lua(a, f"args[{i}]") for i, a in enumerate(args, 1))
-        invocation = Invocation(entry_id, dict(context or {}), http=http)
+        invocation = Invocation(entry_id, dict(context or {}), http=http, delivery=delivery)
         ctx = self.codec.to_lua(invocation.context, "context")
         values = self.run_function(fn, lua_args, invocation, ctx, timeout=timeout)
         return self.result_to_python(values, entry_id)

@@ -391,6 +391,60 @@ class SqlEntry(Entry):
     max_open: int = 0
 
 
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QueueDriverEntry(Entry):
+    """``queue.driver.memory`` or ``queue.driver.sqs``: both are SQS here (a memory queue
+    becomes an SQS queue of the stack too; see docs/modules/queue.md). ``config`` is the
+    ``config.aws`` of an SQS driver (its region is the Lambda's own: queues are the stack's);
+    ``message_retention_period`` and ``default_delay_seconds`` (seconds) apply to every queue
+    of the driver."""
+
+    kind: str = "queue.driver.sqs"
+    config: str | None = None
+    message_retention_period: int = 345600
+    default_delay_seconds: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QueueEntry(Entry):
+    """``queue.queue``: one SQS queue (+ its DLQ). ``queue_name`` is the physical name when
+    given (a ``.fifo`` name makes a FIFO queue, as Wippy's SQS driver decides); ``dead_letter``
+    the ``queue.queue`` failed messages go to instead of the queue's own DLQ, after
+    ``max_attempts`` receives; ``visibility_timeout`` (seconds, None: the stack decides) is
+    ``driver_options.sqs.default_visibility_timeout``."""
+
+    kind: str = "queue.queue"
+    driver: str
+    queue_name: str | None = None
+    codec: str = "json/plain"
+    dead_letter_queue: str | None = None
+    max_attempts: int = 5
+    visibility_timeout: int | None = None
+
+    @property
+    def fifo(self) -> bool:
+        """Whether the queue is FIFO (its name ends in ``.fifo``)."""
+        return bool(self.queue_name and self.queue_name.endswith(".fifo"))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class QueueConsumerEntry(Entry):
+    """``queue.consumer``: ``func`` (a ``function.lua``) run for every message of ``queue``;
+    at most ``concurrency`` batches at once, ``prefetch`` messages handed over per batch (at
+    most 10 per Lambda batch)."""
+
+    kind: str = "queue.consumer"
+    queue: str
+    func: str
+    concurrency: int = 1
+    prefetch: int = 10
+
+    @property
+    def batch_size(self) -> int:
+        """Messages per batch: ``prefetch``, at most SQS's 10 per receive."""
+        return min(self.prefetch, 10)
+
+
 @dataclass(frozen=True, slots=True)
 class SkippedEntry:
     """An entry the load skipped (no meaning here, or it needs one that has none): its id,
@@ -1576,6 +1630,129 @@ def _port(ctx: _Ctx, raw: Any) -> int | str:
     return int(value) if isinstance(value, str) and value.isdigit() else value
 
 
+#: SQS queue names: 1-80 letters, digits, '-' and '_' (a FIFO queue's ending in ".fifo").
+_SQS_NAME = re.compile(r"[A-Za-z0-9_-]{1,75}(\.fifo)?|[A-Za-z0-9_-]{1,80}")
+#: The payload codecs Wippy names for queue bodies; only JSON fits an SQS body (text).
+_QUEUE_CODECS = ("json/plain", "application/msgpack")
+_AMQP_FIELDS = (
+    "url",
+    "vhost",
+    "connection_name",
+    "auth_mechanism",
+    "heartbeat",
+    "connection_timeout",
+    "reconnect_delay",
+    "reconnect_max_delay",
+    "default_message_ttl",
+    "default_queue_ttl",
+    "default_queue_expiry",
+    "prefetch_count",
+    "frame_size",
+    "channel_max",
+    "tls",
+)
+
+
+def _check_amqp(ctx: _Ctx, values: dict, data: dict) -> None:
+    ctx.problem(
+        "queue.driver.amqp is not provided: there is no AMQP broker on AWS serverless; use "
+        "queue.driver.sqs (or queue.driver.memory, an SQS queue here too) for the queues of "
+        "this driver",
+        "kind",
+    )
+
+
+def _check_queue_driver(ctx: _Ctx, values: dict, data: dict) -> dict[str, Any]:
+    if ctx.kind == "queue.driver.sqs":
+        if values["config"] is None:
+            ctx.problem("missing (required for queue.driver.sqs)", "config")
+        for name in ("endpoint", "disable_message_checksum_validation", "use_fips"):
+            if values[name] is not None:
+                ctx.note(
+                    "accepted, not applied: the queues are the stack's own SQS queues, reached "
+                    "at the Lambda's regional endpoint",
+                    name,
+                )
+        if values["use_dual_stack"] is not None:
+            ctx.note("accepted, not applied: the Lambda reaches SQS over IPv4", "use_dual_stack")
+    return {}
+
+
+def _check_queue(ctx: _Ctx, values: dict, data: dict) -> dict[str, Any]:
+    name = values["queue_name"]
+    if name is not None and not _SQS_NAME.fullmatch(name):
+        ctx.problem(
+            f"invalid SQS queue name '{name}' (1-80 letters, digits, '-' and '_'; a FIFO "
+            "queue's name ends in '.fifo')",
+            "queue_name",
+        )
+    if values["codec"] == "application/msgpack":
+        ctx.problem(
+            "application/msgpack is not supported: an SQS message body is text, so bodies "
+            "are JSON here (codec: json/plain, the default)",
+            "codec",
+        )
+    options = values["driver_options"] or {}
+    extra: dict[str, Any] = {}
+    for driver, bag in options.items():
+        if not isinstance(bag, dict):
+            ctx.problem(f"expected a mapping of {driver} settings", f"driver_options.{driver}")
+            continue
+        if driver == "sqs":
+            for key, value in bag.items():
+                if key != "default_visibility_timeout":
+                    ctx.problem(
+                        "unknown SQS queue option (expected default_visibility_timeout)",
+                        f"driver_options.sqs.{key}",
+                    )
+                elif (
+                    isinstance(value, bool)
+                    or not isinstance(value, int)
+                    or not (0 < value <= 43200)
+                ):
+                    ctx.problem(
+                        f"must be a number of seconds between 1 and 43200, got {value!r}",
+                        f"driver_options.sqs.{key}",
+                    )
+                else:
+                    extra["visibility_timeout"] = value
+        elif driver == "memory":
+            ctx.note(
+                "accepted, not applied: the queue is an SQS queue, which has no length bound",
+                "driver_options.memory",
+            )
+        # Other drivers' sub-bags are dormant, as in Wippy.
+    dead = values["dead_letter"]
+    if dead is not None:
+        extra["dead_letter_queue"] = dead["queue"]
+        extra["max_attempts"] = dead["max_attempts"]
+        if dead["queue"] == ctx.entry_id:
+            ctx.problem("a queue cannot be its own dead-letter queue", "dead_letter.queue")
+        elif dead["queue"] is not None:
+            ctx.soft_ref("dead_letter.queue", dead["queue"], ("queue.queue",))
+    return extra
+
+
+def _check_consumer(ctx: _Ctx, values: dict, data: dict) -> None:
+    if values["auto_ack"] is not None:
+        ctx.note(
+            "accepted, not applied (as by Wippy's SQS driver): a message is deleted when the "
+            "function succeeds and redelivered when it fails",
+            "auto_ack",
+        )
+    for driver, bag in (values["driver_options"] or {}).items():
+        if driver == "sqs" and isinstance(bag, dict) and bag:
+            ctx.note(
+                "accepted, not applied: Lambda's event source mapping long-polls the queue, "
+                "and a batch stays invisible for the queue's visibility timeout",
+                "driver_options.sqs",
+            )
+
+
+def _dead_letter_queue(ctx: _Ctx, raw: Any) -> str:
+    return _ref(ctx, raw)
+
+
 def _r(attr: str, *kinds: str, label: str | None = None) -> tuple[str, tuple[str, ...], str]:
     """A reference field of a kind: the entry attribute, the kinds its targets may have, and
     the field name problems show."""
@@ -1910,10 +2087,76 @@ _KINDS: dict[str, _Kind] = {
         },
         check=_check_mysql,
     ),
+    **{
+        kind: _Kind(
+            QueueDriverEntry,
+            {
+                "config": _Field(_ref, None),
+                "endpoint": _Field(_expect_str, None, keep=False),
+                "message_retention_period": _Field(_int(60, 1209600), 345600),
+                "default_delay_seconds": _Field(_int(0, 900), 0),
+                "disable_message_checksum_validation": _Field(_bool, None, keep=False),
+                "use_fips": _Field(_bool, None, keep=False),
+                "use_dual_stack": _Field(_bool, None, keep=False),
+                "lifecycle": _LIFECYCLE,
+            }
+            if kind == "queue.driver.sqs"
+            else {"lifecycle": _LIFECYCLE},
+            (_r("config", "config.aws"),),
+            _check_queue_driver,
+        )
+        for kind in ("queue.driver.memory", "queue.driver.sqs")
+    },
+    "queue.driver.amqp": _Kind(
+        QueueDriverEntry,
+        {
+            **{name: _Field(_any, None, keep=False) for name in _AMQP_FIELDS},
+            "lifecycle": _LIFECYCLE,
+        },
+        check=_check_amqp,
+    ),
+    "queue.queue": _Kind(
+        QueueEntry,
+        {
+            "driver": _Field(_ref),
+            "queue_name": _Field(_text(), None),
+            "codec": _Field(_choice(*_QUEUE_CODECS), "json/plain"),
+            "driver_options": _Field(_mapping, None, keep=False),
+            "dead_letter": _Field(
+                _settings(
+                    {
+                        "queue": _Field(_dead_letter_queue, None),
+                        "max_attempts": _Field(_int(1, 1000), 5),
+                    }
+                ),
+                None,
+                keep=False,
+            ),
+            "lifecycle": _LIFECYCLE,
+        },
+        (_r("driver", "queue.driver.memory", "queue.driver.sqs", "queue.driver.amqp"),),
+        _check_queue,
+    ),
+    "queue.consumer": _Kind(
+        QueueConsumerEntry,
+        {
+            "queue": _Field(_ref),
+            "func": _Field(_ref),
+            "concurrency": _Field(_int(1, 1000), 1),
+            "prefetch": _Field(_int(1, 10000), 10),
+            "auto_ack": _Field(_bool, None, keep=False),
+            "driver_options": _Field(_mapping, None, keep=False),
+            "lifecycle": _LIFECYCLE,
+        },
+        (_r("queue", "queue.queue"), _r("func", "function.lua")),
+        _check_consumer,
+    ),
 }
 #: Every entry kind the kit understands (honours or accepts); the kinds it skips are in
 #: :mod:`runtime.wippy_kinds`.
 ENTRY_KINDS: tuple[str, ...] = tuple(_KINDS)
+#: The kinds it runs: all of them but those it knows only to refuse with a reason.
+RUN_KINDS: tuple[str, ...] = tuple(k for k in _KINDS if k != "queue.driver.amqp")
 
 
 # -- loading -------------------------------------------------------------------------------------
@@ -2046,14 +2289,14 @@ class _Loader:
         spec = _KINDS.get(kind) if isinstance(kind, str) else None
         skip = skip_reason(kind) if isinstance(kind, str) and spec is None else None
         if kind is None:
-            self.report(rel, label, "kind", f"missing (expected one of: {', '.join(_KINDS)})")
+            self.report(rel, label, "kind", f"missing (expected one of: {', '.join(RUN_KINDS)})")
         elif spec is None and skip is None:
             hint = _did_you_mean(str(kind), [*_KINDS, *WIPPY_KIND_EXAMPLES])
             self.report(
                 rel,
                 label,
                 "kind",
-                f"unknown kind '{kind}'{hint} (the kit runs: {', '.join(_KINDS)}; the other "
+                f"unknown kind '{kind}'{hint} (the kit runs: {', '.join(RUN_KINDS)}; the other "
                 "kinds of Wippy are skipped with a warning)",
             )
         if entry_id is not None:
@@ -2176,6 +2419,7 @@ class _Loader:
                 self.entries[cycle[0]], "imports", "circular import: " + " -> ".join(cycle)
             )
         self._api_cors()
+        self._check_dead_letter_queues()
         servers = [e for e in self.entries.values() if isinstance(e, HttpServiceEntry)]
         for server in servers[1:]:
             self.note(
@@ -2186,6 +2430,32 @@ class _Loader:
                 f"shares the application's one HTTP API with '{servers[0].id}' (API Gateway "
                 "has one URL; their routes must not collide)",
             )
+
+    def _check_dead_letter_queues(self) -> None:
+        """A queue's dead-letter queue is of its type (SQS redrives FIFO to FIFO only) and is
+        no queue's that itself dead-letters (one level, as SQS advises)."""
+        for entry in self.entries.values():
+            if not isinstance(entry, QueueEntry) or entry.dead_letter_queue is None:
+                continue
+            target = self.entries.get(entry.dead_letter_queue)
+            if not isinstance(target, QueueEntry):
+                continue  # reported by the reference check
+            if target.dead_letter_queue is not None:
+                self._problem(
+                    entry,
+                    "dead_letter.queue",
+                    f"'{target.id}' sends its own dead letters to '{target.dead_letter_queue}'; "
+                    "a dead-letter queue must be one that keeps them (one level)",
+                )
+            elif target.fifo != entry.fifo:
+                kinds = ("a FIFO", "a standard")
+                self._problem(
+                    entry,
+                    "dead_letter.queue",
+                    f"'{target.id}' is {kinds[not target.fifo]} queue and '{entry.id}' "
+                    f"{kinds[not entry.fifo]} one: SQS moves dead letters between queues of "
+                    "the same type only",
+                )
 
     def _api_cors(self) -> None:
         """The routers' cors settings as the API's one CORS configuration: every router that

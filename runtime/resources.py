@@ -1,8 +1,10 @@
-"""Where the resource entries of an application live: the store table and the buckets.
+"""Where the resource entries of an application live: the store table, the buckets, the queues.
 
 ``store.*`` entries keep their keys in one DynamoDB table of their own (``UNITS_STORE_TABLE``),
 ``cloudstorage.s3`` entries name a bucket each (``UNITS_BUCKETS``: ``{"ns:name": "bucket"}``).
-The stack sets both (``infra/storage.py``); the harness and ``units dev`` create them in moto.
+``queue.queue`` entries an SQS queue each (``UNITS_QUEUES``: ``{"ns:name": "queue url"}``).
+The stack sets them (``infra/storage.py``, ``infra/app_queues.py``); the harness and
+``units dev`` create them in moto.
 Credentials are never configured here: boto3's default chain (the Lambda's role) signs.
 """
 
@@ -18,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from runtime.aws.clients import LazyClient
+from runtime.message_queues import QUEUES_ENV
 
 #: The DynamoDB table of the store entries (``infra.environment.STORE_TABLE_ENV``).
 STORE_TABLE_ENV = "UNITS_STORE_TABLE"
@@ -55,7 +58,11 @@ class Resources:
 
     store_table: str | None = None
     buckets: dict[str, str] = field(default_factory=dict)
+    #: ``queue.queue`` entry id -> its SQS queue URL, and (locally) -> its DLQ's URL.
+    queues: dict[str, str] = field(default_factory=dict)
+    dead_letter_queues: dict[str, str] = field(default_factory=dict)
     dynamodb: Any = None
+    sqs: Any = None
     environ: Mapping[str, str] = field(default_factory=lambda: os.environ)
     s3_factory: Any = None
     #: The folder every ``fs.directory`` volume lives under (None: a temporary folder made on
@@ -102,8 +109,10 @@ def resources_from_environment() -> Resources:
     return Resources(
         store_table=os.environ.get(STORE_TABLE_ENV) or None,
         buckets=json.loads(os.environ.get(BUCKETS_ENV) or "{}"),
+        queues=json.loads(os.environ.get(QUEUES_ENV) or "{}"),
         dynamodb=LazyClient("dynamodb"),
         fs_root=LAMBDA_FS_ROOT,
+        sqs=LazyClient("sqs"),
     )
 
 
@@ -131,11 +140,13 @@ def create_local_resources(
 
     from runtime import manifest
     from runtime.aws.dynamodb import create_table
+    from runtime.message_queues import create_local_queues
 
     env = {"AWS_REGION": region, **os.environ, **environ}
     dynamodb = boto3.client("dynamodb", region_name=region)
     resources = Resources(
         dynamodb=dynamodb,
+        sqs=boto3.client("sqs", region_name=region),
         environ=env,
         s3_factory=lambda reg, _endpoint: _new_s3(reg or region, None),
         fs_root=fs_root,
@@ -161,4 +172,8 @@ def create_local_resources(
         with contextlib.suppress(s3.exceptions.BucketAlreadyOwnedByYou):
             s3.create_bucket(Bucket=name, **extra)
         resources.buckets[entry.id] = name
+    if registry.of_kind(manifest.QueueEntry):
+        resources.queues, resources.dead_letter_queues = create_local_queues(
+            resources.sqs, registry
+        )
     return resources

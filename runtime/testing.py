@@ -43,10 +43,12 @@ from runtime.clock import ManualClock
 from runtime.engine import Engine, Limits
 from runtime.errors import NOT_FOUND, UnitError
 from runtime.http_api import HttpApi
+from runtime.local_queues import LocalConsumers
 from runtime.processes.context import DirectContext
-from runtime.processes.local import TABLE_NAME, LocalProcesses
+from runtime.processes.local import TABLE_NAME, LocalProcesses, drain_rounds
 from runtime.processes.store import Snapshot
 from runtime.processes.worker import FAULT_POINTS, WorkerStats
+from runtime.queue_consumer import CONSUMER_FAULT_POINTS
 from runtime.resources import create_local_resources
 from runtime.routes import Match
 from runtime.workflows.host import STEP_FAULT_POINTS
@@ -214,6 +216,16 @@ class LocalCloud:
                 engine.workflows = self.workflows.workflows
         self._homes.clear()
         self._homes.update(self._create_remote_functions())
+        self.consumers: LocalConsumers | None = None
+        if self.registry.of_kind(manifest.QueueConsumerEntry):
+            self.consumers = LocalConsumers(
+                self.registry,
+                self.resources,
+                region=REGION,
+                new_engine=self._consumer_engine,
+                fault=self._fault,
+            )
+            self._units.append(self.consumers.close)
         self.engine = self._new_engine(
             remote=LambdaInvoker(self.lambda_client, self._remote_names), processes=system
         )
@@ -236,6 +248,17 @@ class LocalCloud:
             resources=getattr(self, "resources", None),
             **kwargs,
         )
+
+    def _consumer_engine(self, entry: manifest.QueueConsumerEntry) -> Engine:
+        # As the consumer's Lambda: its function runs in process, remote or not (its Lambda
+        # is its home), and the functions it calls run where they would run from any Lambda.
+        engine = self._new_engine(
+            remote=LambdaInvoker(self.lambda_client, self._remote_names),
+            processes=self._system,
+            home_functions=frozenset({entry.func}),
+        )
+        engine.workflows = self.workflows.workflows if self.workflows is not None else None
+        return engine
 
     def _log(self, level: str, message: str, fields: dict[str, Any]) -> None:
         self.logs.append(LogLine(level, message, fields))
@@ -477,8 +500,46 @@ class LocalCloud:
         DirectContext(self._procs().system).send(dest, topic, wire)
 
     def drain(self, max_rounds: int = 10_000) -> int:
-        """Run the process workers over the queues until empty, as the event sources would."""
-        return self._procs().drain(max_rounds)
+        """Run the process workers and the queue consumers over their queues until all are
+        empty, as the event sources would; the number of worker and consumer invocations."""
+        rounds = [u.round for u in (self.processes, self.consumers) if u is not None]
+        if not rounds:
+            raise UnitError(
+                NOT_FOUND, f"{self.app_dir} has no process.host or queue.consumer entries"
+            )
+        return drain_rounds(rounds, max_rounds)
+
+    def publish(self, queue_id: str, data: Any, headers: dict[str, Any] | None = None) -> None:
+        """Publish to a ``queue.queue`` as ``queue.publish`` would (delivered by :meth:`drain`)."""
+        from runtime.message_queues import encode_body, send_request
+
+        entry = self.registry.get(queue_id)
+        if not isinstance(entry, manifest.QueueEntry):
+            raise UnitError(NOT_FOUND, f"'{queue_id}' is not a queue.queue entry")
+        import uuid
+
+        request = send_request(
+            queue_id,
+            self.resources.queues[queue_id],
+            encode_body(codec.loads(codec.dumps(data))),
+            headers or {},
+            fifo=entry.fifo,
+            message_id=str(uuid.uuid4()),
+        )
+        self.resources.sqs.send_message(**request)
+
+    def queue_dead_letters(self, queue_id: str) -> list[Any]:
+        """The values that reached a ``queue.queue``'s dead-letter queue, decoded."""
+        if self.consumers is None:
+            raise UnitError(NOT_FOUND, f"{self.app_dir} has no queue.consumer entries")
+        return self.consumers.dead_letters(queue_id)
+
+    def consumer_stats(self, consumer_id: str) -> dict[str, int]:
+        """How many messages a consumer handled, acked and nacked."""
+        if self.consumers is None or consumer_id not in self.consumers.consumers:
+            raise UnitError(NOT_FOUND, f"no queue.consumer '{consumer_id}'")
+        c = self.consumers.consumers[consumer_id].consumer
+        return {"handled": c.handled, "acked": c.acked, "nacked": c.nacked}
 
     def state(self, pid: str) -> Any:
         """The committed state of ``pid``, decoded."""
@@ -508,6 +569,16 @@ class LocalCloud:
         if point not in FAULT_POINTS:
             raise ValueError(f"unknown fault point {point!r}; expected one of {FAULT_POINTS}")
         self._faults.append(_Fault(point, pid, times))
+
+    def crash_consumer_at(self, point: str, message_id: str | None = None, times: int = 1) -> None:
+        """Kill a queue consumer's Lambda at ``point`` (one of ``CONSUMER_FAULT_POINTS``) while
+        it handles ``message_id`` (any message when None), ``times`` times; the killed batch is
+        redelivered by the next rounds of :meth:`drain`."""
+        if point not in CONSUMER_FAULT_POINTS:
+            raise ValueError(
+                f"unknown fault point {point!r}; expected one of {CONSUMER_FAULT_POINTS}"
+            )
+        self._faults.append(_Fault(point, message_id, times))
 
     def _fault(self, point: str, pid: str) -> bool:
         for fault in self._faults:

@@ -42,7 +42,6 @@ SKIPPED_FAMILIES: dict[str, str] = {
     "exec.": "running commands is not possible on Lambda",
     "network.": "network overlays are not available on Lambda",
     "db.cdc.": "change data capture is not provided by this kit",
-    "queue.": "the queue module is not provided by this kit yet",
 }
 #: The bare ``network`` kind (the base overlay) is one of them too.
 _SKIPPED_NETWORK = "network"
@@ -74,10 +73,6 @@ WIPPY_KIND_EXAMPLES: tuple[str, ...] = (
     "db.sql.mysql",
     "fs.directory",
     "fs.embed",
-    "queue.driver.memory",
-    "queue.driver.sqs",
-    "queue.queue",
-    "queue.consumer",
     "function.lua.bc",
     "library.lua.bc",
     "process.lua.bc",

@@ -268,6 +268,27 @@ entries:
 """
 
 
+QUEUES = """
+version: "1.0"
+namespace: app
+entries:
+  - {name: add, kind: function.lua, source: file://add.lua, method: add, modules: [queue]}
+  - name: slow
+    kind: function.lua
+    source: file://add.lua
+    method: add
+    modules: [queue]
+    deploy: {timeout: "20s", memory: 1024}
+  - {name: mem, kind: queue.driver.memory}
+  - {name: tasks, kind: queue.queue, driver: mem, dead_letter: {max_attempts: 4}}
+  - {name: orders, kind: queue.queue, driver: mem, queue_name: orders.fifo}
+  - {name: spare, kind: queue.queue, driver: mem, dead_letter: {queue: tasks_dlq}}
+  - {name: tasks_dlq, kind: queue.queue, driver: mem}
+  - {name: work, kind: queue.consumer, queue: tasks, func: slow, concurrency: 5, prefetch: 20}
+  - {name: order_work, kind: queue.consumer, queue: orders, func: add}
+"""
+
+
 @pytest.fixture(scope="module")
 def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
     outdir = tmp_path_factory.mktemp("cdk.out")
@@ -276,6 +297,7 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
     jobs = write_app(apps / "jobs", JOBS, {"add.lua": ADD, "job.lua": JOB, "flow.lua": FLOW})
     flows = write_app(apps / "flows", FLOWS, {"add.lua": ADD, "flow.lua": FLOW})
     storage = write_app(apps / "storage", STORAGE, {"add.lua": ADD})
+    queues = write_app(apps / "queues", QUEUES, {"add.lua": ADD})
     app = cdk.App(outdir=str(outdir))
     stacks = {
         "hello": UnitsStack(
@@ -313,6 +335,12 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
             "units-storage",
             registry=load_registry(storage),
             settings=Settings(app_dir=storage, stack_name="units-storage"),
+        ),
+        "queues": UnitsStack(
+            app,
+            "units-queues",
+            registry=load_registry(queues),
+            settings=Settings(app_dir=queues, stack_name="units-queues"),
         ),
         "layout": UnitsStack(
             app,
@@ -484,10 +512,12 @@ def test_environment_names_are_the_runtimes():
     assert environment.WORKFLOW_MACHINES_ENV == bootstrap.WORKFLOW_MACHINES_ENV
     assert environment.ACTIVITY_QUEUES_ENV == bootstrap.ACTIVITY_QUEUES_ENV
     assert environment.WORKFLOW_HOST_ENV == bootstrap.WORKFLOW_HOST_ENV
-    from runtime import resources
+    from runtime import message_queues, resources
 
     assert environment.STORE_TABLE_ENV == resources.STORE_TABLE_ENV
     assert environment.BUCKETS_ENV == resources.BUCKETS_ENV
+    assert environment.APP_QUEUES_ENV == message_queues.QUEUES_ENV
+    assert environment.CONSUMER_ENV == message_queues.CONSUMER_ENV
 
 
 def test_invoke_grants_exactly_the_remote_functions(synth):
@@ -1895,3 +1925,62 @@ def test_sql_password_grants_are_exactly_the_named_secret_and_parameter(synth):
         assert not any(
             a.startswith(("secretsmanager:", "ssm:")) for a in as_list(statement["Action"])
         )
+
+
+def test_queue_entries_become_queues_with_dead_letter_queues_and_alarms(synth):
+    queues = synth.resources("queues", "AWS::SQS::Queue")
+    by_name = {k: q["Properties"] for k, q in queues.items()}
+    tasks = next(
+        p for k, p in by_name.items() if "Queueapptasks" in k and "dlq" not in k and "Dead" not in k
+    )
+    # Six times the slowest consumer's Lambda timeout (20 s), and max_attempts receives.
+    assert tasks["VisibilityTimeout"] == 120
+    assert tasks["RedrivePolicy"]["maxReceiveCount"] == 4
+    assert tasks["SqsManagedSseEnabled"] is True
+    orders = next(p for p in by_name.values() if p.get("QueueName") == "orders.fifo")
+    assert orders["FifoQueue"] is True and orders["VisibilityTimeout"] == 180  # 6 x 30 s
+    spare = next(p for k, p in by_name.items() if "Queueappspare" in k)
+    assert "Queueapptasksdlq" in json.dumps(spare["RedrivePolicy"])
+    # Own DLQs for tasks, orders (FIFO) and tasks_dlq; spare uses tasks_dlq.
+    dlqs = [k for k in queues if "DeadLetters" in k]
+    assert len(dlqs) == 3
+    alarms = [
+        a
+        for a in synth.resources("queues", "AWS::CloudWatch::Alarm").values()
+        if "dead-letter queue" in a["Properties"].get("AlarmDescription", "")
+    ]
+    assert len(alarms) == 3
+
+
+def test_queue_consumers_are_lambdas_with_event_sources_and_least_privilege(synth):
+    consumers = by_handler(synth, "queues", "handlers.queue_consumer.handler")
+    assert len(consumers) == 2
+    slow = next(
+        c for c in consumers if c["Environment"]["Variables"]["UNITS_QUEUE_CONSUMER"] == "app:work"
+    )
+    assert (slow["MemorySize"], slow["Timeout"]) == (1024, 20)
+    assert slow["Environment"]["Variables"]["UNITS_HOME_FUNCTIONS"] == "app:slow"
+    mappings = [
+        m["Properties"]
+        for m in synth.resources("queues", "AWS::Lambda::EventSourceMapping").values()
+    ]
+    assert len(mappings) == 2
+    work = next(m for m in mappings if m["BatchSize"] == 10)
+    assert work["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert sorted(m["ScalingConfig"]["MaximumConcurrency"] for m in mappings) == [2, 5]
+    for fn in lambdas(synth, "queues").values():
+        assert "UNITS_QUEUES" in fn["Environment"]["Variables"]
+    # Receive/delete only for the consumers, each on its own queue; send for every runner.
+    receivers: dict[str, list[str]] = {}
+    senders: set[str] = set()
+    for role, statement in statements(synth, "queues"):
+        actions = as_list(statement["Action"])
+        resources = " ".join(render(r) for r in as_list(statement["Resource"]))
+        if "sqs:ReceiveMessage" in actions:
+            assert "sqs:DeleteMessage" in actions
+            receivers.setdefault(role, []).append(resources)
+        if "sqs:SendMessage" in actions:
+            senders.add(role)
+    assert len(receivers) == 2
+    assert all(len(r) == 1 and "DeadLetters" not in r[0] for r in receivers.values())
+    assert len(senders) == 3  # the function Lambda and the two consumers

@@ -325,8 +325,9 @@ F = "- {name: f, kind: function.lua, source: file://f.lua}\n"
             "workflow.lua, process.host, workflow.host, temporal.worker, temporal.client, "
             "process.service, http.service, http.router, http.endpoint, store.memory, "
             "store.kv.raft, store.kv.crdt, config.aws, cloudstorage.s3, fs.directory, "
-            "db.sql.sqlite, db.sql.postgres, db.sql.mysql; the other kinds of "
-            "Wippy are skipped with a warning)",
+            "db.sql.sqlite, db.sql.postgres, db.sql.mysql, queue.driver.memory, "
+            "queue.driver.sqs, queue.queue, queue.consumer; the other kinds of Wippy are "
+            "skipped with a warning)",
             id="unknown-kind",
         ),
         pytest.param(

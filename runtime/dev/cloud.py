@@ -10,7 +10,7 @@ What it adds to the harness:
 - a function Lambda name (``FunctionLambdaName``) whose invokes, through moto, run in the API's
   engine;
 - one round of each event source (:meth:`DevCloud.pump_process_host`,
-  :meth:`DevCloud.pump_activities`) for the pump threads;
+  :meth:`DevCloud.pump_activities`, :meth:`DevCloud.pump_queue_consumer`) for the pump threads;
 - :meth:`DevCloud.reload`: new engines and hosts over the same resources, state and runs;
 - log lines into a :class:`~runtime.dev.logs.LogHub`, and the last step error of each run.
 """
@@ -44,6 +44,7 @@ FUNCTION_LAMBDA = "units-functions"
 _UNIT_ATTRIBUTES = (
     "registry",
     "processes",
+    "consumers",
     "workflows",
     "_system",
     "engine",
@@ -242,6 +243,12 @@ class DevCloud(LocalCloud):
         moved = host.delays.poll(handler, WorkerCrash)
         got = host.queue.poll(handler, WorkerCrash)
         return moved.received > 0 or got.received > 0
+
+    def pump_queue_consumer(self, consumer_id: str) -> bool:
+        """One batch of a ``queue.consumer``'s queue; True when anything was received."""
+        if self.consumers is None:  # a reload removed every consumer
+            return False
+        return self.consumers.poll(consumer_id).received > 0
 
     def pump_activities(self, host_id: str) -> bool:
         """One round of a workflow host's activity queue; True when anything ran."""

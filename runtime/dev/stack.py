@@ -148,14 +148,16 @@ class DevStack:
 
     # -- pumps ----------------------------------------------------------------------------------
     def _sync_pumps(self) -> None:
-        """One pump per process host and per workflow host's activity queue (new hosts after a
-        reload get theirs; a removed host's pump idles)."""
+        """One pump per process host, per workflow host's activity queue and per queue consumer
+        (new ones after a reload get theirs; a removed one's pump idles)."""
         cloud = self.cloud
         wanted: dict[str, Any] = {}
         for host in cloud.registry.of_kind(manifest.ProcessHostEntry):
             wanted[f"process:{host.id}"] = lambda h=host.id: cloud.pump_process_host(h)
         for host in cloud.registry.of_kind(manifest.WorkflowHostEntry):
             wanted[f"activities:{host.id}"] = lambda h=host.id: cloud.pump_activities(h)
+        for consumer in cloud.registry.of_kind(manifest.QueueConsumerEntry):
+            wanted[f"queue:{consumer.id}"] = lambda c=consumer.id: cloud.pump_queue_consumer(c)
         for name, round_ in wanted.items():
             if name not in self._pumps:
                 pump = Pump(name, round_, gate=self.gate, bell=self.bell, on_error=self._pump_error)

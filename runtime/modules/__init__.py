@@ -30,6 +30,7 @@ MODULE_NAMES: frozenset[str] = frozenset(
         "fs",
         "events",
         "sql",
+        "queue",
     }
 )
 #: Globals, as in Wippy: in every entry's environment, ``require`` of one hands out the global.

@@ -23,6 +23,7 @@ from runtime.modules import (
     logger_module,
     payload_module,
     process_module,
+    queue_module,
     sql_module,
     store_module,
     time_module,
@@ -63,4 +64,5 @@ BUILDERS: dict[str, Builder] = {
     "fs": fs_module.build,
     "events": events_module.build,
     "sql": sql_module.build,
+    "queue": queue_module.build,
 }

@@ -13,6 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from runtime.message_queues import lambda_attributes
+
 Handler = Callable[[dict[str, Any]], dict[str, Any]]
 
 
@@ -23,7 +25,7 @@ def lambda_record(message: dict[str, Any], queue_arn: str, region: str) -> dict[
         "receiptHandle": message["ReceiptHandle"],
         "body": message["Body"],
         "attributes": dict(message.get("Attributes") or {}),
-        "messageAttributes": {},
+        "messageAttributes": lambda_attributes(message.get("MessageAttributes") or {}),
         "md5OfBody": message.get("MD5OfBody", ""),
         "eventSource": "aws:sqs",
         "eventSourceARN": queue_arn,
@@ -71,6 +73,7 @@ class QueuePoller:
             VisibilityTimeout=self.visibility_timeout,
             AttributeNames=["All"],
             MessageSystemAttributeNames=["All"],
+            MessageAttributeNames=["All"],
         )
         messages = reply.get("Messages") or []
         if not messages:

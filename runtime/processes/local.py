@@ -80,6 +80,27 @@ class DrainError(RuntimeError):
     """The queues did not empty within the round limit (something keeps sending)."""
 
 
+def drain_rounds(rounds: list[Any], max_rounds: int) -> int:
+    """Run every ``round()`` (-> (invocations, progressed)) until two rounds in a row move
+    nothing; the invocations in all. Two, because moto hands a message that was made visible
+    again only from the second receive on.
+
+    Raises:
+        DrainError: still busy after ``max_rounds``.
+    """
+    invocations, idle = 0, 0
+    for _ in range(max_rounds):
+        progressed = False
+        for round_ in rounds:
+            count, moved = round_()
+            invocations += count
+            progressed = progressed or moved
+        idle = 0 if progressed else idle + 1
+        if idle >= 2:
+            return invocations
+    raise DrainError(f"queues still busy after {max_rounds} rounds")
+
+
 class LocalProcesses:
     """Creates the resources and runs the workers of every ``process.host`` of an app."""
 
@@ -176,23 +197,21 @@ class LocalProcesses:
         Delayed messages that are not due stay where they are (``advance_time`` makes them due).
         A worker killed by a fault hook is a crashed Lambda: its batch comes back next round.
         """
-        invocations, idle = 0, 0
-        for _ in range(max_rounds):
-            progressed = False
-            for host in self.hosts.values():
-                moved = host.delays.poll(lambda_handler_for(host.worker.handle), WorkerCrash)
-                invocations += 1 if moved.received else 0
-                progressed = progressed or moved.deleted > 0
-                got = host.queue.poll(lambda_handler_for(host.worker.handle), WorkerCrash)
-                if got.received:
-                    invocations += 1
-                    progressed = True
-            # Two idle rounds, because moto hands a message that was made visible again only
-            # from the second receive on.
-            idle = 0 if progressed else idle + 1
-            if idle >= 2:
-                return invocations
-        raise DrainError(f"queues still busy after {max_rounds} rounds")
+        return drain_rounds([self.round], max_rounds)
+
+    def round(self) -> tuple[int, bool]:
+        """One poll of every host's delay queue and mailbox: (worker invocations, whether
+        anything moved)."""
+        invocations, progressed = 0, False
+        for host in self.hosts.values():
+            moved = host.delays.poll(lambda_handler_for(host.worker.handle), WorkerCrash)
+            invocations += 1 if moved.received else 0
+            progressed = progressed or moved.deleted > 0
+            got = host.queue.poll(lambda_handler_for(host.worker.handle), WorkerCrash)
+            if got.received:
+                invocations += 1
+                progressed = True
+        return invocations, progressed
 
     def dead_letters(self, host_id: str) -> list[str]:
         """The bodies in a host's DLQ (read without consuming: they become visible again)."""
