@@ -78,6 +78,7 @@ from tests.conftest import EXAMPLES, ROOT, MakeApp, write_app  # noqa: E402
 
 HELLO = EXAMPLES / "hello"
 CHAT = EXAMPLES / "chat"
+INTEGRATIONS = EXAMPLES / "integrations"
 HERE_PYTHON = f"{sys.version_info.major}.{sys.version_info.minor}"
 
 SHOP = """
@@ -341,6 +342,12 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
             "units-queues",
             registry=load_registry(queues),
             settings=Settings(app_dir=queues, stack_name="units-queues"),
+        ),
+        "integrations": UnitsStack(
+            app,
+            "units-integrations",
+            registry=load_registry(INTEGRATIONS),
+            settings=Settings(app_dir=INTEGRATIONS, stack_name="units-integrations"),
         ),
         "layout": UnitsStack(
             app,
@@ -1984,3 +1991,16 @@ def test_queue_consumers_are_lambdas_with_event_sources_and_least_privilege(synt
     assert len(receivers) == 2
     assert all(len(r) == 1 and "DeadLetters" not in r[0] for r in receivers.values())
     assert len(senders) == 3  # the function Lambda and the two consumers
+
+
+def test_the_integrations_example_synthesizes_to_its_outside_resources(synth):
+    """examples/integrations: a bucket, the store's table, the queue with its DLQ and its
+    consumer's Lambda and event source; the HTTP API; nothing else needed by hand."""
+    kinds = Counter(r["Type"] for r in synth.json["integrations"]["Resources"].values())
+    assert kinds["AWS::S3::Bucket"] >= 1
+    assert kinds["AWS::SQS::Queue"] == 2  # the queue and its dead-letter queue
+    assert kinds["AWS::Lambda::EventSourceMapping"] == 1  # the consumer
+    assert kinds["AWS::DynamoDB::Table"] >= 1  # the store's
+    assert kinds["AWS::ApiGatewayV2::Api"] == 1
+    consumers = by_handler(synth, "integrations", "handlers.queue_consumer.handler")
+    assert len(consumers) == 1

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import threading
 from pathlib import Path
 from typing import Any
@@ -61,7 +62,9 @@ class DevCloud(LocalCloud):
     _warn_on_load = False  # DevStack puts the load's warning in the stack's log
 
     def __init__(self, app_dir: str | Path, hub: LogHub, *, host: str = "127.0.0.1") -> None:
-        super().__init__(app_dir, clock=WallClock())  # type: ignore[arg-type]
+        # The shell's environment, as a deployment's: UNITS_ENV_<NAME> overrides, ${env:NAME} in
+        # resource entries, UNITS_HTTP_CLIENT_PRIVATE_IP (the env module shows only the first).
+        super().__init__(app_dir, clock=WallClock(), environ=dict(os.environ))  # type: ignore[arg-type]
         self.hub = hub
         self.server_host = host
         self.endpoint_url = ""
