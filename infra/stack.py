@@ -237,6 +237,7 @@ class UnitsStack(Stack):
             self._process_outputs(self.processes)
         if self.workflows is not None:
             self._workflow_outputs(self.workflows)
+        self._storage_outputs()
         if self.queues is not None:
             queues = self.queues
             CfnOutput(
@@ -258,6 +259,31 @@ class UnitsStack(Stack):
                     {k: c.function.function_name for k, c in queues.consumers.items()}
                 ),
                 description="JSON map of queue.consumer entry ids to their Lambda names",
+            )
+
+    def _storage_outputs(self) -> None:
+        # `units resources` lists a store's keys from its partition of this table and a
+        # bucket's objects by its name.
+        storage = self.storage
+        if storage.table is not None:
+            CfnOutput(
+                self,
+                "StoreTableName",
+                value=storage.table.table_name,
+                description="The DynamoDB table of the store entries' keys",
+            )
+            CfnOutput(
+                self,
+                "Stores",
+                value=json.dumps(storage.partitions, sort_keys=True),
+                description="JSON map of store entry ids to their partition in StoreTableName",
+            )
+        if storage.buckets:
+            CfnOutput(
+                self,
+                "Buckets",
+                value=self._by_host({k: b.bucket_name for k, b in storage.buckets.items()}),
+                description="JSON map of cloudstorage.s3 entry ids to their S3 bucket names",
             )
 
     def _by_host(self, values: dict[str, str]) -> str:

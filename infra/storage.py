@@ -71,6 +71,8 @@ class Storage(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, registry: manifest.Registry) -> None:
         super().__init__(scope, construct_id)
         self.table: dynamodb.Table | None = None
+        #: Store entry id -> the partition of ``table`` its keys live in.
+        self.partitions = {e.id: e.partition for e in registry.of_kind(manifest.StoreEntry)}
         if registry.of_kind(manifest.StoreEntry):
             self.table = dynamodb.Table(
                 self,

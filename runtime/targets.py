@@ -66,7 +66,12 @@ class Target:
         extra: dict[str, Any] = {}
         if self.endpoint_url:
             # A dev stack that stopped should be reported at once, not after AWS-grade retries.
-            fail_fast = Config(connect_timeout=5, retries={"max_attempts": 2, "mode": "standard"})
+            fail_fast = Config(
+                connect_timeout=5,
+                retries={"max_attempts": 2, "mode": "standard"},
+                # moto's server answers S3 at its own address, not at <bucket>.<host>.
+                s3={"addressing_style": "path"} if service == "s3" else None,
+            )
             extra = {"endpoint_url": self.endpoint_url, "config": fail_fast, **_DEV_CREDENTIALS}
         return boto3.client(service, region_name=self.region, **extra)
 

@@ -357,6 +357,16 @@ class LocalCloud:
             out["WorkflowActivityQueues"] = json.dumps(self.workflows.queues.queues, sort_keys=True)
             dead = {h: host.dlq_url for h, host in self.workflows.hosts.items()}
             out["WorkflowActivityDeadLetterQueues"] = json.dumps(dead, sort_keys=True)
+        resources = self.resources
+        if resources.store_table:
+            out["StoreTableName"] = resources.store_table
+            partitions = {e.id: e.partition for e in self.registry.of_kind(manifest.StoreEntry)}
+            out["Stores"] = json.dumps(partitions, sort_keys=True)
+        if resources.buckets:
+            out["Buckets"] = json.dumps(resources.buckets, sort_keys=True)
+        if resources.queues:
+            out["Queues"] = json.dumps(resources.queues, sort_keys=True)
+            out["QueueDeadLetterQueues"] = json.dumps(resources.dead_letter_queues, sort_keys=True)
         return out
 
     # -- functions ----------------------------------------------------------------------

@@ -2004,3 +2004,21 @@ def test_the_integrations_example_synthesizes_to_its_outside_resources(synth):
     assert kinds["AWS::ApiGatewayV2::Api"] == 1
     consumers = by_handler(synth, "integrations", "handlers.queue_consumer.handler")
     assert len(consumers) == 1
+
+
+def test_the_integrations_example_names_its_resources_in_outputs(synth):
+    """The outputs `units resources` reads a deployed stack's stores, buckets and queues by."""
+    outputs = synth.json["integrations"]["Outputs"]
+    storage = synth.stacks["integrations"].storage
+    assert outputs["StoreTableName"]["Value"] == {
+        "Ref": logical_id(synth, "integrations", storage.table)
+    }
+    assert json.loads(outputs["Stores"]["Value"]) == {"app:cache": "m#app:cache"}
+    bucket = storage.buckets["app:files"]
+    assert json.loads(render(outputs["Buckets"]["Value"])) == {
+        "app:files": f"<{logical_id(synth, 'integrations', bucket)}>"
+    }
+    assert json.loads(render(outputs["Queues"]["Value"])).keys() == {"app:quotes"}
+    assert json.loads(render(outputs["QueueDeadLetterQueues"]["Value"])).keys() == {"app:quotes"}
+    assert "StoreTableName" not in synth.json["hello"]["Outputs"]
+    assert "Buckets" not in synth.json["hello"]["Outputs"]

@@ -6,6 +6,8 @@
 - ``units workflow start|describe|history|signal|cancel|terminate|list``: workflow runs
   (:mod:`runtime.cli.workflows`).
 - ``units logs``: log lines (:mod:`runtime.cli.logs`).
+- ``units resources``: stores' keys, buckets' objects, queues' depths
+  (:mod:`runtime.cli.resources`).
 
 The stack commands go to the dev stack (``--dev URL``, ``$UNITS_DEV_URL``, default
 ``http://127.0.0.1:8787``) or to a deployed stack (``--stack NAME [--region R]``); they print
@@ -21,7 +23,7 @@ from collections.abc import Callable
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from runtime.cli import dev, functions, logs, processes, workflows
+from runtime.cli import dev, functions, logs, processes, resources, workflows
 from runtime.cli.common import EXIT_ERROR, EXIT_OK, EXIT_USAGE, CliError, fail, report
 from runtime.cli.connection import Connection
 from runtime.errors import UnitError
@@ -53,6 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     processes.add_parsers(sub, target_options)
     workflows.add_parsers(sub, target_options)
     logs.add_parser(sub, target_options)
+    resources.add_parser(sub, target_options)
     return parser
 
 

@@ -22,6 +22,7 @@ from runtime.inspection import Inspector
 from runtime.processes.mailboxes import Mailboxes
 from runtime.processes.store import ActorStore
 from runtime.processes.system import ProcessSystem
+from runtime.resource_views import ResourceViews
 from runtime.targets import Target, dev_request
 from runtime.workflows.client import Workflows
 from runtime.workflows.driver import Driver
@@ -88,6 +89,22 @@ class Connection:
             delay_queues=self.target.host_map("ProcessDelayQueues"),
             dead_letter_queues=self.target.host_map("ProcessDeadLetterQueues"),
             machines=self.machines,
+        )
+
+    @cached_property
+    def resource_views(self) -> ResourceViews:
+        """The stores, buckets and queues the target's outputs name (none when it has none)."""
+        t = self.target
+        stores, buckets, queues = t.host_map("Stores"), t.host_map("Buckets"), t.host_map("Queues")
+        return ResourceViews(
+            dynamodb=self.client("dynamodb") if stores else None,
+            s3=self.client("s3") if buckets else None,
+            sqs=self.client("sqs") if queues else None,
+            store_table=t.outputs.get("StoreTableName") or None,
+            stores=stores,
+            buckets=buckets,
+            queues=queues,
+            dead_letter_queues=t.host_map("QueueDeadLetterQueues"),
         )
 
     def driver(self) -> Driver:
