@@ -77,22 +77,35 @@ def build(engine: Engine, unit: EntryRuntime) -> Any:
         if engine.current_replay() is not None:
             raise UnitError(INVALID, IN_WORKFLOW)
 
+    # The registry and the engine's databases live as long as the engine, so an entry's
+    # database is resolved once (keyed by the Lua string the handle carries).
+    resolved: dict[Any, SqliteDatabase | PgDatabase] = {}
+
     def database(entry_id: str) -> SqliteDatabase | PgDatabase:
         entry = registry.find(entry_id)
         if not isinstance(entry, manifest.SqlEntry):
             raise UnitError(INTERNAL, f"sql: '{entry_id}' is not a database")
         return engine.sql_databases().get(entry)
 
+    def database_of(raw_id: Any) -> SqliteDatabase | PgDatabase:
+        db = resolved.get(raw_id)
+        if db is None:
+            db = database(lua_text(raw_id))
+            if type(raw_id) is bytes:
+                resolved[raw_id] = db
+        return db
+
     def params_of(args: tuple[Any, ...]) -> list[Any]:
         # Flat (kind, value) pairs from the Lua side: kind false for a plain value.
         out = []
         for i in range(0, len(args), 2):
             kind, value = args[i], args[i + 1]
-            where = f"params[{i // 2 + 1}]"
-            if kind:
-                out.append(bind_value(Typed(kind.decode(), value), where))
+            if kind is False and type(value) in _PLAIN:
+                out.append(value)  # what bind_value gives back for these as they are
+            elif kind:
+                out.append(bind_value(Typed(kind.decode(), value), f"params[{i // 2 + 1}]"))
             else:
-                out.append(bind_value(value, where))
+                out.append(bind_value(value, f"params[{i // 2 + 1}]"))
         return out
 
     def rows_table(result: tuple[list[str], list[tuple[Any, ...]]]) -> Any:
@@ -138,7 +151,7 @@ def build(engine: Engine, unit: EntryRuntime) -> Any:
             if tx is None or not tx.active:
                 raise UnitError(INVALID, "sql: transaction is not active")
             return tx.db, tx
-        return database(lua_text(raw_id)), None
+        return database_of(raw_id), None
 
     def run(
         db: SqliteDatabase | PgDatabase,
@@ -170,7 +183,7 @@ def build(engine: Engine, unit: EntryRuntime) -> Any:
             raise UnitError(NOT_FOUND, f"sql.get: no database entry '{entry_id}'{why}")
         if not isinstance(entry, manifest.SqlEntry):
             raise UnitError(INVALID, f"sql.get: '{entry_id}' is a {entry.kind}, not a database")
-        return entry.id.encode(), database(entry.id).kind.encode()
+        return entry.id.encode(), database_of(entry.id.encode()).kind.encode()
 
     def query(raw_id: Any, tx_id: int, raw_sql: bytes, *args: Any) -> Any:
         db, tx = target(raw_id, tx_id)
@@ -216,7 +229,7 @@ def build(engine: Engine, unit: EntryRuntime) -> Any:
     def begin(raw_id: Any, raw_isolation: Any, read_only: Any) -> Any:
         refuse_in_workflow()
         entry_id = lua_text(raw_id)
-        db = database(entry_id)
+        db = database_of(raw_id)
         isolation = lua_text(raw_isolation) if raw_isolation is not None else "default"
         if isolation not in ISOLATION_LEVELS:
             raise UnitError(
@@ -314,7 +327,7 @@ def build(engine: Engine, unit: EntryRuntime) -> Any:
 
     def stats(raw_id: Any) -> Any:
         refuse_in_workflow()
-        stats = database(lua_text(raw_id)).stats()
+        stats = database_of(raw_id).stats()
         return table_from({k.encode(): v for k, v in stats.items()}), None
 
     host = state.table(
@@ -331,6 +344,10 @@ def build(engine: Engine, unit: EntryRuntime) -> Any:
         stats=fallible(stats),
     )
     return state.lua.execute(_LUA, host, state.kit, name="=[kit]sql")
+
+
+#: Parameter types the driver binds as Lua hands them over (a Lua string is bytes: decoded).
+_PLAIN = frozenset((int, float, bool, type(None)))
 
 
 def _lua_plain(value: Any) -> Any:
