@@ -108,9 +108,35 @@ def build(engine: Engine, unit: EntryRuntime) -> Any:
                 out.append(bind_value(value, f"params[{i // 2 + 1}]"))
         return out
 
-    def rows_table(result: tuple[list[str], list[tuple[Any, ...]]]) -> Any:
+    def rows_table(result: tuple[list[str], list[tuple[Any, ...]]]) -> tuple[Any, ...]:
+        """The Lua return values of a query: a small result of plain values as ``ncols,
+        nrows, names..., values...`` (row by row), which ``rows`` in sql.lua makes into the
+        row tables (cheaper than converting a list of dicts); any other as ``table, nil``."""
         names, rows = result
         keys = [n.encode() for n in names]
+        ncols = len(keys)
+        if ncols * len(rows) <= _INLINE_VALUES:
+            flat: list[Any] = [ncols, len(rows), *keys]
+            append = flat.append
+            for row in rows:
+                if len(row) != ncols:
+                    break
+                for value in row:
+                    kind = type(value)
+                    if kind is str:
+                        append(value.encode())
+                    elif kind in _SCALARS:
+                        append(value)
+                    else:
+                        value = _lua_plain(result_value(value))
+                        if type(value) is list:
+                            break  # an array column: a nested table, made by table_from
+                        append(value)
+                else:
+                    continue
+                break
+            else:
+                return tuple(flat)
         out = []
         for row in rows:
             record = {}
@@ -125,7 +151,7 @@ def build(engine: Engine, unit: EntryRuntime) -> Any:
                     value = result_value(value)
                     record[key] = _lua_plain(value)
             out.append(record)
-        return table_from(out, recursive=True)
+        return table_from(out, recursive=True), None
 
     def exec_table(result: tuple[int, int]) -> Any:
         return table_from({b"last_insert_id": result[0], b"rows_affected": result[1]})
@@ -136,7 +162,8 @@ def build(engine: Engine, unit: EntryRuntime) -> Any:
                 if isinstance(exc, UnitError):
                     return None, state.error_value(exc)
                 return None, state.error_value(UnitError(INTERNAL, f"sql: {exc}"))
-            return finish(value), None
+            out = finish(value)
+            return out if type(out) is tuple else (out, None)
 
         return submit(engine, IoJob(run, done)), True
 
@@ -163,7 +190,7 @@ def build(engine: Engine, unit: EntryRuntime) -> Any:
     ) -> Any:
         if isinstance(db, SqliteDatabase):
             if kind == "query":
-                return rows_table(db.query(sql, params, tx)), None
+                return rows_table(db.query(sql, params, tx))
             return exec_table(db.execute(sql, params, tx)), None
         runner = PgDatabase.run_query if kind == "query" else PgDatabase.run_execute
         finish = rows_table if kind == "query" else exec_table
@@ -348,6 +375,10 @@ def build(engine: Engine, unit: EntryRuntime) -> Any:
 
 #: Parameter types the driver binds as Lua hands them over (a Lua string is bytes: decoded).
 _PLAIN = frozenset((int, float, bool, type(None)))
+#: Column value types that go to Lua as they are (None: NULL, an absent field).
+_SCALARS = frozenset((int, float, bytes, bool, type(None)))
+#: Results of at most this many values go back as multiple return values (see rows_table).
+_INLINE_VALUES = 512
 
 
 def _lua_plain(value: Any) -> Any:
