@@ -165,6 +165,15 @@ def build(engine: Engine, unit: EntryRuntime) -> Any:
             out = finish(value)
             return out if type(out) is tuple else (out, None)
 
+        scheduler = engine.scheduler
+        if scheduler is not None and scheduler.alone():
+            # Nothing else could go on meanwhile: no I/O thread hop (most of a local
+            # PostgreSQL query's time). An error is made into values as the hop's is.
+            try:
+                value = run()
+            except Exception as exc:
+                return done(None, exc)
+            return done(value, None)
         return submit(engine, IoJob(run, done)), True
 
     def fallible(fn: Any) -> Any:
