@@ -8,9 +8,10 @@ the engine.
   takes microseconds, less than handing it to an I/O thread would cost.
 - **PostgreSQL** keeps idle connections per entry (at most ``pool.max_open`` open, 0: no
   limit); a query borrows one for its duration, a transaction for its lifetime. Calls run on
-  the engine's I/O threads. The password is the entry's ``password`` (``${env:NAME}``
-  expanded from the Lambda's environment), or read once per container from Secrets Manager
-  (``password_secret``) or SSM Parameter Store (``password_parameter``).
+  the engine's I/O threads (on the scheduler's when nothing else of the call could run).
+  The password is the entry's ``password`` (``${env:NAME}`` expanded from the Lambda's
+  environment), or read once per container from Secrets Manager (``password_secret``) or
+  SSM Parameter Store (``password_parameter``).
 
 Parameters are always bound by the driver, never interpolated: SQLite binds ``?``; for
 PostgreSQL Wippy's ``$1, $2`` placeholders are sent as server-side parameters (psycopg's

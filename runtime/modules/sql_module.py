@@ -14,8 +14,10 @@ back when the invocation ends, its connection given back.
 
 SQLite calls run on the scheduler's thread (microseconds, less than a thread hand-off);
 PostgreSQL calls on the engine's I/O threads (``kit.await("io")``), so other coroutines go
-on meanwhile. In a workflow the database is an effect and is refused: a function (an
-activity) must do it.
+on meanwhile, or on the scheduler's thread when nothing else in the invocation could go on
+(``Scheduler.alone``: the hand-off was most of a local query's time).
+In a workflow the database is an effect and is refused: a function (an activity) must do
+it.
 """
 
 from __future__ import annotations
