@@ -342,6 +342,13 @@ class Scheduler:
         heapq.heappush(self._timers, timer)
         return timer
 
+    def alone(self) -> bool:
+        """Whether nothing else in this invocation can run or come due while the running task
+        waits: no other task ready, no I/O in flight, no timer pending. A blocking call made
+        on the scheduler's thread then is, for the invocation, the same as one made on an I/O
+        thread and awaited (and saves the hand-off)."""
+        return not self._ready and not self._io and self._next_timer() is None
+
     def add_io(self, fut: concurrent.futures.Future[Any], callback: Callable[[Any], None]) -> None:
         """Call ``callback(fut)`` from the scheduler's thread once ``fut`` completes."""
         self._io[fut] = callback

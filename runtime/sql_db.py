@@ -8,9 +8,10 @@ the engine.
   takes microseconds, less than handing it to an I/O thread would cost.
 - **PostgreSQL** keeps idle connections per entry (at most ``pool.max_open`` open, 0: no
   limit); a query borrows one for its duration, a transaction for its lifetime. Calls run on
-  the engine's I/O threads. The password is the entry's ``password`` (``${env:NAME}``
-  expanded from the Lambda's environment), or read once per container from Secrets Manager
-  (``password_secret``) or SSM Parameter Store (``password_parameter``).
+  the engine's I/O threads (on the scheduler's when nothing else of the call could run).
+  The password is the entry's ``password`` (``${env:NAME}`` expanded from the Lambda's
+  environment), or read once per container from Secrets Manager (``password_secret``) or
+  SSM Parameter Store (``password_parameter``).
 
 Parameters are always bound by the driver, never interpolated: SQLite binds ``?``; for
 PostgreSQL Wippy's ``$1, $2`` placeholders are sent as server-side parameters (psycopg's
@@ -25,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import decimal
+import functools
 import json
 import re
 import sqlite3
@@ -321,9 +323,35 @@ def pg_placeholders(sql: str, params: Sequence[Any]) -> tuple[str, list[Any]]:
         UnitError: INVALID when a ``$n`` names a parameter that was not given, or a given one
             is never used (PostgreSQL refuses both).
     """
-    out: list[str] = []
+    query, numbers = _pg_template(sql)
+    count = len(params)
     args: list[Any] = []
-    used: set[int] = set()
+    for n in numbers:
+        if n < 1 or n > count:
+            raise UnitError(
+                INVALID,
+                f"sql: the query uses ${n} but {count} parameter"
+                f"{'' if count == 1 else 's'} were given",
+            )
+        args.append(params[n - 1])
+    used = set(numbers)
+    if len(used) != count:
+        missing = sorted(set(range(1, count + 1)) - used)
+        raise UnitError(
+            INVALID,
+            f"sql: {count} parameters were given but the query does not use "
+            + ", ".join(f"${n}" for n in missing)
+            + " (PostgreSQL placeholders are $1, $2, ...)",
+        )
+    return query, args
+
+
+@functools.lru_cache(maxsize=256)
+def _pg_template(sql: str) -> tuple[str, tuple[int, ...]]:
+    """``sql`` tokenized once (a function runs the same few statements over and over): its
+    text with ``%s`` markers and ``%`` escaped, and the ``$n`` numbers in marker order."""
+    out: list[str] = []
+    numbers: list[int] = []
     pos = 0
     while True:
         match = _PG_TOKENS.search(sql, pos)
@@ -343,30 +371,14 @@ def pg_placeholders(sql: str, params: Sequence[Any]) -> tuple[str, list[Any]]:
             pos = end
             continue
         if kind == "param":
-            n = int(match.group("n"))
-            if n < 1 or n > len(params):
-                raise UnitError(
-                    INVALID,
-                    f"sql: the query uses ${n} but {len(params)} parameter"
-                    f"{'' if len(params) == 1 else 's'} were given",
-                )
-            used.add(n)
-            args.append(params[n - 1])
+            numbers.append(int(match.group("n")))
             out.append("%s")
         elif kind == "pct":
             out.append("%%")
         else:
             out.append(match.group(0).replace("%", "%%"))
         pos = match.end()
-    if len(used) != len(params):
-        missing = sorted(set(range(1, len(params) + 1)) - used)
-        raise UnitError(
-            INVALID,
-            f"sql: {len(params)} parameters were given but the query does not use "
-            + ", ".join(f"${n}" for n in missing)
-            + " (PostgreSQL placeholders are $1, $2, ...)",
-        )
-    return "".join(out), args
+    return "".join(out), tuple(numbers)
 
 
 def pg_dsn(entry: manifest.SqlEntry, environ: Mapping[str, str], password: str | None) -> str:
@@ -551,9 +563,10 @@ class PgDatabase:
         query, args = pg_placeholders(sql, params)
         try:
             cur = conn.execute(query, args, prepare=prepare or None)
-            if cur.description is None:
+            description = cur.description  # built anew on each read
+            if description is None:
                 return [], []
-            return [d.name for d in cur.description], cur.fetchall()
+            return [d.name for d in description], cur.fetchall()
         except psycopg.Error as exc:
             raise pg_error("sql query", exc) from None
 

@@ -311,6 +311,22 @@ def test_execute_and_query_bind_parameters(engine: Engine, db: str) -> None:
     assert out["rows"] == [{"name": "alice", "n": 3}, {"name": "o'brien; DROP TABLE acct", "n": 4}]
 
 
+def test_small_and_large_results_have_the_same_rows(engine: Engine, db: str) -> None:
+    # A small result crosses as multiple values, a large one as a table: rows alike.
+    series = (
+        "WITH RECURSIVE s(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM s WHERE x < {n}) "
+        "SELECT x, NULL AS gone, 'v' || x AS x2 FROM s"
+        if db == "app:lite"
+        else "SELECT x, NULL AS gone, 'v' || x AS x2 FROM generate_series(1, {n}) x"
+    )
+    for n in (2, 400):
+        rows = call(engine, "query", db, series.format(n=n), [])["rows"]
+        assert rows == [{"x": i, "x2": f"v{i}"} for i in range(1, n + 1)]
+    # A repeated column name: the last non-NULL value is the field's, a NULL leaves it.
+    rows = call(engine, "query", db, "SELECT 1 AS a, NULL AS a, 2 AS b, 3 AS b", [])["rows"]
+    assert rows == [{"a": 1, "b": 3}]
+
+
 def test_sqlite_types_and_typed_parameters(engine: Engine) -> None:
     call(engine, "script", "app:lite", SQLITE_SCHEMA)
     out = call(engine, "typed", "app:lite")

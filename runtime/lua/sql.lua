@@ -16,6 +16,25 @@ local function finish(value, flag)
   return value, flag
 end
 
+-- A query's answer: `ncols, nrows, names..., values...` (a small result, row by row; a
+-- NULL is nil, so the field is absent) made into row tables here, or `rows, nil`,
+-- `nil, err`, `ticket, true` (awaited, then read again).
+local function rows(a, b, ...)
+  if b == true then return rows(await("io", a)) end
+  if type(a) ~= "number" then return a, b end
+  local v, out, k = { ... }, {}, a
+  for r = 1, b do
+    local rec = {}
+    for c = 1, a do
+      local x = v[k + c]
+      if x ~= nil then rec[v[c]] = x end
+    end
+    k = k + a
+    out[r] = rec
+  end
+  return out
+end
+
 -- Typed parameters (sql.as.*, sql.NULL): opaque values, known by this weak table.
 local typed = setmetatable({}, { __mode = "k" })
 local typed_mt = { __metatable = "sql.Value" }
@@ -67,7 +86,7 @@ end
 local function run(fn, id, tx, sql, params)
   local flat, n = flatten(params)
   if flat == nil then return invalid(n) end
-  return finish(fn(id, tx, sql, unpack(flat, 1, n)))
+  return (fn == host.query and rows or finish)(fn(id, tx, sql, unpack(flat, 1, n)))
 end
 
 -- Statements ---------------------------------------------------------------------------
@@ -83,7 +102,7 @@ local function stmt_call(kind)
     if h.closed then return invalid("statement is closed") end
     local flat, n = flatten(params)
     if flat == nil then return invalid(n) end
-    return finish(host.stmt_run(h.id, kind, unpack(flat, 1, n)))
+    return (kind == "query" and rows or finish)(host.stmt_run(h.id, kind, unpack(flat, 1, n)))
   end
 end
 stmt_methods.query = stmt_call("query")

@@ -14,8 +14,10 @@ back when the invocation ends, its connection given back.
 
 SQLite calls run on the scheduler's thread (microseconds, less than a thread hand-off);
 PostgreSQL calls on the engine's I/O threads (``kit.await("io")``), so other coroutines go
-on meanwhile. In a workflow the database is an effect and is refused: a function (an
-activity) must do it.
+on meanwhile, or on the scheduler's thread when nothing else in the invocation could go on
+(``Scheduler.alone``: the hand-off was most of a local query's time).
+In a workflow the database is an effect and is refused: a function (an activity) must do
+it.
 """
 
 from __future__ import annotations
@@ -77,27 +79,66 @@ def build(engine: Engine, unit: EntryRuntime) -> Any:
         if engine.current_replay() is not None:
             raise UnitError(INVALID, IN_WORKFLOW)
 
+    # The registry and the engine's databases live as long as the engine, so an entry's
+    # database is resolved once (keyed by the Lua string the handle carries).
+    resolved: dict[Any, SqliteDatabase | PgDatabase] = {}
+
     def database(entry_id: str) -> SqliteDatabase | PgDatabase:
         entry = registry.find(entry_id)
         if not isinstance(entry, manifest.SqlEntry):
             raise UnitError(INTERNAL, f"sql: '{entry_id}' is not a database")
         return engine.sql_databases().get(entry)
 
+    def database_of(raw_id: Any) -> SqliteDatabase | PgDatabase:
+        db = resolved.get(raw_id)
+        if db is None:
+            db = database(lua_text(raw_id))
+            if type(raw_id) is bytes:
+                resolved[raw_id] = db
+        return db
+
     def params_of(args: tuple[Any, ...]) -> list[Any]:
         # Flat (kind, value) pairs from the Lua side: kind false for a plain value.
         out = []
         for i in range(0, len(args), 2):
             kind, value = args[i], args[i + 1]
-            where = f"params[{i // 2 + 1}]"
-            if kind:
-                out.append(bind_value(Typed(kind.decode(), value), where))
+            if kind is False and type(value) in _PLAIN:
+                out.append(value)  # what bind_value gives back for these as they are
+            elif kind:
+                out.append(bind_value(Typed(kind.decode(), value), f"params[{i // 2 + 1}]"))
             else:
-                out.append(bind_value(value, where))
+                out.append(bind_value(value, f"params[{i // 2 + 1}]"))
         return out
 
-    def rows_table(result: tuple[list[str], list[tuple[Any, ...]]]) -> Any:
+    def rows_table(result: tuple[list[str], list[tuple[Any, ...]]]) -> tuple[Any, ...]:
+        """The Lua return values of a query: a small result of plain values as ``ncols,
+        nrows, names..., values...`` (row by row), which ``rows`` in sql.lua makes into the
+        row tables (cheaper than converting a list of dicts); any other as ``table, nil``."""
         names, rows = result
         keys = [n.encode() for n in names]
+        ncols = len(keys)
+        if ncols * len(rows) <= _INLINE_VALUES:
+            flat: list[Any] = [ncols, len(rows), *keys]
+            append = flat.append
+            for row in rows:
+                if len(row) != ncols:
+                    break
+                for value in row:
+                    kind = type(value)
+                    if kind is str:
+                        append(value.encode())
+                    elif kind in _SCALARS:
+                        append(value)
+                    else:
+                        value = _lua_plain(result_value(value))
+                        if type(value) is list:
+                            break  # an array column: a nested table, made by table_from
+                        append(value)
+                else:
+                    continue
+                break
+            else:
+                return tuple(flat)
         out = []
         for row in rows:
             record = {}
@@ -112,7 +153,7 @@ def build(engine: Engine, unit: EntryRuntime) -> Any:
                     value = result_value(value)
                     record[key] = _lua_plain(value)
             out.append(record)
-        return table_from(out, recursive=True)
+        return table_from(out, recursive=True), None
 
     def exec_table(result: tuple[int, int]) -> Any:
         return table_from({b"last_insert_id": result[0], b"rows_affected": result[1]})
@@ -123,8 +164,18 @@ def build(engine: Engine, unit: EntryRuntime) -> Any:
                 if isinstance(exc, UnitError):
                     return None, state.error_value(exc)
                 return None, state.error_value(UnitError(INTERNAL, f"sql: {exc}"))
-            return finish(value), None
+            out = finish(value)
+            return out if type(out) is tuple else (out, None)
 
+        scheduler = engine.scheduler
+        if scheduler is not None and scheduler.alone():
+            # Nothing else could go on meanwhile: no I/O thread hop (most of a local
+            # PostgreSQL query's time). An error is made into values as the hop's is.
+            try:
+                value = run()
+            except Exception as exc:
+                return done(None, exc)
+            return done(value, None)
         return submit(engine, IoJob(run, done)), True
 
     def fallible(fn: Any) -> Any:
@@ -138,7 +189,7 @@ def build(engine: Engine, unit: EntryRuntime) -> Any:
             if tx is None or not tx.active:
                 raise UnitError(INVALID, "sql: transaction is not active")
             return tx.db, tx
-        return database(lua_text(raw_id)), None
+        return database_of(raw_id), None
 
     def run(
         db: SqliteDatabase | PgDatabase,
@@ -150,7 +201,7 @@ def build(engine: Engine, unit: EntryRuntime) -> Any:
     ) -> Any:
         if isinstance(db, SqliteDatabase):
             if kind == "query":
-                return rows_table(db.query(sql, params, tx)), None
+                return rows_table(db.query(sql, params, tx))
             return exec_table(db.execute(sql, params, tx)), None
         runner = PgDatabase.run_query if kind == "query" else PgDatabase.run_execute
         finish = rows_table if kind == "query" else exec_table
@@ -170,7 +221,7 @@ def build(engine: Engine, unit: EntryRuntime) -> Any:
             raise UnitError(NOT_FOUND, f"sql.get: no database entry '{entry_id}'{why}")
         if not isinstance(entry, manifest.SqlEntry):
             raise UnitError(INVALID, f"sql.get: '{entry_id}' is a {entry.kind}, not a database")
-        return entry.id.encode(), database(entry.id).kind.encode()
+        return entry.id.encode(), database_of(entry.id.encode()).kind.encode()
 
     def query(raw_id: Any, tx_id: int, raw_sql: bytes, *args: Any) -> Any:
         db, tx = target(raw_id, tx_id)
@@ -216,7 +267,7 @@ def build(engine: Engine, unit: EntryRuntime) -> Any:
     def begin(raw_id: Any, raw_isolation: Any, read_only: Any) -> Any:
         refuse_in_workflow()
         entry_id = lua_text(raw_id)
-        db = database(entry_id)
+        db = database_of(raw_id)
         isolation = lua_text(raw_isolation) if raw_isolation is not None else "default"
         if isolation not in ISOLATION_LEVELS:
             raise UnitError(
@@ -314,7 +365,7 @@ def build(engine: Engine, unit: EntryRuntime) -> Any:
 
     def stats(raw_id: Any) -> Any:
         refuse_in_workflow()
-        stats = database(lua_text(raw_id)).stats()
+        stats = database_of(raw_id).stats()
         return table_from({k.encode(): v for k, v in stats.items()}), None
 
     host = state.table(
@@ -331,6 +382,14 @@ def build(engine: Engine, unit: EntryRuntime) -> Any:
         stats=fallible(stats),
     )
     return state.lua.execute(_LUA, host, state.kit, name="=[kit]sql")
+
+
+#: Parameter types the driver binds as Lua hands them over (a Lua string is bytes: decoded).
+_PLAIN = frozenset((int, float, bool, type(None)))
+#: Column value types that go to Lua as they are (None: NULL, an absent field).
+_SCALARS = frozenset((int, float, bytes, bool, type(None)))
+#: Results of at most this many values go back as multiple return values (see rows_table).
+_INLINE_VALUES = 512
 
 
 def _lua_plain(value: Any) -> Any:
