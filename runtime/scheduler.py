@@ -336,6 +336,15 @@ class Scheduler:
             callback = self._io.pop(fut)
             callback(fut)
 
+    def alone(self, until: float) -> bool:
+        """Whether nothing but the running task can make progress before clock time ``until``:
+        no task is ready, no I/O is in flight and no timer is due earlier. An operation may then
+        block this thread instead of parking the task: no other task waits on it."""
+        if self._ready or self._io:
+            return False
+        next_timer = self._next_timer()
+        return next_timer is None or next_timer >= until
+
     def add_timer(self, delay: float, action: Callable[[], None]) -> _Timer:
         """Call ``action`` once ``delay`` seconds of clock time have passed."""
         timer = _Timer(self.clock.now() + max(0.0, delay), next(self._timer_seq), action)
