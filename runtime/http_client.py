@@ -19,6 +19,7 @@ never used, and nothing of the Lambda's environment is sent. Bodies are never lo
 from __future__ import annotations
 
 import contextlib
+import functools
 import ipaddress
 import os
 import socket
@@ -35,6 +36,7 @@ import urllib3
 from urllib3 import exceptions as u3
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.util import parse_url
 from urllib3.util.ssl_ import create_urllib3_context
 
 from runtime.errors import INTERNAL, INVALID, PERMISSION_DENIED
@@ -110,12 +112,21 @@ class Reply:
     url: str
 
 
+@functools.lru_cache(maxsize=1024)
 def canonical_header(name: str) -> str:
     """Go's ``textproto.CanonicalMIMEHeaderKey``: ``content-type`` -> ``Content-Type``; a name
     with a byte that is not a token character stays as it is."""
     if not name or any(c in " \t\r\n:" or ord(c) > 126 or ord(c) < 33 for c in name):
         return name
     return "-".join(part[:1].upper() + part[1:].lower() for part in name.split("-"))
+
+
+@functools.lru_cache(maxsize=256)
+def _origin(url: str) -> tuple[str | None, int | None, str | None]:
+    """``(host, port, scheme)`` of ``url`` as urllib3's ``connection_from_url`` reads them
+    (parsed once per URL: a keep-alive client asks for the same URLs over and over)."""
+    u = parse_url(url)
+    return u.host, u.port, u.scheme
 
 
 def _set_cookies(values: list[str]) -> dict[str, str]:
@@ -472,7 +483,10 @@ class HttpClient:
             remaining = deadline - time.monotonic()
             if remaining <= 0 or cancel.is_set():
                 raise TimeoutError
-            conn = self.pool.connection_from_url(url, pool_kwargs=pool_kwargs)
+            host_name, port, scheme = _origin(url)
+            conn = self.pool.connection_from_host(
+                host_name, port=port, scheme=scheme, pool_kwargs=pool_kwargs
+            )
             resp = conn.urlopen(
                 method,
                 url,

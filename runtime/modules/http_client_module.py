@@ -342,25 +342,27 @@ def install_ops(engine: Engine, scheduler: Scheduler) -> None:
     def flat() -> Any:
         return _flat(engine)
 
+    table_from = state.lua.table_from
+
     def response(reply: Reply) -> Any:
-        out = state.table(
-            status_code=reply.status, url=reply.url.encode(), body_size=len(reply.body)
-        )
+        # One table_from per table (the codec's way, see runtime/codec.py): no Lua call per
+        # field. New tables have no metatable, so this is what a rawset per field would make.
+        fields: dict[bytes, Any] = {
+            b"status_code": reply.status,
+            b"url": reply.url.encode(),
+            b"body_size": len(reply.body),
+        }
         if reply.body:
-            state.set(out, b"body", reply.body)
+            fields[b"body"] = reply.body
         if reply.headers:
-            state.set(
-                out,
-                b"headers",
-                state.table(
-                    **{k: v.encode("latin-1", "replace") for k, v in reply.headers.items()}
-                ),
+            fields[b"headers"] = table_from(
+                {k.encode(): v.encode("latin-1", "replace") for k, v in reply.headers.items()}
             )
         if reply.cookies:
-            state.set(
-                out, b"cookies", state.table(**{k: v.encode() for k, v in reply.cookies.items()})
+            fields[b"cookies"] = table_from(
+                {k.encode(): v.encode() for k, v in reply.cookies.items()}
             )
-        return out
+        return table_from(fields)
 
     def bound(spec: RequestSpec) -> str:
         """Bound ``spec.timeout`` by the call's deadline; which of the two bounds it."""
