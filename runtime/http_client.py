@@ -22,6 +22,7 @@ import contextlib
 import functools
 import ipaddress
 import os
+import re
 import socket
 import ssl
 import tempfile
@@ -57,6 +58,8 @@ _CREDENTIAL_HOSTS = frozenset(
 )
 _SENSITIVE = frozenset({"authorization", "www-authenticate", "cookie", "cookie2"})
 _TLS_CACHE = 32
+#: A space or a control character (below 0x20), which Go's URL parser refuses.
+_SPACE_OR_CONTROL = re.compile("[\x00-\x20]")
 
 
 class HttpFailure(Exception):
@@ -173,7 +176,7 @@ def check_url(url: str) -> str | None:
         return f"invalid URL {url!r}: unsupported protocol scheme {scheme!r} (http or https)"
     if not parts.hostname:
         return f"invalid URL {url!r}: no host"
-    if any(c in url for c in " \r\n\t") or any(ord(c) < 32 for c in url):
+    if _SPACE_OR_CONTROL.search(url):
         return f"invalid URL {url!r}: a control character or space in the URL"
     return None
 
@@ -538,16 +541,16 @@ class HttpClient:
         ok = False
         try:
             declared = resp.headers.get("Content-Length")
-            if (
-                declared
-                and declared.isdigit()
-                and int(declared) > cap
-                and not (decoded and resp.headers.get("Content-Encoding"))
-            ):
+            length = int(declared) if declared and declared.isdigit() else None
+            as_sent = not (decoded and resp.headers.get("Content-Encoding"))
+            if length is not None and length > cap and as_sent:
                 raise too_large
             chunks, size = [], 0
+            # A declared body within one chunk is read in one call: what the loop below would
+            # read as its first chunk, without asking again for the end.
+            single = length is not None and length <= _CHUNK and as_sent
             while True:
-                chunk = resp.read1(_CHUNK)
+                chunk = resp.read() if single else resp.read1(_CHUNK)
                 if not chunk:
                     break
                 size += len(chunk)
@@ -556,6 +559,8 @@ class HttpClient:
                 chunks.append(chunk)
                 if cancel.is_set() or time.monotonic() > deadline:
                     raise TimeoutError
+                if single:
+                    break
             ok = True
         finally:
             if not ok:
