@@ -62,6 +62,10 @@ _TLS_CACHE = 32
 _SPACE_OR_CONTROL = re.compile("[\x00-\x20]")
 
 
+#: The ``cancel`` of a request nobody can give up on (made on its caller's thread): never set.
+_NEVER = threading.Event()
+
+
 class HttpFailure(Exception):
     """A request that did not produce a response: ``kind`` and ``message`` as Wippy gives them
     (network failures and timeouts are Internal and retryable)."""
@@ -426,7 +430,7 @@ class HttpClient:
         url = with_query(spec.url, spec.query) if spec.query else spec.url
         op = f'{spec.method[:1].upper()}{spec.method[1:].lower()} "{url}"'
         if cancel is None:
-            cancel = threading.Event()
+            cancel = _NEVER
         watch = self.watchdog.start(deadline) if watched else None
         try:
             reply = self._perform(spec, url, deadline, cancel)
