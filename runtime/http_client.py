@@ -19,8 +19,10 @@ never used, and nothing of the Lambda's environment is sent. Bodies are never lo
 from __future__ import annotations
 
 import contextlib
+import functools
 import ipaddress
 import os
+import re
 import socket
 import ssl
 import tempfile
@@ -35,6 +37,7 @@ import urllib3
 from urllib3 import exceptions as u3
 from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
+from urllib3.util import parse_url
 from urllib3.util.ssl_ import create_urllib3_context
 
 from runtime.errors import INTERNAL, INVALID, PERMISSION_DENIED
@@ -55,6 +58,12 @@ _CREDENTIAL_HOSTS = frozenset(
 )
 _SENSITIVE = frozenset({"authorization", "www-authenticate", "cookie", "cookie2"})
 _TLS_CACHE = 32
+#: A space or a control character (below 0x20), which Go's URL parser refuses.
+_SPACE_OR_CONTROL = re.compile("[\x00-\x20]")
+
+
+#: The ``cancel`` of a request nobody can give up on (made on its caller's thread): never set.
+_NEVER = threading.Event()
 
 
 class HttpFailure(Exception):
@@ -110,12 +119,21 @@ class Reply:
     url: str
 
 
+@functools.lru_cache(maxsize=1024)
 def canonical_header(name: str) -> str:
     """Go's ``textproto.CanonicalMIMEHeaderKey``: ``content-type`` -> ``Content-Type``; a name
     with a byte that is not a token character stays as it is."""
     if not name or any(c in " \t\r\n:" or ord(c) > 126 or ord(c) < 33 for c in name):
         return name
     return "-".join(part[:1].upper() + part[1:].lower() for part in name.split("-"))
+
+
+@functools.lru_cache(maxsize=256)
+def _origin(url: str) -> tuple[str | None, int | None, str | None]:
+    """``(host, port, scheme)`` of ``url`` as urllib3's ``connection_from_url`` reads them
+    (parsed once per URL: a keep-alive client asks for the same URLs over and over)."""
+    u = parse_url(url)
+    return u.host, u.port, u.scheme
 
 
 def _set_cookies(values: list[str]) -> dict[str, str]:
@@ -162,7 +180,7 @@ def check_url(url: str) -> str | None:
         return f"invalid URL {url!r}: unsupported protocol scheme {scheme!r} (http or https)"
     if not parts.hostname:
         return f"invalid URL {url!r}: no host"
-    if any(c in url for c in " \r\n\t") or any(ord(c) < 32 for c in url):
+    if _SPACE_OR_CONTROL.search(url):
         return f"invalid URL {url!r}: a control character or space in the URL"
     return None
 
@@ -226,11 +244,89 @@ class AddressPolicy:
             )
 
 
-def _guarded_classes(policy: AddressPolicy) -> dict[str, type]:
-    """Pool classes whose new connections check the address they reached."""
+class _Watch:
+    """One request watched by :class:`_Watchdog`: the connection it is using, once it has one."""
+
+    __slots__ = ("conn", "deadline", "expired")
+
+    def __init__(self, deadline: float) -> None:
+        self.deadline, self.conn, self.expired = deadline, None, False
+
+
+class _Watchdog:
+    """Holds requests made on a caller's own thread to their deadline: once it passes, the
+    socket of the request's connection is shut down, which ends any read blocked on it (a
+    server trickling bytes slower than the socket timeout cannot stretch the request). Made on
+    an I/O thread, a request needs none of this: the scheduler's timer gives up on it.
+
+    One thread per client, started on first use; it wakes only when a watched deadline that
+    is earlier than its next wake-up arrives, so watching costs a lock, not a thread switch.
+    """
+
+    def __init__(self) -> None:
+        self._cond = threading.Condition(threading.Lock())
+        self._active: set[_Watch] = set()
+        self._wake_at = float("inf")
+        self._thread: threading.Thread | None = None
+        self._closed = False
+        self.local = threading.local()
+
+    def start(self, deadline: float) -> _Watch:
+        watch = _Watch(deadline)
+        with self._cond:
+            self._active.add(watch)
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="http-client-watchdog", daemon=True
+                )
+                self._thread.start()
+            elif deadline < self._wake_at:
+                self._cond.notify()
+        self.local.watch = watch
+        return watch
+
+    def stop(self, watch: _Watch) -> None:
+        self.local.watch = None
+        with self._cond:
+            self._active.discard(watch)
+            watch.conn = None
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify()
+
+    def _run(self) -> None:
+        with self._cond:
+            while not self._closed:
+                now = time.monotonic()
+                for watch in [w for w in self._active if w.deadline <= now]:
+                    self._active.discard(watch)
+                    watch.expired = True
+                    sock = getattr(watch.conn, "sock", None)
+                    if sock is not None:
+                        # The plain socket's shutdown, also under TLS: it wakes a blocked read.
+                        with contextlib.suppress(OSError):
+                            socket.socket.shutdown(sock, socket.SHUT_RDWR)
+                self._wake_at = min((w.deadline for w in self._active), default=float("inf"))
+                wait = self._wake_at - now if self._active else None
+                self._cond.wait(wait)
+
+
+def _guarded_classes(policy: AddressPolicy, watchdog: _Watchdog) -> dict[str, type]:
+    """Pool classes whose new connections check the address they reached (and tell the
+    watchdog which connection a watched request uses)."""
 
     def guarded(base: type) -> type:
         class Guarded(base):  # type: ignore[misc, valid-type]
+            def request(self, *args: Any, **kwargs: Any) -> Any:
+                watch = getattr(watchdog.local, "watch", None)
+                if watch is not None:
+                    watch.conn = self
+                    if watch.expired:
+                        raise TimeoutError
+                return super().request(*args, **kwargs)
+
             def _new_conn(self) -> socket.socket:
                 sock = super()._new_conn()
                 try:
@@ -257,12 +353,16 @@ class HttpClient:
         self._default_tls = create_urllib3_context()
         self._default_tls.load_default_certs()
         self.pool = urllib3.PoolManager(num_pools=32, maxsize=10, ssl_context=self._default_tls)
-        self.pool.pool_classes_by_scheme = _guarded_classes(self.policy)  # type: ignore[assignment]
+        self.watchdog = _Watchdog()
+        self.pool.pool_classes_by_scheme = _guarded_classes(  # type: ignore[assignment]
+            self.policy, self.watchdog
+        )
         self._tls: OrderedDict[TlsOptions, ssl.SSLContext] = OrderedDict()
         self._lock = threading.Lock()
 
     def close(self) -> None:
-        """Close every pooled connection."""
+        """Close every pooled connection (and stop the watchdog)."""
+        self.watchdog.close()
         self.pool.clear()
 
     def tls_context(self, tls: TlsOptions) -> ssl.SSLContext:
@@ -310,18 +410,34 @@ class HttpClient:
         return ctx
 
     # -- one request ------------------------------------------------------------------------
-    def perform(self, spec: RequestSpec, deadline: float, cancel: threading.Event) -> Reply:
+    def perform(
+        self,
+        spec: RequestSpec,
+        deadline: float,
+        cancel: threading.Event | None = None,
+        *,
+        watched: bool = False,
+    ) -> Reply:
         """Make the request, following redirects, and read its body whole.
 
         ``deadline`` is on ``time.monotonic()``; ``cancel`` is set when the caller gave up.
+        ``watched`` (a request made on the caller's own thread, nothing to give up on it): the
+        watchdog ends the request at ``deadline`` even if the server keeps trickling bytes.
 
         Raises:
             HttpFailure: the request did not produce a response.
         """
         url = with_query(spec.url, spec.query) if spec.query else spec.url
         op = f'{spec.method[:1].upper()}{spec.method[1:].lower()} "{url}"'
+        if cancel is None:
+            cancel = _NEVER
+        watch = self.watchdog.start(deadline) if watched else None
         try:
-            return self._perform(spec, url, deadline, cancel)
+            reply = self._perform(spec, url, deadline, cancel)
+            if watch is not None and watch.expired:
+                # The shut socket read as the end of the response: what came is not all of it.
+                raise TimeoutError
+            return reply
         except HttpFailure as exc:
             if exc.kind == INTERNAL:
                 exc.message = f"{op}: {exc.message}"
@@ -332,6 +448,9 @@ class HttpClient:
             raise HttpFailure(
                 INTERNAL, f"{op}: {_reason(exc, spec, deadline)}", retryable=True
             ) from None
+        finally:
+            if watch is not None:
+                self.watchdog.stop(watch)
 
     def _perform(
         self, spec: RequestSpec, url: str, deadline: float, cancel: threading.Event
@@ -371,7 +490,10 @@ class HttpClient:
             remaining = deadline - time.monotonic()
             if remaining <= 0 or cancel.is_set():
                 raise TimeoutError
-            conn = self.pool.connection_from_url(url, pool_kwargs=pool_kwargs)
+            host_name, port, scheme = _origin(url)
+            conn = self.pool.connection_from_host(
+                host_name, port=port, scheme=scheme, pool_kwargs=pool_kwargs
+            )
             resp = conn.urlopen(
                 method,
                 url,
@@ -423,16 +545,16 @@ class HttpClient:
         ok = False
         try:
             declared = resp.headers.get("Content-Length")
-            if (
-                declared
-                and declared.isdigit()
-                and int(declared) > cap
-                and not (decoded and resp.headers.get("Content-Encoding"))
-            ):
+            length = int(declared) if declared and declared.isdigit() else None
+            as_sent = not (decoded and resp.headers.get("Content-Encoding"))
+            if length is not None and length > cap and as_sent:
                 raise too_large
             chunks, size = [], 0
+            # A declared body within one chunk is read in one call: what the loop below would
+            # read as its first chunk, without asking again for the end.
+            single = length is not None and length <= _CHUNK and as_sent
             while True:
-                chunk = resp.read1(_CHUNK)
+                chunk = resp.read() if single else resp.read1(_CHUNK)
                 if not chunk:
                     break
                 size += len(chunk)
@@ -441,6 +563,8 @@ class HttpClient:
                 chunks.append(chunk)
                 if cancel.is_set() or time.monotonic() > deadline:
                     raise TimeoutError
+                if single:
+                    break
             ok = True
         finally:
             if not ok:

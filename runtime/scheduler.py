@@ -342,12 +342,15 @@ class Scheduler:
         heapq.heappush(self._timers, timer)
         return timer
 
-    def alone(self) -> bool:
-        """Whether nothing else in this invocation can run or come due while the running task
-        waits: no other task ready, no I/O in flight, no timer pending. A blocking call made
-        on the scheduler's thread then is, for the invocation, the same as one made on an I/O
-        thread and awaited (and saves the hand-off)."""
-        return not self._ready and not self._io and self._next_timer() is None
+    def alone(self, until: float | None = None) -> bool:
+        """Whether nothing but the running task can make progress before clock time ``until``
+        (None: at all): no task is ready, no I/O is in flight and no timer is due earlier. A
+        blocking call made on the scheduler's thread then is, for the invocation, the same as
+        one made on an I/O thread and awaited (and saves the hand-off)."""
+        if self._ready or self._io:
+            return False
+        next_timer = self._next_timer()
+        return next_timer is None or (until is not None and next_timer >= until)
 
     def add_io(self, fut: concurrent.futures.Future[Any], callback: Callable[[Any], None]) -> None:
         """Call ``callback(fut)`` from the scheduler's thread once ``fut`` completes."""

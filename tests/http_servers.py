@@ -87,6 +87,15 @@ class Handler(BaseHTTPRequestHandler):
         elif path == "/stall":
             self.signals.release.wait(10)
             self._send(200, b"late")
+        elif path == "/trickle":
+            # A header line that never ends, a byte at a time, each well inside any socket
+            # timeout: only a deadline on the whole request ends it.
+            self.wfile.write(b"HTTP/1.1 200 OK\r\nX-Slow: ")
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                while not self.signals.release.wait(0.02):
+                    self.wfile.write(b"x")
+                    self.wfile.flush()
+            self.close_connection = True
         elif path == "/wait-for-ping":
             ok = self.signals.pinged.wait(10)
             self._send(200, b"pinged" if ok else b"never pinged")

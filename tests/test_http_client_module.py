@@ -275,6 +275,63 @@ def test_other_tasks_run_while_a_request_waits(make_app, server):
         c.engine.close()
 
 
+def test_a_timer_due_first_keeps_the_request_off_the_callers_thread(make_app, server):
+    base, _ = server
+    # The spawned coroutine sleeps, then pings: a request made on the caller's thread (no
+    # other task ready, no I/O in flight) would keep its timer from firing until /wait-for-ping
+    # gave up; with the timer due before the request's deadline, the request goes to the pool.
+    c = Client(
+        make_app,
+        {
+            "g.lua": """
+        local http_client = require("http_client")
+        local time = require("time")
+        return { handler = function(base)
+          local done = channel.new(1)
+          coroutine.spawn(function()
+            time.sleep("20ms")
+            local r = http_client.get(base .. "/ping")
+            done:send(r.body)
+          end)
+          local r, err = http_client.get(base .. "/wait-for-ping", { timeout = "5s" })
+          return { first = r and r.body or err:message(), pong = done:receive() }
+        end }
+    """
+        },
+        LOCAL,
+    )
+    try:
+        assert c.call("g", base) == {"first": "pinged", "pong": "pong"}
+    finally:
+        c.engine.close()
+
+
+def test_a_lone_request_is_made_on_the_callers_thread(client, server):
+    base, _ = server
+    submitted: list[Any] = []
+    pool = client.engine.io_pool()
+    real_submit = pool.submit
+    pool.submit = lambda *a, **k: submitted.append(a) or real_submit(*a, **k)  # type: ignore[method-assign]
+    try:
+        assert client.call("f", "get", base + "/hello")["body"] == "hello"
+    finally:
+        pool.submit = real_submit  # type: ignore[method-assign]
+    assert submitted == []
+
+
+def test_a_trickling_server_cannot_stretch_a_request_past_its_timeout(client, server):
+    base, _ = server
+    for options in ({"timeout": 0.2}, None):
+        timeout = None if options else 0.2
+        r = client.call("f", "get", base + "/trickle", options, timeout=timeout)
+        bound = "the request's timeout" if options else "the call's deadline"
+        assert r["err"] == {
+            "kind": "Internal",
+            "retryable": True,
+            "message": f'Get "{base}/trickle": timeout: no response within 0.2s ({bound})',
+        }
+
+
 def test_request_batch_runs_concurrently_and_reports_per_request(make_app, server):
     base, _ = server
     c = Client(

@@ -2,9 +2,11 @@
 -- task to the scheduler ("http_client" / "http_client_batch", runtime/modules/
 -- http_client_module.py), which makes it on an I/O thread while the invocation's other tasks
 -- run. Workflow code is refused here: a request is an effect a replay would repeat.
--- Loaded with (await, current_task, new_error, encode_uri, decode_uri); returns the module.
+-- A request is made without a yield when its task is the only one that could run meanwhile
+-- (`direct`, see the module). Loaded with (await, direct, current_task, new_error, encode_uri,
+-- decode_uri); returns the module.
 
-local await, current_task, new_error, encode_uri, decode_uri = ...
+local await, direct, current_task, new_error, encode_uri, decode_uri = ...
 
 local function refused(name)
   return nil, new_error("Invalid", "http_client." .. name .. ": not allowed in workflow code "
@@ -17,10 +19,17 @@ local function in_workflow()
   return task ~= nil and task.durable == true
 end
 
+local function request(name, verb, url, options)
+  local made, response, err = direct(name, verb, url, options)
+  if made then return response, err end
+  if made == false then return await("http_client_wait") end
+  return await("http_client", name, verb, url, options)
+end
+
 local function method(verb, name)
   return function(url, options)
     if in_workflow() then return refused(name) end
-    return await("http_client", name, verb, url, options)
+    return request(name, verb, url, options)
   end
 end
 
@@ -35,7 +44,7 @@ local M = {
 
 function M.request(verb, url, options)
   if in_workflow() then return refused("request") end
-  return await("http_client", "request", verb, url, options)
+  return request("request", verb, url, options)
 end
 
 function M.request_batch(requests)

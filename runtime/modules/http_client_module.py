@@ -6,7 +6,9 @@ err`` for a malformed batch); ``encode_uri`` / ``decode_uri`` are Go's query esc
 
 A request yields its task: the scheduler operation here checks the options, hands the request
 to the engine's I/O pool (:class:`runtime.http_client.HttpClient`, one keep-alive pool per
-engine) and wakes the task when it lands, so the invocation's other tasks run meanwhile. It is
+engine) and wakes the task when it lands, so the invocation's other tasks run meanwhile; when
+no other task could run before the request's deadline, ``direct`` makes it on the caller's
+thread without a yield (nothing can be kept waiting, and the pool hop is saved). It is
 bounded by the request's ``timeout`` (30 s by default) and by the call's own deadline,
 whichever comes first. Workflow code is refused (``runtime/lua/http_client.lua``).
 
@@ -77,6 +79,8 @@ end
 """
 
 Settle = Callable[[Any, Any], None]
+#: Where :func:`install_ops` leaves its scheduler's synchronous request entry point.
+DIRECT = "http_client.direct"
 
 
 class _Invalid(UnitError):
@@ -109,9 +113,17 @@ def build(engine: Engine, unit: EntryRuntime) -> Any:
             return None, state.new_error(INVALID, f'invalid URL escape "{escape}"', retryable=False)
         return unquote_to_bytes(value.replace(b"+", b" ")), None
 
+    def direct(*args: Any) -> Any:
+        scheduler = engine.scheduler
+        run = scheduler.locals.get(DIRECT) if scheduler is not None else None
+        if run is None or scheduler.current is None:
+            return None  # not inside a unit's task: the yield reports it
+        return run(*args)
+
     return state.lua.execute(
         _LUA,
         state.k["await"],
+        state.wrap(direct),
         state.k["current_task"],
         state.k["new_error"],
         state.wrap(encode_uri),
@@ -330,37 +342,62 @@ def install_ops(engine: Engine, scheduler: Scheduler) -> None:
     def flat() -> Any:
         return _flat(engine)
 
+    table_from = state.lua.table_from
+
     def response(reply: Reply) -> Any:
-        out = state.table(
-            status_code=reply.status, url=reply.url.encode(), body_size=len(reply.body)
-        )
+        # One table_from per table (the codec's way, see runtime/codec.py): no Lua call per
+        # field. New tables have no metatable, so this is what a rawset per field would make.
+        fields: dict[bytes, Any] = {
+            b"status_code": reply.status,
+            b"url": reply.url.encode(),
+            b"body_size": len(reply.body),
+        }
         if reply.body:
-            state.set(out, b"body", reply.body)
+            fields[b"body"] = reply.body
         if reply.headers:
-            state.set(
-                out,
-                b"headers",
-                state.table(
-                    **{k: v.encode("latin-1", "replace") for k, v in reply.headers.items()}
-                ),
+            fields[b"headers"] = table_from(
+                {k.encode(): v.encode("latin-1", "replace") for k, v in reply.headers.items()}
             )
         if reply.cookies:
-            state.set(
-                out, b"cookies", state.table(**{k: v.encode() for k, v in reply.cookies.items()})
+            fields[b"cookies"] = table_from(
+                {k.encode(): v.encode() for k, v in reply.cookies.items()}
             )
-        return out
+        return table_from(fields)
+
+    def bound(spec: RequestSpec) -> str:
+        """Bound ``spec.timeout`` by the call's deadline; which of the two bounds it."""
+        if scheduler.deadline is not None:
+            left = max(0.0, scheduler.deadline - scheduler.clock.now())
+            if left < spec.timeout:
+                spec.timeout = left
+                return "the call's deadline"
+        return "the request's timeout"
+
+    def timed_out(spec: RequestSpec, bound: str) -> Any:
+        op = f'{spec.method[:1]}{spec.method[1:].lower()} "{spec.url}"'
+        message = f"{op}: timeout: no response within {round(spec.timeout, 3):g}s ({bound})"
+        return state.new_error(INTERNAL, message, retryable=True)
+
+    def outcome(spec: RequestSpec, bound: str, perform: Callable[[], Reply]) -> tuple[Any, Any]:
+        """``(response, err)`` of ``perform()``, its failures as Wippy's errors."""
+        try:
+            reply = perform()
+        except HttpFailure as exc:
+            message = exc.message
+            if "timeout: no response" in message:
+                message = f"{message} ({bound})"
+            return None, state.new_error(exc.kind, message, retryable=exc.retryable)
+        except Exception as exc:  # a bug of the transport is still this call's error
+            op = f'{spec.method[:1]}{spec.method[1:].lower()} "{spec.url}"'
+            return None, state.new_error(INTERNAL, f"{op}: {exc}", retryable=True)
+        return response(reply), None
 
     def start(spec: RequestSpec, settle: Settle) -> None:
         """Start ``spec`` on the I/O pool; ``settle(response, err)`` once, on this thread."""
-        timeout, bound = spec.timeout, "the request's timeout"
-        if scheduler.deadline is not None:
-            left = max(0.0, scheduler.deadline - scheduler.clock.now())
-            if left < timeout:
-                timeout, bound = left, "the call's deadline"
-        spec.timeout = timeout
+        why = bound(spec)
+        timeout = spec.timeout
         cancel = threading.Event()
         settled = False
-        op = f'{spec.method[:1]}{spec.method[1:].lower()} "{spec.url}"'
 
         def once(value: Any, error: Any) -> None:
             nonlocal settled
@@ -371,22 +408,10 @@ def install_ops(engine: Engine, scheduler: Scheduler) -> None:
 
         def expire() -> None:
             cancel.set()
-            message = f"{op}: timeout: no response within {round(timeout, 3):g}s ({bound})"
-            once(None, state.new_error(INTERNAL, message, retryable=True))
+            once(None, timed_out(spec, why))
 
         def landed(fut: Any) -> None:
-            try:
-                reply = fut.result()
-            except HttpFailure as exc:
-                message = exc.message
-                if "timeout: no response" in message:
-                    message = f"{message} ({bound})"
-                once(None, state.new_error(exc.kind, message, retryable=exc.retryable))
-                return
-            except Exception as exc:  # a bug of the transport is still this call's error
-                once(None, state.new_error(INTERNAL, f"{op}: {exc}", retryable=True))
-                return
-            once(response(reply), None)
+            once(*outcome(spec, why, fut.result))
 
         client = engine.http_client()
         timer = scheduler.add_timer(timeout, expire)
@@ -405,6 +430,32 @@ def install_ops(engine: Engine, scheduler: Scheduler) -> None:
             return True, (None, state.error_value(exc))
         start(spec, lambda v, e: scheduler.wake(task, (v, e)))
         return False, ()
+
+    def direct(fname: Any, method: Any, url: Any = None, options: Any = None) -> Any:
+        """A request from Lua without a yield: ``True, response, err`` when made (or refused)
+        at once, ``False`` once started on the I/O pool (the caller then parks on
+        ``http_client_wait``). The request is made on this thread when the calling task is the
+        only one that could run until the request's own deadline (nothing ready, no I/O in
+        flight, no timer due first): no other task can be kept waiting by it, and the hop to
+        the I/O pool and back is saved."""
+        task = scheduler.current
+        try:
+            spec = parse(fname, method, url, options)
+        except UnitError as exc:
+            return True, None, state.error_value(exc)
+        why = bound(spec)
+        if not scheduler.alone(scheduler.clock.now() + spec.timeout):
+            start(spec, lambda v, e: scheduler.wake(task, (v, e)))
+            return (False,)
+        deadline = time.monotonic() + spec.timeout
+        client = engine.http_client()
+        value, error = outcome(spec, why, lambda: client.perform(spec, deadline, watched=True))
+        if error is not None and time.monotonic() >= deadline:
+            error = timed_out(spec, why)  # the words the pool path's timer would have used
+        return True, value, error
+
+    def op_wait(task: Task) -> Any:
+        return False, ()  # ``direct`` started the request; it wakes the task
 
     def op_batch(task: Task, requests: Any = None) -> Any:
         reader = _Options(engine, flat(), "request_batch")
@@ -456,6 +507,8 @@ def install_ops(engine: Engine, scheduler: Scheduler) -> None:
 
     scheduler.ops[b"http_client"] = op_request
     scheduler.ops[b"http_client_batch"] = op_batch
+    scheduler.ops[b"http_client_wait"] = op_wait
+    scheduler.locals[DIRECT] = direct
 
 
 def _array(state: Any, values: list[Any], size: int) -> Any:
