@@ -51,10 +51,10 @@ os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 from bench.timing import Figure
 from runtime import manifest
 from runtime.clock import ManualClock
+from runtime.durable import events as ev
+from runtime.durable.replay import Replay
 from runtime.engine import Engine
 from runtime.testing import LocalCloud
-from runtime.workflows import events as ev
-from runtime.workflows.replay import Replay
 
 try:
     from aws_durable_execution_sdk_python.context import DurableContext, durable_step

@@ -15,9 +15,9 @@ from bench import activities
 from bench.timing import Figure, print_figures
 from runtime import manifest
 from runtime.clock import ManualClock
+from runtime.durable import events as ev
+from runtime.durable.replay import Replay
 from runtime.engine import Engine
-from runtime.workflows import events as ev
-from runtime.workflows.replay import Replay
 
 FLOWS = Path(__file__).resolve().parent.parent / "tests" / "apps" / "flows"
 #: History lengths compared (each activity adds 2 events).

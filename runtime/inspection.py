@@ -26,10 +26,10 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from runtime.durable import events as ev
 from runtime.errors import NOT_FOUND, UnitError
 from runtime.processes.pids import is_pid
 from runtime.processes.store import ActorStore
-from runtime.workflows import events as ev
 from runtime.workflows.driver import Driver
 from runtime.workflows.log import EventLog
 

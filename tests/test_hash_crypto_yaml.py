@@ -21,11 +21,11 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 
 from runtime import manifest
 from runtime.clock import ManualClock
+from runtime.durable import events as ev
+from runtime.durable.events import Event
+from runtime.durable.replay import Replay
 from runtime.engine import Engine
 from runtime.errors import INTERNAL, INVALID
-from runtime.workflows import events as ev
-from runtime.workflows.events import Event
-from runtime.workflows.replay import Replay
 from tests.conftest import MakeApp
 
 START = 1_700_000_000.0

@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 
 from runtime import manifest
+from runtime.durable import events as ev
+from runtime.durable.events import Event
+from runtime.durable.replay import Replay
 from runtime.engine import Engine
-from runtime.workflows import events as ev
-from runtime.workflows.events import Event
-from runtime.workflows.replay import Replay
 from tests.conftest import MakeApp
 from tests.http_servers import Signals, serve
 

@@ -10,12 +10,12 @@ import pytest
 
 from runtime import manifest
 from runtime.clock import ManualClock
+from runtime.durable.events import Event
+from runtime.durable.replay import Replay
 from runtime.engine import Engine
 from runtime.errors import INVALID, NOT_FOUND, TIMEOUT, UnitError
 from runtime.modules import time_module
 from runtime.testing import LocalCloud
-from runtime.workflows.events import Event
-from runtime.workflows.replay import Replay
 from tests.conftest import functions_app
 
 START = 1_767_225_600  # 2026-01-01T00:00:00Z, a Thursday

@@ -15,11 +15,11 @@ import pytest
 
 from runtime import json_schema, manifest
 from runtime.clock import ManualClock
+from runtime.durable import events as ev
+from runtime.durable.events import Event
+from runtime.durable.replay import Replay
 from runtime.engine import Engine
 from runtime.errors import INTERNAL, INVALID, NOT_FOUND, PERMISSION_DENIED, UnitError
-from runtime.workflows import events as ev
-from runtime.workflows.events import Event
-from runtime.workflows.replay import Replay
 from tests.conftest import MakeApp
 
 START = 1_700_000_000.25

@@ -14,14 +14,14 @@ from moto import mock_aws
 from runtime import manifest
 from runtime.aws.dynamodb import create_table
 from runtime.clock import ManualClock
+from runtime.durable import events as ev
+from runtime.durable.events import Event
+from runtime.durable.replay import Replay
 from runtime.engine import Engine
 from runtime.inspection import Inspector, pending_commands
 from runtime.processes.local import TABLE_NAME
 from runtime.testing import REGION, LocalCloud
-from runtime.workflows import events as ev
-from runtime.workflows.events import Event
 from runtime.workflows.log import EventLog
-from runtime.workflows.replay import Replay
 from runtime.workflows.step import WorkflowStepper
 from tests.conftest import ROOT
 

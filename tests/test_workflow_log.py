@@ -12,9 +12,9 @@ import pytest
 from moto import mock_aws
 
 from runtime.aws.dynamodb import create_table
+from runtime.durable import events as ev
 from runtime.errors import ALREADY_EXISTS, INVALID, UnitError
 from runtime.processes.local import TABLE_NAME
-from runtime.workflows import events as ev
 from runtime.workflows.log import CHUNK_BYTES, EventLog, LogConflict
 
 

@@ -6,11 +6,11 @@ import pytest
 
 from runtime import manifest
 from runtime.clock import ManualClock
+from runtime.durable import events as ev
+from runtime.durable.events import Event
+from runtime.durable.replay import NonDeterminism, Replay
 from runtime.engine import Engine
 from runtime.errors import UnitError
-from runtime.workflows import events as ev
-from runtime.workflows.events import Event
-from runtime.workflows.replay import NonDeterminism, Replay
 from tests.conftest import ROOT
 
 APP = ROOT / "tests" / "apps" / "flows"

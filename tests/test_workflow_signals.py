@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 
+from runtime.durable import events as ev
+from runtime.durable.replay import Replay
 from runtime.testing import LocalCloud
-from runtime.workflows import events as ev
-from runtime.workflows.replay import Replay
 
 APP = """
 version: "1.0"

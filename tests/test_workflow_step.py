@@ -9,12 +9,12 @@ from moto import mock_aws
 from runtime import manifest
 from runtime.aws.dynamodb import create_table
 from runtime.clock import ManualClock
+from runtime.durable import events as ev
+from runtime.durable.replay import Replay
 from runtime.engine import Engine
 from runtime.errors import UnitError
 from runtime.processes.local import TABLE_NAME
-from runtime.workflows import events as ev
 from runtime.workflows.log import CHUNK_BYTES, EventLog, LogConflict
-from runtime.workflows.replay import Replay
 from runtime.workflows.step import WorkflowStepper
 from tests.conftest import ROOT
 

@@ -23,7 +23,7 @@ type is raised, as Wippy's argument checks raise (``bad argument #1 to 'aes' (st
 expected, got nil)``); a number stands for its text where a string is expected, as in Wippy.
 
 In a workflow every random value (the ``random`` functions and the encryption nonces) is drawn
-once and recorded in the run's history (:meth:`runtime.workflows.replay.Replay.random_bytes`),
+once and recorded in the run's history (:meth:`runtime.durable.replay.Replay.random_bytes`),
 as Wippy records them as side effects, so a replay computes the same tokens and ciphertexts.
 Everything else is deterministic; ``jwt.verify`` checks ``exp`` against the run's time.
 """

@@ -16,11 +16,11 @@ from typing import Any
 
 from runtime import manifest
 from runtime.clock import Clock
+from runtime.durable import events as ev
+from runtime.durable.events import Event
 from runtime.errors import ALREADY_EXISTS, INVALID, NOT_FOUND, UnitError
 from runtime.workflows import asl
-from runtime.workflows import events as ev
 from runtime.workflows.driver import Driver
-from runtime.workflows.events import Event
 from runtime.workflows.log import EventLog, LogConflict
 from runtime.workflows.step import post_signal, started_event
 

@@ -8,9 +8,9 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from runtime.durable.events import Event
 from runtime.errors import INVALID, NOT_FOUND, UnitError
 from runtime.workflows import asl
-from runtime.workflows.events import Event
 
 #: Errors of SendTaskSuccess meaning the wait this token belonged to is over (woken already,
 #: timed out, execution ended): the run has moved on, nothing to do.

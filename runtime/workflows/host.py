@@ -27,13 +27,14 @@ import logging
 from typing import Any
 
 from runtime import codec
+from runtime.durable import attempts
+from runtime.durable import events as ev
+from runtime.durable.events import Event
 from runtime.errors import UnitError
 from runtime.processes.context import DirectContext
-from runtime.workflows import asl, attempts
-from runtime.workflows import events as ev
+from runtime.workflows import asl
 from runtime.workflows.client import Workflows
 from runtime.workflows.driver import ActivityQueues
-from runtime.workflows.events import Event
 from runtime.workflows.log import LogConflict
 from runtime.workflows.step import DEFAULT_STEP_SECONDS, StepOutput, WorkflowStepper
 

@@ -1,21 +1,9 @@
 """A run's history in DynamoDB, in the processes' table (keys ``pk``, ``sk``).
 
-- events, in chunk items: ``pk = "r#<run>"``, ``sk = "e#<seq of the chunk's first event, 12
-  digits>"``, ``data`` = the chunk's events as a JSON list of ``[type, time, fields]`` (an
-  event's ``seq`` is the chunk's first plus its position). One append is one chunk, written by
-  one conditional ``PutItem`` (``attribute_not_exists``): 1 WRU per KB of the chunk instead of a
-  transaction's 2 per KB of each event. An append over :data:`CHUNK_BYTES` is several chunks
-  in order; a step that dies between them leaves a prefix of its events, which is a history the
-  next step replays and completes (it issues the same commands, and the inbox items not yet in
-  the history are still in the inbox).
-
-  Two steps of one run can never fork its history: both loaded whole chunks, so both put their
-  first chunk at the key of the first new seq, and the second one's put fails (a
-  :class:`LogConflict`: it starts over from the new history). Every chunk key is therefore the
-  first seq of an append (or of a part of one), and an append always starts a chunk.
-
-  Events of the layout before chunks (one item per event, with ``type``, ``time`` and ``data``
-  = its fields) read as chunks of one event: a run started before the change goes on.
+- events, in chunk items of the run's journal (:mod:`runtime.durable.journal`): ``pk =
+  "r#<run>"``, ``sk = "e#<seq>"``, one conditional ``PutItem`` per append, so two steps of one
+  run can never fork its history (the second one's put is a :class:`LogConflict`: it starts
+  over from the new history).
 - the run's index item: ``pk = "r#<run>"``, ``sk = "run"`` (workflow, status, times, result,
   and ``base``: the sequence number after which the current generation's history begins, moved
   by ``workflow.continue_as_new`` in the same transaction as the chunks that end the old
@@ -38,31 +26,22 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterator
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from runtime.aws.dynamodb import is_condition_failure
-from runtime.errors import ALREADY_EXISTS, INVALID, NOT_FOUND, UnitError
-from runtime.workflows.events import Event
-
-#: The most one chunk item may take: its encoded ``data`` (UTF-8 JSON) plus its key attributes.
-#: Under DynamoDB's 400 KB item limit, and over the 350 KB one value may take
-#: (:data:`~runtime.workflows.events.VALUE_LIMIT_BYTES`, what ``check_size`` enforces), so any
-#: event holding one value of the most allowed, plus its other fields, fits in a chunk.
-CHUNK_BYTES = 380 * 1024
+from runtime.durable.events import Event
+from runtime.durable.journal import CHUNK_BYTES, Journal, JournalConflict
+from runtime.errors import ALREADY_EXISTS, NOT_FOUND, UnitError
 
 #: DynamoDB's limit of items per BatchWriteItem.
 _BATCH_WRITE_ITEMS = 25
 
-#: The lowest and highest sort keys of event chunks ("~" sorts after the digits).
-_FIRST_EVENT_KEY = "e#"
-_LAST_EVENT_KEY = "e#~"
+#: A lost race: another step appended to this run first (reload and step again).
+LogConflict = JournalConflict
 
-
-class LogConflict(Exception):
-    """Another step appended to this run first: reload and step again."""
+__all__ = ["CHUNK_BYTES", "EventLog", "LogConflict"]
 
 
 def _run_key(run_id: str) -> str:
@@ -73,54 +52,8 @@ def _inbox_key(run_id: str) -> str:
     return f"{_run_key(run_id)}#in"
 
 
-def _event_key(seq: int) -> str:
-    return f"e#{seq:012d}"
-
-
 def _posted_key(key: str) -> str:
     return f"k#{key}"
-
-
-def _encode(event: Event) -> str:
-    """One event as its chunk holds it (``seq`` is implied by its place)."""
-    return json.dumps(
-        [event.type, event.time, event.fields], ensure_ascii=False, separators=(",", ":")
-    )
-
-
-def _chunk_overhead(run_id: str) -> int:
-    """What a chunk item takes besides its events: attribute names, keys, the list brackets."""
-    return (
-        len("pk") + len(_run_key(run_id).encode()) + len("sk") + len(_event_key(0))
-        + len("data") + len("[]")
-    )  # fmt: skip
-
-
-def _pack(events: list[Event], encoded: list[str], overhead: int) -> list[list[int]]:
-    """Indexes of ``events`` grouped into chunks of at most :data:`CHUNK_BYTES` each, in
-    order (each already checked to fit alone)."""
-    groups: list[list[int]] = []
-    size = 0
-    for i, text in enumerate(encoded):
-        item_size = len(text.encode()) + 1  # the comma before it
-        if not groups or size + item_size > CHUNK_BYTES:
-            groups.append([])
-            size = overhead
-        groups[-1].append(i)
-        size += item_size
-    return groups
-
-
-def _decode(item: dict[str, Any]) -> list[Event]:
-    """The events of one chunk item (or of one item of the layout before chunks)."""
-    first = int(item["sk"]["S"][2:])
-    if "type" in item:  # one event per item, its fields in ``data``
-        fields = json.loads(item["data"]["S"])
-        return [Event(item["type"]["S"], float(item["time"]["N"]), fields, seq=first)]
-    return [
-        Event(type_, float(when), fields, seq=first + i)
-        for i, (type_, when, fields) in enumerate(json.loads(item["data"]["S"]))
-    ]
 
 
 def _arrival(item: dict[str, Any]) -> tuple[float, int, str]:
@@ -142,6 +75,8 @@ class EventLog:
     def __init__(self, client: Any, table: str) -> None:
         self.client = client
         self.table = table
+        #: The runs' histories (``pk = "r#<run>"``).
+        self.journal = Journal(client, table, "r#", noun="run")
 
     # -- runs ---------------------------------------------------------------------------------
     def create_run(
@@ -185,7 +120,9 @@ class EventLog:
                             "ConditionExpression": "attribute_not_exists(pk)",
                         }
                     },
-                    self._chunk_put(run_id, [started], [self._encoded(run_id, started)]),
+                    self.journal.chunk_put(
+                        run_id, [started], [self.journal.encoded(run_id, started)]
+                    ),
                 ]
             )
         except ClientError as exc:
@@ -241,105 +178,41 @@ class EventLog:
     # -- history ------------------------------------------------------------------------------
     def load(self, run_id: str, after: int = 0) -> list[Event]:
         """The history from event ``after + 1`` on, in order (consistent reads): all of it by
-        default, only the tail for a step that kept the run in memory.
-
-        Any ``after`` is answered exactly, also one inside a chunk (its chunk is read and the
-        events up to ``after`` dropped). Costs one ``Query`` (reading the last chunk) when
-        ``after + 1`` is in the last chunk or past the end, as for a kept replay's check that
-        nothing came; else one more paged ``Query`` for the chunks from ``after + 1`` to the
-        last, and one more (``Limit=1``) only when ``after`` is not where a chunk ends.
-        """
-        after = max(0, after)
-        first_new = after + 1
-        last = self._chunk_at_or_before(run_id, _LAST_EVENT_KEY)
-        if last is None:
-            return []
-        if last[0].seq <= first_new:
-            return [e for e in last if e.seq > after]
-        # Bounded by the last chunk seen: a chunk appended meanwhile is not taken without
-        # its predecessors, so the answer is always a prefix of the history.
-        chunks = list(self._chunks_between(run_id, first_new, last[0].seq - 1))
-        if not chunks or chunks[0][0].seq != first_new:
-            # ``after`` is inside a chunk (not an append boundary): that chunk's tail first.
-            head = self._chunk_at_or_before(run_id, _event_key(after))
-            if head is not None:
-                chunks.insert(0, head)
-        chunks.append(last)
-        return [e for chunk in chunks for e in chunk if e.seq > after]
-
-    def _chunk_at_or_before(self, run_id: str, sk: str) -> list[Event] | None:
-        """The events of the chunk with the greatest key not after ``sk`` (None: no chunk)."""
-        reply = self.client.query(
-            TableName=self.table,
-            KeyConditionExpression="pk = :pk AND sk BETWEEN :lo AND :hi",
-            ExpressionAttributeValues={
-                ":pk": {"S": _run_key(run_id)},
-                ":lo": {"S": _FIRST_EVENT_KEY},
-                ":hi": {"S": sk},
-            },
-            ScanIndexForward=False,
-            Limit=1,
-            ConsistentRead=True,
-        )
-        items = reply.get("Items", [])
-        return _decode(items[0]) if items else None
-
-    def _chunks_between(self, run_id: str, first: int, last: int) -> Iterator[list[Event]]:
-        """The chunks whose first event is from ``first`` to ``last``, in order (paged)."""
-        kwargs: dict[str, Any] = {
-            "TableName": self.table,
-            "KeyConditionExpression": "pk = :pk AND sk BETWEEN :lo AND :hi",
-            "ExpressionAttributeValues": {
-                ":pk": {"S": _run_key(run_id)},
-                ":lo": {"S": _event_key(first)},
-                ":hi": {"S": _event_key(last)},
-            },
-            "ConsistentRead": True,
-        }
-        while True:
-            reply = self.client.query(**kwargs)
-            for item in reply.get("Items", []):
-                yield _decode(item)
-            if "LastEvaluatedKey" not in reply:
-                return
-            kwargs["ExclusiveStartKey"] = reply["LastEvaluatedKey"]
+        default, only the tail for a step that kept the run in memory (see
+        :meth:`runtime.durable.journal.Journal.load` for what it costs)."""
+        return self.journal.load(run_id, after)
 
     def append(self, run_id: str, events: list[Event], *, base: int | None = None) -> None:
         """Append events whose ``seq`` continue the history (consecutive, the first one right
         after its last event); with ``base``, move the run's current generation to start after
         event ``base`` (a continue-as-new).
 
-        Without ``base``: one conditional ``PutItem`` of one chunk, or several in order for an
-        append over :data:`CHUNK_BYTES` (a step that dies between them leaves a prefix of its
-        events, a valid history: see the module docstring). With ``base``: the events after
-        ``base`` (the next generation's) start a chunk of their own, so the generation's
-        history begins at a chunk; the last chunk of the old generation's events, the first
-        of the new one's and the move of ``base`` are one ``TransactWriteItems`` (nothing of
-        it half-happens: a replay never sees the new generation without its ``base``, nor
-        ``base`` moved past events not written), the chunks before and after it ``PutItem``\\s.
+        Without ``base``: the journal's append (one conditional ``PutItem`` per chunk). With
+        ``base``: the events after ``base`` (the next generation's) start a chunk of their
+        own, so the generation's history begins at a chunk; the last chunk of the old
+        generation's events, the first of the new one's and the move of ``base`` are one
+        ``TransactWriteItems`` (a replay never sees the new generation without its ``base``,
+        nor ``base`` moved past events not written), the chunks before and after it
+        ``PutItem``\\s.
 
         Raises:
             LogConflict: the first sequence number of a chunk is taken (another step won).
-            UnitError: INVALID when one event alone is over :data:`CHUNK_BYTES` (nothing is
-                written).
+            UnitError: INVALID when one event alone is too large (nothing is written).
             ValueError: the events' sequence numbers are not consecutive.
         """
+        journal = self.journal
         if not events:
             return
-        start = events[0].seq
-        if start < 1 or any(e.seq != start + i for i, e in enumerate(events)):
-            raise ValueError(f"run {run_id}: appended events must have consecutive seqs")
-        encoded = [self._encoded(run_id, e) for e in events]  # all checked before any write
         if base is None:
-            for group in _pack(events, encoded, _chunk_overhead(run_id)):
-                self._put_chunk(run_id, [events[i] for i in group], [encoded[i] for i in group])
+            journal.append(run_id, events)
             return
-        split = min(max(base - start + 1, 0), len(events))  # events[split:] are the new one's
-        old = self._groups(run_id, events[:split], encoded[:split])
-        new = self._groups(run_id, events[split:], encoded[split:])
+        journal.chunks(run_id, events)  # every event checked before any write
+        split = min(max(base - events[0].seq + 1, 0), len(events))  # [split:]: the new one's
+        old = journal.chunks(run_id, events[:split]) if split else []
+        new = journal.chunks(run_id, events[split:]) if split < len(events) else []
         for chunk in old[:-1]:
-            self._put_chunk(run_id, *chunk)
-        together = [self._chunk_put(run_id, *chunk) for chunk in old[-1:] + new[:1]]
+            journal.put_chunk(run_id, *chunk)
+        together = [journal.chunk_put(run_id, *chunk) for chunk in old[-1:] + new[:1]]
         try:
             self.client.transact_write_items(
                 TransactItems=[*together, self._move_base(run_id, base)]
@@ -349,51 +222,7 @@ class EventLog:
                 raise LogConflict(run_id) from None
             raise
         for chunk in new[1:]:
-            self._put_chunk(run_id, *chunk)
-
-    def _encoded(self, run_id: str, event: Event) -> str:
-        """The event as its chunk holds it; refused when it cannot fit in a chunk alone."""
-        text = _encode(event)
-        size = _chunk_overhead(run_id) + len(text.encode())
-        if size > CHUNK_BYTES:
-            raise UnitError(
-                INVALID,
-                f"run {run_id}: event {event.seq} ({event.type}) takes {size} bytes, over the "
-                f"{CHUNK_BYTES} bytes a workflow history item holds; keep large values "
-                "elsewhere (S3, a table) and pass their key",
-            )
-        return text
-
-    def _groups(
-        self, run_id: str, events: list[Event], encoded: list[str]
-    ) -> list[tuple[list[Event], list[str]]]:
-        return [
-            ([events[i] for i in group], [encoded[i] for i in group])
-            for group in _pack(events, encoded, _chunk_overhead(run_id))
-        ]
-
-    def _put_chunk(self, run_id: str, events: list[Event], encoded: list[str]) -> None:
-        put = self._chunk_put(run_id, events, encoded)["Put"]
-        try:
-            self.client.put_item(**put)
-        except ClientError as exc:
-            if is_condition_failure(exc):
-                raise LogConflict(run_id) from None
-            raise
-
-    def _chunk_put(self, run_id: str, events: list[Event], encoded: list[str]) -> dict[str, Any]:
-        """The conditional put of one chunk (a transaction's item; ``PutItem`` takes its body)."""
-        return {
-            "Put": {
-                "TableName": self.table,
-                "Item": {
-                    "pk": {"S": _run_key(run_id)},
-                    "sk": {"S": _event_key(events[0].seq)},
-                    "data": {"S": "[" + ",".join(encoded) + "]"},
-                },
-                "ConditionExpression": "attribute_not_exists(pk)",
-            }
-        }
+            journal.put_chunk(run_id, *chunk)
 
     def _move_base(self, run_id: str, base: int) -> dict[str, Any]:
         return {

@@ -16,19 +16,19 @@ cheaper but never different.
 from __future__ import annotations
 
 import uuid
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from runtime import codec, manifest
 from runtime.clock import Clock
+from runtime.durable import events as ev
+from runtime.durable.events import Event
+from runtime.durable.inline import InlineRunner, inline_limit
+from runtime.durable.replay import Replay
+from runtime.durable.sticky import StickyCache
 from runtime.errors import INVALID, NOT_FOUND, CodecError, UnitError
-from runtime.workflows import events as ev
-from runtime.workflows.events import Event
-from runtime.workflows.inline import InlineRunner, inline_limit
 from runtime.workflows.log import EventLog
-from runtime.workflows.replay import Replay
 
 #: Generations one step may start and step in a row (continue-as-new) before it hands over.
 MAX_GENERATIONS_PER_STEP = 10
@@ -152,6 +152,9 @@ class _Kept:
     host: str
     seen: _Seen
 
+    def close(self) -> None:
+        self.replay.close()
+
     @property
     def last_seq(self) -> int:
         return self.replay.base + len(self.replay.history)
@@ -182,8 +185,7 @@ class WorkflowStepper:
         #: Called after each checkpoint of inline attempts, with the events it appended.
         self.on_append = on_append
         self.stats = StepStats()
-        self._sticky_runs = sticky_runs
-        self._kept: OrderedDict[str, _Kept] = OrderedDict()
+        self._kept: StickyCache[_Kept] = StickyCache(sticky_runs)
         self._continuing = 0
 
     def start(
@@ -217,7 +219,7 @@ class WorkflowStepper:
         step Lambda's time is up; inline attempts that would not end before it are left for
         the next step (the output's kind is then "step": go on at once)."""
         self.stats.steps += 1
-        kept = self._kept.pop(run_id, None)
+        kept = self._kept.take(run_id)
         if kept is not None and self.log.load(run_id, after=kept.last_seq):
             kept.replay.close()  # someone else appended (a terminate, a concurrent step)
             kept = None
@@ -315,7 +317,7 @@ class WorkflowStepper:
         queued = [e for e in new if _queued_activity(e)]
         if result.status == "running":
             seen.add(new)
-            self._keep(run_id, _Kept(replay, workflow, host, seen))
+            self._kept.keep(run_id, _Kept(replay, workflow, host, seen))
             timeout = None if result.next_timer is None else max(0.0, result.next_timer - now)
             return StepOutput(
                 "step" if go_on else "park",
@@ -412,14 +414,11 @@ class WorkflowStepper:
 
     def forget(self, run_id: str) -> None:
         """Drop the kept replay of ``run_id``, if any."""
-        kept = self._kept.pop(run_id, None)
-        if kept is not None:
-            kept.replay.close()
+        self._kept.forget(run_id)
 
     def close(self) -> None:
         """Drop every kept replay."""
-        for run_id in list(self._kept):
-            self.forget(run_id)
+        self._kept.clear()
 
     def signal(self, run_id: str, topic: str, payload: Any, sender: str | None = None) -> None:
         """Leave a message for the run (it becomes a ``SignalReceived`` at its next step)."""
@@ -427,15 +426,6 @@ class WorkflowStepper:
         if info["status"] != "running":
             raise UnitError(INVALID, f"run {run_id} has ended ({info['status']}): no signals")
         post_signal(self.log, run_id, topic, payload, sender, self.clock.now())
-
-    def _keep(self, run_id: str, kept: _Kept) -> None:
-        if self._sticky_runs <= 0:
-            kept.replay.close()
-            return
-        self._kept[run_id] = kept
-        while len(self._kept) > self._sticky_runs:
-            _, dropped = self._kept.popitem(last=False)
-            dropped.replay.close()
 
     def _ended(self, last: Event, host: str) -> StepOutput:
         status = ev.STATUS_OF_ENDING[last.type]

@@ -2,7 +2,7 @@
 and the outcome event fields its result or error becomes.
 
 The activity Lambda (a queued attempt, :meth:`runtime.workflows.host.WorkflowHost.run_activity`)
-and the step (an inline one, :mod:`runtime.workflows.inline`) both go through here, so an
+and the step (an inline one, :mod:`runtime.durable.inline`) both go through here, so an
 attempt's outcome is recorded the same way whichever ran it.
 """
 
@@ -11,8 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from runtime import codec
+from runtime.durable import events as ev
 from runtime.errors import TIMEOUT, UnitError
-from runtime.workflows import events as ev
 
 
 def key(run_id: str, seq: int) -> str:

@@ -24,13 +24,13 @@ from typing import Any
 
 from runtime import codec, manifest
 from runtime.clock import ManualClock
+from runtime.durable import events as ev
+from runtime.durable.events import Event
+from runtime.durable.retries import activity_options, next_delay
 from runtime.engine import Invocation
 from runtime.errors import INTERNAL, INVALID, TIMEOUT, CodecError, UnitError
 from runtime.scheduler import Scheduler, Task
 from runtime.tracebacks import trim_traceback
-from runtime.workflows import events as ev
-from runtime.workflows.events import Event
-from runtime.workflows.retries import activity_options, next_delay
 
 
 class NonDeterminism(UnitError):

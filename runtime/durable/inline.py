@@ -17,9 +17,9 @@ from __future__ import annotations
 from typing import Any
 
 from runtime import codec
+from runtime.durable import attempts
+from runtime.durable.events import Event
 from runtime.engine import LocalCall
-from runtime.workflows import attempts
-from runtime.workflows.events import Event
 
 #: Seconds of a step's time kept back from inline attempts: the checkpoint, the park and the
 #: Lambda's own shutdown need them.
