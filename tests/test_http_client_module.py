@@ -732,13 +732,14 @@ def test_workflow_code_is_refused_and_told_to_call_a_function(make_app):
         step = Replay(engine, "app:wf", "run-1", history).run(1_700_000_000.0)
         assert step.status == "completed", step.error
         message = (
-            "http_client.get: not allowed in workflow code (a request is an effect its replay "
-            "would repeat): make it in a function and call that function from the workflow "
-            "with funcs.call (it runs as an activity)"
+            "http_client.get: not allowed in durable code (a workflow or a loop-style process: "
+            "a request is an effect its replay would repeat): make it in a function and call "
+            "that function with funcs.call (its result is recorded; in a workflow it runs as "
+            "an activity)"
         )
         assert step.result["get"] == [True, "Invalid", message, False]
         assert step.result["batch"].startswith(
-            "http_client.request_batch: not allowed in workflow code"
+            "http_client.request_batch: not allowed in durable code"
         )
     finally:
         engine.close()

@@ -1,7 +1,7 @@
 -- Wippy's http_client module table (en/lua/http/client.md). Each request yields the running
 -- task to the scheduler ("http_client" / "http_client_batch", runtime/modules/
 -- http_client_module.py), which makes it on an I/O thread while the invocation's other tasks
--- run. Workflow code is refused here: a request is an effect a replay would repeat.
+-- run. Durable code (workflows, loop-style processes) is refused here: a request is an effect a replay would repeat.
 -- A request is made without a yield when its task is the only one that could run meanwhile
 -- (`direct`, see the module). Loaded with (await, direct, current_task, new_error, encode_uri,
 -- decode_uri); returns the module.
@@ -9,9 +9,10 @@
 local await, direct, current_task, new_error, encode_uri, decode_uri = ...
 
 local function refused(name)
-  return nil, new_error("Invalid", "http_client." .. name .. ": not allowed in workflow code "
-    .. "(a request is an effect its replay would repeat): make it in a function and call "
-    .. "that function from the workflow with funcs.call (it runs as an activity)", nil, false)
+  return nil, new_error("Invalid", "http_client." .. name .. ": not allowed in durable code "
+    .. "(a workflow or a loop-style process: a request is an effect its replay would "
+    .. "repeat): make it in a function and call that function with funcs.call (its result "
+    .. "is recorded; in a workflow it runs as an activity)", nil, false)
 end
 
 local function in_workflow()

@@ -297,8 +297,8 @@ def build(engine: Engine, unit: EntryRuntime) -> Any:
     buckets: dict[str, _Bucket] = {}
 
     def bucket_of(raw_id: Any) -> _Bucket:
-        if engine.current_replay() is not None:
-            raise _error(INVALID, IN_WORKFLOW)
+        if (why := io_ops.refusal(engine, "cloudstorage", IN_WORKFLOW)) is not None:
+            raise _error(INVALID, why)
         entry_id = lua_text(raw_id)
         cached = buckets.get(entry_id)
         if cached is not None:

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from runtime.errors import INTERNAL, INVALID, CodecError, UnitError
+from runtime.modules import io_ops
 from runtime.processes.context import ProcessContext
 from runtime.sandbox import lua_text
 
@@ -187,8 +188,8 @@ def build(engine: Engine, unit: EntryRuntime) -> Any:
     state, codec = engine.state, engine.codec
 
     def refuse_in_workflow() -> None:
-        if engine.current_replay() is not None:
-            raise UnitError(INVALID, IN_WORKFLOW, retryable=False)
+        if (why := io_ops.refusal(engine, "events", IN_WORKFLOW)) is not None:
+            raise UnitError(INVALID, why, retryable=False)
 
     def subscribe(raw_system: bytes, raw_kind: bytes | None) -> Any:
         try:

@@ -41,6 +41,7 @@ from runtime.errors import (
     PERMISSION_DENIED,
     UnitError,
 )
+from runtime.modules import io_ops
 from runtime.sandbox import lua_text
 
 if TYPE_CHECKING:
@@ -538,8 +539,8 @@ class _Core:
 
     # -- volumes -----------------------------------------------------------------------------
     def volume(self, raw_id: Any) -> _Volume:
-        if self.engine.current_replay() is not None:
-            raise _error(INVALID, IN_WORKFLOW)
+        if (why := io_ops.refusal(self.engine, "fs", IN_WORKFLOW)) is not None:
+            raise _error(INVALID, why)
         entry_id = lua_text(raw_id)
         cached = self.volumes.get(entry_id)
         if cached is not None:
@@ -559,8 +560,8 @@ class _Core:
         return volume
 
     def files(self) -> _Files:
-        if self.engine.current_replay() is not None:
-            raise _error(INVALID, IN_WORKFLOW)
+        if (why := io_ops.refusal(self.engine, "fs", IN_WORKFLOW)) is not None:
+            raise _error(INVALID, why)
         return open_files(self.engine)
 
     def _limit(self, op: str, path: str, size: int) -> None:
@@ -778,8 +779,8 @@ class _Core:
             return f is not None and not f.closed
 
         def file(file_id: int) -> OpenFile:
-            if engine.current_replay() is not None:
-                raise _error(INVALID, IN_WORKFLOW)
+            if (why := io_ops.refusal(engine, "fs", IN_WORKFLOW)) is not None:
+                raise _error(INVALID, why)
             return file_of(engine, file_id)
 
         def read(file_id: int, size: int) -> Any:
@@ -841,8 +842,8 @@ class _Core:
             return True, None
 
         def scanner(file_id: int, raw_split: bytes) -> Any:
-            if engine.current_replay() is not None:
-                raise _error(INVALID, IN_WORKFLOW)
+            if (why := io_ops.refusal(engine, "fs", IN_WORKFLOW)) is not None:
+                raise _error(INVALID, why)
             files = open_files(engine)
             f = files.files.get(int(file_id))
             if f is None or f.closed:

@@ -24,6 +24,22 @@ if TYPE_CHECKING:
     from runtime.scheduler import Scheduler, Task
 
 
+def refusal(engine: Engine, module: str, in_workflow: str) -> str | None:
+    """Why ``module`` may not run here, or None: in durable code (a workflow, a loop-style
+    process) an outside effect would be repeated, or answer differently, when the journal is
+    replayed. ``in_workflow`` is the module's own words for a workflow."""
+    replay = engine.current_replay()
+    if replay is None:
+        return None
+    if getattr(replay, "process_context", None) is None:
+        return in_workflow
+    return (
+        f"{module}: not available in a loop-style process's code (its journal is replayed, "
+        "and an outside effect would be repeated or answer differently); call a function "
+        "that does it with funcs.call instead: its result is journaled and never rerun"
+    )
+
+
 @dataclass
 class IoJob:
     """``run()`` does the request; ``finish(result, error)`` makes the Lua return values of it

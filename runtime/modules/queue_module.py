@@ -24,6 +24,7 @@ from botocore.exceptions import ClientError
 from runtime import manifest
 from runtime.errors import INTERNAL, INVALID, CodecError, UnitError
 from runtime.message_queues import encode_body, send_request
+from runtime.modules import io_ops
 from runtime.modules.io_ops import IoJob, submit
 from runtime.queue_consumer import Delivery, live_delivery
 from runtime.sandbox import lua_text
@@ -130,8 +131,8 @@ def build(engine: Engine, unit: EntryRuntime) -> Any:
     state, codec = engine.state, engine.codec
 
     def refuse_in_workflow() -> None:
-        if engine.current_replay() is not None:
-            raise _error(INVALID, IN_WORKFLOW)
+        if (why := io_ops.refusal(engine, "queue", IN_WORKFLOW)) is not None:
+            raise _error(INVALID, why)
 
     def queue_of(raw_id: Any, what: str) -> tuple[manifest.QueueEntry, str]:
         refuse_in_workflow()

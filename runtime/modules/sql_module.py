@@ -76,8 +76,8 @@ def build(engine: Engine, unit: EntryRuntime) -> Any:
     stmts: dict[int, _Stmt] = {}
 
     def refuse_in_workflow() -> None:
-        if engine.current_replay() is not None:
-            raise UnitError(INVALID, IN_WORKFLOW)
+        if (why := io_ops.refusal(engine, "sql", IN_WORKFLOW)) is not None:
+            raise UnitError(INVALID, why)
 
     # The registry and the engine's databases live as long as the engine, so an entry's
     # database is resolved once (keyed by the Lua string the handle carries).

@@ -217,8 +217,8 @@ def build(engine: Engine, unit: EntryRuntime) -> Any:
     state, codec = engine.state, engine.codec
 
     def refuse_in_workflow() -> None:
-        if engine.current_replay() is not None:
-            raise _error(INVALID, IN_WORKFLOW)
+        if (why := io_ops.refusal(engine, "store", IN_WORKFLOW)) is not None:
+            raise _error(INVALID, why)
 
     def store_of(raw_id: Any) -> _Store:
         refuse_in_workflow()
