@@ -513,6 +513,8 @@ class Engine:
                 data.workflows = self.workflows
             return data
         replay = self.current_replay()
+        if replay is not None and replay.process_context is not None:
+            return replay.process_context  # a loop-style process's code
         if replay is not None:
             from runtime.workflows.process_context import WorkflowProcessContext
 

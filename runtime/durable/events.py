@@ -1,4 +1,5 @@
-"""Workflow history events: what a run did, in order, with gapless sequence numbers.
+"""Journal events: what a durable coroutine (a workflow run, a loop-style process) did, in
+order, with gapless sequence numbers.
 
 Commands the code issued (``ActivityScheduled``, ``TimerStarted``) carry ``cmd``, the number of
 the command in the order the code issues them; their outcomes (``ActivityCompleted``,
@@ -55,8 +56,40 @@ VERSION_MARKER = "VersionMarker"
 #: ``bytes`` (base64). A replay hands the code the same bytes, as Wippy's side effects do.
 RANDOM_RECORDED = "RandomRecorded"
 
+
+# -- loop-style processes (their driver: runtime/processes/loop.py) ---------------------------
+#: The first event of a process's journal generation: ``entry`` and ``args`` of its ``main``.
+PROCESS_STARTED = "ProcessStarted"
+#: ``main`` returned (``result``) / failed or was stopped (``error``): the process ended.
+PROCESS_EXITED = "ProcessExited"
+PROCESS_CRASHED = "ProcessCrashed"
+#: ``process.upgrade(id, ...)``: the end of a generation; the next one starts ``entry`` with
+#: ``args`` (same pid, the messages not yet taken carried over).
+PROCESS_UPGRADED = "ProcessUpgraded"
+#: A message from the mailbox (``topic``, ``payload``, ``from``, the envelope ``id``).
+MESSAGE_RECEIVED = "MessageReceived"
+#: An EXIT / LINK_DOWN / CANCEL from the mailbox (``event``, ``from``, ``result``, ``reason``).
+EVENT_RECEIVED = "EventReceived"
+#: Another process linked, unlinked, monitored or unmonitored this one (``control``, ``from``).
+CONTROL_RECEIVED = "ControlReceived"
+#: ``process.terminate`` of this process: it ends with no say.
+TERMINATE_RECEIVED = "TerminateReceived"
+#: A command: an envelope the process sends (a message, a spawn, a link...), carried out after
+#: the append with its ``id`` as the SQS deduplication id (``to``, ``body``, ``delay``).
+ENVELOPE_SENT = "EnvelopeSent"
+#: The outcome of a call whose answer depends on the world (a name registered or looked up):
+#: ``index`` (its number in the generation), ``what``, and ``value`` or ``error``. A replay
+#: hands the code the recorded outcome and never calls again.
+CALL_RECORDED = "CallRecorded"
+
 #: Events recording a command; the code must issue the same command at the same ``cmd``.
-COMMANDS = frozenset({ACTIVITY_SCHEDULED, TIMER_STARTED, CHILD_STARTED, MESSAGE_SENT})
+COMMANDS = frozenset(
+    {ACTIVITY_SCHEDULED, TIMER_STARTED, CHILD_STARTED, MESSAGE_SENT, ENVELOPE_SENT}
+)
+#: The first event of a generation.
+STARTS = frozenset({WORKFLOW_STARTED, PROCESS_STARTED})
+#: Messages delivered to ``process.inbox()`` / ``process.listen``.
+MESSAGES = frozenset({SIGNAL_RECEIVED, MESSAGE_RECEIVED})
 
 #: On the first event a step took from its inbox: how many it took. They are delivered to the
 #: code together, before it runs on (a non-blocking select sees them all), on a replay too.
@@ -84,13 +117,17 @@ DROPS = frozenset({TIMER_CANCELED, ACTIVITY_CANCELED})
 #: Commands the step carries out after appending them (activities sent, children started).
 DISPATCHED = frozenset({ACTIVITY_SCHEDULED, CHILD_STARTED, MESSAGE_SENT})
 #: Events that end a run.
-ENDINGS = frozenset({WORKFLOW_COMPLETED, WORKFLOW_FAILED, WORKFLOW_TERMINATED})
+ENDINGS = frozenset(
+    {WORKFLOW_COMPLETED, WORKFLOW_FAILED, WORKFLOW_TERMINATED, PROCESS_EXITED, PROCESS_CRASHED}
+)
 
 #: The run index's status after each ending.
 STATUS_OF_ENDING = {
     WORKFLOW_COMPLETED: "completed",
     WORKFLOW_FAILED: "failed",
     WORKFLOW_TERMINATED: "terminated",
+    PROCESS_EXITED: "exited",
+    PROCESS_CRASHED: "crashed",
 }
 
 

@@ -1,4 +1,5 @@
-"""Replaying a workflow's ``main(input)`` against its history: one step of a run.
+"""Replaying a durable coroutine against its journal: one step of a workflow run, or one
+batch of a loop-style process (both drivers use this one replay).
 
 The code runs from the start in a fresh coroutine on a :class:`WorkflowScheduler`. Every call
 that touches the world becomes a numbered command: ``funcs.call``/``funcs.async`` an activity,
@@ -155,7 +156,7 @@ class Replay:
     def __init__(
         self, engine: Any, entry_id: str, run_id: str, history: list[Event], host: str = ""
     ) -> None:
-        if not history or history[0].type != ev.WORKFLOW_STARTED:
+        if not history or history[0].type not in ev.STARTS:
             raise UnitError(INVALID, f"run {run_id}: a history starts with {ev.WORKFLOW_STARTED}")
         self.engine = engine
         self.entry_id = entry_id
@@ -218,9 +219,28 @@ class Replay:
         self.live = False
         #: Running code a previous step already ran (its log lines are not written again).
         self.replaying = False
-        #: ``workflow.continue_as_new(input)`` was called: the input of the next generation.
+        #: ``workflow.continue_as_new(input)`` (or ``process.upgrade``) was called: the input
+        #: of the next generation.
         self.continue_with: Any = None
         self._continued = False
+        #: A loop-style process's ``process.*`` (set by its driver); None in a workflow.
+        self.process_context: Any = None
+        #: Handlers of input events only a driver knows (a process's EXIT, LINK_DOWN...).
+        self.input_handlers: dict[str, Callable[[Event], None]] = {}
+        #: ``funcs.call`` is a plain call (a loop-style process): one attempt, run by the
+        #: driver before the code goes on, its error delivered as it is.
+        self.plain_calls = False
+        #: Ended from outside the code (:meth:`kill`): the error it ends with.
+        self._killed: dict[str, Any] | None = None
+        # Recorded calls (CallRecorded), in call order, and how many the code has made.
+        self._records: list[tuple[str, dict[str, Any]]] = [
+            (str(e.fields["what"]), e.fields)
+            for e in sorted(
+                (e for e in history if e.type == ev.CALL_RECORDED),
+                key=lambda e: int(e.fields["index"]),
+            )
+        ]
+        self._record_draws = 0
 
     # -- commands (called from the scheduler's operations) ------------------------------------
     def command(
@@ -317,6 +337,15 @@ class Replay:
             batch_left = 0
             for i, event in enumerate(todo):
                 self.replaying = i < recorded
+                if self._killed is not None:
+                    if i < recorded:
+                        raise NonDeterminism(
+                            f"the process ended, but the history goes on with {event.type} "
+                            f"#{event.seq}"
+                        )
+                    unused = len(todo) - i
+                    del self.history[len(self.history) - unused :]
+                    break
                 if self._continued:
                     if i < recorded:
                         raise NonDeterminism(
@@ -355,8 +384,42 @@ class Replay:
 
     @property
     def finished(self) -> bool:
-        """Whether ``main`` has returned or failed (nothing left to resume)."""
-        return self.task is not None and self.task.done
+        """Whether ``main`` has returned or failed, or it was killed (nothing to resume)."""
+        return self._killed is not None or (self.task is not None and self.task.done)
+
+    def kill(self, error: dict[str, Any]) -> None:
+        """End the coroutine from outside its code (a terminate, a LINK_DOWN it does not
+        trap): it is never resumed, and the step ends with ``error``. Called while an input
+        event is delivered, so a replay kills it at the same point."""
+        if self._killed is None:
+            self._killed = dict(error)
+
+    def recorded(self, what: str, call: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+        """The outcome (``{"value": ...}`` or ``{"error": {...}}``) of a call that depends on
+        the world: made and recorded (``CallRecorded``) the first time, the recorded one on
+        every replay.
+
+        Raises:
+            NonDeterminism: the history recorded another call at this point.
+        """
+        index = self._record_draws
+        if index < len(self._records):
+            recorded_what, fields = self._records[index]
+            if recorded_what != what:
+                raise NonDeterminism(
+                    f"recorded call #{index + 1}: the history has {recorded_what}, the code "
+                    f"now calls {what}"
+                )
+            self._record_draws += 1
+            return {k: v for k, v in fields.items() if k in ("value", "error")}
+        outcome = call()
+        self._records.append((what, outcome))
+        self._record_draws += 1
+        now = self.context.workflow_clock.now()
+        self._new_markers.append(
+            Event(ev.CALL_RECORDED, now, {"index": index, "what": what, **outcome})
+        )
+        return outcome
 
     def close(self) -> None:
         """Release the coroutine and everything the run's code made."""
@@ -370,16 +433,25 @@ class Replay:
         self.scheduler = scheduler
         self._install_activity_ops(scheduler)
         entry = engine.registry.get(self.entry_id)
-        if not isinstance(entry, manifest.WorkflowEntry):
+        loop = isinstance(entry, manifest.ProcessEntry) and bool(entry.method)
+        if not isinstance(entry, manifest.WorkflowEntry) and not loop:
             raise UnitError(INVALID, f"{self.entry_id} is not a workflow.lua")
         main = engine.entry_runtime(self.entry_id).method(entry.method)
         started = self.history[0]
-        arg = engine.codec.to_lua(codec.from_json_value(started.fields.get("input")), "input")
+        if "args" in started.fields:  # a process's main(...) takes its spawn arguments
+            args = tuple(
+                engine.codec.to_lua(codec.from_json_value(a), f"args[{i}]")
+                for i, a in enumerate(started.fields["args"] or [], 1)
+            )
+        else:
+            args = (
+                engine.codec.to_lua(codec.from_json_value(started.fields.get("input")), "input"),
+            )
         self._weak_ref = state.lua.eval("function(v) return setmetatable({v}, {__mode = 'v'}) end")
         self._collect = state.lua.eval("function() collectgarbage('collect') end")
         self._budget = engine.new_budget()
         self.task = scheduler.spawn(
-            main, (arg,), budget=self._budget, name=self.run_id, data=self.context
+            main, args, budget=self._budget, name=self.run_id, data=self.context
         )
         state.set(self.task.lua, b"durable", True)
         # Signals the previous generation held but never read come first, each once.
@@ -430,15 +502,21 @@ class Replay:
             assert self.scheduler is not None
             self._events_channel = self.scheduler.new_channel(1 << 30)
             waiting, self._events_waiting = self._events_waiting, []
-            for fields in waiting:
-                self.post_event(fields)
+            for value in waiting:
+                self.post_lua_event(value)
         return self._events_channel.id
 
     def post_event(self, fields: dict[str, Any]) -> None:
+        """An event for ``process.events()`` (kept until the code asks for the channel)."""
+        self.post_lua_event(
+            self.engine.codec.to_lua({k: v for k, v in fields.items() if v is not None})
+        )
+
+    def post_lua_event(self, value: Any) -> None:
+        """:meth:`post_event` of a Lua value the driver made (an EXIT with an error object)."""
         if self._events_channel is None:
-            self._events_waiting.append(fields)
+            self._events_waiting.append(value)
             return
-        value = self.engine.codec.to_lua({k: v for k, v in fields.items() if v is not None})
         assert self.scheduler is not None
         self.scheduler.offer(self._events_channel, value)
 
@@ -561,7 +639,13 @@ class Replay:
     def _replay(self, event: Event, run: bool = True) -> None:
         """Deliver one event of the history; ``run``: then let the code run on (not until
         the last event of a batch: see :meth:`_resume`)."""
-        if event.type == ev.SIGNAL_RECEIVED:
+        handler = self.input_handlers.get(event.type)
+        if handler is not None:
+            handler(event)
+            if run and not self.finished:
+                self.scheduler.run_ready()  # type: ignore[union-attr]
+            return
+        if event.type in ev.MESSAGES:
             self._signal(event)
             if run:
                 self.scheduler.run_ready()  # type: ignore[union-attr]
@@ -577,7 +661,7 @@ class Replay:
             if run:
                 self.scheduler.run_ready()  # type: ignore[union-attr]
             return
-        if event.type in (ev.VERSION_MARKER, ev.RANDOM_RECORDED):
+        if event.type in (ev.VERSION_MARKER, ev.RANDOM_RECORDED, ev.CALL_RECORDED):
             return
         if event.type in ev.DROPS:
             self._replay_drop(event)
@@ -627,6 +711,10 @@ class Replay:
                 new.append(event)
                 if command.type == ev.ACTIVITY_SCHEDULED:
                     activities.append(event)
+                    if self.plain_calls:
+                        self.mark_inline(event)
+            if self._killed is not None:
+                break
             if not self.task.done and not self._continued:
                 # (A run that has ended waits for nothing: no cancel events before its end.)
                 self._drop_unreachable()
@@ -765,9 +853,15 @@ class Replay:
         self._new_markers = []
         task = self.task
         assert task is not None
+        if self._killed is not None:
+            error = self._killed
+            new.append(Event(self._ending(failed=True), now, {"error": error}))
+            return StepResult(new, "failed", error=error, new_activities=activities)
         if self._continued:
-            fields = {"input": self.continue_with}
-            new.append(Event(ev.WORKFLOW_CONTINUED, now, fields))
+            if self.process_context is not None:
+                new.append(Event(ev.PROCESS_UPGRADED, now, dict(self.continue_with)))
+            else:
+                new.append(Event(ev.WORKFLOW_CONTINUED, now, {"input": self.continue_with}))
             return StepResult(
                 new, "continued", result=self.continue_with, new_activities=activities
             )
@@ -779,12 +873,12 @@ class Replay:
             )
         if task.failed:
             error = self.engine.error_from_task(task, self.entry_id).to_dict()
-            new.append(Event(ev.WORKFLOW_FAILED, now, {"error": error}))
+            new.append(Event(self._ending(failed=True), now, {"error": error}))
             return StepResult(new, "failed", error=error, new_activities=activities)
         values = task.values
         if len(values) > 1 and values[1] is not None:
             error = self.engine.error_from_value(values[1]).to_dict()
-            new.append(Event(ev.WORKFLOW_FAILED, now, {"error": error}))
+            new.append(Event(self._ending(failed=True), now, {"error": error}))
             return StepResult(new, "failed", error=error, new_activities=activities)
         try:
             result = codec.to_json_value(
@@ -795,10 +889,22 @@ class Replay:
             what = "the workflow's result: " if isinstance(exc, CodecError) else ""
             message = f"{what}{exc.message}"
             error = {"kind": INVALID, "message": message}
-            new.append(Event(ev.WORKFLOW_FAILED, now, {"error": error}))
+            new.append(Event(self._ending(failed=True), now, {"error": error}))
             return StepResult(new, "failed", error=error, new_activities=activities)
-        new.append(Event(ev.WORKFLOW_COMPLETED, now, {"result": result}))
+        new.append(Event(self._ending(failed=False), now, {"result": result}))
         return StepResult(new, "completed", result=result, new_activities=activities)
+
+    def _ending(self, failed: bool) -> str:
+        if self.process_context is not None:
+            return ev.PROCESS_CRASHED if failed else ev.PROCESS_EXITED
+        return ev.WORKFLOW_FAILED if failed else ev.WORKFLOW_COMPLETED
+
+    def upgrade(self, entry_id: str, args: list[Any]) -> None:
+        """``process.upgrade``: this generation ends with the step; the next runs ``entry_id``
+        with ``args`` (codec JSON values)."""
+        ev.check_size("the arguments of process.upgrade", args)
+        self.continue_with = {"entry": entry_id, "args": args}
+        self._continued = True
 
     # -- activities -----------------------------------------------------------------------------
     def _install_activity_ops(self, scheduler: WorkflowScheduler) -> None:
@@ -812,6 +918,8 @@ class Replay:
             deliver: Callable[[Any, Any], None],
         ) -> UnitError | _Activity:
             entry_id = raw_id.decode("utf-8", "replace")
+            if self.plain_calls:
+                return plain(entry_id, args, timeout, deliver)
             try:
                 entry = engine.function_entry(entry_id)
                 options = (
@@ -844,6 +952,30 @@ class Replay:
             activity = _Activity(entry_id, py_args, policy, limit, queued)
             self._attempt(activity, 1, deliver)
             return activity
+
+        def plain(
+            entry_id: str, args: Any, timeout: float | None, deliver: Callable[[Any, Any], None]
+        ) -> UnitError | _Activity:
+            try:
+                engine.function_entry(entry_id)
+                py_args = lua_args(args, entry_id)
+            except CodecError as exc:
+                return UnitError(INVALID, exc.message)
+            except UnitError as exc:
+                return exc
+            activity = _Activity(entry_id, py_args, _ONE_ATTEMPT, timeout, plain=True)
+            self._attempt(activity, 1, deliver)
+            return activity
+
+        def lua_args(args: Any, entry_id: str) -> list[Any]:
+            unpacked = state.k["unpack_args"](args)
+            count, *values = unpacked if isinstance(unpacked, tuple) else (unpacked,)
+            py_args = [
+                codec.to_json_value(engine.codec.to_python(v, f"args[{i}]"))
+                for i, v in enumerate(values[:count], 1)
+            ]
+            ev.check_size(f"the arguments of {entry_id}", py_args)
+            return py_args
 
         def op_call(
             task: Task, raw_id: bytes, args: Any, ctx: Any, timeout: Any, retry: Any = None
@@ -897,6 +1029,30 @@ class Replay:
             self.continue_with, self._continued = wire, True
             return False, ()  # never resumed: this generation ends with the step
 
+        def op_upgrade(task: Task, raw_id: Any, args: Any) -> Any:
+            entry_id = raw_id.decode("utf-8", "replace") if raw_id is not None else self.entry_id
+            try:
+                entry = engine.registry.find(entry_id)
+                if not isinstance(entry, manifest.ProcessEntry) or not entry.method:
+                    raise UnitError(
+                        INVALID,
+                        f"process.upgrade: '{entry_id}' is not a loop-style process.lua "
+                        "(a process entry with method: main)",
+                    )
+                unpacked = state.k["unpack_args"](args)
+                count, *values = unpacked if isinstance(unpacked, tuple) else (unpacked,)
+                wire = [
+                    codec.to_json_value(engine.codec.to_python(v, f"args[{i}]"))
+                    for i, v in enumerate(values[:count], 1)
+                ]
+                self.upgrade(entry_id, wire)
+            except CodecError as exc:
+                return True, (None, state.new_error(INVALID, f"process.upgrade: {exc.message}"))
+            except UnitError as exc:
+                return True, (None, state.error_value(exc))
+            return False, ()  # never resumed: the next generation runs the new code
+
+        scheduler.ops[b"upgrade"] = op_upgrade
         scheduler.ops[b"call"] = op_call
         scheduler.ops[b"continue"] = op_continue
         scheduler.ops[b"async"] = op_async
@@ -921,6 +1077,9 @@ class Replay:
                 return
             error = event.fields.get("error") or {}
             failure = UnitError.from_dict(error)
+            if activity.plain:
+                deliver(None, state.error_value(failure))  # a call's own error, as in Wippy
+                return
             final = bool(error.get("final"))  # e.g. a result too large for the log
             delay = (
                 None
@@ -979,6 +1138,12 @@ class _Activity:
     #: The code canceled its future; ``canceled``: the cancel is in effect (recorded).
     cancel_requested: bool = False
     canceled: bool = False
+    #: A plain call of a loop-style process (one attempt, its error as it is).
+    plain: bool = False
+
+
+#: A plain call's policy: one attempt, never retried.
+_ONE_ATTEMPT = manifest.RetryPolicy(maximum_attempts=1)
 
 
 _KEY_FIELD = {ev.ACTIVITY_SCHEDULED: "id", ev.CHILD_STARTED: "id", ev.MESSAGE_SENT: "to"}

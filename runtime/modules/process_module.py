@@ -62,7 +62,8 @@ function M.events()
   local id = host.events()
   if id == nil then
     error("process.events(): handler actors receive events in on_event(state, ev); "
-      .. "compare ev.kind with process.event.EXIT / LINK_DOWN / CANCEL", 2)
+      .. "compare ev.kind with process.event.EXIT / LINK_DOWN / CANCEL (a loop-style "
+      .. "process, with method: main, reads them here)", 2)
   end
   return kit.channel_object(id)
 end
@@ -71,7 +72,7 @@ local function inbox_channel(topic, as_message)
   local id = host.inbox(topic, as_message)
   if id == nil then
     error("process.inbox(): handler actors receive messages in handle(state, msg); "
-      .. "loop-style code with an inbox runs on a workflow host", 3)
+      .. "a loop-style process (method: main in its entry) reads its inbox", 3)
   end
   return kit.channel_object(id)
 end
@@ -91,10 +92,26 @@ function M.unlisten(ch)
   if not kit.is_channel(ch) then error("process.unlisten: expected a channel from listen", 2) end
   return host.unlisten(ch.id_)
 end
-function M.exec()
-  error("process.exec: waiting for another process's result would hold this Lambda (or this "
-    .. "actor's turn) open while another works; spawn_monitored it and take the result from "
-    .. "the EXIT event in on_event, or wait for it durably in a workflow", 2)
+function M.exec(id, where, ...)
+  local ch, err = host.exec(id, where, pack(...))
+  if err ~= nil then return nil, err end
+  if ch == nil then
+    error("process.exec: waiting for another process's result would hold this Lambda (or "
+      .. "this actor's turn) open while another works; spawn_monitored it and take the "
+      .. "result from the EXIT event in on_event, or wait for it durably in a loop-style "
+      .. "process or a workflow", 2)
+  end
+  local ev = kit.channel_object(ch):receive()
+  local result = ev.result or {}
+  if result.error ~= nil then return nil, result.error end
+  return result.value
+end
+function M.upgrade(id, ...)
+  if not host.loop() then
+    error("process.upgrade: only a loop-style process (method: main) can upgrade itself", 2)
+  end
+  local _, err = kit.await("upgrade", id, pack(...))
+  return nil, err
 end
 M.registry = {
   register = function(name, pid) return host.register(name, pid) end,
@@ -165,10 +182,30 @@ def build(engine: Engine, unit: EntryRuntime) -> Any:
 
     def set_options(options: Any) -> Any:
         values = codec.to_python(options, "options") if options is not None else {}
-        if not isinstance(values, dict) or set(values) - {"trap_links"}:
-            raise UnitError(INVALID, "process.set_options: the only option is trap_links")
+        if not isinstance(values, dict):
+            raise UnitError(INVALID, "process.set_options: options parameter must be a table")
+        unknown = sorted(set(values) - {"trap_links", "upgradable"})
+        if unknown:
+            raise UnitError(INVALID, f"process.set_options: option {unknown[0]} is not supported")
         context().set_options(values)
         return True
+
+    def exec_(entry_id: Any, where: Any, args: Any) -> Any:
+        found = context()
+        if not hasattr(found, "exec"):
+            return None
+        unpacked = state.k["unpack_args"](args)
+        count, *values = unpacked if isinstance(unpacked, tuple) else (unpacked,)
+        py_args = [codec.to_python(v, f"args[{i}]") for i, v in enumerate(values[:count], 1)]
+        return found.exec(
+            text(entry_id, "process.exec: the entry id"),
+            text(where, "process.exec: the host"),
+            py_args,
+        )
+
+    def loop() -> Any:
+        replay = engine.current_replay()
+        return replay is not None and replay.process_context is not None
 
     def get_options() -> Any:
         return codec.to_lua(context().get_options())
@@ -219,6 +256,8 @@ def build(engine: Engine, unit: EntryRuntime) -> Any:
         register=state.wrap_fallible(register),
         lookup=state.wrap_fallible(lookup),
         unregister=state.wrap_fallible(unregister),
+        exec=state.wrap_fallible(exec_),
+        loop=state.wrap(loop),
         inbox=state.wrap(inbox),
         unlisten=state.wrap(unlisten),
         events=state.wrap(events),

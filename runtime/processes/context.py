@@ -38,6 +38,14 @@ class ProcessContext:
     def new_id(self) -> str:
         return str(uuid.uuid4())
 
+    def child_pid(self, host: str, ident: str) -> str | None:
+        """The pid a spawn with envelope id ``ident`` gives its child (None: a fresh one)."""
+        return None
+
+    def resolve(self, dest: str) -> str:
+        """A pid, given a pid or a registered name."""
+        return self._system().resolve(dest)
+
     def _system(self) -> ProcessSystem:
         if self.system is None:
             raise UnitError(
@@ -81,11 +89,13 @@ class ProcessContext:
         system = self._system()
         if link or monitor:
             self._need_pid("process.spawn_linked/spawn_monitored")
+        ident = self.new_id()
         envelope = system.spawn_envelope(
             entry_id,
             host,
             args,
-            ident=self.new_id(),
+            ident=ident,
+            pid=self.child_pid(host, ident),
             sender=self.pid,
             link=link,
             monitor=monitor,
@@ -103,13 +113,12 @@ class ProcessContext:
             return
         system = self._system()
         system.check_topic(topic)
-        to = system.resolve(dest)
+        to = self.resolve(dest)
         self.emit(env.message(to, self.new_id(), self.pid, topic, payload))
 
     def control(self, kind: str, pid: str) -> None:
         me = self._need_pid(f"process.{kind}")
-        system = self._system()
-        to = system.resolve(pid)
+        to = self.resolve(pid)
         if to == me:
             raise UnitError(INVALID, f"process.{kind}: a process cannot {kind} itself")
         if kind == env.LINK:
@@ -122,14 +131,14 @@ class ProcessContext:
         if self._workflow_run(pid):
             self.workflows.terminate(pid, f"terminated by {self.pid or 'a function'}")
             return
-        to = self._system().resolve(pid)
+        to = self.resolve(pid)
         self.emit(env.Envelope(env.TERMINATE, to, self.new_id(), self.pid))
 
     def cancel(self, pid: str, reason: str | None) -> None:
         if self._workflow_run(pid):
             self.workflows.cancel(pid, reason, sender=self.pid)
             return
-        to = self._system().resolve(pid)
+        to = self.resolve(pid)
         sender = self.pid or "function"
         self.emit(env.event(to, self.new_id(), sender, env.CANCEL, reason=reason or "canceled"))
 

@@ -21,7 +21,9 @@ UNLINK = "unlink"
 MONITOR = "monitor"
 UNMONITOR = "unmonitor"
 TERMINATE = "terminate"
-KINDS = frozenset({SPAWN, MESSAGE, EVENT, LINK, UNLINK, MONITOR, UNMONITOR, TERMINATE})
+#: A loop-style process's timer is due: it carries nothing; the process runs its due timers.
+WAKE = "wake"
+KINDS = frozenset({SPAWN, MESSAGE, EVENT, LINK, UNLINK, MONITOR, UNMONITOR, TERMINATE, WAKE})
 
 #: Event names, as ``process.event`` exposes them to Lua.
 EXIT = "EXIT"

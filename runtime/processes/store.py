@@ -68,6 +68,9 @@ class Snapshot:
     parent: str | None = None
     context: dict[str, Any] = field(default_factory=dict)
     updated: float = 0.0
+    #: ``handler`` (init/handle/on_event over ``state``) or ``loop`` (a ``main`` over a
+    #: journal; ``state`` then holds where its current generation starts).
+    style: str = "handler"
 
     def meta(self) -> dict[str, Any]:
         """Everything but the keyed attributes, as stored in the item's ``meta`` JSON."""
@@ -135,6 +138,28 @@ class ActorStore:
             StaleSnapshot: the condition failed.
             SnapshotTooLarge: the item would pass DynamoDB's 400 KB limit.
         """
+        item = self.item(snapshot)
+        if expected_version == 0:
+            condition: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(pk)"}
+        else:
+            condition = {
+                "ConditionExpression": "#v = :v",
+                "ExpressionAttributeNames": {"#v": "version"},
+                "ExpressionAttributeValues": {":v": {"N": str(expected_version)}},
+            }
+        try:
+            self.client.put_item(TableName=self.table, Item=item, **condition)
+        except ClientError as exc:
+            if is_condition_failure(exc):
+                raise StaleSnapshot(snapshot.pid) from None
+            raise
+
+    def item(self, snapshot: Snapshot) -> dict[str, Any]:
+        """The actor item of ``snapshot``.
+
+        Raises:
+            SnapshotTooLarge: the item would pass DynamoDB's 400 KB limit.
+        """
         snapshot.updated = time.time()
         meta = json.dumps(snapshot.meta(), ensure_ascii=False, separators=(",", ":"))
         item = {
@@ -152,20 +177,7 @@ class ActorStore:
                 f"snapshot of {snapshot.pid} is {size} bytes; a DynamoDB item holds at most "
                 f"{ITEM_LIMIT_BYTES} bytes (400 KB): keep less in the state"
             )
-        if expected_version == 0:
-            condition: dict[str, Any] = {"ConditionExpression": "attribute_not_exists(pk)"}
-        else:
-            condition = {
-                "ConditionExpression": "#v = :v",
-                "ExpressionAttributeNames": {"#v": "version"},
-                "ExpressionAttributeValues": {":v": {"N": str(expected_version)}},
-            }
-        try:
-            self.client.put_item(TableName=self.table, Item=item, **condition)
-        except ClientError as exc:
-            if is_condition_failure(exc):
-                raise StaleSnapshot(snapshot.pid) from None
-            raise
+        return item
 
     # -- names --------------------------------------------------------------------------------
     def register(self, name: str, pid: str) -> None:

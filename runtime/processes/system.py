@@ -50,13 +50,6 @@ class ProcessSystem:
             )
         if not isinstance(found, manifest.ProcessEntry):
             raise UnitError(INVALID, f"{entry_id} is a {found.kind}, not a process.lua")
-        if found.method:
-            raise UnitError(
-                INVALID,
-                f"{entry_id} is a loop-style process (method: {found.method}); a process.host "
-                "runs actors with init/handle/on_event handlers: export those, or run the loop "
-                "on a workflow.host",
-            )
         return found
 
     @staticmethod

@@ -222,27 +222,29 @@ class Turn:
                 # The link is gone with the process (a trapping actor lives on without it).
                 snap.links.remove(other)
 
-    def _exit_result(self) -> dict[str, Any]:
-        if self.status == EXITED:
-            return {"value": self.result}
-        return {"error": self.error}
-
     def _exit_notices(self) -> list[OutboxEntry]:
-        snap = self.snapshot
-        result = self._exit_result()
-        notices = []
-        for i, pid in enumerate(snap.monitors):
-            ident = reply_id(f"{snap.pid}|{snap.version}|m{i}", "exit")
-            notices.append(env.event(pid, ident, snap.pid, env.EXIT, result))
-        # As in Erlang, a normal exit does not take linked processes down.
-        if self.status == CRASHED:
-            for i, pid in enumerate(snap.links):
-                ident = reply_id(f"{snap.pid}|{snap.version}|l{i}", "link")
-                notices.append(env.event(pid, ident, snap.pid, env.LINK_DOWN, result))
-        return [self.system.outbox_entry(n) for n in notices]
+        return exit_notices(self.system, self.snapshot)
 
     def _dead_replies(self, envelopes: list[env.Envelope]) -> list[OutboxEntry]:
         return dead_replies(self.system, self.snapshot, envelopes)
+
+
+def exit_notices(system: ProcessSystem, snap: Snapshot) -> list[OutboxEntry]:
+    """What an ended process (``snap.status`` exited or crashed) tells the world: EXIT to its
+    monitors and, when it crashed, LINK_DOWN to its links (as in Erlang, a normal exit does
+    not take linked processes down)."""
+    result: dict[str, Any] = (
+        {"value": snap.result} if snap.status == EXITED else {"error": snap.error}
+    )
+    notices = []
+    for i, pid in enumerate(snap.monitors):
+        ident = reply_id(f"{snap.pid}|{snap.version}|m{i}", "exit")
+        notices.append(env.event(pid, ident, snap.pid, env.EXIT, result))
+    if snap.status == CRASHED:
+        for i, pid in enumerate(snap.links):
+            ident = reply_id(f"{snap.pid}|{snap.version}|l{i}", "link")
+            notices.append(env.event(pid, ident, snap.pid, env.LINK_DOWN, result))
+    return [system.outbox_entry(n) for n in notices]
 
 
 def dead_replies(

@@ -104,6 +104,10 @@ class ProcessWorker:
         self.cache: dict[str, _Cached] = {}
         self.stats = WorkerStats()
         self._supervisor: Any = None
+        from runtime.processes.loop import LoopDriver
+
+        #: Loop-style processes (Wippy's ``main``), durable coroutines over their journals.
+        self.loops = LoopDriver(self)
 
     # -- the batch ------------------------------------------------------------------------------
     def handle(self, records: list[SQSRecord]) -> list[BaseException | None]:
@@ -159,7 +163,14 @@ class ProcessWorker:
             if not group.envelopes:
                 continue
             try:
-                planned = self._plan(group)
+                if self.loops.is_warm(group.pid):
+                    self.loops.run(group, None)
+                    continue
+                snapshot, lua_state = self._load(group.pid)
+                if self.loops.owns(group.pid, snapshot, group.envelopes):
+                    self.loops.run(group, snapshot)
+                    continue
+                planned = self._plan(group, snapshot, lua_state)
             except Exception as exc:  # (a WorkerCrash is no Exception: it ends the batch)
                 group.failure = exc
                 continue
@@ -196,8 +207,9 @@ class ProcessWorker:
         self.stats.store_reads += 1
         return self.system.store.load(pid), None
 
-    def _plan(self, group: _Group) -> tuple[_Group, Turn] | None:
-        snapshot, lua_state = self._load(group.pid)
+    def _plan(
+        self, group: _Group, snapshot: Snapshot | None, lua_state: Any
+    ) -> tuple[_Group, Turn] | None:
         applied = set(snapshot.applied) if snapshot is not None else set()
         fresh = []
         for envelope in group.envelopes:
@@ -340,9 +352,9 @@ class ProcessWorker:
         ):
             raise UnitError(
                 INVALID,
-                f"{entry_id} does not return a table with a handle(state, msg) function; an "
-                "actor exports init/handle/on_event (a loop-style main belongs on a "
-                "workflow.host)",
+                f"{entry_id} does not return a table with a handle(state, msg) function; a "
+                "handler-style actor exports init/handle/on_event (a loop-style process "
+                "names its main with method: main)",
             )
         return value
 

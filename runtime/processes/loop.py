@@ -1,0 +1,610 @@
+"""The SQS driver of loop-style processes: a Wippy ``main`` as a durable coroutine.
+
+A loop process is a :class:`~runtime.durable.replay.Replay` over its journal
+(:class:`~runtime.durable.journal.Journal` under ``pk = "p#<pid>"``, beside its actor item).
+Per batch, the worker turns the process's envelopes into input events (a message, an EXIT, a
+link from another process...), resumes the coroutine it kept warm or replays the journal on a
+cold worker, runs the ``funcs.call``\\ s the code made (their outcomes journaled: a replay never
+runs them again), and appends the inputs and everything the code recorded in ONE conditional
+``PutItem`` (a transaction with the actor item only at birth, at the end and at an upgrade).
+Then it carries out the recorded envelopes (deterministic ids: SQS drops a re-sent one), arms
+the next timer through the delay queue, and only then do the records count as done.
+
+Exactly once: every input event keeps its envelope id; an id already in the journal is skipped,
+and its batch's envelopes are sent again (the crash may have come before they went out). Two
+workers on one process: the second append finds the chunk key taken (:class:`JournalConflict`)
+and the batch is redone from the journal the winner wrote.
+
+The actor item (``style: loop``) is the process's head: status, entry, service, parent, and
+in ``state`` where its journal's current generation starts. It is what ``units ps``, monitors
+of the dead and supervision read, exactly as for handler-style actors.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import ClientError
+
+from runtime import codec, manifest
+from runtime.aws.dynamodb import is_condition_failure
+from runtime.durable import events as ev
+from runtime.durable.events import Event
+from runtime.durable.inline import InlineRunner
+from runtime.durable.journal import Journal, JournalConflict
+from runtime.durable.replay import NonDeterminism, Replay
+from runtime.durable.sticky import StickyCache
+from runtime.errors import CANCELED, INTERNAL, INVALID, TIMEOUT, CodecError, UnitError
+from runtime.processes import envelope as env
+from runtime.processes.envelope import Envelope
+from runtime.processes.loop_context import LoopContext
+from runtime.processes.pids import host_of
+from runtime.processes.store import CRASHED, EXITED, RUNNING, OutboxEntry, Snapshot
+from runtime.processes.turns import exit_notices
+from runtime.sandbox import ran_out_of_time
+
+if TYPE_CHECKING:
+    from runtime.processes.worker import ProcessWorker, _Group
+
+logger = logging.getLogger("units.processes")
+
+#: Processes kept warm per worker container (least recently used dropped first).
+STICKY_PROCESSES = 1024
+#: A journal generation past this many events logs a warning (a host's ``journal_warning``).
+JOURNAL_WARNING = 10_000
+#: Times a batch is redone after losing the append to another worker, before it is retried.
+MAX_RACES = 3
+
+
+def is_loop_entry(entry: manifest.Entry | None) -> bool:
+    """Whether ``entry`` is a loop-style ``process.lua`` (a ``method``, Wippy's form)."""
+    return isinstance(entry, manifest.ProcessEntry) and bool(entry.method)
+
+
+@dataclass
+class _Warm:
+    """A loop process as a worker holds it between batches."""
+
+    head: Snapshot
+    replay: Replay | None
+    #: The journal's last seq, and where the current generation starts (the seq before it).
+    last_seq: int = 0
+    base: int = 0
+    #: Envelope ids in the journal (this generation's and the ones its start carried), each
+    #: with the seq of the first input of the batch that applied it.
+    applied: dict[str, int] = field(default_factory=dict)
+    #: The first seq of each batch, in order (where its re-sendable envelopes start).
+    batches: list[int] = field(default_factory=list)
+    #: The timer a wake is already on its way for.
+    armed: float | None = None
+    warned: bool = False
+
+    def close(self) -> None:
+        if self.replay is not None:
+            self.replay.close()
+
+
+class LoopDriver:
+    """Runs the loop processes of one worker's batches."""
+
+    def __init__(self, worker: ProcessWorker, *, sticky: int = STICKY_PROCESSES) -> None:
+        self.worker = worker
+        self.engine = worker.engine
+        self.system = worker.system
+        self.host = worker.host
+        self.stats = worker.stats
+        store = self.system.store
+        self.journal = Journal(store.client, store.table, "p#", noun="process")
+        self.inline = InlineRunner(self.engine)
+        self.warm: StickyCache[_Warm] = StickyCache(sticky)
+        host = self.system.registry.find(self.host)
+        self.warn_at = int(getattr(host, "journal_warning", 0) or JOURNAL_WARNING)
+
+    def owns(self, pid: str, head: Snapshot | None, envelopes: list[Envelope]) -> bool:
+        """Whether ``pid`` is a loop process (kept warm, its head says so, or it is being
+        born from a loop-style entry)."""
+        if pid in self.warm:
+            return True
+        if head is not None:
+            return head.style == "loop"
+        first = envelopes[0] if envelopes else None
+        if first is None or first.kind != env.SPAWN:
+            return False
+        return is_loop_entry(self.system.registry.find(str(first.fields.get("entry", ""))))
+
+    def is_warm(self, pid: str) -> bool:
+        return pid in self.warm
+
+    # -- one process's batch ----------------------------------------------------------------------
+    def run(self, group: _Group, head: Snapshot | None) -> None:
+        """Apply ``group``'s envelopes; on failure ``group.failure`` says why (retried)."""
+        for race in range(MAX_RACES):
+            try:
+                self._run(group, head if race == 0 else None)
+                return
+            except JournalConflict:
+                self.warm.forget(group.pid)
+                self.stats.races += 1
+            except Exception as exc:  # (a WorkerCrash is no Exception: it ends the batch)
+                self.warm.forget(group.pid)
+                logger.exception("batch of loop process %s failed", group.pid)
+                group.failure = exc
+                return
+        group.failure = JournalConflict(f"{group.pid}: lost {MAX_RACES} appends in a row")
+
+    def _run(self, group: _Group, head: Snapshot | None) -> None:
+        pid = group.pid
+        warm = self.warm.take(pid)
+        if warm is None:
+            if head is None:  # (else the worker read it, and counted the miss)
+                self.stats.cache_misses += 1
+                head = self.system.store.load(pid)
+                self.stats.store_reads += 1
+            warm = self._cold(pid, head, group.envelopes)
+            if warm is None:
+                return
+        else:
+            self.stats.cache_hits += 1
+        fresh: list[Envelope] = []
+        redone: set[int] = set()
+        seen = set(warm.applied)
+        for envelope in group.envelopes:
+            if envelope.id in seen:
+                redone.add(warm.applied[envelope.id])
+            else:
+                seen.add(envelope.id)
+                fresh.append(envelope)
+        if redone:
+            self._resend(warm, min(redone))
+        if warm.head.status != RUNNING:
+            self.worker._answer_for_the_dead(warm.head, fresh)
+            return
+        if fresh and fresh[0].kind == env.SPAWN and warm.last_seq > 0:
+            fresh = fresh[1:]  # a second spawn of a live pid (a repeated service start)
+        if not fresh:
+            self.warm.keep(pid, warm)
+            return
+        self._batch(warm, fresh)
+
+    def _cold(self, pid: str, head: Snapshot | None, envelopes: list[Envelope]) -> _Warm | None:
+        """The process as its journal has it (its replay not run yet), or a newborn's; None
+        for a pid that never was (answered for)."""
+        if head is None:
+            spawn = envelopes[0] if envelopes and envelopes[0].kind == env.SPAWN else None
+            if spawn is None:
+                self.worker._answer_for_the_dead(None, envelopes)
+                return None
+            return self._newborn(spawn)
+        if head.status != RUNNING:
+            return _Warm(head, None)
+        base = int(json.loads(head.state or "{}").get("base", 0))
+        history = self.journal.load(pid, after=base)
+        self.stats.store_reads += 1
+        warm = _Warm(head, None, history[-1].seq if history else base, base)
+        warm.replay = self._replay(head, history)
+        started = history[0].fields if history else {}
+        for ident in started.get("taken") or ():
+            warm.applied[str(ident)] = history[0].seq
+        self._learn(warm, history[1:])
+        return warm
+
+    def _newborn(self, spawn: Envelope) -> _Warm:
+        fields = spawn.fields
+        head = Snapshot(
+            pid=spawn.to,
+            entry=str(fields.get("entry", "")),
+            host=self.host,
+            links=list(fields.get("links") or []),
+            monitors=list(fields.get("monitors") or []),
+            service=fields.get("service"),
+            generation=int(fields.get("generation") or 0),
+            attempt=int(fields.get("attempt") or 0),
+            started=self.system.clock.now(),
+            parent=spawn.sender,
+            context=codec.from_json_value(fields.get("context") or {}),
+            style="loop",
+            state=json.dumps({"base": 0}),
+        )
+        started: dict[str, Any] = {
+            "entry": head.entry,
+            "args": fields.get("args") or [],
+            "links": head.links,
+            "monitors": head.monitors,
+            "taken": [spawn.id],
+        }
+        if fields.get("name"):
+            started["names"] = [str(fields["name"])]
+        warm = _Warm(head, None)
+        warm.applied[spawn.id] = 1
+        history = [Event(ev.PROCESS_STARTED, head.started, started, seq=1)]
+        warm.replay = self._replay(head, history)
+        return warm
+
+    def _replay(self, head: Snapshot, history: list[Event]) -> Replay:
+        entry = str(history[0].fields.get("entry") or head.entry)
+        replay = Replay(self.engine, entry, head.pid, history, self.host)
+        replay.plain_calls = True
+        context = LoopContext(self.system, replay, head.pid, self.engine.workflows)
+        replay.process_context = context
+        replay.input_handlers.update(
+            {
+                ev.EVENT_RECEIVED: lambda e: self._on_event(replay, context, e),
+                ev.CONTROL_RECEIVED: lambda e: context.controlled(
+                    str(e.fields["control"]), str(e.fields["from"])
+                ),
+                ev.TERMINATE_RECEIVED: lambda e: replay.kill(
+                    {
+                        "kind": CANCELED,
+                        "message": f"terminated by {e.fields.get('from') or 'a function'}",
+                    }
+                ),
+            }
+        )
+        return replay
+
+    # -- inputs ---------------------------------------------------------------------------------
+    def _input(self, envelope: Envelope, now: float) -> Event | None:
+        """The journal event of one envelope (None: it carries nothing for the code)."""
+        base = {"id": envelope.id, "from": envelope.sender}
+        kind = envelope.kind
+        if kind == env.MESSAGE:
+            fields = {**base, "topic": envelope.topic, "payload": envelope.fields.get("payload")}
+            return Event(ev.MESSAGE_RECEIVED, now, fields)
+        if kind == env.EVENT:
+            fields = {**base, "event": envelope.event}
+            for name in ("result", "reason"):
+                if envelope.fields.get(name) is not None:
+                    fields[name] = envelope.fields[name]
+            return Event(ev.EVENT_RECEIVED, now, fields)
+        if kind in (env.LINK, env.UNLINK, env.MONITOR, env.UNMONITOR):
+            return Event(ev.CONTROL_RECEIVED, now, {**base, "control": kind})
+        if kind == env.TERMINATE:
+            return Event(ev.TERMINATE_RECEIVED, now, base)
+        return None  # a wake: the due timers fire when the code runs on
+
+    def _on_event(self, replay: Replay, context: LoopContext, event: Event) -> None:
+        """An EXIT, LINK_DOWN or CANCEL for the code (``process.events()``), as Wippy gives
+        it; a LINK_DOWN the process does not trap takes it down."""
+        fields = event.fields
+        name, sender = str(fields.get("event", "")), fields.get("from")
+        if name == env.LINK_DOWN:
+            context.unlinked(str(sender))
+            if not context.trap_links:
+                replay.kill({"kind": CANCELED, "message": f"linked process {sender} went down"})
+                return
+        state, lua_codec = self.engine.state, self.engine.codec
+        parts: dict[str, Any] = {"kind": name.encode()}
+        if sender:
+            parts["from"] = str(sender).encode()
+        result = fields.get("result")
+        if isinstance(result, dict):
+            outcome: dict[str, Any] = {}
+            if "value" in result:
+                outcome["value"] = lua_codec.to_lua(codec.from_json_value(result["value"]))
+            if result.get("error"):
+                error = result["error"]
+                outcome["error"] = state.new_error(
+                    str(error.get("kind", INTERNAL)), str(error.get("message", ""))
+                )
+            parts["result"] = state.table(**outcome)
+        if fields.get("reason") is not None:
+            parts["reason"] = str(fields["reason"]).encode()
+        value = state.table(**parts)
+        waiter = context.exec_waiters.pop(str(sender), None) if name == env.EXIT else None
+        if waiter is not None:
+            replay.scheduler.offer(waiter, value)  # type: ignore[union-attr]
+            return
+        replay.post_lua_event(value)
+
+    # -- the batch --------------------------------------------------------------------------------
+    def _batch(self, warm: _Warm, fresh: list[Envelope]) -> None:
+        pid = warm.head.pid
+        now = max(self.system.clock.now(), warm.head.started)
+        newborn = warm.last_seq == 0
+        inputs = [e for e in (self._input(x, now) for x in fresh) if e is not None]
+        if inputs:
+            inputs[0].fields[_FIRST] = True
+            if len(inputs) > 1:
+                inputs[0].fields[ev.BATCH] = len(inputs)
+            if newborn:
+                inputs[0].fields[ev.AT_START] = True  # there before the code first looks
+        replay = warm.replay
+        assert replay is not None
+        events: list[Event] = [replay.history[0]] if newborn else []
+        first_new = warm.last_seq + 1
+        if newborn:
+            try:
+                self.system.check_process_entry(warm.head.entry)
+                for name in replay.history[0].fields.get("names") or ():
+                    self.system.store.register(name, pid)
+            except UnitError as exc:
+                replay.close()
+                replay.history[0].fields["names"] = []
+                self._end(warm, newborn, now, inputs, exc.to_dict())
+                return
+        try:
+            result = replay.resume(inputs, now)
+            events += inputs[: len(inputs) - result.unused] + result.new_events
+            while result.status == "running":
+                todo = replay.open_inline()
+                if not todo:
+                    break
+                _number(events, first_new if not newborn else 1)
+                outcomes = self.inline.run(pid, todo, None)
+                events += outcomes
+                result = replay.resume(outcomes, max(now, outcomes[-1].time))
+                events += result.new_events
+        except (UnitError, CodecError) as exc:
+            # The code could not be run or replayed (it fails to load, it no longer does what
+            # its journal says after a deploy): the process crashes with the reason, its
+            # journal as it was.
+            replay.close()
+            error = _error_of(exc)
+            logger.error("loop process %s crashed: %s", pid, error["message"])
+            self._end(warm, newborn, now, inputs, error)
+            return
+        _number(events, 1 if newborn else first_new)
+        if result.status == "running":
+            try:
+                self._append(warm, events, newborn)
+            except UnitError as exc:  # an event too large for the journal: nothing written
+                replay.close()
+                logger.error("loop process %s crashed: %s", pid, exc.message)
+                self._end(warm, newborn, now, [], exc.to_dict())
+                return
+            self._after(warm, events, result.next_timer, now)
+            return
+        if result.status == "continued":
+            self._upgrade(warm, events, result, inputs, now)
+            return
+        replay.close()
+        status = EXITED if result.status == "completed" else CRASHED
+        self._finish(warm, events, status, result.result, result.error)
+
+    def _append(self, warm: _Warm, events: list[Event], newborn: bool) -> None:
+        pid = warm.head.pid
+        self.worker._check("before_commit", pid)
+        if newborn:
+            self._transact(pid, events, warm.head, first=True)
+        else:
+            self.journal.append(pid, events)
+        self.stats.store_writes += 1
+        self._learn(warm, events)
+
+    def _learn(self, warm: _Warm, events: list[Event]) -> None:
+        start = 0
+        for event in events:
+            if event.fields.get(_FIRST):
+                start = event.seq
+                warm.batches.append(start)
+            ident = event.fields.get("id")
+            if ident is not None and event.type in _INPUTS:
+                warm.applied[str(ident)] = start or event.seq
+        if events:
+            warm.last_seq = events[-1].seq
+        length = warm.last_seq - warm.base
+        if length > self.warn_at and not warm.warned:
+            warm.warned = True
+            logger.warning(
+                "loop process %s: its journal holds %d events (over %d): a cold worker "
+                "replays them all; call process.upgrade(nil, state) to start a new generation",
+                warm.head.pid,
+                length,
+                self.warn_at,
+            )
+
+    def _after(
+        self, warm: _Warm, events: list[Event], next_timer: float | None, now: float
+    ) -> None:
+        pid = warm.head.pid
+        self.worker._check("after_commit", pid)
+        outbox = _outbox(events)
+        if next_timer is not None and next_timer != warm.armed:
+            wake = Envelope(env.WAKE, pid, f"wake|{warm.base}|{next_timer!r}")
+            outbox.append(self.system.outbox_entry(wake, max(0.001, next_timer - now)))
+            warm.armed = next_timer
+        if outbox:
+            self.stats.sqs_calls += self.system.mailboxes.send(outbox)
+        self.worker._check("after_send", pid)
+        self.warm.keep(pid, warm)
+
+    def _resend(self, warm: _Warm, batch_start: int) -> None:
+        """Send again the envelopes of the batches from ``batch_start`` on (a redelivery of
+        what the journal has: its sends may not have gone out)."""
+        events = self.journal.load(warm.head.pid, after=batch_start - 1)
+        self.stats.store_reads += 1
+        outbox = _outbox(events)
+        if warm.head.status != RUNNING:
+            outbox += self._endings(warm.head)
+        if outbox:
+            self.stats.sqs_calls += self.system.mailboxes.send(outbox)
+
+    # -- endings --------------------------------------------------------------------------------
+    def _finish(
+        self, warm: _Warm, events: list[Event], status: str, result: Any, error: Any
+    ) -> None:
+        head = warm.head
+        context = warm.replay.process_context if warm.replay is not None else None
+        if context is not None:
+            head.links, head.monitors = list(context.links), list(context.monitors)
+            head.names = list(context.names)
+        head.status = status
+        head.result = result if status == EXITED else None
+        head.error = error if status != EXITED else None
+        head.version += 1
+        pid = head.pid
+        self.worker._check("before_commit", pid)
+        self._transact(pid, events, head, first=warm.last_seq == 0)
+        self.stats.store_writes += 1
+        self.worker._check("after_commit", pid)
+        for name in head.names:
+            self.system.store.unregister(name, pid)
+        outbox = _outbox(events) + self._endings(head)
+        if outbox:
+            self.stats.sqs_calls += self.system.mailboxes.send(outbox)
+        self.worker._check("after_send", pid)
+        warm.replay = None
+        self._learn(warm, events)
+        self.warm.keep(pid, warm)
+
+    def _endings(self, head: Snapshot) -> list[OutboxEntry]:
+        return exit_notices(self.system, head) + self.worker._supervise(head)
+
+    def _end(
+        self, warm: _Warm, newborn: bool, now: float, inputs: list[Event], error: dict[str, Any]
+    ) -> None:
+        """Crash the process without its code: its journal stays, plus the inputs it was
+        given and the ending."""
+        started = [warm.replay.history[0]] if newborn and warm.replay is not None else []
+        ending = Event(ev.PROCESS_CRASHED, now, {"error": error})
+        events = [*started, *inputs, ending]
+        _number(events, 1 if newborn else warm.last_seq + 1)
+        try:
+            self._finish(warm, events, CRASHED, None, error)
+        except UnitError:  # the inputs do not fit in the journal: the ending alone
+            events = [*started, ending]
+            _number(events, 1 if newborn else warm.last_seq + 1)
+            self._finish(warm, events, CRASHED, None, error)
+
+    def _upgrade(
+        self, warm: _Warm, events: list[Event], result: Any, inputs: list[Event], now: float
+    ) -> None:
+        """``process.upgrade``: this generation ends, the next starts in the same append (same
+        pid, links, monitors, names; the messages the old code did not take carried over)."""
+        replay = warm.replay
+        assert replay is not None
+        context = replay.process_context
+        carried = replay.unread_signals()
+        unused = inputs[len(inputs) - result.unused :] if result.unused else []
+        carried += [
+            {k: v for k, v in e.fields.items() if k not in (ev.BATCH, ev.AT_START, _FIRST)}
+            for e in unused
+            if e.type == ev.MESSAGE_RECEIVED
+        ]
+        ended = events[-1]
+        entry = str(result.result.get("entry") or warm.head.entry)
+        started: dict[str, Any] = {
+            "entry": entry,
+            "args": result.result.get("args") or [],
+            "links": list(context.links),
+            "monitors": list(context.monitors),
+            "names": list(context.names),
+            "trap_links": context.trap_links,
+            "generation": int(replay.history[0].fields.get("generation", 1)) + 1,
+            "taken": [i for i, _ in warm.applied.items()][-1000:],
+        }
+        if carried:
+            started[ev.CARRIED] = carried
+        begin = Event(ev.PROCESS_STARTED, ended.time, started, seq=ended.seq + 1)
+        replay.close()
+        head = warm.head
+        head.entry = entry
+        head.state = json.dumps({"base": ended.seq})
+        head.version += 1
+        pid = head.pid
+        self.worker._check("before_commit", pid)
+        self._transact(pid, [*events, begin], head, first=warm.last_seq == 0)
+        self.stats.store_writes += 1
+        self._learn(warm, events)
+        warm.base = ended.seq
+        warm.last_seq = begin.seq
+        warm.applied = {str(i): begin.seq for i in started["taken"]}
+        warm.batches = []
+        warm.armed = None
+        self.worker._check("after_commit", pid)
+        outbox = _outbox(events)
+        if outbox:
+            self.stats.sqs_calls += self.system.mailboxes.send(outbox)
+        # The new generation runs up to its first wait at once.
+        warm.replay = self._replay(head, [begin])
+        self._continue_new(warm, now)
+
+    def _continue_new(self, warm: _Warm, now: float) -> None:
+        replay = warm.replay
+        assert replay is not None
+        result = replay.resume([], now)
+        events = list(result.new_events)
+        while result.status == "running":
+            todo = replay.open_inline()
+            if not todo:
+                break
+            _number(events, warm.last_seq + 1)
+            outcomes = self.inline.run(warm.head.pid, todo, None)
+            events += outcomes
+            result = replay.resume(outcomes, now)
+            events += result.new_events
+        _number(events, warm.last_seq + 1)
+        if result.status == "running":
+            if events:
+                self._append(warm, events, newborn=False)
+            self._after(warm, events, result.next_timer, now)
+        elif result.status == "continued":
+            self._upgrade(warm, events, result, [], now)
+        else:
+            replay.close()
+            status = EXITED if result.status == "completed" else CRASHED
+            self._finish(warm, events, status, result.result, result.error)
+
+    # -- writes ----------------------------------------------------------------------------------
+    def _transact(self, pid: str, events: list[Event], head: Snapshot, *, first: bool) -> None:
+        """The events and the head in one transaction (earlier chunks of a long append by
+        themselves first): a journal never exists without its head, nor a head that says more
+        than its journal."""
+        chunks = self.journal.chunks(pid, events) if events else []
+        for chunk in chunks[:-1]:
+            self.journal.put_chunk(pid, *chunk)
+        head_put: dict[str, Any] = {
+            "TableName": self.system.store.table,
+            "Item": self.system.store.item(head),
+        }
+        if first:
+            head_put["ConditionExpression"] = "attribute_not_exists(pk)"
+        items = [self.journal.chunk_put(pid, *chunk) for chunk in chunks[-1:]]
+        try:
+            self.system.store.client.transact_write_items(TransactItems=[*items, {"Put": head_put}])
+        except ClientError as exc:
+            if is_condition_failure(exc):
+                raise JournalConflict(pid) from None
+            raise
+
+
+#: Input events (each holds its envelope ``id``).
+_INPUTS = frozenset(
+    {ev.MESSAGE_RECEIVED, ev.EVENT_RECEIVED, ev.CONTROL_RECEIVED, ev.TERMINATE_RECEIVED}
+)
+#: On the first input event of a batch.
+_FIRST = "first"
+
+
+def _number(events: list[Event], start: int) -> None:
+    for i, event in enumerate(events, start=start):
+        event.seq = i
+
+
+def _outbox(events: list[Event]) -> list[OutboxEntry]:
+    """The envelopes ``events`` recorded, as the sends that carry them out."""
+    return [
+        OutboxEntry(
+            host_of(str(e.fields["to"])),
+            str(e.fields["to"]),
+            str(e.fields["body"]),
+            str(e.fields["id"]),
+            float(e.fields.get("delay", 0.0)),
+        )
+        for e in events
+        if e.type == ev.ENVELOPE_SENT
+    ]
+
+
+def _error_of(exc: UnitError | CodecError) -> dict[str, Any]:
+    if isinstance(exc, NonDeterminism):
+        return exc.to_dict()
+    if isinstance(exc, CodecError):
+        return {"kind": INVALID, "message": exc.message}
+    kind = exc.kind
+    if ran_out_of_time(exc.message):
+        kind = TIMEOUT
+    return {**exc.to_dict(), "kind": kind}

@@ -1,0 +1,2 @@
+local function handler(n) return n * 2 end
+return handler
