@@ -40,6 +40,8 @@ from runtime import codec, cors, function_service, manifest, moto_fidelity
 from runtime.apigw_events import http_event
 from runtime.aws.lambda_invoke import LambdaInvoker
 from runtime.clock import ManualClock
+from runtime.durable.events import MESSAGE_RECEIVED
+from runtime.durable.journal import Journal
 from runtime.engine import Engine, Limits
 from runtime.errors import NOT_FOUND, UnitError
 from runtime.http_api import HttpApi
@@ -560,6 +562,25 @@ class LocalCloud:
         snap = self._snapshot(pid)
         result = codec.from_json_value(snap.result) if snap.result is not None else None
         return ProcessStatus(snap.status, result, snap.error, snap.version)
+
+    def journal(self, pid: str) -> list[dict[str, Any]]:
+        """The events of a loop-style process's current journal generation, as dicts."""
+        snap = self._snapshot(pid)
+        if snap.style != "loop":
+            raise UnitError(NOT_FOUND, f"{pid} is a handler-style actor: it has no journal")
+        system = self._procs().system
+        base = int(json.loads(snap.state or "{}").get("base", 0))
+        journal = Journal(system.store.client, system.store.table, "p#", noun="process")
+        return [e.to_dict() for e in journal.load(pid, after=base)]
+
+    def received(self, pid: str, topic: str | None = None) -> list[Any]:
+        """The payloads of the messages a loop-style process was given (of ``topic``, or all),
+        in the order its journal has them (whether or not its code has read them yet)."""
+        return [
+            codec.from_json_value(e.get("payload"))
+            for e in self.journal(pid)
+            if e["type"] == MESSAGE_RECEIVED and topic in (None, e.get("topic"))
+        ]
 
     def lookup(self, name: str) -> str | None:
         """The pid registered under ``name``, or None."""

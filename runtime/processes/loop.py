@@ -119,11 +119,12 @@ class LoopDriver:
         return pid in self.warm
 
     # -- one process's batch ----------------------------------------------------------------------
-    def run(self, group: _Group, head: Snapshot | None) -> None:
-        """Apply ``group``'s envelopes; on failure ``group.failure`` says why (retried)."""
+    def run(self, group: _Group, head: Snapshot | None, *, loaded: bool = True) -> None:
+        """Apply ``group``'s envelopes (``head``: the actor item, when ``loaded``); on failure
+        ``group.failure`` says why (retried)."""
         for race in range(MAX_RACES):
             try:
-                self._run(group, head if race == 0 else None)
+                self._run(group, head, loaded=loaded and race == 0)
                 return
             except JournalConflict:
                 self.warm.forget(group.pid)
@@ -135,11 +136,11 @@ class LoopDriver:
                 return
         group.failure = JournalConflict(f"{group.pid}: lost {MAX_RACES} appends in a row")
 
-    def _run(self, group: _Group, head: Snapshot | None) -> None:
+    def _run(self, group: _Group, head: Snapshot | None, *, loaded: bool) -> None:
         pid = group.pid
         warm = self.warm.take(pid)
         if warm is None:
-            if head is None:  # (else the worker read it, and counted the miss)
+            if not loaded:  # (else the worker read it, and counted the miss)
                 self.stats.cache_misses += 1
                 head = self.system.store.load(pid)
                 self.stats.store_reads += 1
@@ -185,10 +186,7 @@ class LoopDriver:
         self.stats.store_reads += 1
         warm = _Warm(head, None, history[-1].seq if history else base, base)
         warm.replay = self._replay(head, history)
-        started = history[0].fields if history else {}
-        for ident in started.get("taken") or ():
-            warm.applied[str(ident)] = history[0].seq
-        self._learn(warm, history[1:])
+        self._learn(warm, history)
         return warm
 
     def _newborn(self, spawn: Envelope) -> _Warm:
@@ -218,7 +216,6 @@ class LoopDriver:
         if fields.get("name"):
             started["names"] = [str(fields["name"])]
         warm = _Warm(head, None)
-        warm.applied[spawn.id] = 1
         history = [Event(ev.PROCESS_STARTED, head.started, started, seq=1)]
         warm.replay = self._replay(head, history)
         return warm
@@ -377,6 +374,9 @@ class LoopDriver:
     def _learn(self, warm: _Warm, events: list[Event]) -> None:
         start = 0
         for event in events:
+            if event.type == ev.PROCESS_STARTED:
+                for ident in event.fields.get("taken") or ():
+                    warm.applied[str(ident)] = event.seq
             if event.fields.get(_FIRST):
                 start = event.seq
                 warm.batches.append(start)

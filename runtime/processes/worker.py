@@ -164,7 +164,7 @@ class ProcessWorker:
                 continue
             try:
                 if self.loops.is_warm(group.pid):
-                    self.loops.run(group, None)
+                    self.loops.run(group, None, loaded=False)
                     continue
                 snapshot, lua_state = self._load(group.pid)
                 if self.loops.owns(group.pid, snapshot, group.envelopes):

@@ -6,6 +6,9 @@ local function main()
     local msg = inbox:receive()
     if msg:topic() == "dump" then
       process.send(msg:from(), "seen", seen)
+    elseif msg:topic() == "ask" then
+      local ask = msg:payload():data()
+      process.send(ask.to, ask.topic)
     else
       table.insert(seen, msg:payload():data())
     end

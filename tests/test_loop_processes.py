@@ -1,0 +1,173 @@
+"""Loop-style processes (Wippy's ``main`` with ``process.inbox()``): durable coroutines on a
+process host, their journal in DynamoDB, through the harness (moto)."""
+
+from __future__ import annotations
+
+import pytest
+
+from runtime.durable import events as ev
+from runtime.testing import LocalCloud
+from tests.conftest import ROOT
+
+APP = ROOT / "tests" / "apps" / "loops"
+HOST = "app:procs"
+
+
+@pytest.fixture
+def cloud():
+    with LocalCloud(APP, auto_start=False) as c:
+        yield c
+
+
+def _ask(cloud, sink: str, pid: str, topic: str) -> None:
+    """Make ``sink`` send ``topic`` to ``pid``, so the reply comes back to the sink."""
+    cloud.send(sink, "ask", {"to": pid, "topic": topic})
+
+
+def test_a_loop_process_reads_its_inbox_sleeps_calls_and_exits(cloud):
+    pid = cloud.spawn("app:counter", HOST, 5)
+    cloud.send(pid, "inc", 2)
+    cloud.drain()
+    assert cloud.status(pid).status == "running"
+    cloud.send(pid, "double")
+    cloud.send(pid, "inc", 1)
+    cloud.send(pid, "nap")
+    cloud.drain()
+    assert cloud.status(pid).status == "running"  # asleep on a durable timer
+    cloud.advance_time(11)
+    cloud.drain()
+    cloud.send(pid, "stop")
+    cloud.drain()
+    status = cloud.status(pid)
+    assert (status.status, status.result) == ("exited", (5 + 2) * 2 + 1 + 1000)
+    types = [e["type"] for e in cloud.journal(pid)]
+    assert types[0] == ev.PROCESS_STARTED and types[-1] == ev.PROCESS_EXITED
+    assert ev.ACTIVITY_COMPLETED in types and ev.TIMER_FIRED in types
+
+
+def test_a_reply_goes_to_the_sender_and_order_is_kept(cloud):
+    sink = cloud.spawn("app:sink", HOST)
+    counter = cloud.spawn("app:counter", HOST, 0)
+    cloud.drain()
+    for i in range(1, 6):
+        cloud.send(counter, "inc", i)
+        cloud.send(sink, "n", i)
+    _ask(cloud, sink, counter, "get")
+    cloud.drain()
+    assert cloud.received(sink, "n") == [1, 2, 3, 4, 5]
+    assert cloud.received(sink, "value") == [15]
+
+
+def test_a_warm_process_costs_one_write_and_no_read_per_batch(cloud):
+    pid = cloud.spawn("app:counter", HOST, 0)
+    cloud.drain()
+    stats = cloud.worker_stats(HOST)
+    reads, writes = stats.store_reads, stats.store_writes
+    for _ in range(5):
+        cloud.send(pid, "inc", 1)
+        cloud.drain()
+    assert (stats.store_reads - reads, stats.store_writes - writes) == (0, 5)
+
+
+def test_a_cold_worker_replays_the_journal_and_never_reruns_a_call(cloud):
+    pid = cloud.spawn("app:counter", HOST, 3)
+    cloud.send(pid, "double")
+    cloud.drain()
+    worker = cloud.processes.hosts[HOST].worker
+    calls = worker.loops.inline.attempts
+    worker.loops.warm.clear()  # a cold container
+    cloud.send(pid, "inc", 1)
+    cloud.send(pid, "stop")
+    cloud.drain()
+    assert cloud.status(pid).result == 7
+    assert worker.loops.inline.attempts == calls  # the journaled result was used
+
+
+def test_ping_pong_services_find_each_other_through_the_registry(cloud):
+    pids = cloud.processes.start_services()
+    cloud.drain()
+    for _ in range(3):  # ping waits for the name with a durable sleep
+        cloud.advance_time(1)
+        cloud.drain()
+    ping = next(p for p in pids if "ping" in p)
+    assert cloud.status(ping).status == "exited", cloud.status(ping).error
+    assert cloud.status(ping).result == [1, 2, 3]
+    assert cloud.lookup("pong") is not None
+
+
+def test_process_exec_waits_durably_for_the_result(cloud):
+    sink = cloud.spawn("app:sink", HOST)
+    boss = cloud.spawn("app:boss", HOST, "exec", sink)
+    cloud.drain()
+    [report] = cloud.received(sink, "exec")
+    assert report["value"] == 42 and "err" not in report
+    assert "negative: -1" in report["failed"]
+    assert cloud.status(boss).result == "done"
+
+
+def test_a_trapping_process_gets_link_down_and_lives(cloud):
+    sink = cloud.spawn("app:sink", HOST)
+    boss = cloud.spawn("app:boss", HOST, "trap", sink)
+    cloud.drain()
+    [report] = cloud.received(sink, "event")
+    assert report["kind"] == "LINK_DOWN" and report["from_child"] and report["opts"] is True
+    assert "negative: -5" in report["error"]
+    assert cloud.status(boss).result == "survived"
+
+
+def test_an_untrapped_link_down_takes_the_process_down(cloud):
+    boss = cloud.spawn("app:boss", HOST, "link", None)
+    cloud.drain()
+    status = cloud.status(boss)
+    assert status.status == "crashed" and "went down" in status.error["message"]
+
+
+def test_a_monitor_gets_exit_with_the_result_value(cloud):
+    sink = cloud.spawn("app:sink", HOST)
+    boss = cloud.spawn("app:boss", HOST, "monitor", sink)
+    cloud.drain()
+    [report] = cloud.received(sink, "event")
+    assert report == {"kind": "EXIT", "from_child": True, "value": 8}
+    assert cloud.status(boss).result == 8
+
+
+def test_a_crashed_service_is_restarted_under_its_name(cloud):
+    cloud.processes.start_services()
+    cloud.drain()
+    first = cloud.lookup("fragile")
+    assert first is not None
+    cloud.send("fragile", "crash")
+    cloud.drain()
+    assert cloud.status(first).status == "crashed"
+    assert "asked to crash" in cloud.status(first).error["message"]
+    cloud.advance_time(2)
+    cloud.drain()
+    second = cloud.lookup("fragile")
+    assert second is not None and second != first
+    assert cloud.status(second).status == "running"
+
+
+def test_upgrade_starts_a_new_generation_with_the_state_and_keeps_the_pid(cloud):
+    sink = cloud.spawn("app:sink", HOST)
+    pid = cloud.spawn("app:phoenix", HOST)
+    cloud.drain()
+    for _ in range(3):
+        cloud.send(pid, "tick")
+    cloud.send(pid, "upgrade")
+    cloud.send(pid, "tick")
+    cloud.drain()
+    journal = cloud.journal(pid)
+    assert journal[0]["type"] == ev.PROCESS_STARTED and journal[0]["args"] == [3, 2]
+    assert len(journal) < 8  # the old generation's events are not replayed any more
+    _ask(cloud, sink, pid, "get")
+    cloud.drain()
+    assert cloud.received(sink, "state") == [{"count": 4, "generation": 2}]
+
+
+def test_a_message_the_code_never_reads_stays_in_the_journal(cloud):
+    pid = cloud.spawn("app:counter", HOST, 0)
+    cloud.send(pid, "nap")
+    cloud.send(pid, "unread", {"x": 1})
+    cloud.drain()
+    assert cloud.status(pid).status == "running"
+    assert cloud.received(pid, "unread") == [{"x": 1}]
