@@ -171,3 +171,68 @@ def test_a_message_the_code_never_reads_stays_in_the_journal(cloud):
     cloud.drain()
     assert cloud.status(pid).status == "running"
     assert cloud.received(pid, "unread") == [{"x": 1}]
+
+
+def test_a_message_too_large_for_the_journal_crashes_that_process_alone(cloud):
+    big = cloud.spawn("app:sink", HOST)
+    other = cloud.spawn("app:counter", HOST, 1)
+    cloud.send(big, "n", 1)
+    cloud.drain()
+    before = cloud.journal(big)
+    cloud.send(big, "n", "x" * (500 * 1024))  # fits in SQS (1 MB), not in a journal item
+    cloud.send(other, "inc", 1)
+    cloud.drain()
+    status = cloud.status(big)
+    assert status.status == "crashed"
+    assert "over the 389120 bytes a journal item holds" in status.error["message"]
+    after = cloud.journal(big)
+    assert after[: len(before)] == before  # the last journal intact, the ending added
+    assert after[-1]["type"] == "ProcessCrashed" and len(after) == len(before) + 1
+    cloud.send(other, "stop")
+    cloud.drain()
+    assert cloud.status(other).result == 2
+
+
+def test_a_process_that_waits_on_nothing_forever_is_not_a_crash(make_app):
+    app = make_app(
+        """
+version: "1.0"
+namespace: app
+entries:
+  - {name: procs, kind: process.host}
+  - {name: idle, kind: process.lua, source: file://idle.lua, method: main}
+""",
+        {"idle.lua": "return function() channel.new():receive() end"},
+    )
+    with LocalCloud(app, auto_start=False) as other:
+        pid = other.spawn("app:idle", "app:procs")
+        other.drain()
+        assert other.status(pid).status == "running"
+
+
+def test_outside_effects_are_refused_in_loop_process_code(make_app):
+    app = make_app(
+        """
+version: "1.0"
+namespace: app
+entries:
+  - {name: procs, kind: process.host}
+  - {name: files, kind: fs.directory, directory: ./data}
+  - {name: p, kind: process.lua, source: file://p.lua, method: main, modules: [fs]}
+""",
+        {
+            "p.lua": """
+local fs = require("fs")
+return function()
+  local _, err = fs.get("app:files")
+  return tostring(err)
+end
+"""
+        },
+    )
+    with LocalCloud(app, auto_start=False) as other:
+        pid = other.spawn("app:p", "app:procs")
+        other.drain()
+        result = other.status(pid).result
+        assert "not available in a loop-style process's code" in result
+        assert "funcs.call" in result

@@ -1146,11 +1146,17 @@ class _Activity:
 _ONE_ATTEMPT = manifest.RetryPolicy(maximum_attempts=1)
 
 
-_KEY_FIELD = {ev.ACTIVITY_SCHEDULED: "id", ev.CHILD_STARTED: "id", ev.MESSAGE_SENT: "to"}
+_KEY_FIELD = {
+    ev.ACTIVITY_SCHEDULED: "id",
+    ev.CHILD_STARTED: "id",
+    ev.MESSAGE_SENT: "to",
+    ev.ENVELOPE_SENT: "to",
+}
 _NOUN = {
     ev.ACTIVITY_SCHEDULED: "activity",
     ev.CHILD_STARTED: "child workflow",
     ev.MESSAGE_SENT: "a message to",
+    ev.ENVELOPE_SENT: "a send to",
 }
 
 

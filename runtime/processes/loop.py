@@ -359,7 +359,11 @@ class LoopDriver:
             return
         replay.close()
         status = EXITED if result.status == "completed" else CRASHED
-        self._finish(warm, events, status, result.result, result.error)
+        try:
+            self._finish(warm, events, status, result.result, result.error)
+        except UnitError as exc:  # an event too large for the journal: nothing written
+            logger.error("loop process %s crashed: %s", pid, exc.message)
+            self._end(warm, newborn, now, [], exc.to_dict())
 
     def _append(self, warm: _Warm, events: list[Event], newborn: bool) -> None:
         pid = warm.head.pid
