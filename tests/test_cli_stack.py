@@ -151,7 +151,7 @@ def test_state_of_a_crashed_process_shows_the_error(actors):
         (["spawn", "app:nope", HOST], 1, "NotFound: no process entry 'app:nope'"),
         (["spawn", "app:counter", "app:nohost"], 1, "NotFound: no process host 'app:nohost'"),
         (["spawn", "app:counter", HOST, "{"], 2, "units spawn: argument 1 is not JSON: '{'"),
-        (["spawn", "app:looper", HOST], 1, "Invalid: app:looper is a loop-style process"),
+        (["spawn", "app:sender", HOST], 1, "Invalid: app:sender is a function.lua"),
     ],
 )
 def test_bad_process_input(actors, argv, code, message):

@@ -155,7 +155,6 @@ def test_names_register_resolve_and_are_released_on_exit(cloud):
             "no process host 'app:nowhere'",
         ),
         (lambda c: c.spawn("app:nothing", HOST), NOT_FOUND, "no process entry 'app:nothing'"),
-        (lambda c: c.spawn("app:looper", HOST), INVALID, "run the loop on a workflow.host"),
         (lambda c: c.spawn("app:sender", HOST), INVALID, "is a function.lua, not a process.lua"),
         (lambda c: c.send(HOST + "/x", "@system", 1), INVALID, "reserved"),
         (lambda c: c.send("nobody", "hi", 1), NOT_FOUND, "no process is named 'nobody'"),
@@ -166,6 +165,15 @@ def test_bad_spawns_and_sends_are_clear_errors(cloud, call, kind, fragment):
     with pytest.raises(UnitError) as exc:
         call(cloud)
     assert exc.value.kind == kind and fragment in exc.value.message
+
+
+def test_a_runaway_loop_style_process_crashes_alone_with_a_clear_error(cloud):
+    looper = cloud.spawn("app:looper", HOST)
+    counter = cloud.spawn("app:counter", HOST, 1)
+    cloud.drain()
+    status = cloud.status(looper)
+    assert status.status == "crashed" and status.error["kind"] == "Timeout"
+    assert cloud.status(counter).status == "running"
 
 
 def test_lua_sees_bad_sends_as_nil_err(cloud):
