@@ -28,6 +28,7 @@ PROCESSOR = ActorBatchProcessor()
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     before = WORKER.stats.turns, WORKER.stats.cache_hits, WORKER.stats.cache_misses
+    WORKER.loops.longest = 0
     reply = process_partial_response(
         event=event, record_handler=WORKER.handle, processor=PROCESSOR, context=context
     )
@@ -42,4 +43,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     metrics.add_metric(name="Turns", unit=MetricUnit.Count, value=turns)
     metrics.add_metric(name="SnapshotCacheHits", unit=MetricUnit.Count, value=hits)
     metrics.add_metric(name="SnapshotCacheMisses", unit=MetricUnit.Count, value=misses)
+    if WORKER.loops.longest:
+        # The longest journal generation of the loop processes this batch ran: a cold worker
+        # replays that many events (process.upgrade starts a new generation).
+        metrics.add_metric(name="JournalLength", unit=MetricUnit.Count, value=WORKER.loops.longest)
     return reply

@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from runtime.durable import events as ev
+from runtime.durable.journal import Journal
 from runtime.errors import NOT_FOUND, UnitError
 from runtime.processes.pids import is_pid
 from runtime.processes.store import ActorStore
@@ -63,6 +64,8 @@ class ProcessSummary:
     updated: float = 0.0
     parent: str | None = None
     service: str | None = None
+    #: ``handler`` (init/handle over a state) or ``loop`` (Wippy's main over a journal).
+    style: str = "handler"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -282,7 +285,8 @@ class Inspector:
             updated=snap.updated,
             parent=snap.parent,
             service=snap.service,
-            state=json.loads(snap.state),
+            state=self._loop_state(snap) if snap.style == "loop" else json.loads(snap.state),
+            style=snap.style,
             links=list(snap.links),
             monitors=list(snap.monitors),
             trap_links=snap.trap_links,
@@ -290,6 +294,28 @@ class Inspector:
             error=snap.error,
             attempt=snap.attempt,
         )
+
+    def _loop_state(self, snap: Any) -> dict[str, Any]:
+        """What a loop process holds: its journal generation's length and the messages it was
+        given and has not taken (its inbox), from the journal (one paged ``Query``)."""
+        base = int(json.loads(snap.state or "{}").get("base", 0))
+        events = Journal(self.dynamodb, self.table, "p#", noun="process").load(snap.pid, base)
+        unread: list[str] = []
+        for event in events:
+            if event.type == ev.INBOX_UNREAD:
+                unread = list(event.fields.get("ids") or [])
+        wanted = set(unread)
+        inbox = [
+            {k: e.fields.get(k) for k in ("topic", "from", "payload")}
+            for e in events
+            if e.type == ev.MESSAGE_RECEIVED and e.fields.get("id") in wanted
+        ]
+        started = events[0].fields if events else {}
+        return {
+            "generation": int(started.get("generation", 1)),
+            "journal_events": len(events),
+            "inbox": inbox,
+        }
 
     def queue_depths(self) -> list[QueueDepth]:
         """Each process host's mailbox, delay and dead-letter counts (one
@@ -428,6 +454,7 @@ def _summary(item: dict[str, Any]) -> ProcessSummary:
         updated=float(meta.get("updated") or 0.0),
         parent=meta.get("parent"),
         service=meta.get("service"),
+        style=str(meta.get("style") or "handler"),
     )
 
 

@@ -215,6 +215,8 @@ class ProcessHostEntry(Entry):
     max_concurrency: int | None = None
     visibility_timeout: float = 60.0
     max_receive_count: int = 5
+    #: A loop-style process whose journal generation passes this many events logs a warning.
+    journal_warning: int = 10_000
     lambda_timeout: float = 30.0
 
 
@@ -1864,6 +1866,7 @@ _KINDS: dict[str, _Kind] = {
             "max_concurrency": _MAX_CONCURRENCY,
             "visibility_timeout": _Field(_duration(1, 43200), 60.0),
             "max_receive_count": _Field(_int(1, 1000), 5),
+            "journal_warning": _Field(_int(1, 10_000_000), 10_000),
             "lambda_timeout": _Field(_duration(1, 900), 30.0),
             "host": _Field(
                 _settings(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from runtime.durable import events as ev
+from runtime.inspection import Inspector
 from runtime.testing import LocalCloud
 from tests.conftest import ROOT
 
@@ -164,13 +165,23 @@ def test_upgrade_starts_a_new_generation_with_the_state_and_keeps_the_pid(cloud)
     assert cloud.received(sink, "state") == [{"count": 4, "generation": 2}]
 
 
-def test_a_message_the_code_never_reads_stays_in_the_journal(cloud):
+def test_a_message_the_code_never_reads_stays_in_its_inbox_and_shows(cloud):
     pid = cloud.spawn("app:counter", HOST, 0)
     cloud.send(pid, "nap")
     cloud.send(pid, "unread", {"x": 1})
     cloud.drain()
     assert cloud.status(pid).status == "running"
     assert cloud.received(pid, "unread") == [{"x": 1}]
+    system = cloud.processes.system
+    view = Inspector(system.store.client, system.store.table)
+    detail = view.process(pid)
+    assert detail.style == "loop"
+    assert detail.state["inbox"] == [{"topic": "unread", "from": None, "payload": {"x": 1}}]
+    assert detail.state["generation"] == 1 and detail.state["journal_events"] > 3
+    assert [p.style for p in view.processes() if p.pid == pid] == ["loop"]
+    cloud.advance_time(11)  # the nap ends; the next receive takes the message
+    cloud.drain()
+    assert view.process(pid).state["inbox"] == []
 
 
 def test_a_message_too_large_for_the_journal_crashes_that_process_alone(cloud):
@@ -236,3 +247,26 @@ end
         result = other.status(pid).result
         assert "not available in a loop-style process's code" in result
         assert "funcs.call" in result
+
+
+def test_a_long_journal_logs_one_warning_past_the_hosts_threshold(make_app, caplog):
+    app = make_app(
+        """
+version: "1.0"
+namespace: app
+entries:
+  - {name: procs, kind: process.host, journal_warning: 20}
+  - {name: sink, kind: process.lua, source: file://sink.lua, method: main}
+""",
+        {"sink.lua": (APP / "sink.lua").read_text()},
+    )
+    with LocalCloud(app, auto_start=False) as other:
+        pid = other.spawn("app:sink", "app:procs")
+        other.drain()
+        with caplog.at_level("WARNING", logger="units.processes"):
+            for i in range(30):
+                other.send(pid, "n", i)
+                other.drain()
+        warnings = [r.getMessage() for r in caplog.records if "journal holds" in r.getMessage()]
+        assert len(warnings) == 1
+        assert "over 20" in warnings[0] and "process.upgrade(nil, state)" in warnings[0]

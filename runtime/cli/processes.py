@@ -144,6 +144,7 @@ def _describe(p: ProcessDetail) -> str:
         [
             ("pid", p.pid),
             ("entry", p.entry),
+            ("style", "loop (a main over a journal)" if p.style == "loop" else None),
             ("host", p.host),
             ("status", p.status),
             ("names", ", ".join(p.names) or "-"),

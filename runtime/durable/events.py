@@ -77,6 +77,9 @@ TERMINATE_RECEIVED = "TerminateReceived"
 #: A command: an envelope the process sends (a message, a spawn, a link...), carried out after
 #: the append with its ``id`` as the SQS deduplication id (``to``, ``body``, ``delay``).
 ENVELOPE_SENT = "EnvelopeSent"
+#: After a loop process's batch, when it changed: the ids of the messages it was given and has
+#: not taken yet (what ``units state`` and the viewer show as its inbox). Replay ignores it.
+INBOX_UNREAD = "InboxUnread"
 #: The outcome of a call whose answer depends on the world (a name registered or looked up):
 #: ``index`` (its number in the generation), ``what``, and ``value`` or ``error``. A replay
 #: hands the code the recorded outcome and never calls again.

@@ -661,7 +661,7 @@ class Replay:
             if run:
                 self.scheduler.run_ready()  # type: ignore[union-attr]
             return
-        if event.type in (ev.VERSION_MARKER, ev.RANDOM_RECORDED, ev.CALL_RECORDED):
+        if event.type in (ev.VERSION_MARKER, ev.RANDOM_RECORDED, ev.CALL_RECORDED, ev.INBOX_UNREAD):
             return
         if event.type in ev.DROPS:
             self._replay_drop(event)

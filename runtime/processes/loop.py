@@ -80,6 +80,8 @@ class _Warm:
     batches: list[int] = field(default_factory=list)
     #: The timer a wake is already on its way for.
     armed: float | None = None
+    #: The ids of the messages given and not taken, as the last ``InboxUnread`` says.
+    unread: list[str] = field(default_factory=list)
     warned: bool = False
 
     def close(self) -> None:
@@ -102,6 +104,9 @@ class LoopDriver:
         self.warm: StickyCache[_Warm] = StickyCache(sticky)
         host = self.system.registry.find(self.host)
         self.warn_at = int(getattr(host, "journal_warning", 0) or JOURNAL_WARNING)
+        #: The longest journal generation of the processes run since it was last reset (the
+        #: worker Lambda's ``JournalLength`` metric, per invocation).
+        self.longest = 0
 
     def owns(self, pid: str, head: Snapshot | None, envelopes: list[Envelope]) -> bool:
         """Whether ``pid`` is a loop process (kept warm, its head says so, or it is being
@@ -343,6 +348,8 @@ class LoopDriver:
             logger.error("loop process %s crashed: %s", pid, error["message"])
             self._end(warm, newborn, now, inputs, error)
             return
+        if result.status == "running":
+            self._mark_unread(warm, events, now)
         _number(events, 1 if newborn else first_new)
         if result.status == "running":
             try:
@@ -364,6 +371,15 @@ class LoopDriver:
         except UnitError as exc:  # an event too large for the journal: nothing written
             logger.error("loop process %s crashed: %s", pid, exc.message)
             self._end(warm, newborn, now, [], exc.to_dict())
+
+    def _mark_unread(self, warm: _Warm, events: list[Event], now: float) -> None:
+        """Note the messages the code has not taken, when that changed (it costs nothing but
+        the bytes: it rides in the batch's append)."""
+        assert warm.replay is not None
+        unread = [str(f["id"]) for f in warm.replay.unread_signals() if "id" in f]
+        if unread != warm.unread:
+            events.append(Event(ev.INBOX_UNREAD, now, {"ids": unread}))
+            warm.unread = unread
 
     def _append(self, warm: _Warm, events: list[Event], newborn: bool) -> None:
         pid = warm.head.pid
@@ -387,9 +403,12 @@ class LoopDriver:
             ident = event.fields.get("id")
             if ident is not None and event.type in _INPUTS:
                 warm.applied[str(ident)] = start or event.seq
+            if event.type == ev.INBOX_UNREAD:
+                warm.unread = list(event.fields.get("ids") or [])
         if events:
             warm.last_seq = events[-1].seq
         length = warm.last_seq - warm.base
+        self.longest = max(self.longest, length)
         if length > self.warn_at and not warm.warned:
             warm.warned = True
             logger.warning(
@@ -540,6 +559,8 @@ class LoopDriver:
             events += outcomes
             result = replay.resume(outcomes, now)
             events += result.new_events
+        if result.status == "running":
+            self._mark_unread(warm, events, now)
         _number(events, warm.last_seq + 1)
         if result.status == "running":
             if events:
