@@ -403,16 +403,7 @@ def _process_problems(registry: Registry, hosts: list[ProcessHostEntry]) -> list
             "process.lua entries (add one, or remove the host)"
             for host in hosts
         ]
-    problems = []
-    for service in registry.of_kind(ServiceEntry):
-        process = registry.find(service.process) if service.process else None
-        if isinstance(process, ProcessEntry) and process.method:
-            problems.append(
-                f"{_where(service)}: it runs '{process.id}', a loop-style process (method: "
-                f"{process.method}) that a process.host cannot run: export "
-                "init/handle/on_event handlers, or run the loop on a workflow.host"
-            )
-    return problems
+    return []
 
 
 def _environment_problems(
