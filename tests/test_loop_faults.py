@@ -155,3 +155,20 @@ def test_a_thousand_messages_over_a_hundred_processes(cloud):
     cloud.drain()
     for relay in relays:
         assert cloud.received(sink_of[relay], "n") == list(range(1, 11))
+
+
+def test_a_monitor_arriving_in_the_batch_after_the_end_gets_exit(cloud):
+    relay, sink = relay_pair(cloud)
+    system = cloud.processes.system
+    url = system.mailboxes.queues[HOST]
+    cloud.send(relay, "stop")
+    monitor = env.Envelope(env.MONITOR, relay, "late-monitor", sink)
+    cloud.processes.sqs.send_message(
+        QueueUrl=url, MessageBody=monitor.to_body(), MessageGroupId=relay,
+        MessageDeduplicationId="late",
+    )  # fmt: skip
+    cloud.drain()
+    assert cloud.status(relay).result == 0
+    [exit_event] = [e for e in cloud.journal(sink) if e["type"] == "EventReceived"]
+    assert (exit_event["event"], exit_event["from"]) == ("EXIT", relay)
+    assert exit_event["result"] == {"value": 0}

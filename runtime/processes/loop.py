@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -43,7 +44,7 @@ from runtime.processes.envelope import Envelope
 from runtime.processes.loop_context import LoopContext
 from runtime.processes.pids import host_of
 from runtime.processes.store import CRASHED, EXITED, RUNNING, OutboxEntry, Snapshot
-from runtime.processes.turns import exit_notices
+from runtime.processes.turns import dead_replies, exit_notices
 from runtime.sandbox import ran_out_of_time
 
 if TYPE_CHECKING:
@@ -366,8 +367,12 @@ class LoopDriver:
             return
         replay.close()
         status = EXITED if result.status == "completed" else CRASHED
+        # What came in the batch after the end: a link or monitor from another process is
+        # answered for the dead (LINK_DOWN, EXIT), a message is dropped, as for any dead one.
+        used = {e.fields.get("id") for e in events}
+        unanswered = [e for e in fresh if e.id not in used and e.kind != env.SPAWN]
         try:
-            self._finish(warm, events, status, result.result, result.error)
+            self._finish(warm, events, status, result.result, result.error, unanswered)
         except UnitError as exc:  # an event too large for the journal: nothing written
             logger.error("loop process %s crashed: %s", pid, exc.message)
             self._end(warm, newborn, now, [], exc.to_dict())
@@ -447,7 +452,13 @@ class LoopDriver:
 
     # -- endings --------------------------------------------------------------------------------
     def _finish(
-        self, warm: _Warm, events: list[Event], status: str, result: Any, error: Any
+        self,
+        warm: _Warm,
+        events: list[Event],
+        status: str,
+        result: Any,
+        error: Any,
+        unanswered: Sequence[Envelope] = (),
     ) -> None:
         head = warm.head
         context = warm.replay.process_context if warm.replay is not None else None
@@ -466,6 +477,7 @@ class LoopDriver:
         for name in head.names:
             self.system.store.unregister(name, pid)
         outbox = _outbox(events) + self._endings(head)
+        outbox += dead_replies(self.system, head, list(unanswered))
         if outbox:
             self.stats.sqs_calls += self.system.mailboxes.send(outbox)
         self.worker._check("after_send", pid)
