@@ -218,6 +218,10 @@ class LocalCloud:
                 engine.workflows = self.workflows.workflows
         self._homes.clear()
         self._homes.update(self._create_remote_functions())
+        if self.processes is not None:
+            # As a worker Lambda: a remote function a process calls is its Lambda's invoke.
+            for engine in self.processes.engines:
+                engine.remote = LambdaInvoker(self.lambda_client, self._remote_names)
         self.consumers: LocalConsumers | None = None
         if self.registry.of_kind(manifest.QueueConsumerEntry):
             self.consumers = LocalConsumers(

@@ -270,3 +270,13 @@ entries:
         warnings = [r.getMessage() for r in caplog.records if "journal holds" in r.getMessage()]
         assert len(warnings) == 1
         assert "over 20" in warnings[0] and "process.upgrade(nil, state)" in warnings[0]
+
+
+def test_a_remote_function_is_invoked_through_its_lambda_and_journaled(cloud):
+    pid = cloud.spawn("app:counter", HOST, 2)
+    cloud.send(pid, "triple")
+    cloud.send(pid, "stop")
+    cloud.drain()
+    assert cloud.status(pid).result == 6
+    [done] = [e for e in cloud.journal(pid) if e["type"] == ev.ACTIVITY_COMPLETED]
+    assert done["value"] == 6

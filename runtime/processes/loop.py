@@ -32,6 +32,7 @@ from botocore.exceptions import ClientError
 
 from runtime import codec, manifest
 from runtime.aws.dynamodb import is_condition_failure
+from runtime.durable import attempts
 from runtime.durable import events as ev
 from runtime.durable.events import Event
 from runtime.durable.inline import InlineRunner
@@ -336,7 +337,7 @@ class LoopDriver:
                 if not todo:
                     break
                 _number(events, first_new if not newborn else 1)
-                outcomes = self.inline.run(pid, todo, None)
+                outcomes = self._calls(pid, todo)
                 events += outcomes
                 result = replay.resume(outcomes, max(now, outcomes[-1].time))
                 events += result.new_events
@@ -376,6 +377,30 @@ class LoopDriver:
         except UnitError as exc:  # an event too large for the journal: nothing written
             logger.error("loop process %s crashed: %s", pid, exc.message)
             self._end(warm, newborn, now, [], exc.to_dict())
+
+    def _calls(self, pid: str, scheduled: list[Event]) -> list[Event]:
+        """Run the ``funcs.call``\\ s the code made (its coroutine waits meanwhile): the app's
+        own functions on this engine, concurrently; a ``remote`` one by invoking its Lambda.
+        Their outcome events, in command order, to journal."""
+        engine = self.engine
+        remote = [e for e in scheduled if engine.is_remote(engine.function_entry(e.fields["id"]))]
+        local = [e for e in scheduled if e not in remote]
+        outcomes = dict(zip((e.cmd for e in local), self.inline.run(pid, local, None), strict=True))
+        for event in remote:
+            name = event.fields["id"]
+            context = attempts.context(pid, attempts.key(pid, event.seq), 1)
+            value, error = None, None
+            try:
+                if engine.remote is None:
+                    raise UnitError(INTERNAL, f"{name} is remote and no remote invoker is set")
+                value = engine.remote(name, codec.from_json_value(event.fields["args"]), context)
+            except UnitError as exc:
+                error = exc
+            except Exception as exc:  # a transport failure is the caller's INTERNAL error
+                error = UnitError(INTERNAL, f"invoking {name}: {exc}")
+            event_type, fields = attempts.outcome(name, event.cmd, value, error, None)
+            outcomes[event.cmd] = Event(event_type, self.system.clock.now(), fields)
+        return [outcomes[e.cmd] for e in scheduled]
 
     def _mark_unread(self, warm: _Warm, events: list[Event], now: float) -> None:
         """Note the messages the code has not taken, when that changed (it costs nothing but
@@ -567,7 +592,7 @@ class LoopDriver:
             if not todo:
                 break
             _number(events, warm.last_seq + 1)
-            outcomes = self.inline.run(warm.head.pid, todo, None)
+            outcomes = self._calls(warm.head.pid, todo)
             events += outcomes
             result = replay.resume(outcomes, now)
             events += result.new_events

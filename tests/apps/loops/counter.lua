@@ -13,6 +13,10 @@ local function main(start: number?)
       local doubled, err = funcs.call("app:double", n)
       if err then return nil, err end
       n = doubled
+    elseif topic == "triple" then  -- a remote function: its own Lambda
+      local tripled, err = funcs.call("app:triple", n)
+      if err then return nil, err end
+      n = tripled
     elseif topic == "nap" then
       time.sleep("10s")
       n = n + 1000

@@ -1,2 +1,3 @@
 local function handler(n) return n * 2 end
-return handler
+local function triple(n) return n * 3 end
+return { handler = handler, triple = triple }
