@@ -280,3 +280,30 @@ def test_a_remote_function_is_invoked_through_its_lambda_and_journaled(cloud):
     assert cloud.status(pid).result == 6
     [done] = [e for e in cloud.journal(pid) if e["type"] == ev.ACTIVITY_COMPLETED]
     assert done["value"] == 6
+
+
+def test_code_that_upgrades_without_end_never_holds_a_batch_forever(make_app):
+    app = make_app(
+        """
+version: "1.0"
+namespace: app
+entries:
+  - {name: procs, kind: process.host}
+  - {name: churn, kind: process.lua, source: file://churn.lua, method: main}
+""",
+        {
+            "churn.lua": """
+return function(n)
+  n = n or 0
+  if n >= 25 then return n end
+  process.upgrade(nil, n + 1)
+end
+"""
+        },
+    )
+    with LocalCloud(app, auto_start=False) as other:
+        pid = other.spawn("app:churn", "app:procs")
+        batches = other.drain()
+        assert other.status(pid).result == 25
+        assert batches >= 3  # 25 generations, at most 10 per batch
+        assert other.journal(pid)[0]["args"] == [25]

@@ -59,6 +59,8 @@ STICKY_PROCESSES = 1024
 JOURNAL_WARNING = 10_000
 #: Times a batch is redone after losing the append to another worker, before it is retried.
 MAX_RACES = 3
+#: Generations (``process.upgrade``) one batch may start and run in a row.
+MAX_UPGRADES_PER_BATCH = 10
 
 
 def is_loop_entry(entry: manifest.Entry | None) -> bool:
@@ -109,6 +111,7 @@ class LoopDriver:
         #: The longest journal generation of the processes run since it was last reset (the
         #: worker Lambda's ``JournalLength`` metric, per invocation).
         self.longest = 0
+        self._upgrading = 0
 
     def owns(self, pid: str, head: Snapshot | None, envelopes: list[Envelope]) -> bool:
         """Whether ``pid`` is a loop process (kept warm, its head says so, or it is being
@@ -330,17 +333,7 @@ class LoopDriver:
                 self._end(warm, newborn, now, inputs, exc.to_dict())
                 return
         try:
-            result = replay.resume(inputs, now)
-            events += inputs[: len(inputs) - result.unused] + result.new_events
-            while result.status == "running":
-                todo = replay.open_inline()
-                if not todo:
-                    break
-                _number(events, first_new if not newborn else 1)
-                outcomes = self._calls(pid, todo)
-                events += outcomes
-                result = replay.resume(outcomes, max(now, outcomes[-1].time))
-                events += result.new_events
+            result = self._advance(replay, pid, inputs, now, events, 1 if newborn else first_new)
         except (UnitError, CodecError) as exc:
             # The code could not be run or replayed (it fails to load, it no longer does what
             # its journal says after a deploy): the process crashes with the reason, its
@@ -377,6 +370,31 @@ class LoopDriver:
         except UnitError as exc:  # an event too large for the journal: nothing written
             logger.error("loop process %s crashed: %s", pid, exc.message)
             self._end(warm, newborn, now, [], exc.to_dict())
+
+    def _advance(
+        self,
+        replay: Replay,
+        pid: str,
+        inputs: list[Event],
+        now: float,
+        events: list[Event],
+        first_seq: int,
+    ) -> Any:
+        """Resume the coroutine with ``inputs`` and run the calls it makes until it waits for
+        something else (or ends); ``events`` gets what to journal, in order. The last step's
+        result."""
+        result = replay.resume(inputs, now)
+        events += inputs[: len(inputs) - result.unused] + result.new_events
+        while result.status == "running":
+            todo = replay.open_inline()
+            if not todo:
+                break
+            _number(events, first_seq)  # a call's idempotency key is its event's seq
+            outcomes = self._calls(pid, todo)
+            events += outcomes
+            result = replay.resume(outcomes, max(now, outcomes[-1].time))
+            events += result.new_events
+        return result
 
     def _calls(self, pid: str, scheduled: list[Event]) -> list[Event]:
         """Run the ``funcs.call``\\ s the code made (its coroutine waits meanwhile): the app's
@@ -580,35 +598,18 @@ class LoopDriver:
             self.stats.sqs_calls += self.system.mailboxes.send(outbox)
         # The new generation runs up to its first wait at once.
         warm.replay = self._replay(head, [begin])
-        self._continue_new(warm, now)
-
-    def _continue_new(self, warm: _Warm, now: float) -> None:
-        replay = warm.replay
-        assert replay is not None
-        result = replay.resume([], now)
-        events = list(result.new_events)
-        while result.status == "running":
-            todo = replay.open_inline()
-            if not todo:
-                break
-            _number(events, warm.last_seq + 1)
-            outcomes = self._calls(warm.head.pid, todo)
-            events += outcomes
-            result = replay.resume(outcomes, now)
-            events += result.new_events
-        if result.status == "running":
-            self._mark_unread(warm, events, now)
-        _number(events, warm.last_seq + 1)
-        if result.status == "running":
-            if events:
-                self._append(warm, events, newborn=False)
-            self._after(warm, events, result.next_timer, now)
-        elif result.status == "continued":
-            self._upgrade(warm, events, result, [], now)
-        else:
-            replay.close()
-            status = EXITED if result.status == "completed" else CRASHED
-            self._finish(warm, events, status, result.result, result.error)
+        if self._upgrading >= MAX_UPGRADES_PER_BATCH:
+            # Code that upgrades at once, again and again: the next generation runs in the
+            # next batch (a wake to itself), so one batch never runs without end.
+            wake = Envelope(env.WAKE, pid, f"wake|{begin.seq}|upgrade")
+            self.stats.sqs_calls += self.system.mailboxes.send([self.system.outbox_entry(wake)])
+            self.warm.keep(pid, warm)
+            return
+        self._upgrading += 1
+        try:
+            self._batch(warm, [])
+        finally:
+            self._upgrading -= 1
 
     # -- writes ----------------------------------------------------------------------------------
     def _transact(self, pid: str, events: list[Event], head: Snapshot, *, first: bool) -> None:
