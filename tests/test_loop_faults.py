@@ -172,3 +172,22 @@ def test_a_monitor_arriving_in_the_batch_after_the_end_gets_exit(cloud):
     [exit_event] = [e for e in cloud.journal(sink) if e["type"] == "EventReceived"]
     assert (exit_event["event"], exit_event["from"]) == ("EXIT", relay)
     assert exit_event["result"] == {"value": 0}
+
+
+@pytest.mark.parametrize("point", POINTS)
+def test_killed_around_the_end_the_end_still_happens_once(cloud, point):
+    sink = cloud.spawn("app:sink", HOST)
+    relay = cloud.spawn("app:relay", HOST, sink, name="r1")
+    boss = cloud.spawn("app:boss", HOST, "watch", relay)
+    cloud.drain()
+    cloud.send(relay, "inc")
+    cloud.drain()
+    cloud.crash_at(point, relay)
+    cloud.send(relay, "stop")
+    cloud.drain()
+    assert all(f.times == 0 for f in cloud._faults)
+    assert cloud.status(relay).result == 1
+    assert cloud.lookup("r1") is None  # the name released
+    exits = [e for e in cloud.journal(boss) if e["type"] == "EventReceived"]
+    assert [(e["event"], e["result"]) for e in exits] == [("EXIT", {"value": 1})]
+    assert cloud.received(sink, "n") == [1]

@@ -189,13 +189,13 @@ class LoopDriver:
                 self.worker._answer_for_the_dead(None, envelopes)
                 return None
             return self._newborn(spawn)
-        if head.status != RUNNING:
-            return _Warm(head, None)
         base = int(json.loads(head.state or "{}").get("base", 0))
         history = self.journal.load(pid, after=base)
         self.stats.store_reads += 1
         warm = _Warm(head, None, history[-1].seq if history else base, base)
-        warm.replay = self._replay(head, history)
+        if head.status == RUNNING:
+            warm.replay = self._replay(head, history)
+        # (An ended one too: a redelivery of its last batch must be known, and re-sent.)
         self._learn(warm, history)
         return warm
 
@@ -489,6 +489,9 @@ class LoopDriver:
         self.stats.store_reads += 1
         outbox = _outbox(events)
         if warm.head.status != RUNNING:
+            # The end was written; what follows it may not have happened.
+            for name in warm.head.names:
+                self.system.store.unregister(name, warm.head.pid)
             outbox += self._endings(warm.head)
         if outbox:
             self.stats.sqs_calls += self.system.mailboxes.send(outbox)

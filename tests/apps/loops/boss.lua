@@ -17,6 +17,10 @@ local function main(mode, to)
     process.spawn_linked("app:worker", "app:procs", -5)
     events:receive()
     return "unreachable"
+  elseif mode == "watch" then
+    process.monitor(to)
+    local ev = events:receive()
+    return ev.kind
   elseif mode == "monitor" then
     local child = process.spawn_monitored("app:worker", "app:procs", 4)
     local ev = events:receive()
