@@ -178,7 +178,14 @@ class LoopDriver:
         if not fresh:
             self.warm.keep(pid, warm)
             return
-        self._batch(warm, fresh)
+        try:
+            self._batch(warm, fresh)
+        except BaseException:
+            # A lost race, a failed call, a killed worker: the coroutine is dropped (the next
+            # batch replays the journal), never kept half-advanced.
+            if warm.replay is not None and pid not in self.warm:
+                warm.replay.close()
+            raise
 
     def _cold(self, pid: str, head: Snapshot | None, envelopes: list[Envelope]) -> _Warm | None:
         """The process as its journal has it (its replay not run yet), or a newborn's; None
@@ -309,7 +316,10 @@ class LoopDriver:
     # -- the batch --------------------------------------------------------------------------------
     def _batch(self, warm: _Warm, fresh: list[Envelope]) -> None:
         pid = warm.head.pid
-        now = max(self.system.clock.now(), warm.head.started)
+        replay = warm.replay
+        assert replay is not None
+        # Journal time never goes back (another container's clock may be behind).
+        now = max(self.system.clock.now(), replay.context.workflow_clock.now())
         newborn = warm.last_seq == 0
         inputs = [e for e in (self._input(x, now) for x in fresh) if e is not None]
         if inputs:
@@ -318,8 +328,6 @@ class LoopDriver:
                 inputs[0].fields[ev.BATCH] = len(inputs)
             if newborn:
                 inputs[0].fields[ev.AT_START] = True  # there before the code first looks
-        replay = warm.replay
-        assert replay is not None
         events: list[Event] = [replay.history[0]] if newborn else []
         first_new = warm.last_seq + 1
         if newborn:
