@@ -35,8 +35,9 @@ from runtime.workflows.driver import Driver
 from runtime.workflows.log import EventLog
 
 #: Scan filter and projection of process snapshots (``status`` is a DynamoDB reserved word).
-_PROCESS_FILTER = "sk = :actor AND begins_with(pk, :p)"
-_PROCESS_PROJECTION = "pk, entry, host, #s, version, meta"
+#: Loop processes' journal chunks ride in the same Scan (keys only: where each append began).
+_PROCESS_FILTER = "(sk = :actor OR begins_with(sk, :e)) AND begins_with(pk, :p)"
+_PROCESS_PROJECTION = "pk, sk, entry, host, #s, version, meta"
 #: Scan filter and projection of workflow run index items.
 _RUN_FILTER = "sk = :run AND begins_with(pk, :r)"
 _RUN_PROJECTION = "pk, workflow, host, #s, started, closed, parent"
@@ -66,6 +67,8 @@ class ProcessSummary:
     service: str | None = None
     #: ``handler`` (init/handle over a state) or ``loop`` (Wippy's main over a journal).
     style: str = "handler"
+    #: A loop process's journal: the sequence number where its last append began.
+    journal: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -237,18 +240,22 @@ class Inspector:
     def processes(self, status: str | None = None) -> list[ProcessSummary]:
         """Every process (or those with ``status``: running, exited, crashed), oldest first.
 
-        Cost: a Scan of the whole table (see the module docstring); the state is projected
-        out, but DynamoDB still bills for reading it.
+        Cost: a Scan of the whole table (see the module docstring); states and journal
+        chunks are projected out (their keys tell where a loop process's journal is), but
+        DynamoDB still bills for reading them.
         """
-        values: dict[str, Any] = {":actor": {"S": "actor"}, ":p": {"S": "p#"}}
-        condition = _PROCESS_FILTER
-        if status is not None:
-            condition += " AND #s = :status"
-            values[":status"] = {"S": status}
-        found = [
-            _summary(item)
-            for item in self._scan(condition, _PROCESS_PROJECTION, values, {"#s": "status"})
-        ]
+        values: dict[str, Any] = {":actor": {"S": "actor"}, ":p": {"S": "p#"}, ":e": {"S": "e#"}}
+        found: list[ProcessSummary] = []
+        journals: dict[str, int] = {}
+        for item in self._scan(_PROCESS_FILTER, _PROCESS_PROJECTION, values, {"#s": "status"}):
+            sk = item["sk"]["S"]
+            if sk.startswith("e#"):
+                pid = item["pk"]["S"][2:]
+                journals[pid] = max(journals.get(pid, 0), int(sk[2:]))
+            elif status is None or item["status"]["S"] == status:
+                found.append(_summary(item))
+        for summary in found:
+            summary.journal = journals.get(summary.pid)
         return sorted(found, key=lambda p: (p.started, p.pid))
 
     def resolve(self, pid_or_name: str) -> str:
