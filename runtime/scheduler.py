@@ -17,6 +17,7 @@ import itertools
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from time import process_time
 from typing import Any
 
 from runtime.clock import Clock
@@ -29,6 +30,10 @@ class Deadlock(UnitError):
 
     def __init__(self, detail: str) -> None:
         super().__init__(INTERNAL, f"deadlock: every task is blocked ({detail})")
+
+
+#: The CPU seconds of Python operations gathered before they are charged to a task's budget.
+_CHARGE_SECONDS = 0.001
 
 
 @dataclass(eq=False)
@@ -52,6 +57,8 @@ class Task:
     #: coroutine's failure fails its root, and a root's end stops what it spawned.
     root: Task | None = None
     spawned: list[Task] = field(default_factory=list)
+    #: CPU seconds its operations took in Python, not yet charged to its budget.
+    op_cpu: float = 0.0
 
     @property
     def failed(self) -> bool:
@@ -248,6 +255,7 @@ class Scheduler:
                     self._finish(task, (), None, f"unknown scheduler operation {result[1]!r}")
                     return
                 self.current = task  # the operation acts for this task (see current_task users)
+                started = process_time()
                 try:
                     go_on, values = op(task, *result[2:])
                 except UnitError as exc:
@@ -255,6 +263,7 @@ class Scheduler:
                     go_on, values = True, (self.state.raise_marker, exc.message.encode())
                 finally:
                     self.current = None
+                    self._charge(task, process_time() - started)
                 if not go_on:
                     task.parked_on = lua_text(result[1])
                     return
@@ -268,6 +277,16 @@ class Scheduler:
                     task, (), error, lua_text(trace) if trace is not None else lua_text(error)
                 )
                 return
+
+    def _charge(self, task: Task, seconds: float) -> None:
+        """Count the CPU an operation took in Python against the task's CPU ceiling, so a loop
+        whose every turn is an operation (a timer made and a select, again and again) stops
+        at its limit like one spinning in Lua. Charged by the millisecond: the common
+        operation costs one clock read."""
+        task.op_cpu += seconds
+        if task.op_cpu >= _CHARGE_SECONDS:
+            self.state.k["charge_cpu"](task.lua, task.op_cpu)
+            task.op_cpu = 0.0
 
     # -- running ----------------------------------------------------------------------------
     def run_ready(self) -> None:

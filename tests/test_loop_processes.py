@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from runtime.durable import events as ev
+from runtime.engine import Limits
 from runtime.inspection import Inspector
 from runtime.testing import LocalCloud
 from tests.conftest import ROOT
@@ -310,3 +311,64 @@ end
         assert other.status(pid).result == 25
         assert batches >= 3  # 25 generations, at most 10 per batch
         assert other.journal(pid)[0]["args"] == [25]
+
+
+def test_listen_inbox_and_a_timeout_in_one_select(cloud):
+    sink = cloud.spawn("app:sink", HOST)
+    pid = cloud.spawn("app:listener", HOST, sink)
+    cloud.drain()
+    cloud.send(pid, "jobs", {"n": 1})
+    cloud.send(pid, "hello", "there")
+    cloud.drain()
+    assert cloud.received(sink, "job") == [{"n": 1}]
+    assert cloud.received(sink, "other") == [{"topic": "hello", "data": "there"}]
+    assert cloud.received(sink, "idle") == []
+    cloud.advance_time(6)
+    cloud.drain()
+    [idle] = cloud.received(sink, "idle")
+    assert idle == int(cloud.clock.now())  # the time of the timer's input
+    cloud.send(pid, "unlisten")
+    cloud.drain()
+    cloud.send(pid, "jobs", {"n": 2})  # no listener now: it goes to the inbox
+    cloud.drain()
+    assert cloud.received(sink, "other")[-1] == {"topic": "jobs", "data": {"n": 2}}
+    cloud.processes.hosts[HOST].worker.loops.warm.clear()  # a cold replay takes the same path
+    cloud.send(pid, "jobs", {"n": 3})
+    cloud.drain()
+    assert cloud.received(sink, "other")[-1] == {"topic": "jobs", "data": {"n": 3}}
+
+
+def test_a_runaway_loop_of_operations_stops_at_the_cpu_ceiling(make_app):
+    """Each turn of this loop is a timer made and a select that is ready at once: almost all
+    of its time is spent in the kit's Python, and it still stops at its CPU ceiling."""
+    app = make_app(
+        """
+version: "1.0"
+namespace: app
+entries:
+  - {name: procs, kind: process.host}
+  - {name: spin, kind: process.lua, source: file://spin.lua, method: main, modules: [time]}
+  - {name: calm, kind: process.lua, source: file://calm.lua, method: main}
+""",
+        {
+            "spin.lua": """
+local time = require("time")
+return function()
+  local closed = channel.new()
+  closed:close()
+  while true do
+    channel.select { closed:case_receive(), time.after("1s"):case_receive() }
+  end
+end
+""",
+            "calm.lua": "return function() return 'fine' end",
+        },
+    )
+    with LocalCloud(app, auto_start=False, limits=Limits(cpu_seconds=0.5)) as other:
+        spin = other.spawn("app:spin", "app:procs")
+        calm = other.spawn("app:calm", "app:procs")
+        other.drain()
+        status = other.status(spin)
+        assert status.status == "crashed" and status.error["kind"] == "Timeout"
+        assert "CPU time limit exceeded" in status.error["message"]
+        assert other.status(calm).result == "fine"

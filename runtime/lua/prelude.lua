@@ -102,6 +102,12 @@ function kit.new_budget(limit, cpu_seconds)
   }
 end
 
+--- Charge `seconds` of CPU the task's operations took outside Lua (runtime/scheduler.py).
+function kit.charge_cpu(task, seconds)
+  local b = task.budget
+  if b ~= nil then b.cpu_used = b.cpu_used + seconds end
+end
+
 --- Start a budget over (a new message of a turn, a new workflow step).
 function kit.reset_budget(b)
   b.used, b.cpu_used, b.exhausted = 0, 0, false
