@@ -90,6 +90,26 @@ class DevStack:
         )
         self._server_thread.start()
 
+    def wait_for_services(self, timeout: float = 5.0) -> list[str]:
+        """Wait until every auto-started service's registered name resolves (the pumps run
+        their first turns): the banner's samples may reach them by name. Returns the names
+        still not registered after ``timeout`` seconds (a service that crashes at start)."""
+        cloud = self.cloud
+        if cloud.processes is None:
+            return []
+        names = [
+            s.registry_name
+            for s in cloud.registry.of_kind(manifest.ServiceEntry)
+            if s.registry_name and s.lifecycle.auto_start
+        ]
+        deadline = time.monotonic() + timeout
+        while True:
+            missing = [n for n in names if cloud.processes.system.store.lookup(n) is None]
+            if not missing or time.monotonic() >= deadline:
+                return missing
+            self.bell.ring()
+            time.sleep(0.05)  # the pumps' threads do the work; this only looks
+
     def stop(self) -> None:
         """Stop serving, join every thread of ours, stop moto. Idempotent."""
         if self._server is not None:
