@@ -1,7 +1,7 @@
 """The dev stack's viewer (/_units/) in a real headless Chromium, driven by Playwright.
 
-The browser is the system's (Debian's ``chromium`` package; .ci/run installs it), never one
-Playwright downloads. Without it this test fails, saying how to install it: a skipped viewer
+The browser is the system's (Debian's ``chromium`` package; ``make test`` installs it when
+missing, through .ci/system-packages), never one Playwright downloads. Without it this test fails, saying how to install it: a skipped viewer
 test would let a broken page land unseen.
 """
 
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,19 @@ from runtime.dev import DevStack
 from runtime.dev.logs import LogHub
 from tests.devapp import FILES, Client, edit, wait_for, write_dev_app
 
-CHROMIUM = Path(os.environ.get("UNITS_CHROMIUM", "/usr/bin/chromium"))
+
+def _chromium() -> Path:
+    """$UNITS_CHROMIUM, else the first Chromium on PATH (as .ci/system-packages looks)."""
+    if os.environ.get("UNITS_CHROMIUM"):
+        return Path(os.environ["UNITS_CHROMIUM"])
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        found = shutil.which(name)
+        if found:
+            return Path(found)
+    return Path("/usr/bin/chromium")
+
+
+CHROMIUM = _chromium()
 # A closed network and a throwaway profile: nothing for the browser to phone home about.
 CHROMIUM_FLAGS = [
     "--headless",
@@ -39,8 +52,8 @@ SHOWS = 10_000
 def page(tmp_path: Path) -> Iterator[Any]:
     if not CHROMIUM.exists():
         pytest.fail(
-            f"the viewer test needs Chromium at {CHROMIUM}: `apt-get install -y chromium` "
-            "(as .ci/run does), or set UNITS_CHROMIUM to a Chromium binary"
+            f"the viewer test needs Chromium at {CHROMIUM}: `make test` installs it "
+            "(.ci/system-packages: apt-get install -y chromium), or set UNITS_CHROMIUM to one"
         )
     try:
         from playwright.sync_api import sync_playwright
