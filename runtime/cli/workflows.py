@@ -14,6 +14,7 @@ from runtime.cli.common import (
     EXIT_USAGE,
     CliError,
     compact,
+    error_text,
     fail,
     fields,
     parse_json,
@@ -161,10 +162,18 @@ def _event_line(event: dict[str, Any]) -> str:
 
 def _detail(event: dict[str, Any]) -> str:
     return " ".join(
-        f"{k}={when(v) if k == 'fire_at' else compact(v, 40)}"
-        for k, v in event.items()
-        if k not in _PLUMBING and v is not None
+        f"{k}={_value(k, v)}" for k, v in event.items() if k not in _PLUMBING and v is not None
     )
+
+
+def _value(key: str, value: Any) -> str:
+    """A field of an event line: times as dates, an error as ``kind: message`` in full (the
+    reason a run is stuck is the line's point), the rest as short JSON."""
+    if key == "fire_at":
+        return when(value)
+    if key == "error" and isinstance(value, dict) and "message" in value:
+        return error_text(value)
+    return compact(value, 40)
 
 
 # -- reading --------------------------------------------------------------------------------------

@@ -102,6 +102,14 @@ class InlineRunner:
                 value, error = None, attempts.expired(name)
             else:
                 value, error = next(ran)
-            event_type, fields = attempts.outcome(name, event.cmd, value, error, limit)
+            event_type, fields = attempts.outcome(
+                name,
+                event.cmd,
+                value,
+                error,
+                limit,
+                run_id=run_id,
+                attempt=int(event.fields.get("attempt", 1)),
+            )
             out.append(Event(event_type, done, fields))
         return out
