@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -38,7 +39,10 @@ _STATUSES = ("running", "completed", "failed", "terminated")
 
 def add_parsers(sub: Any, target_options: argparse.ArgumentParser) -> None:
     workflow = sub.add_parser("workflow", help="start, watch and steer workflow runs")
-    commands = workflow.add_subparsers(dest="workflow_command", required=True)
+    commands = workflow.add_subparsers(dest="workflow_command", metavar="COMMAND")
+    workflow.set_defaults(
+        handler=lambda opts, connect: _usage(workflow, "give a workflow command")
+    )
 
     def command(name: str, help_: str, run: Callable[..., int]) -> argparse.ArgumentParser:
         parser = commands.add_parser(name, parents=[target_options], help=help_)
@@ -83,6 +87,12 @@ def add_parsers(sub: Any, target_options: argparse.ArgumentParser) -> None:
     listing = command("list", "list runs, newest first", list_command)
     listing.add_argument("--status", choices=_STATUSES, help="only runs in this status")
     listing.add_argument("--workflow", help="only runs of this workflow id")
+
+
+def _usage(parser: argparse.ArgumentParser, what: str) -> int:
+    parser.print_help(sys.stderr)
+    print(f"\n{parser.prog}: {what} (one of the commands above)", file=sys.stderr)
+    return EXIT_USAGE
 
 
 # -- starting and following -----------------------------------------------------------------------
