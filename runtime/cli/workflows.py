@@ -40,9 +40,7 @@ _STATUSES = ("running", "completed", "failed", "terminated")
 def add_parsers(sub: Any, target_options: argparse.ArgumentParser) -> None:
     workflow = sub.add_parser("workflow", help="start, watch and steer workflow runs")
     commands = workflow.add_subparsers(dest="workflow_command", metavar="COMMAND")
-    workflow.set_defaults(
-        handler=lambda opts, connect: _usage(workflow, "give a workflow command")
-    )
+    workflow.set_defaults(handler=lambda opts, connect: _usage(workflow, "give a workflow command"))
 
     def command(name: str, help_: str, run: Callable[..., int]) -> argparse.ArgumentParser:
         parser = commands.add_parser(name, parents=[target_options], help=help_)
