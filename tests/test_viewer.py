@@ -7,6 +7,7 @@ test would let a broken page land unseen.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -92,6 +93,18 @@ def test_the_viewer_shows_processes_runs_their_history_and_a_parked_runs_error(
 
         page.goto(stack.url + "/_units/")
         expect(page.locator("#loaded")).to_have_text("loaded", timeout=SHOWS)
+
+        # Times: today's as a time, any other day's with its date (a timer due tomorrow).
+        now, day = page.evaluate("Date.now() / 1000"), 86400
+        assert re.fullmatch(r"\d\d:\d\d:\d\d", page.evaluate(f"when({now})"))
+        for other in (now + day, now - 400 * day):
+            shown = page.evaluate(f"when({other})")
+            assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", shown), shown
+        # Errors as kind: message, a parked run's unpacked by the API (ParkedError.message).
+        error = {"kind": "Internal", "message": "order.lua:3: boom", "details": {"x": 1}}
+        assert page.evaluate(f"errorText({json.dumps(error)})") == "Internal: order.lua:3: boom"
+        parked = {"error": "UnitError", "cause": '{"errorType": "UnitError"}', "message": "m"}
+        assert page.evaluate(f"parkedText({json.dumps(parked)})") == "m"
 
         # The actor: its row, then its state snapshot once clicked.
         row = page.locator(f'#processes tr[data-pid="{pid}"]')

@@ -141,9 +141,7 @@ def follow(conn: Connection, run_id: str, timeout: float | None = None) -> dict[
             return info
         parked = view.parked_error(run_id, info["host"])
         if parked is not None:
-            raise CliError(
-                f"run {run_id} is parked: its driver failed with {parked.error}: {parked.cause}"
-            )
+            raise CliError(f"run {run_id} is parked: its driver failed with {parked.message}")
         if deadline is not None and time.monotonic() >= deadline:
             raise CliError(
                 f"run {run_id} is still running after {timeout:g}s "
@@ -213,8 +211,8 @@ def describe_cmd(opts: argparse.Namespace, connect: Connect) -> int:
                 ("closed", when(info.get("closed")) if "closed" in info else None),
                 ("parent", info.get("parent")),
                 ("result", compact(info["result"], 200) if "result" in info else None),
-                ("error", f"{error.get('kind')}: {error.get('message')}" if error else None),
-                ("parked", parked and f"{parked.error}: {parked.cause} ({parked.execution_arn})"),
+                ("error", error_text(error) if error else None),
+                ("parked", parked and f"{parked.message} ({parked.execution_arn})"),
             ]
         )
     )
