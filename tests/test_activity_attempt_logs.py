@@ -88,3 +88,22 @@ def test_history_shows_the_error_whole(cloud: LocalCloud) -> None:
     line = _event_line(failed)
     assert "error=Internal: reserve.lua:2: attempt to get length of a nil value" in line
     assert line.endswith(" the end")
+
+
+def test_the_dev_terminal_shows_the_line_under_the_activity_and_its_run() -> None:
+    import io
+
+    from runtime.dev.logs import HubHandler, LogHub
+    from runtime.workflows.attempts import _failed
+
+    out = io.StringIO()
+    handler = HubHandler(LogHub(out, color=False))
+    handler.attach()
+    try:
+        _failed("orders:reserve", "run-1", 2, {"kind": "Internal", "message": "a\n  b"})
+    finally:
+        handler.detach()
+    assert out.getvalue().rstrip("\n").endswith(
+        "orders:reserve [run-1] warning activity orders:reserve failed (attempt 2): "
+        "Internal: a b logger=units.workflows"
+    )
