@@ -103,7 +103,11 @@ def test_the_dev_terminal_shows_the_line_under_the_activity_and_its_run() -> Non
         _failed("orders:reserve", "run-1", 2, {"kind": "Internal", "message": "a\n  b"})
     finally:
         handler.detach()
-    assert out.getvalue().rstrip("\n").endswith(
-        "orders:reserve [run-1] warning activity orders:reserve failed (attempt 2): "
-        "Internal: a b logger=units.workflows"
+    assert (
+        out.getvalue()
+        .rstrip("\n")
+        .endswith(
+            "orders:reserve [run-1] warning activity orders:reserve failed (attempt 2): "
+            "Internal: a b logger=units.workflows"
+        )
     )
