@@ -94,7 +94,7 @@ def test_the_dev_terminal_shows_the_line_under_the_activity_and_its_run() -> Non
     import io
 
     from runtime.dev.logs import HubHandler, LogHub
-    from runtime.workflows.attempts import _failed
+    from runtime.durable.attempts import _failed
 
     out = io.StringIO()
     handler = HubHandler(LogHub(out, color=False))

@@ -43,6 +43,7 @@ def outcome(
     *,
     run_id: str,
     attempt: int,
+    logged: bool = True,
 ) -> tuple[str, dict[str, Any]]:
     """``ActivityCompleted`` with the value, or ``ActivityFailed`` with the error; a TIMEOUT
     within ``limit`` (the seconds the attempt had) says how long it waited. A failure is
@@ -53,7 +54,8 @@ def outcome(
         fields = error.to_dict()
         if error.kind == TIMEOUT and limit is not None and limit > 0:
             fields["message"] = f"activity {name} did not answer within {limit:g}s"
-        _failed(name, run_id, attempt, fields)
+        if logged:
+            _failed(name, run_id, attempt, fields)
         return ev.ACTIVITY_FAILED, {"cmd": cmd, "error": fields}
     try:
         wire = codec.to_json_value(value)
@@ -61,7 +63,8 @@ def outcome(
     except UnitError as exc:
         # The same call would return the same value: no retry can help.
         fields = {**exc.to_dict(), "final": True}
-        _failed(name, run_id, attempt, fields)
+        if logged:
+            _failed(name, run_id, attempt, fields)
         return ev.ACTIVITY_FAILED, {"cmd": cmd, "error": fields}
     return ev.ACTIVITY_COMPLETED, {"cmd": cmd, "value": wire}
 
