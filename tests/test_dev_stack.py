@@ -355,7 +355,8 @@ def test_ctrl_c_stops_everything_and_exits_0(
     helper.join()
     out = capsys.readouterr().out
     assert f"units dev: {app} on http://127.0.0.1:{port}" in out
-    assert f"curl http://127.0.0.1:{port}/_units/api/invoke" in out
+    # The app declares no sample requests: its routes are listed as they are written.
+    assert f"GET    http://127.0.0.1:{port}/hello/{{name}}" in out
     assert seen["greet"] == "Hello, ed!"
     assert {"units-dev-http", "units-dev-watch"} <= seen["threads"]
     # Stopped: no thread of ours left, the port is free again, moto's invoke is moto's again.
@@ -376,7 +377,7 @@ def test_an_app_of_functions_only_is_served_too() -> None:
         assert "ProcessTableName" not in outputs and outputs["ApiUrl"] == stack.url + "/"
         status, answer = client.json("GET", "/_units/api/processes")
         assert status == 404 and "no process or workflow hosts" in answer["error"]["message"]
-        assert f"curl {stack.url}/hello/name" in runtime.dev.curl_examples(stack)
+        assert f"curl {stack.url}/hello/ada" in runtime.dev.curl_examples(stack)
 
 
 def test_an_app_that_does_not_load_is_refused_at_start(tmp_path: Path) -> None:

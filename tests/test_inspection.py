@@ -9,7 +9,7 @@ import boto3
 import pytest
 
 from runtime.errors import NOT_FOUND, UnitError
-from runtime.inspection import Inspector, pending_commands
+from runtime.inspection import Inspector, pending_commands, readable_error
 from runtime.testing import REGION, LocalCloud
 from tests.conftest import EXAMPLES, ROOT
 
@@ -216,8 +216,37 @@ def test_the_error_of_a_parked_run_is_its_failed_driver_execution(flows):
         "error": "NonDeterminism",
         "cause": "line 3: x",
         "status": "FAILED",
+        "message": "NonDeterminism: line 3: x",
     }
     assert view.parked_error("run-1", "app:unknown") is None
+
+
+@pytest.mark.parametrize(
+    ("error", "cause", "shown"),
+    [
+        # A step that raised a UnitError: Lambda's JSON, whose message leads with the kind.
+        (
+            "UnitError",
+            json.dumps(
+                {
+                    "errorType": "UnitError",
+                    "errorMessage": "Internal: order.lua:3: boom\nstack traceback:\n  x",
+                    "stackTrace": ["  File ..."],
+                }
+            ),
+            "Internal: order.lua:3: boom stack traceback: x",
+        ),
+        (
+            "StepCrash",
+            '{"errorType": "StepCrash", "errorMessage": "killed after its append"}',
+            "StepCrash: killed after its append",
+        ),
+        ("NonDeterminism", "line 3: x", "NonDeterminism: line 3: x"),
+        ("States.Timeout", "", "States.Timeout"),
+    ],
+)
+def test_a_parked_runs_error_reads_as_kind_and_message(error, cause, shown):
+    assert readable_error(error, cause) == shown
 
 
 def test_the_orders_example_waits_on_its_child_whose_timer_is_pending():

@@ -118,7 +118,9 @@ def test_the_drivers_endings_are_not_logged_as_errors_and_crashes_still_are(capl
         assert cloud.result(done).status == "completed"
         logged = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
         assert not any("Error=Workflow.Failed" in m or "Error=Completed" in m for m in logged)
-        from runtime.moto_fidelity import _DriverEndings
+        from runtime.moto_fidelity import _StepFunctionsDumps
 
-        crash = logging.LogRecord("x", logging.ERROR, "", 0, "Error=StepCrash, Details=", (), None)
-        assert _DriverEndings().filter(crash)
+        crash = logging.LogRecord(
+            "x", logging.ERROR, "", 0, "%s at '%s'", ("Error=StepCrash, Details=", "..."), None
+        )
+        assert _StepFunctionsDumps().filter(crash)

@@ -1,14 +1,16 @@
 """The dev stack's viewer (/_units/) in a real headless Chromium, driven by Playwright.
 
-The browser is the system's (Debian's ``chromium`` package; .ci/run installs it), never one
-Playwright downloads. Without it this test fails, saying how to install it: a skipped viewer
+The browser is the system's (Debian's ``chromium`` package; ``make test`` installs it when
+missing, through .ci/system-packages), never one Playwright downloads. Without it this test fails, saying how to install it: a skipped viewer
 test would let a broken page land unseen.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +21,19 @@ from runtime.dev import DevStack
 from runtime.dev.logs import LogHub
 from tests.devapp import FILES, Client, edit, wait_for, write_dev_app
 
-CHROMIUM = Path(os.environ.get("UNITS_CHROMIUM", "/usr/bin/chromium"))
+
+def _chromium() -> Path:
+    """$UNITS_CHROMIUM, else the first Chromium on PATH (as .ci/system-packages looks)."""
+    if os.environ.get("UNITS_CHROMIUM"):
+        return Path(os.environ["UNITS_CHROMIUM"])
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        found = shutil.which(name)
+        if found:
+            return Path(found)
+    return Path("/usr/bin/chromium")
+
+
+CHROMIUM = _chromium()
 # A closed network and a throwaway profile: nothing for the browser to phone home about.
 CHROMIUM_FLAGS = [
     "--headless",
@@ -39,8 +53,8 @@ SHOWS = 10_000
 def page(tmp_path: Path) -> Iterator[Any]:
     if not CHROMIUM.exists():
         pytest.fail(
-            f"the viewer test needs Chromium at {CHROMIUM}: `apt-get install -y chromium` "
-            "(as .ci/run does), or set UNITS_CHROMIUM to a Chromium binary"
+            f"the viewer test needs Chromium at {CHROMIUM}: `make test` installs it "
+            "(.ci/system-packages: apt-get install -y chromium), or set UNITS_CHROMIUM to one"
         )
     try:
         from playwright.sync_api import sync_playwright
@@ -79,6 +93,18 @@ def test_the_viewer_shows_processes_runs_their_history_and_a_parked_runs_error(
 
         page.goto(stack.url + "/_units/")
         expect(page.locator("#loaded")).to_have_text("loaded", timeout=SHOWS)
+
+        # Times: today's as a time, any other day's with its date (a timer due tomorrow).
+        now, day = page.evaluate("Date.now() / 1000"), 86400
+        assert re.fullmatch(r"\d\d:\d\d:\d\d", page.evaluate(f"when({now})"))
+        for other in (now + day, now - 400 * day):
+            shown = page.evaluate(f"when({other})")
+            assert re.fullmatch(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d", shown), shown
+        # Errors as kind: message, a parked run's unpacked by the API (ParkedError.message).
+        error = {"kind": "Internal", "message": "order.lua:3: boom", "details": {"x": 1}}
+        assert page.evaluate(f"errorText({json.dumps(error)})") == "Internal: order.lua:3: boom"
+        parked = {"error": "UnitError", "cause": '{"errorType": "UnitError"}', "message": "m"}
+        assert page.evaluate(f"parkedText({json.dumps(parked)})") == "m"
 
         # The actor: its row, then its state snapshot once clicked.
         row = page.locator(f'#processes tr[data-pid="{pid}"]')

@@ -442,7 +442,7 @@ def test_a_workflow_on_a_temporal_worker_runs_end_to_end(tmp_path):
 TEMPORAL_BASE = """
 - {name: c, kind: temporal.client, address: "localhost:7233"}
 - {name: f, kind: function.lua, source: file://charge.lua}
-- {name: wf, kind: workflow.lua, source: file://order.lua}
+- {name: wf, kind: workflow.lua, source: file://order.lua, modules: [funcs]}
 """
 
 
@@ -490,7 +490,7 @@ TEMPORAL_BASE = """
             id="client-auth-type",
         ),
         pytest.param(
-            "- {name: wf2, kind: workflow.lua, source: file://order.lua,"
+            "- {name: wf2, kind: workflow.lua, source: file://order.lua, modules: [funcs],"
             " meta: {temporal: {workflow: {worker: app:nope}}}}",
             "entry 'app:wf2' field 'meta.temporal.workflow.worker': 'app:nope' is not defined",
             id="workflow-worker-undefined",
@@ -503,7 +503,7 @@ TEMPORAL_BASE = """
             id="activity-worker-wrong-kind",
         ),
         pytest.param(
-            "- {name: wf2, kind: workflow.lua, source: file://order.lua,"
+            "- {name: wf2, kind: workflow.lua, source: file://order.lua, modules: [funcs],"
             " meta: {temporal: {workflow: {name: x}}}}",
             "entry 'app:wf2' field 'meta.temporal.workflow.worker': missing (required for "
             "'meta.temporal.workflow')",

@@ -74,6 +74,12 @@ def when(timestamp: float | None) -> str:
     return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def error_text(error: dict[str, Any]) -> str:
+    """An error as ``kind: message`` on one line (its message whole)."""
+    message = " ".join(str(error.get("message", "")).split())
+    return f"{error.get('kind') or 'Error'}: {message}"
+
+
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     """Rows under headers in aligned columns (two spaces apart; the last one not padded)."""
     cells = [

@@ -16,6 +16,7 @@ from typing import Any
 
 from runtime import manifest
 from runtime.cli.common import EXIT_USAGE, CliError
+from runtime.cli.local import app_hint
 from runtime.clock import Clock, WallClock
 from runtime.errors import ManifestError
 from runtime.inspection import Inspector
@@ -150,10 +151,14 @@ class Connection:
                 "--app DIR or set UNITS_APP",
                 EXIT_USAGE,
             )
+        implicit = folder == "." and not (app or self.app or os.environ.get("UNITS_APP"))
         try:
             registry = manifest.load_app(Path(folder))
         except ManifestError as exc:
-            raise CliError(f"cannot load {folder}:\n  " + "\n  ".join(exc.problems)) from None
+            message = f"cannot load {folder}:\n  " + "\n  ".join(exc.problems)
+            if implicit:
+                message += "\n" + app_hint(Path(folder))
+            raise CliError(message) from None
         manifest.announce(registry)  # skipped entries and settings not applied, on stderr
         return registry
 

@@ -24,6 +24,33 @@ def default_app() -> str:
     return os.environ.get("UNITS_APP") or "."
 
 
+def implicit_app(given: str | None) -> bool:
+    """Whether the folder a command loads is the current one by default (none given, no
+    ``$UNITS_APP``): a failed load then says how to name the right one."""
+    return not given and not os.environ.get("UNITS_APP")
+
+
+def app_hint(folder: Path, how: str = "--app DIR") -> str:
+    """What a failed load of the current folder, loaded because no folder was given, adds:
+    how to give one, and the application folders found below (a repository of several apps
+    loads as one and fails with duplicate ids)."""
+    here = folder.resolve()
+    found = sorted(
+        str(p.parent.relative_to(here))
+        for pattern in ("*/_index.yaml", "*/*/_index.yaml")
+        for p in here.glob(pattern)
+        if not (p.parent.parent / "_index.yaml").is_file() or p.parent.parent == here
+    )
+    text = (
+        f"no application folder was given, so the current folder ({here}) was loaded: "
+        f"pass {how}, or set UNITS_APP"
+    )
+    if found:
+        shown = ", ".join(found[:6]) + (", ..." if len(found) > 6 else "")
+        text += f" (application folders under it: {shown})"
+    return text
+
+
 def invoke_locally(
     entry_id: str | None, raw_args: list[str], app: str | None, event: Path | None
 ) -> int:
@@ -38,7 +65,10 @@ def invoke_locally(
     try:
         registry = manifest.load_app(folder)
     except ManifestError as exc:
-        return fail(f"cannot load {folder}:\n  " + "\n  ".join(exc.problems), EXIT_ERROR)
+        message = f"cannot load {folder}:\n  " + "\n  ".join(exc.problems)
+        if implicit_app(app):
+            message += "\n" + app_hint(folder)
+        return fail(message, EXIT_ERROR)
     manifest.announce(registry)  # skipped entries and settings not applied, on stderr
 
     from runtime.engine import Engine

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -14,6 +15,7 @@ from runtime.cli.common import (
     EXIT_USAGE,
     CliError,
     compact,
+    error_text,
     fail,
     fields,
     parse_json,
@@ -37,7 +39,8 @@ _STATUSES = ("running", "completed", "failed", "terminated")
 
 def add_parsers(sub: Any, target_options: argparse.ArgumentParser) -> None:
     workflow = sub.add_parser("workflow", help="start, watch and steer workflow runs")
-    commands = workflow.add_subparsers(dest="workflow_command", required=True)
+    commands = workflow.add_subparsers(dest="workflow_command", metavar="COMMAND")
+    workflow.set_defaults(handler=lambda opts, connect: _usage(workflow, "give a workflow command"))
 
     def command(name: str, help_: str, run: Callable[..., int]) -> argparse.ArgumentParser:
         parser = commands.add_parser(name, parents=[target_options], help=help_)
@@ -82,6 +85,12 @@ def add_parsers(sub: Any, target_options: argparse.ArgumentParser) -> None:
     listing = command("list", "list runs, newest first", list_command)
     listing.add_argument("--status", choices=_STATUSES, help="only runs in this status")
     listing.add_argument("--workflow", help="only runs of this workflow id")
+
+
+def _usage(parser: argparse.ArgumentParser, what: str) -> int:
+    parser.print_help(sys.stderr)
+    print(f"\n{parser.prog}: {what} (one of the commands above)", file=sys.stderr)
+    return EXIT_USAGE
 
 
 # -- starting and following -----------------------------------------------------------------------
@@ -132,9 +141,7 @@ def follow(conn: Connection, run_id: str, timeout: float | None = None) -> dict[
             return info
         parked = view.parked_error(run_id, info["host"])
         if parked is not None:
-            raise CliError(
-                f"run {run_id} is parked: its driver failed with {parked.error}: {parked.cause}"
-            )
+            raise CliError(f"run {run_id} is parked: its driver failed with {parked.message}")
         if deadline is not None and time.monotonic() >= deadline:
             raise CliError(
                 f"run {run_id} is still running after {timeout:g}s "
@@ -161,10 +168,18 @@ def _event_line(event: dict[str, Any]) -> str:
 
 def _detail(event: dict[str, Any]) -> str:
     return " ".join(
-        f"{k}={when(v) if k == 'fire_at' else compact(v, 40)}"
-        for k, v in event.items()
-        if k not in _PLUMBING and v is not None
+        f"{k}={_value(k, v)}" for k, v in event.items() if k not in _PLUMBING and v is not None
     )
+
+
+def _value(key: str, value: Any) -> str:
+    """A field of an event line: times as dates, an error as ``kind: message`` in full (the
+    reason a run is stuck is the line's point), the rest as short JSON."""
+    if key == "fire_at":
+        return when(value)
+    if key == "error" and isinstance(value, dict) and "message" in value:
+        return error_text(value)
+    return compact(value, 40)
 
 
 # -- reading --------------------------------------------------------------------------------------
@@ -196,8 +211,8 @@ def describe_cmd(opts: argparse.Namespace, connect: Connect) -> int:
                 ("closed", when(info.get("closed")) if "closed" in info else None),
                 ("parent", info.get("parent")),
                 ("result", compact(info["result"], 200) if "result" in info else None),
-                ("error", f"{error.get('kind')}: {error.get('message')}" if error else None),
-                ("parked", parked and f"{parked.error}: {parked.cause} ({parked.execution_arn})"),
+                ("error", error_text(error) if error else None),
+                ("parked", parked and f"{parked.message} ({parked.execution_arn})"),
             ]
         )
     )

@@ -17,8 +17,6 @@ terminal), :mod:`.gate` (requests vs reloads).
 from __future__ import annotations
 
 import contextlib
-import json
-import re
 import signal
 import sys
 import threading
@@ -26,8 +24,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
-from runtime import manifest
 from runtime.dev.logs import LogHub
+from runtime.dev.samples import route_line, sample_requests
 from runtime.dev.server import VIEWER, PortInUse
 from runtime.dev.stack import DevStack
 
@@ -63,6 +61,7 @@ def main(app: Path, port: int = 8787, host: str = "127.0.0.1") -> int:
             )
             return EXIT_ERROR
         try:
+            stack.wait_for_services()  # the samples may reach a service by its name
             print_banner(stack, sys.stdout)
             while not stop.wait(0.5):  # a timed wait: signals are handled between waits
                 pass
@@ -92,39 +91,34 @@ def _on_signals(stop: threading.Event) -> Callable[[], None]:
 
 
 def curl_examples(stack: DevStack) -> list[str]:
-    """What to try first: each HTTP endpoint (a ``{param}`` filled with its own name), then a
-    function that no endpoint serves, through the management API."""
-    registry = stack.cloud.registry
-    endpoints = registry.of_kind(manifest.EndpointEntry)
-    lines = []
-    for endpoint in endpoints:
-        url = stack.url + re.sub(r"\{(\w+)(?:\.\.\.)?\}", r"\1", endpoint.path)
-        if endpoint.method == "GET":
-            lines.append(f"curl {url}")
-        elif endpoint.method in ("HEAD", "DELETE"):
-            lines.append(f"curl -X {endpoint.method} {url}")
-        else:
-            json_body = "-H 'content-type: application/json' -d '{}'"
-            lines.append(f"curl -X {endpoint.method} {url} {json_body}")
-    bound = {e.func for e in endpoints}
-    functions = [f.id for f in registry.of_kind(manifest.FunctionEntry) if f.id not in bound]
-    if functions:
-        body = json.dumps({"id": functions[0], "args": []})
-        lines.append(f"curl {stack.url}/_units/api/invoke -d '{body}'")
-    return lines
+    """The ``try:`` lines: the sample requests the app's endpoints and functions declare
+    (``meta.dev.try``, :mod:`runtime.dev.samples`), as curl commands against the stack."""
+    samples, _, _ = sample_requests(stack.cloud.registry, stack.url)
+    return [sample.line() for sample in samples]
 
 
 def print_banner(stack: DevStack, out: TextIO) -> None:
-    """The start message: where things are and what to curl."""
+    """The start message: where things are, what to curl (the app's declared samples), the
+    routes that declare none, and why a declared sample is not shown."""
+    samples, problems, undeclared = sample_requests(stack.cloud.registry, stack.url)
     lines = [
         f"units dev: {stack.app} on {stack.url}",
         f"  viewer     {stack.url}{VIEWER}",
         f"  AWS APIs   {stack.cloud.endpoint_url} (moto: SQS, DynamoDB, Step Functions, Lambda;"
         " region us-east-1, any credentials)",
-        "  try:",
-        *(f"    {line}" for line in curl_examples(stack)),
-        "  Lua and _index.yaml changes reload by themselves; Ctrl-C stops.",
     ]
+    if samples:
+        lines += ["  try:", *(f"    {sample.line()}" for sample in samples)]
+    if undeclared:
+        lines.append(
+            "  routes:"
+            if samples
+            else "  routes (an entry's meta.dev.try gives ready"
+            " curl lines here; see the README's Quick start):"
+        )
+        lines += [f"    {route_line(entry, stack.url)}" for entry in undeclared]
+    lines += [f"  not shown: {problem}" for problem in problems]
+    lines.append("  Lua and _index.yaml changes reload by themselves; Ctrl-C stops.")
     out.write("\n".join(lines) + "\n")
     out.flush()
 

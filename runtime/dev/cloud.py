@@ -41,6 +41,9 @@ from runtime.workflows.host import StepCrash
 #: The function Lambda's name in the dev stack's moto (the stack's is CloudFormation's).
 FUNCTION_LAMBDA = "units-functions"
 
+#: The loggers of moto's Step Functions interpreter (kept out of the terminal).
+MOTO_STEP_FUNCTIONS = "moto.stepfunctions"
+
 #: What :meth:`DevCloud.reload` replaces; the rest (moto, the clients, the invoke routing) stays.
 _UNIT_ATTRIBUTES = (
     "registry",
@@ -76,10 +79,20 @@ class DevCloud(LocalCloud):
         #: Called after anything that may have queued work (a step that dispatched activities).
         self.on_activity: Any = lambda: None
         self._server: Any = None
+        self._moto_level = logging.NOTSET
 
     # -- lifecycle ------------------------------------------------------------------------------
     def __enter__(self) -> DevCloud:
-        super().__enter__()
+        # moto's Step Functions logs each failed state (with moto_fidelity's filter, in one
+        # line) to stderr: the terminal has the stack's own "step failed" line for it already.
+        moto_sfn = logging.getLogger(MOTO_STEP_FUNCTIONS)
+        self._moto_level = moto_sfn.level
+        moto_sfn.setLevel(logging.CRITICAL)
+        try:
+            super().__enter__()
+        except BaseException:
+            moto_sfn.setLevel(self._moto_level)
+            raise
         try:
             # For the management API's reads; through mock_aws, like the hosts' own clients.
             self.dynamodb = boto3.client("dynamodb", region_name=REGION)
@@ -88,6 +101,7 @@ class DevCloud(LocalCloud):
             self._start_moto_server()
         except BaseException:
             super().__exit__(None, None, None)
+            moto_sfn.setLevel(self._moto_level)
             raise
         return self
 
@@ -97,6 +111,7 @@ class DevCloud(LocalCloud):
             self._server.stop()
             self._server = None
         super().__exit__(*exc)
+        logging.getLogger(MOTO_STEP_FUNCTIONS).setLevel(self._moto_level)
 
     def _start_moto_server(self) -> None:
         from moto.server import ThreadedMotoServer

@@ -97,7 +97,12 @@ class HubHandler(logging.Handler):
         message = record.getMessage()
         if record.exc_info and record.exc_info[1] is not None:
             message += f": {record.exc_info[1]!r}"
-        self.hub.emit(SYSTEM_UNIT, record.levelname.lower(), message, {"logger": record.name})
+        # A line about one unit (a failed activity attempt) is shown under its name and run.
+        fields: dict[str, Any] = {"logger": record.name}
+        if getattr(record, "run_id", None):
+            fields["run_id"] = record.run_id
+        unit = getattr(record, "unit", None) or SYSTEM_UNIT
+        self.hub.emit(unit, record.levelname.lower(), message, fields)
 
     def attach(self) -> None:
         for name in self.LOGGERS:

@@ -60,6 +60,8 @@ class Pump:
         self._bell = bell
         self._on_error = on_error
         self._stop = threading.Event()
+        #: Set once a round has found nothing to do (its queue drained at least once).
+        self.idle = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"units-dev-{name}", daemon=True)
 
     def start(self) -> None:
@@ -90,4 +92,5 @@ class Pump:
             if busy:
                 self._bell.ring()  # its sends may be another pump's work
                 continue
+            self.idle.set()
             seen = self._bell.wait(seen, IDLE_WAIT)

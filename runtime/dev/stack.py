@@ -90,6 +90,30 @@ class DevStack:
         )
         self._server_thread.start()
 
+    def wait_for_services(self, timeout: float = 5.0) -> list[str]:
+        """Wait until the auto-started services have run their first turns: every process
+        host's queue drained once and every ``registry_name`` registered (a service may also
+        register a name in its own code), so that the banner's samples may reach them by
+        name. Returns what is still not there after ``timeout`` seconds (a service that
+        crashes at start, one that never stops sending)."""
+        cloud = self.cloud
+        if cloud.processes is None:
+            return []
+        names = [
+            s.registry_name
+            for s in cloud.registry.of_kind(manifest.ServiceEntry)
+            if s.registry_name and s.lifecycle.auto_start
+        ]
+        pumps = {n: p for n, p in self._pumps.items() if n.startswith("process:")}
+        deadline = time.monotonic() + timeout
+        while True:
+            missing = [n for n in names if cloud.processes.system.store.lookup(n) is None]
+            missing += [f"{n} (not drained)" for n, p in pumps.items() if not p.idle.is_set()]
+            if not missing or time.monotonic() >= deadline:
+                return missing
+            self.bell.ring()
+            time.sleep(0.05)  # the pumps' threads do the work; this only looks
+
     def stop(self) -> None:
         """Stop serving, join every thread of ours, stop moto. Idempotent."""
         if self._server is not None:

@@ -50,8 +50,11 @@ def _longest(engine: Any, scheduled: Event) -> float:
 class InlineRunner:
     """Runs a step's inline attempts on the step's engine."""
 
-    def __init__(self, engine: Any) -> None:
+    def __init__(self, engine: Any, *, log_failures: bool = True) -> None:
         self.engine = engine
+        #: Whether a failed attempt logs its WARNING line (a workflow's activity, retried by
+        #: its policy; not a loop-style process's call, whose error is its code's to handle).
+        self.log_failures = log_failures
         #: Attempts this runner ran (the bench and the harness count them).
         self.attempts = 0
 
@@ -102,6 +105,15 @@ class InlineRunner:
                 value, error = None, attempts.expired(name)
             else:
                 value, error = next(ran)
-            event_type, fields = attempts.outcome(name, event.cmd, value, error, limit)
+            event_type, fields = attempts.outcome(
+                name,
+                event.cmd,
+                value,
+                error,
+                limit,
+                run_id=run_id,
+                attempt=int(event.fields.get("attempt", 1)),
+                logged=self.log_failures,
+            )
             out.append(Event(event_type, done, fields))
         return out

@@ -104,7 +104,8 @@ class LoopDriver:
         self.stats = worker.stats
         store = self.system.store
         self.journal = Journal(store.client, store.table, "p#", noun="process")
-        self.inline = InlineRunner(self.engine)
+        # A failed call is the process code's error value, not an activity retried by a policy.
+        self.inline = InlineRunner(self.engine, log_failures=False)
         self.warm: StickyCache[_Warm] = StickyCache(sticky)
         host = self.system.registry.find(self.host)
         self.warn_at = int(getattr(host, "journal_warning", 0) or JOURNAL_WARNING)

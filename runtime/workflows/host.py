@@ -310,19 +310,20 @@ class WorkflowHost:
     def _outcome(self, message: dict[str, Any]) -> tuple[str, dict[str, Any]]:
         """Run the attempt: ``ActivityCompleted`` with its value, or ``ActivityFailed``."""
         name, cmd = message["id"], int(message["cmd"])
-        context = attempts.context(message["run_id"], message["key"], message.get("attempt", 1))
+        who = {"run_id": message["run_id"], "attempt": int(message.get("attempt", 1))}
+        context = attempts.context(message["run_id"], message["key"], who["attempt"])
         deadline = message.get("deadline")
         # The attempt's deadline counts from when it was scheduled: time spent in the queue is
         # spent, and an attempt that arrives late is not run at all.
         left = None if deadline is None else float(deadline) - self.engine.clock.now()
         if left is not None and left <= 0:
-            return attempts.outcome(name, cmd, None, attempts.expired(name), left)
+            return attempts.outcome(name, cmd, None, attempts.expired(name), left, **who)
         try:
             args = codec.from_json_value(message.get("args", []))
             value, error = self.engine.call(name, args, context=context, timeout=left), None
         except UnitError as exc:
             value, error = None, exc
-        return attempts.outcome(name, cmd, value, error, left)
+        return attempts.outcome(name, cmd, value, error, left, **who)
 
 
 def _carried_out(event: Event) -> bool:

@@ -156,6 +156,9 @@ class LocalWorkflows:
         #: Runs whose driver execution failed while the run was running (``error``,
         #: ``cause``): parked until :meth:`Workflows.resume`.
         self.failed: dict[str, dict[str, str]] = {}
+        #: Driver executions a step ended (done, failed, rolled over) that moto's thread may
+        #: not have closed yet: :meth:`settle` waits for their status to leave RUNNING.
+        self._ending: set[str] = set()
 
     def _set_in_motion(self, http_response: Any, parsed: dict[str, Any], **_: Any) -> None:
         if http_response.status_code < 300:
@@ -223,6 +226,8 @@ class LocalWorkflows:
                     self._parked[run_id] = reply.get("due")
                 else:  # it goes on (counted when its wake landed), or its execution ended
                     self._parked.pop(run_id, None)
+                if reply["kind"] in _ENDING_REPLIES:
+                    self._ending.add(event["execution"])
                 # Every invocation that returns has ended its task's part: parked, or set the
                 # next one in motion (counted +1 when it landed), or ended the execution.
                 self._in_flight -= 1
@@ -283,21 +288,48 @@ class LocalWorkflows:
 
     def settle(self) -> None:
         """Wait until no handler runs and every execution set in motion has parked or ended
-        (failed, too: a step that kept failing until its Retry gave up)."""
+        (failed, too: a step that kept failing until its Retry gave up); an execution a step
+        ended is waited for until moto has closed it (its status is no longer RUNNING)."""
         deadline = time.monotonic() + SETTLE_DEADLINE
         while True:
             with self._changed:
-                if not (self._active or self._in_flight):
+                busy = bool(self._active or self._in_flight)
+                ending = set() if busy else set(self._ending)
+                if not busy and not ending:
                     return
                 if time.monotonic() > deadline:
                     raise WorkflowsDidNotSettle(
-                        f"{self._in_flight} workflow executions did not park or end: "
+                        f"{self._in_flight} workflow executions did not park or end"
+                        f" ({len(ending)} not closed by moto): "
                         + ("; ".join(self.errors[-3:]) or "no handler error")
                     )
-                self._changed.wait(timeout=0.1 if self._erring else 0.5)
+                if busy:
+                    self._changed.wait(timeout=0.1 if self._erring else 0.5)
                 erring = [r for r in self._erring if r in self._executions]
-            for run_id in erring:  # outside the lock: moto's threads may need it meanwhile
+            # Outside the lock: moto's threads may need it meanwhile.
+            if ending:
+                closed = self._closed(ending)
+                with self._changed:
+                    self._ending -= closed
+                    if closed != ending:  # moto's thread is on its last states: a moment
+                        self._changed.wait(timeout=0.01)
+                continue
+            for run_id in erring:
                 self._reap(run_id)
+
+    def _closed(self, arns: set[str]) -> set[str]:
+        """Those of ``arns`` whose execution is no longer RUNNING (or not this harness's)."""
+        closed = set()
+        for arn in arns:
+            try:
+                status = self.sfn.describe_execution(executionArn=arn)["status"]
+            except ClientError as exc:
+                if exc.response["Error"]["Code"] != "ExecutionDoesNotExist":
+                    raise
+                status = "GONE"
+            if status != "RUNNING":
+                closed.add(arn)
+        return closed
 
     def _reap(self, run_id: str) -> None:
         """Count the run's execution as ended if it failed (its Retry gave up)."""
@@ -351,6 +383,11 @@ class LocalWorkflows:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.01)
+
+
+#: The step's replies after which its driver execution ends (asl.py's Done, Failed and
+#: RolledOver states).
+_ENDING_REPLIES = frozenset({"done", "failed", "rollover"})
 
 
 def _error_message(cause: str) -> str:

@@ -35,9 +35,30 @@ async function get(path) {
   return body;
 }
 
+// A time as "20:09:38" when it is today, else "2026-12-05 20:09:38" (local time): a timer due
+// tomorrow must not read like one due now.
 function when(seconds) {
   if (!seconds) return "";
-  return new Date(seconds * 1000).toLocaleTimeString();
+  const date = new Date(seconds * 1000);
+  const two = (n) => String(n).padStart(2, "0");
+  const time = `${two(date.getHours())}:${two(date.getMinutes())}:${two(date.getSeconds())}`;
+  if (date.toDateString() === new Date().toDateString()) return time;
+  return `${date.getFullYear()}-${two(date.getMonth() + 1)}-${two(date.getDate())} ${time}`;
+}
+
+// An error as "kind: message" (a run's, a process's), not its JSON.
+function errorText(error) {
+  if (!error) return "";
+  if (typeof error === "string") return error;
+  const kind = error.kind || error.error || "Error";
+  return error.message ? `${kind}: ${error.message}` : kind;
+}
+
+// Why a run is parked: the driver's failed execution (its error unpacked by the API), or the
+// error its steps keep failing with.
+function parkedText(parked) {
+  if (parked.message) return parked.message;
+  return `${parked.error}: ${parked.cause}`;
 }
 
 function duration(seconds) {
@@ -160,7 +181,7 @@ async function refreshProcessDetail(pid) {
   const dl = el("dl");
   for (const [name, value] of rows) dl.append(el("dt", { text: name }), el("dd", {}, value));
   const parts = [el("h3", { text: `Process ${p.pid}` }), dl, el("h4", { text: "state" }), json(p.state)];
-  if (p.error) parts.push(el("h4", { text: "error" }), el("pre", { class: "process-error", text: `${p.error.kind}: ${p.error.message}` }));
+  if (p.error) parts.push(el("h4", { text: "error" }), el("pre", { class: "process-error", text: errorText(p.error) }));
   if (p.result !== null && p.result !== undefined) parts.push(el("h4", { text: "result" }), json(p.result));
   box.replaceChildren(...parts);
   box.hidden = false;
@@ -204,6 +225,10 @@ function eventSummary(event) {
     if (SKIP_FIELDS.has(key) || key === "cmd") continue;
     if (key === "fire_at") {
       parts.push(`fires ${when(value)}`);
+      continue;
+    }
+    if (key === "error" && value && typeof value === "object") {
+      parts.push(`error=${errorText(value)}`);
       continue;
     }
     parts.push(`${key}=${typeof value === "string" ? value : JSON.stringify(value)}`);
@@ -252,7 +277,7 @@ async function refreshRunDetail(runId) {
   const box = document.getElementById("run-detail");
   const data = await get("workflows/" + encodeURIComponent(runId));
   const run = data.run;
-  const parked = data.parked || (data.step_error ? { error: "step failing", cause: data.step_error } : null);
+  const parked = data.parked || (data.step_error ? { message: data.step_error } : null);
   const dl = el("dl");
   const rows = [
     ["run", el("span", { class: "mono", text: run.run_id })],
@@ -268,13 +293,13 @@ async function refreshRunDetail(runId) {
   if (parked) {
     parts.push(
       el("h4", { text: "parked: its steps fail (fix the code; the driver retries, then stops)" }),
-      el("pre", { class: "parked-error", text: `${parked.error}: ${parked.cause}` }),
+      el("pre", { class: "parked-error", text: parkedText(parked) }),
     );
     if (data.parked) {  // the driver has stopped: after a fix, a new execution steps it on
       parts.push(el("button", { class: "resume", text: "resume", onclick: () => resume(run.run_id) }));
     }
   }
-  if (run.error) parts.push(el("h4", { text: "error" }), el("pre", { class: "run-error", text: JSON.stringify(run.error, null, 2) }));
+  if (run.error) parts.push(el("h4", { text: "error" }), el("pre", { class: "run-error", text: errorText(run.error) }));
   if (run.result !== undefined) parts.push(el("h4", { text: "result" }), json(run.result));
   parts.push(el("h4", { text: "waiting for" }), pendingList(data.pending));
   parts.push(el("h4", { text: `history (${data.history.length} events)` }), timeline(data.history));
@@ -307,7 +332,7 @@ async function refreshLogs() {
       el(
         "div",
         { class: `level-${line.level}`, "data-seq": line.seq },
-        `${new Date(line.time * 1000).toLocaleTimeString()} `,
+        `${when(line.time)} `,
         el("span", { class: "unit", text: line.unit }),
         ` ${line.level} ${line.message} ${fields}`,
       ),
