@@ -6,6 +6,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from runtime.manifest import DEFAULT_RETENTION, Registry
+
 #: The key schema of the kit's table: string ``pk`` (hash) and ``sk`` (range).
 KEY_SCHEMA = [
     {"AttributeName": "pk", "KeyType": "HASH"},
@@ -15,6 +17,21 @@ KEY_ATTRIBUTES = [
     {"AttributeName": "pk", "AttributeType": "S"},
     {"AttributeName": "sk", "AttributeType": "S"},
 ]
+#: The table's TTL attribute (epoch seconds): DynamoDB deletes an item some time after it.
+#: Only what has ended carries it (see :func:`expires_at`); ``TTL`` is a reserved word.
+TTL_ATTRIBUTE = "ttl"
+
+
+def expires_at(registry: Registry, host: str, ended: float) -> int | None:
+    """The TTL of what ended at ``ended`` (clock seconds) on ``host`` (a process or workflow
+    host id): the end plus the host's ``retention``, in whole epoch seconds; None when the host
+    keeps it for good (``retention: 0``). An unknown host keeps the default retention.
+
+    Written on an exited or crashed actor's snapshot, on every item of an ended run (its index,
+    history chunks, spent idempotency keys, inbox leftovers) and on its spent workflow name.
+    """
+    retention = getattr(registry.find(host), "retention", DEFAULT_RETENTION)
+    return int(ended + retention) if retention else None
 
 
 def is_condition_failure(exc: ClientError) -> bool:
@@ -26,10 +43,15 @@ def is_condition_failure(exc: ClientError) -> bool:
 
 
 def create_table(client: Any, name: str) -> None:
-    """Create the kit's table as the stack does (on-demand), for the harness and the dev stack."""
+    """Create the kit's table as the stack does (on-demand, TTL on :data:`TTL_ATTRIBUTE`), for
+    the harness and the dev stack."""
     client.create_table(
         TableName=name,
         KeySchema=KEY_SCHEMA,
         AttributeDefinitions=KEY_ATTRIBUTES,
         BillingMode="PAY_PER_REQUEST",
+    )
+    client.update_time_to_live(
+        TableName=name,
+        TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE},
     )
