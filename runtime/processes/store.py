@@ -3,6 +3,8 @@
 An actor is one item, ``pk = "p#<pid>"``: its state (codec JSON), a version that every commit
 raises by one under a condition on the version it read, the ids of the envelopes its last turn
 applied, and that turn's outbox. A name is one item, ``pk = "n#<name>"``, holding its pid.
+An exited or crashed actor's item carries the table's TTL attribute (``expires``: its host's
+retention after the end), so DynamoDB deletes it in time; a running one never does.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from runtime.aws.dynamodb import is_condition_failure
+from runtime.aws.dynamodb import TTL_ATTRIBUTE, is_condition_failure
 from runtime.errors import ALREADY_EXISTS, INVALID, UnitError
 
 #: DynamoDB's item size limit.
@@ -128,8 +130,11 @@ class ActorStore:
         item = reply.get("Item")
         return Snapshot.from_item(item) if item else None
 
-    def commit(self, snapshot: Snapshot, expected_version: int) -> None:
-        """Store ``snapshot`` if the stored version is still ``expected_version`` (0: absent).
+    def commit(
+        self, snapshot: Snapshot, expected_version: int, *, expires: int | None = None
+    ) -> None:
+        """Store ``snapshot`` if the stored version is still ``expected_version`` (0: absent);
+        ``expires`` (epoch seconds, for an actor that has ended) is its TTL.
 
         Raises:
             StaleSnapshot: the condition failed.
@@ -146,6 +151,8 @@ class ActorStore:
             "state": {"S": snapshot.state},
             "meta": {"S": meta},
         }
+        if expires is not None:
+            item[TTL_ATTRIBUTE] = {"N": str(expires)}
         size = sum(len(k) + len(v.get("S", v.get("N", ""))) for k, v in item.items())
         if size > ITEM_LIMIT_BYTES:
             raise SnapshotTooLarge(

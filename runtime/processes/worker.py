@@ -19,6 +19,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from runtime import codec, manifest
+from runtime.aws.dynamodb import expires_at
 from runtime.engine import Invocation
 from runtime.errors import CANCELED, INVALID, CodecError, UnitError
 from runtime.processes import envelope as env
@@ -361,7 +362,7 @@ class ProcessWorker:
         snapshot = turn.finish(state_json)
         snapshot.outbox += self._supervise(snapshot)
         try:
-            self.system.store.commit(snapshot, expected)
+            self.system.store.commit(snapshot, expected, expires=self._expires(snapshot))
         except SnapshotTooLarge as exc:
             snapshot = self._crash_too_large(turn, expected, str(exc))
         self.stats.store_writes += 1
@@ -378,8 +379,14 @@ class ProcessWorker:
         turn._crash(INVALID, message)
         snapshot = turn.finish(None)
         snapshot.outbox += self._supervise(snapshot)
-        self.system.store.commit(snapshot, expected)
+        self.system.store.commit(snapshot, expected, expires=self._expires(snapshot))
         return snapshot
+
+    def _expires(self, snapshot: Snapshot) -> int | None:
+        """The TTL of an actor that has ended (None while it runs)."""
+        if snapshot.status == RUNNING:
+            return None
+        return expires_at(self.system.registry, snapshot.host, self.system.clock.now())
 
     def _deliver(self, snapshot: Snapshot) -> None:
         # Names first: whoever gets the EXIT may restart the process under the same name.

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from runtime import codec, manifest
+from runtime.aws.dynamodb import expires_at
 from runtime.clock import Clock
 from runtime.errors import INVALID, NOT_FOUND, CodecError, UnitError
 from runtime.workflows import events as ev
@@ -246,7 +247,8 @@ class WorkflowStepper:
             if kept is None and info["status"] == "running":
                 # The step that ended it died before marking the index: mark it now.
                 outcome = {"result": out.result} if out.kind == "done" else {"error": out.error}
-                self.log.close_run(run_id, out.status, last.time, outcome)
+                expires = expires_at(self.engine.registry, host, last.time)
+                self.log.close_run(run_id, out.status, last.time, outcome, expires=expires)
             return out
         now = max(self.clock.now(), last.time)
         first_seq = max(1, history[0].seq)
@@ -333,7 +335,8 @@ class WorkflowStepper:
         outcome = (
             {"result": result.result} if result.status == "completed" else {"error": result.error}
         )
-        self.log.close_run(run_id, result.status, now, outcome)
+        expires = expires_at(self.engine.registry, host, now)
+        self.log.close_run(run_id, result.status, now, outcome, expires=expires)
         kind = "done" if result.status == "completed" else "failed"
         return StepOutput(
             kind,
