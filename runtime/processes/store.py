@@ -70,6 +70,8 @@ class Snapshot:
     parent: str | None = None
     context: dict[str, Any] = field(default_factory=dict)
     updated: float = 0.0
+    #: The item's TTL (epoch seconds) once the actor has ended; None while it runs.
+    expires: int | None = None
 
     def meta(self) -> dict[str, Any]:
         """Everything but the keyed attributes, as stored in the item's ``meta`` JSON."""
@@ -90,7 +92,9 @@ class Snapshot:
     def from_item(cls, item: dict[str, Any]) -> Snapshot:
         meta = json.loads(item["meta"]["S"])
         meta["outbox"] = [OutboxEntry(**o) for o in meta.get("outbox", [])]
+        expires = item.get(TTL_ATTRIBUTE, {}).get("N")
         return cls(
+            expires=None if expires is None else int(expires),
             pid=item["pk"]["S"][2:],
             entry=item["entry"]["S"],
             host=item["host"]["S"],
@@ -104,7 +108,7 @@ class Snapshot:
 _META_FIELDS = [
     f
     for f in fields(Snapshot)
-    if f.name not in ("pid", "entry", "host", "version", "status", "state")
+    if f.name not in ("pid", "entry", "host", "version", "status", "state", "expires")
 ]
 
 
@@ -130,11 +134,9 @@ class ActorStore:
         item = reply.get("Item")
         return Snapshot.from_item(item) if item else None
 
-    def commit(
-        self, snapshot: Snapshot, expected_version: int, *, expires: int | None = None
-    ) -> None:
+    def commit(self, snapshot: Snapshot, expected_version: int) -> None:
         """Store ``snapshot`` if the stored version is still ``expected_version`` (0: absent);
-        ``expires`` (epoch seconds, for an actor that has ended) is its TTL.
+        its ``expires`` (set on an actor that has ended) is the item's TTL.
 
         Raises:
             StaleSnapshot: the condition failed.
@@ -151,8 +153,8 @@ class ActorStore:
             "state": {"S": snapshot.state},
             "meta": {"S": meta},
         }
-        if expires is not None:
-            item[TTL_ATTRIBUTE] = {"N": str(expires)}
+        if snapshot.expires is not None:
+            item[TTL_ATTRIBUTE] = {"N": str(snapshot.expires)}
         size = sum(len(k) + len(v.get("S", v.get("N", ""))) for k, v in item.items())
         if size > ITEM_LIMIT_BYTES:
             raise SnapshotTooLarge(

@@ -361,8 +361,9 @@ class ProcessWorker:
         self._check("before_commit", pid)
         snapshot = turn.finish(state_json)
         snapshot.outbox += self._supervise(snapshot)
+        snapshot.expires = self._expires(snapshot)
         try:
-            self.system.store.commit(snapshot, expected, expires=self._expires(snapshot))
+            self.system.store.commit(snapshot, expected)
         except SnapshotTooLarge as exc:
             snapshot = self._crash_too_large(turn, expected, str(exc))
         self.stats.store_writes += 1
@@ -379,7 +380,8 @@ class ProcessWorker:
         turn._crash(INVALID, message)
         snapshot = turn.finish(None)
         snapshot.outbox += self._supervise(snapshot)
-        self.system.store.commit(snapshot, expected, expires=self._expires(snapshot))
+        snapshot.expires = self._expires(snapshot)
+        self.system.store.commit(snapshot, expected)
         return snapshot
 
     def _expires(self, snapshot: Snapshot) -> int | None:
