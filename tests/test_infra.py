@@ -1415,12 +1415,49 @@ def test_bundle_layout_and_size(synth):
     assert (bundle / "runtime" / "bootstrap.py").is_file()
     assert (bundle / "runtime" / "lua" / "prelude.lua").is_file()
     assert (bundle / "app" / "_index.yaml").read_text() == (HELLO / "_index.yaml").read_text()
-    assert not list(bundle.rglob("__pycache__"))
     installed = {p.name.split("-")[0].lower() for p in bundle.glob("*.dist-info")}
     assert {"lupa", "pyyaml", "aws_lambda_powertools"} <= installed
     assert not installed & {n.replace("-", "_") for n in RUNTIME_PROVIDED}
     size = sum(p.stat().st_size for p in bundle.rglob("*") if p.is_file())
     assert size < 50 * 1024 * 1024, f"bundle is {size / 1e6:.1f} MB unzipped"
+
+
+def test_the_bundle_is_slimmed(synth):
+    """One Lua runtime of lupa's, extension modules without symbols or debug information, and
+    bytecode for the Lambda's Python next to every module (no cold start compiles one)."""
+    from infra.bundling import LUA_RUNTIME, lambda_python
+    from infra.elf import section_names
+
+    assert f"from lupa import {LUA_RUNTIME}\n" in (ROOT / "runtime" / "sandbox.py").read_text()
+    for name, tag in (
+        ("hello", "cpython-312"),
+        ("layout", f"cpython-{HERE_PYTHON.replace('.', '')}"),
+    ):
+        bundle = synth.asset_dir(name)
+        runtimes = {p.name.split(".")[0] for p in (bundle / "lupa").glob("*.so")}
+        assert runtimes == {LUA_RUNTIME}
+        extensions = [p for p in bundle.rglob("*.so*") if p.is_file()]
+        assert len(extensions) > 10
+        for path in extensions:
+            names = set(section_names(path))
+            # (A .comment may stay where patchelf put allocated sections after it.)
+            assert names and not names & {".symtab", ".debug_info"}, path
+        info = json.loads((bundle / BUNDLE_INFO).read_text())
+        assert info["lua_runtime"] == LUA_RUNTIME
+        assert info["bytecode"] is (lambda_python(info["python_version"]) is not None)
+        if not info["bytecode"]:
+            continue  # no interpreter of that Python on this machine: nothing more to see
+        sources = [p for p in bundle.rglob("*.py") if p.parent.name != "__pycache__"]
+        for source in sources:
+            if source.is_relative_to(bundle / "runtime") or source.is_relative_to(
+                bundle / "handlers"
+            ):
+                cached = source.parent / "__pycache__" / f"{source.stem}.{tag}.pyc"
+                header = cached.read_bytes()[:8]
+                # Hash-based and unchecked (flags 0b01): used without reading the source.
+                assert int.from_bytes(header[4:8], "little") == 1, cached
+        assert not [p for p in bundle.rglob("*.pyc") if tag not in p.name]
+        assert len(list(bundle.rglob("*.pyc"))) > 0.8 * len(sources)
 
 
 def test_the_bundled_handler_imports_and_runs_from_the_bundle_alone(synth):
@@ -1431,8 +1468,17 @@ def test_the_bundled_handler_imports_and_runs_from_the_bundle_alone(synth):
     script = textwrap.dedent(
         f"""
         import json, sys
+        from importlib.machinery import SourceFileLoader
         sys.path.insert(0, {str(bundle)!r})
         sys.path.append({site!r})
+        # Which of the bundle's modules Python compiles from source (none: its bytecode is
+        # there, for this Python).
+        compiled = []
+        to_code = SourceFileLoader.source_to_code
+        def source_to_code(self, data, path, *args, **kwargs):
+            compiled.append(str(path))
+            return to_code(self, data, path, *args, **kwargs)
+        SourceFileLoader.source_to_code = source_to_code
         import handlers.function as fn
 
         class Context:
@@ -1444,7 +1490,8 @@ def test_the_bundled_handler_imports_and_runs_from_the_bundle_alone(synth):
         reply = fn.handler({{"id": "app:greet", "args": ["ada"]}}, Context())
         modules = ["lupa", "yaml", "aws_lambda_powertools", "runtime", "handlers"]
         files = {{m: sys.modules[m].__file__ for m in modules}}
-        print(json.dumps({{"reply": reply, "files": files, "app": str(fn.ENGINE.registry.root)}}))
+        print(json.dumps({{"reply": reply, "files": files, "app": str(fn.ENGINE.registry.root),
+                          "compiled": compiled}}))
         """
     )
     env = {
@@ -1469,6 +1516,10 @@ def test_the_bundled_handler_imports_and_runs_from_the_bundle_alone(synth):
     assert out["app"] == str(bundle / "app")  # found beside the handlers, as on Lambda
     for module, path in out["files"].items():
         assert Path(path).is_relative_to(bundle), (module, path)
+    from infra.bundling import lambda_python
+
+    if lambda_python(HERE_PYTHON) is not None:  # always: it is the Python running this
+        assert [p for p in out["compiled"] if Path(p).is_relative_to(bundle)] == []
 
 
 def test_every_handler_a_template_names_is_in_the_bundle(synth):
