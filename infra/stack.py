@@ -12,9 +12,11 @@ tables.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from aws_cdk import Annotations, CfnOutput, Stack, Tags
+from aws_cdk import aws_cloudwatch as cloudwatch
 from constructs import Construct
 
 from infra.alarms import AlarmTopic, at_least_one, kit_metric
@@ -54,7 +56,8 @@ class UnitsStack(Stack):
         bundle: LambdaBundle | None = None,
         **kwargs: Any,
     ) -> None:
-        app_name = registry.root.resolve().name
+        # In the characters a tag value takes (the description takes any).
+        app_name = re.sub(r"[^\w.:/=+@ -]", "-", registry.root.resolve().name)[:256] or "app"
         kwargs.setdefault(
             "description",
             f"Compute Units application {app_name} (stage {settings.stage})"[:1024],
@@ -176,7 +179,7 @@ class UnitsStack(Stack):
         self.alarm_topic.notify_all(self)
         self._outputs()
 
-    def _kit_alarms(self) -> list[Any]:
+    def _kit_alarms(self) -> list[cloudwatch.Alarm]:
         """Alarms on the errors the kit reports as metrics (Powertools EMF) rather than as
         Lambda errors: a function's error is a reply (``CallErrors``, from the function and
         remote Lambdas), a consumer's nack a failed record (``QueueMessagesNacked``)."""

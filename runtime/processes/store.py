@@ -3,7 +3,7 @@
 An actor is one item, ``pk = "p#<pid>"``: its state (codec JSON), a version that every commit
 raises by one under a condition on the version it read, the ids of the envelopes its last turn
 applied, and that turn's outbox. A name is one item, ``pk = "n#<name>"``, holding its pid.
-An exited or crashed actor's item carries the table's TTL attribute (``expires``: its host's
+An exited or crashed actor's item carries the table's TTL attribute (``ttl``: its host's
 retention after the end), so DynamoDB deletes it in time; a running one never does.
 """
 

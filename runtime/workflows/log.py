@@ -31,7 +31,7 @@
   discarded (it is in the history then), so :meth:`EventLog.posted` stays true once the inbox
   item is gone. They live outside the inbox so that reading the inbox costs only what waits
   in it, however many activities the run has had.
-- when the run ends, :meth:`EventLog.close_run` writes the table's TTL attribute (``expires``,
+- when the run ends, :meth:`EventLog.close_run` writes the table's TTL attribute (``ttl``,
   the end plus the host's retention) on the index item, every chunk, posted marker and inbox
   leftover of the run, and on its workflow name's item (``pk = "w#<name>"``) while the name
   still points at the run: DynamoDB deletes them in time, and the name is free again.
@@ -316,7 +316,7 @@ class EventLog:
                 if not is_condition_failure(exc):
                     raise
 
-        if len(updates) <= 1:
+        if len(updates) <= 4:  # the usual short run: no threads
             for update in updates:
                 expire(update)
             return
