@@ -8,6 +8,11 @@ unauthenticated request never reaches the Lambda through a route nobody declared
 The routers' ``cors`` middleware is the API's one CORS configuration (``CorsPreflight``): API
 Gateway answers preflights itself, without auth and without the Lambda, and adds the CORS
 headers to the responses (:mod:`runtime.cors` does the same locally).
+
+The stage throttles every route (``rate`` requests per second, ``burst``; the ``api_rate`` and
+``api_burst`` settings): past them API Gateway answers 429 itself, before the Lambda runs, which
+bounds what a flood of public requests can cost. An alarm goes off on the first 5xx answer of a
+minute (the API Lambda's INTERNAL errors included: they are answers, not Lambda errors).
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from infra import nag
+from infra.alarms import at_least_one
 from infra.lambdas import LOG_RETENTION, UnitLambda
 from infra.plan import LambdaSize, Route
 from runtime.cors import CorsPolicy
@@ -49,7 +55,8 @@ ACCESS_LOG_FIELDS = {
 
 
 class HttpApiHost(Construct):
-    """``handler`` (the API Lambda), ``api``, its ``stage`` and ``url``; ``routes`` by key."""
+    """``handler`` (the API Lambda), ``api``, its ``stage`` and ``url``; ``routes`` by key;
+    ``server_errors_alarm`` on the API's 5xx answers."""
 
     def __init__(
         self,
@@ -62,6 +69,8 @@ class HttpApiHost(Construct):
         size: LambdaSize,
         environment: Mapping[str, str],
         cors: CorsPolicy | None = None,
+        rate: int = 100,
+        burst: int = 200,
     ) -> None:
         super().__init__(scope, construct_id)
         self.handler = UnitLambda(
@@ -92,6 +101,14 @@ class HttpApiHost(Construct):
             stage_name="$default",
             auto_deploy=True,
             access_log_settings=_AccessLogs(self.access_logs),
+            throttle=apigwv2.ThrottleSettings(rate_limit=rate, burst_limit=burst),
+        )
+        self.server_errors_alarm = at_least_one(
+            self,
+            "ServerErrorsAlarm",
+            self.api.metric_server_error(period=Duration.minutes(1), statistic="Sum"),
+            "Compute Units HTTP API: 5xx answers (a function failed with an INTERNAL error, or "
+            "the API Lambda itself failed)",
         )
         self.url: str = self.stage.url
         integration = integrations.HttpLambdaIntegration("Lambda", self.handler.function)

@@ -6,7 +6,8 @@
   named by CloudFormation. SQS-managed encryption, TLS only, the driver's retention and delay.
   Each has a DLQ of its own (14 days' retention, an alarm as soon as it holds a message) unless
   ``dead_letter.queue`` names another queue entry; a message goes there after
-  ``dead_letter.max_attempts`` receives (5 by default).
+  ``dead_letter.max_attempts`` receives (5 by default). A queue with a consumer has an alarm on
+  its oldest message's age too (the consumer is failing or not keeping up).
 - **Consumers: a Lambda per consumer**, not the function Lambda with more event sources. Its
   role can receive and delete on exactly its queue (the event source mapping's grant) while the
   function Lambda, which anything may invoke, reads no queue; it is sized for the consumer's
@@ -35,6 +36,7 @@ from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
+from infra.alarms import oldest_message_alarm
 from infra.environment import APP_QUEUES_ENV, CONSUMER_ENV, HOME_FUNCTIONS_ENV
 from infra.errors import SynthError
 from infra.lambdas import UnitLambda
@@ -153,7 +155,7 @@ class AppQueues(Construct):
         environment: Mapping[str, str],
     ) -> None:
         """One Lambda per ``queue.consumer``, fed by its queue (see the module docstring)."""
-        for consumer in self.registry.of_kind(manifest.QueueConsumerEntry):
+        for consumer in self.consumers_entries():
             fn = UnitLambda(
                 self,
                 f"Consumer[{consumer.id}]",
@@ -168,6 +170,10 @@ class AppQueues(Construct):
                 },
                 description=f"Compute Units queue consumer {consumer.id}: runs {consumer.func} "
                 f"for each message of {consumer.queue}"[:256],
+                # Its function may publish to the queue that feeds it (every function may
+                # publish to every queue of the app; re-enqueueing is a pattern, and the
+                # harness runs it without a cut-off): SQS -> Lambda -> same queue is allowed.
+                recursive_loop=True,
             )
             # The mapping grants receive, delete and visibility changes on this queue only.
             fn.function.add_event_source(
@@ -179,3 +185,19 @@ class AppQueues(Construct):
                 )
             )
             self.consumers[consumer.id] = fn
+        for queue_id in sorted({c.queue for c in self.consumers_entries()}):
+            entry = self.registry.get(queue_id)
+            driver = self.registry.get(entry.driver)  # type: ignore[attr-defined]
+            self.alarms.append(
+                oldest_message_alarm(
+                    self,
+                    f"QueueAgeAlarm[{queue_id}]",
+                    self.queues[queue_id],
+                    f"Compute Units queue {queue_id}",
+                    delay=driver.default_delay_seconds,  # type: ignore[attr-defined]
+                )
+            )
+
+    def consumers_entries(self) -> list[manifest.QueueConsumerEntry]:
+        """The application's ``queue.consumer`` entries."""
+        return self.registry.of_kind(manifest.QueueConsumerEntry)

@@ -5,12 +5,21 @@ dependencies of ``pyproject.toml`` as Linux wheels for the Lambda's architecture
 installed by pip with ``--platform ... --only-binary=:all:`` so no compiler or container is
 needed. The installed dependencies are cached per (architecture, Python, requirements) under
 the user's cache folder, so only the first synth on a machine downloads anything.
+
+The install is slimmed before it is cached: lupa's Lua runtimes but the one the kit uses
+(:data:`LUA_RUNTIME`) are removed, every extension module is stripped of its symbol table and
+debug information (:mod:`infra.elf`), and everything is compiled to bytecode for the Lambda's
+Python (``unchecked-hash`` ``.pyc`` files: ``/var/task`` is read-only, so without them every
+cold start compiles every module it imports) by an interpreter of that version found on this
+machine (:func:`lambda_python`); without one, the bundle has no bytecode and says so in
+``units-bundle.json``.
 """
 
 from __future__ import annotations
 
 import contextlib
 import csv
+import functools
 import hashlib
 import json
 import os
@@ -29,6 +38,7 @@ import jsii
 from aws_cdk import AssetHashType, BundlingOptions, DockerImage, ILocalBundling
 from aws_cdk import aws_lambda as lambda_
 
+from infra import elf
 from infra.errors import SynthError
 from runtime.dialect import PRECOMPILED_FILE, write_precompiled
 
@@ -48,14 +58,45 @@ BUNDLE_INFO = "units-bundle.json"
 RUNTIME_PROVIDED = frozenset(
     {"boto3", "botocore", "s3transfer", "jmespath", "python-dateutil", "six", "urllib3"}
 )
+#: The one Lua runtime of lupa's the kit uses (``from lupa import lua54`` in runtime/sandbox.py
+#: and runtime/codec.py); the others (about 3.6 MB) are left out of the bundle.
+LUA_RUNTIME = "lua54"
+#: Where Lambda unpacks the code asset (``environment.TASK_ROOT``): the bytecode's file names.
+TASK_ROOT = "/var/task"
 #: Bumped when the layout of a cached install changes, so stale caches are not reused.
-_CACHE_LAYOUT = 1
+_CACHE_LAYOUT = 2
 _MACHINES = {"arm64": "aarch64", "x86_64": "x86_64"}
 # The python3.12 Lambda runtime is Amazon Linux 2023 (glibc 2.34): any manylinux wheel up to
 # 2_34 runs there. pip does not widen manylinux_2_x tags by itself, so each is listed,
 # newest first (pip prefers earlier platforms).
 _GLIBC_TAGS = ("manylinux_2_34", "manylinux_2_28", "manylinux_2_17", "manylinux2014")
 _COMPLETE = ".complete"
+
+
+@functools.cache
+def lambda_python(version: str) -> str | None:
+    """An interpreter of Python ``version`` on this machine, to compile the bundle's bytecode
+    with: ``$UNITS_LAMBDA_PYTHON``, this one when it is that version, ``python<version>`` on
+    ``PATH``, then pyenv's installs; each checked by running it. None when there is none."""
+    candidates = [os.environ.get("UNITS_LAMBDA_PYTHON"), shutil.which(f"python{version}")]
+    if f"{sys.version_info.major}.{sys.version_info.minor}" == version:
+        candidates.insert(1, sys.executable)
+    pyenv = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv")
+    candidates += sorted(str(p) for p in pyenv.glob(f"versions/{version}.*/bin/python{version}"))
+    for candidate in filter(None, candidates):
+        try:
+            done = subprocess.run(
+                [candidate, "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=False,
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        if done.returncode == 0 and done.stdout.strip() == version:
+            return candidate
+    return None
 
 
 def normalize(name: str) -> str:
@@ -115,8 +156,16 @@ class LambdaBundle:
             "python": self.python_version,
             "requirements": sorted(self.requirements),
             "left_out": sorted(RUNTIME_PROVIDED),
+            "lua_runtime": LUA_RUNTIME,
+            "bytecode": self.bytecode,
         }
         return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
+
+    @property
+    def bytecode(self) -> bool:
+        """Whether the bundle carries bytecode: an interpreter of its Python is on this
+        machine (:func:`lambda_python`)."""
+        return lambda_python(self.python_version) is not None
 
     def code(self, app_dir: Path, *, prepare: bool = True) -> lambda_.Code:
         """The asset for CDK: bundled locally, hashed from its inputs (not the project tree).
@@ -161,12 +210,16 @@ class LambdaBundle:
         _copy_tree(app_dir, output_dir / APP_FOLDER)
         # Typed Lua translated now, so that no cold start pays for it (runtime/dialect).
         write_precompiled(app_dir, output_dir / APP_FOLDER / PRECOMPILED_FILE)
+        # The dependencies' bytecode is in the cache; the kit's and the app's are made now.
+        self._compile(output_dir, [output_dir / name for name in (*CODE_FOLDERS, APP_FOLDER)])
         info = {
             "architecture": self.architecture,
             "python_version": self.python_version,
             "platforms": self.platforms,
             "requirements": self.requirements,
             "left_out": sorted(RUNTIME_PROVIDED),
+            "lua_runtime": LUA_RUNTIME,
+            "bytecode": self.bytecode,
         }
         (output_dir / BUNDLE_INFO).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
 
@@ -183,6 +236,11 @@ class LambdaBundle:
         try:
             self._pip_install(scratch)
             _remove_distributions(scratch, RUNTIME_PROVIDED)
+            _keep_one_lua_runtime(scratch)
+            for path in scratch.rglob("*.so*"):
+                if path.is_file() and not path.is_symlink():
+                    elf.strip(path)
+            self._compile(scratch, [scratch])
             (scratch / _COMPLETE).touch()
             try:
                 scratch.rename(target)
@@ -192,6 +250,32 @@ class LambdaBundle:
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
         return target
+
+    def _compile(self, root: Path, folders: list[Path]) -> None:
+        """Compile the ``.py`` files of ``folders`` (under ``root``, which is ``/var/task`` on
+        Lambda) for the bundle's Python, when an interpreter of it is here. ``unchecked-hash``:
+        Python loads them without looking at the sources (whose times the asset zip does not
+        keep). A file that does not compile (a template, a Python 2 leftover) is left without."""
+        python = lambda_python(self.python_version)
+        if python is None:
+            return
+        command = [
+            python,
+            "-m",
+            "compileall",
+            "-q",
+            "-j",
+            "0",
+            "--invalidation-mode",
+            "unchecked-hash",
+            "-s",
+            str(root),
+            "-p",
+            TASK_ROOT,
+            *(str(f) for f in folders if f.exists()),
+        ]
+        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+        subprocess.run(command, capture_output=True, text=True, check=False, env=env)
 
     def _pip_install(self, target: Path) -> None:
         command = [
@@ -258,6 +342,15 @@ def _copy_tree(source: Path, target: Path) -> None:
 
 def _ignore_marker(folder: str, names: list[str]) -> list[str]:
     return [_COMPLETE] if _COMPLETE in names else []
+
+
+def _keep_one_lua_runtime(site: Path) -> None:
+    """Remove lupa's Lua runtimes (``lua51``... ``luajit21`` extension modules) but
+    :data:`LUA_RUNTIME`."""
+    for path in (site / "lupa").glob("*.so"):
+        name = path.name.split(".", 1)[0]
+        if re.fullmatch(r"lua(jit)?\d+", name) and name != LUA_RUNTIME:
+            path.unlink()
 
 
 def _remove_distributions(site: Path, names: frozenset[str]) -> None:

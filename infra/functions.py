@@ -2,7 +2,8 @@
 
 The function Lambda runs every non-remote ``function.lua`` (``funcs.call`` between them stays
 in process). A remote function runs in its own Lambda, which has ``UNITS_HOME_FUNCTIONS`` set
-to its entry id so it runs that function itself instead of invoking itself. Every Lambda of
+to its entry id so it runs that function itself instead of invoking itself, and its
+``deploy.reserved_concurrency`` when given (reserved for it, and its cap). Every Lambda of
 the stack carries the whole app, so any of them may call a remote function: they all get the
 name map (``UNITS_REMOTE_FUNCTIONS``) and ``lambda:InvokeFunction`` on exactly those Lambdas.
 """
@@ -66,6 +67,7 @@ class FunctionHosts(Construct):
                 environment={**environment, HOME_FUNCTIONS_ENV: remote.entry.id},
                 description=f"Compute Units remote function {remote.entry.id}",
                 function_name=remote.function_name,
+                reserved_concurrency=remote.entry.deploy.reserved_concurrency,
             )
         # ARNs from the fixed names, not the Function constructs: two remote functions each
         # granted the other's Function would depend on each other, a cycle CloudFormation refuses.

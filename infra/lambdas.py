@@ -2,6 +2,11 @@
 
 Each gets its own role holding only what is granted to it, its own log group (so retention is
 set and ``cdk destroy`` removes it), X-Ray active tracing, and an alarm on its ``Errors``.
+
+``recursive_loop`` is for a Lambda that sends to a queue that is its own event source (a process
+worker: actors send to actors, and restarts wait in the delay queue): Lambda's recursive loop
+detection would otherwise stop such a chain after about 16 hops (``RecursiveLoop: Allow``).
+``reserved_concurrency`` reserves (and caps) the function's concurrency (None: unreserved).
 """
 
 from __future__ import annotations
@@ -40,6 +45,8 @@ class UnitLambda(Construct):
         environment: Mapping[str, str],
         description: str,
         function_name: str | None = None,
+        recursive_loop: bool = False,
+        reserved_concurrency: int | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         # An explicit role instead of the default one: the default attaches the managed
@@ -68,6 +75,8 @@ class UnitLambda(Construct):
             role=self.role,
             log_group=self.log_group,
             tracing=lambda_.Tracing.ACTIVE,
+            recursive_loop=lambda_.RecursiveLoop.ALLOW if recursive_loop else None,
+            reserved_concurrent_executions=reserved_concurrency,
         )
         self.log_group.grant_write(self.role)
         self.errors_alarm = at_least_one(

@@ -196,6 +196,12 @@ def plan_app(registry: Registry, stack_name: str) -> DeployPlan:
         if f.deploy.remote
     )
     problems += _name_clashes(remote)
+    problems += [
+        f"{_where(f)}: deploy.reserved_concurrency needs deploy.remote: true (it reserves "
+        "concurrency for the function's own Lambda; the others share the function Lambda)"
+        for f in hosted
+        if f.deploy.reserved_concurrency is not None
+    ]
     routes = tuple(_route(e) for e in registry.of_kind(EndpointEntry))
     problems += _route_clashes(routes)
     function_size = _size(f.deploy for f in hosted)

@@ -77,6 +77,10 @@ class ProcessHosts(Construct):
             size=host.size,
             environment={**environment, **self.environment, HOST_ENV: host.id},
             description=f"Compute Units process host {host.id}: runs its actors' turns"[:256],
+            # It sends to its own FIFO queue (actors' messages to actors of the host) and delay
+            # queue (restart backoffs, delayed sends not yet due), its two event sources: an
+            # actor conversation or a backoff chain must not be cut after 16 hops.
+            recursive_loop=True,
         )
         queues = self.queues[host.id]
         # The event source mappings grant the worker receive/delete on these two queues only.

@@ -19,7 +19,10 @@ there holds here:
   throughput. Its DLQ takes an activity message that kept failing the activity Lambda.
 
 Every queue is encrypted with SQS-managed keys (no key to manage, nothing to grant) and refuses
-requests that are not over TLS. A CloudWatch alarm goes off when any DLQ holds a message.
+requests that are not over TLS. Every queue keeps its messages 14 days, SQS's maximum: an event
+source queue as long as its DLQ, so a worker broken for a long weekend loses nothing. A
+CloudWatch alarm goes off when any DLQ holds a message, and when an event source queue's oldest
+message is older than its consumer should ever let it get.
 """
 
 from __future__ import annotations
@@ -31,11 +34,17 @@ from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
-from infra.alarms import at_least_one
+from infra.alarms import at_least_one, oldest_message_alarm
 from infra.plan import ProcessHost, WorkflowHost
 
 #: How long dead letters are kept: SQS's maximum, time enough to look at them after an alarm.
 DLQ_RETENTION = Duration.days(14)
+#: How long an event source queue keeps a message: as long as its DLQ (SQS's default, 4 days,
+#: would drop messages a broken worker never took before they could even dead-letter).
+QUEUE_RETENTION = Duration.days(14)
+#: The longest a message waits in a delay queue by design: SQS's longest ``DelaySeconds`` (a
+#: delayed send not yet due is sent back with the rest of its delay, at most this again).
+MAX_DELAY_SECONDS = 900
 
 
 def _queue(scope: Construct, construct_id: str, **props: Any) -> sqs.Queue:
@@ -60,7 +69,8 @@ def dead_letter_alarm(
 
 class HostQueues(Construct):
     """``queue`` (FIFO), ``dead_letters`` (its FIFO DLQ), ``delays`` (standard) and
-    ``delay_dead_letters``; ``alarms`` on the two DLQs."""
+    ``delay_dead_letters``; ``alarms`` on the two DLQs, ``age_alarms`` on the two event source
+    queues' oldest message."""
 
     def __init__(self, scope: Construct, construct_id: str, *, host: ProcessHost) -> None:
         super().__init__(scope, construct_id)
@@ -77,6 +87,7 @@ class HostQueues(Construct):
             deduplication_scope=sqs.DeduplicationScope.MESSAGE_GROUP,
             fifo_throughput_limit=sqs.FifoThroughputLimit.PER_MESSAGE_GROUP_ID,
             visibility_timeout=visibility,
+            retention_period=QUEUE_RETENTION,
             dead_letter_queue=sqs.DeadLetterQueue(
                 queue=self.dead_letters, max_receive_count=entry.max_receive_count
             ),
@@ -86,6 +97,7 @@ class HostQueues(Construct):
             self,
             "Delays",
             visibility_timeout=visibility,
+            retention_period=QUEUE_RETENTION,
             dead_letter_queue=sqs.DeadLetterQueue(
                 queue=self.delay_dead_letters, max_receive_count=entry.max_receive_count
             ),
@@ -94,6 +106,17 @@ class HostQueues(Construct):
             self._dead_letter_alarm("DeadLettersAlarm", self.dead_letters, host.id, "messages"),
             self._dead_letter_alarm(
                 "DelayDeadLettersAlarm", self.delay_dead_letters, host.id, "delayed messages"
+            ),
+        ]
+        what = f"Compute Units process host {host.id}"
+        self.age_alarms = [
+            oldest_message_alarm(self, "QueueAgeAlarm", self.queue, f"{what}: mailbox queue"),
+            oldest_message_alarm(
+                self,
+                "DelaysAgeAlarm",
+                self.delays,
+                f"{what}: delay queue",
+                delay=MAX_DELAY_SECONDS,
             ),
         ]
 
@@ -111,7 +134,7 @@ class HostQueues(Construct):
 
 class ActivityQueues(Construct):
     """A workflow host's ``queue`` (standard) of activities to run, its ``dead_letters`` and
-    ``alarm`` on them."""
+    ``alarm`` on them, and ``age_alarm`` on the queue's oldest message."""
 
     def __init__(self, scope: Construct, construct_id: str, *, host: WorkflowHost) -> None:
         super().__init__(scope, construct_id)
@@ -122,6 +145,7 @@ class ActivityQueues(Construct):
             # Six times the activity Lambda's timeout (plan.py): SQS never hands a batch to a
             # second Lambda while the first may still run it, with room for throttling retries.
             visibility_timeout=Duration.seconds(host.activity_visibility_timeout),
+            retention_period=QUEUE_RETENTION,
             dead_letter_queue=sqs.DeadLetterQueue(
                 queue=self.dead_letters, max_receive_count=host.entry.activity_max_receive_count
             ),
@@ -132,4 +156,10 @@ class ActivityQueues(Construct):
             self.dead_letters,
             f"Compute Units workflow host {host.id}: activity messages reached the dead-letter "
             "queue (the activity Lambda kept failing on them)",
+        )
+        self.age_alarm = oldest_message_alarm(
+            self,
+            "QueueAgeAlarm",
+            self.queue,
+            f"Compute Units workflow host {host.id}: activity queue",
         )

@@ -1,17 +1,25 @@
 """The stack of one application folder: the function hosts, the API when it has endpoints, the
 process hosts (queues, workers, service start) when it has ``process.host`` entries, the
 workflow hosts (drivers, step/activity Lambdas, activity queues) when it has
-``workflow.host`` entries, and the one table both kinds of host keep their state in.
+``workflow.host`` entries, and the one table both kinds of host keep their state in; the SNS
+topic every alarm notifies, and the alarms on the kit's own error metrics.
+
+The stage (``Settings.stage``) is a tag of every resource, with the app and the kit; a
+production stage turns on the stack's termination protection and keeps (and protects) its
+tables.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
-from aws_cdk import Annotations, CfnOutput, Stack
+from aws_cdk import Annotations, CfnOutput, Stack, Tags
+from aws_cdk import aws_cloudwatch as cloudwatch
 from constructs import Construct
 
+from infra.alarms import AlarmTopic, at_least_one, kit_metric
 from infra.api import HttpApiHost
 from infra.app_queues import AppQueues
 from infra.bundling import APP_FOLDER, LambdaBundle
@@ -34,7 +42,8 @@ class UnitsStack(Stack):
     for it).
 
     ``bundle`` decides the code asset and so the Lambda architecture; by default it is built
-    for ``settings.architecture`` and the Lambda runtime's Python.
+    for ``settings.architecture`` and the Lambda runtime's Python. ``alarm_topic`` is the SNS
+    topic of every alarm; ``kit_alarms`` the alarms on the kit's own error metrics.
     """
 
     def __init__(
@@ -47,7 +56,20 @@ class UnitsStack(Stack):
         bundle: LambdaBundle | None = None,
         **kwargs: Any,
     ) -> None:
+        # In the characters a tag value takes (the description takes any).
+        app_name = re.sub(r"[^\w.:/=+@ -]", "-", registry.root.resolve().name)[:256] or "app"
+        kwargs.setdefault(
+            "description",
+            f"Compute Units application {app_name} (stage {settings.stage})"[:1024],
+        )
+        kwargs.setdefault("termination_protection", settings.production)
         super().__init__(scope, construct_id, **kwargs)
+        for key, value in (
+            ("app", app_name),
+            ("stage", settings.stage),
+            ("kit", "compute-units"),
+        ):
+            Tags.of(self).add(key, value)
         # Checked before any construct exists, so a bad app fails fast, before bundling.
         self.plan: DeployPlan = plan_app(registry, self.stack_name)
         bundle = bundle or LambdaBundle(architecture=settings.architecture)
@@ -58,9 +80,14 @@ class UnitsStack(Stack):
             ),
             **remote_environment(self.plan),
         }
-        self.table = ProcessTable(self, "Table").table if self.plan.needs_table else None
+        production = settings.production
+        self.table = (
+            ProcessTable(self, "Table", production=production).table
+            if self.plan.needs_table
+            else None
+        )
         # The store table and buckets first: every Lambda of the stack carries their names.
-        self.storage = Storage(self, "Storage", registry=registry)
+        self.storage = Storage(self, "Storage", registry=registry, production=production)
         environment = {**environment, **self.storage.environment()}
         self.queues: AppQueues | None = None
         if registry.of_kind("queue.queue"):
@@ -109,11 +136,17 @@ class UnitsStack(Stack):
                 architecture=bundle.architecture,
                 size=self.plan.api_size,
                 environment=environment,
+                rate=settings.api_rate,
+                burst=settings.api_burst,
             )
             self.functions.grant_invoke_remotes(self.api.handler.function)
         if self.workflows is not None:
             self.workflows.add_drivers(
-                code=code, architecture=bundle.architecture, environment=environment
+                code=code,
+                architecture=bundle.architecture,
+                environment=environment,
+                log_level=settings.workflow_log_level,
+                log_data=settings.workflow_log_data,
             )
             self._grant_workflows(self.workflows)
         self.services: ServiceStarter | None = None
@@ -140,7 +173,37 @@ class UnitsStack(Stack):
         self._grant_queues()
         if registry.warning:  # Wippy entries skipped, settings not applied
             Annotations.of(self).add_warning_v2("units:manifest", registry.warning)
+        self.kit_alarms = self._kit_alarms()
+        # Last: every alarm of the stack exists now, and each one notifies the topic.
+        self.alarm_topic = AlarmTopic(self, "Alarms", email=settings.alarm_email)
+        self.alarm_topic.notify_all(self)
         self._outputs()
+
+    def _kit_alarms(self) -> list[cloudwatch.Alarm]:
+        """Alarms on the errors the kit reports as metrics (Powertools EMF) rather than as
+        Lambda errors: a function's error is a reply (``CallErrors``, from the function and
+        remote Lambdas), a consumer's nack a failed record (``QueueMessagesNacked``)."""
+        service = self.stack_name
+        alarms = [
+            at_least_one(
+                self,
+                "CallErrorsAlarm",
+                kit_metric("CallErrors", service),
+                "Compute Units: function invokes answered with an error (errors are replies, "
+                "so the Lambda Errors alarms never see them)",
+            )
+        ]
+        if self.queues is not None and self.queues.consumers:
+            alarms.append(
+                at_least_one(
+                    self,
+                    "NackedAlarm",
+                    kit_metric("QueueMessagesNacked", service),
+                    "Compute Units: queue consumers nacked messages (their function failed; "
+                    "the message is received again, then dead-lettered)",
+                )
+            )
+        return alarms
 
     def _function_runners(self) -> list[UnitLambda]:
         """The Lambdas that run function entries: the function Lambda, the remote functions,
@@ -204,6 +267,12 @@ class UnitsStack(Stack):
 
     def _outputs(self) -> None:
         # Fixed output names: the CLI finds a deployed stack's resources by them.
+        CfnOutput(
+            self,
+            "AlarmTopicArn",
+            value=self.alarm_topic.topic.topic_arn,
+            description="The SNS topic every alarm of the stack notifies",
+        )
         CfnOutput(
             self,
             "FunctionLambdaName",

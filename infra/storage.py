@@ -10,8 +10,9 @@ file in the Lambda's /tmp, PostgreSQL is reached by its DSN).
   condition would not narrow anything: every runner may name every store.)
 - **Buckets.** A ``cloudstorage.s3`` entry without ``bucket`` gets a bucket of the stack
   (S3-managed encryption, all public access blocked, TLS enforced, versioned, kept on
-  ``cdk destroy``: objects are the application's data); one naming a bucket uses that bucket
-  (``${env:NAME}`` expanded from the synth's environment) and is only granted on.
+  ``cdk destroy`` whatever the stage: objects are the application's data); one naming a
+  bucket uses that bucket (``${env:NAME}`` expanded from the synth's environment) and is only
+  granted on.
 
 Grants are per runner: the object actions on each bucket's objects, listing on the bucket;
 ``secretsmanager:GetSecretValue`` / ``ssm:GetParameter`` on exactly the secret or parameter a
@@ -68,7 +69,14 @@ def _expand(text: str, entry_id: str) -> str:
 class Storage(Construct):
     """``table`` (None without store entries) and ``buckets`` (entry id -> bucket)."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, registry: manifest.Registry) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        registry: manifest.Registry,
+        production: bool = False,
+    ) -> None:
         super().__init__(scope, construct_id)
         self.table: dynamodb.Table | None = None
         #: Store entry id -> the partition of ``table`` its keys live in.
@@ -85,8 +93,10 @@ class Storage(Construct):
                 ),
                 encryption=dynamodb.TableEncryption.AWS_MANAGED,
                 time_to_live_attribute="ttl",
-                # As the process table: it means nothing without the stack's code.
-                removal_policy=RemovalPolicy.DESTROY,
+                # As the process table: it means nothing without the stack's code, except in
+                # production, where it is kept and protected.
+                removal_policy=RemovalPolicy.RETAIN if production else RemovalPolicy.DESTROY,
+                deletion_protection=production or None,
             )
         #: (actions, resource ARNs) reading the passwords ``db.sql.postgres`` entries name.
         self.secret_reads: list[tuple[str, list[str]]] = []

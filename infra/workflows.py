@@ -135,10 +135,18 @@ class WorkflowHosts(Construct):
         self.drivers: dict[str, WorkflowDriver] = {}
 
     def add_drivers(
-        self, *, code: lambda_.Code, architecture: str, environment: Mapping[str, str]
+        self,
+        *,
+        code: lambda_.Code,
+        architecture: str,
+        environment: Mapping[str, str],
+        log_level: str = "ERROR",
+        log_data: bool = False,
     ) -> None:
         """Build every host's Lambdas and state machine; ``environment`` is the stack's (it
-        includes :attr:`environment`)."""
+        includes :attr:`environment`). ``log_level`` (``sfn.LogLevel`` name) and ``log_data``
+        are the machines' logging: errors only, without executions' input and output, unless
+        the deployment asks for more."""
         for host in self.hosts:
             self.drivers[host.id] = WorkflowDriver(
                 self,
@@ -148,6 +156,8 @@ class WorkflowHosts(Construct):
                 code=code,
                 architecture=architecture,
                 environment=environment,
+                log_level=log_level,
+                log_data=log_data,
             )
 
     @property
@@ -191,6 +201,8 @@ class WorkflowDriver(Construct):
         code: lambda_.Code,
         architecture: str,
         environment: Mapping[str, str],
+        log_level: str = "ERROR",
+        log_data: bool = False,
     ) -> None:
         super().__init__(scope, construct_id)
         env = {**environment, WORKFLOW_HOST_ENV: host.id}
@@ -265,13 +277,26 @@ class WorkflowDriver(Construct):
             definition_body=sfn.DefinitionBody.from_string(json.dumps(definition)),
             role=self.machine_role,
             tracing_enabled=True,
+            # Errors only and no execution data by default: inputs and outputs are application
+            # payloads (the step's input and output carry run ids, the results are the
+            # application's), which logs should not hold unless asked to.
             logs=sfn.LogOptions(
                 destination=self.machine_logs,
-                level=sfn.LogLevel.ALL,
-                include_execution_data=True,
+                level=sfn.LogLevel[log_level],
+                include_execution_data=log_data,
             ),
             comment=f"Compute Units workflow driver of {host.id}",
         )
+        if log_level != "ALL":
+            nag.suppress(
+                self.machine,
+                "AwsSolutions-SF1",
+                "The driver logs errors (failed executions and tasks) by default, not every "
+                "state transition: each of a run's wakes is an execution event, and with data "
+                "they would carry the run's inputs and results (application payloads) into the "
+                "logs. The run's own history is in the table; the workflow_log_level setting "
+                "turns ALL on for a stage that wants it.",
+            )
         self.failed_alarm = at_least_one(
             self,
             "FailedAlarm",

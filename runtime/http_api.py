@@ -3,6 +3,12 @@
 Built on Powertools' ``APIGatewayHttpResolver`` for event parsing and response shaping; the
 routing itself is :class:`runtime.routes.Router`, because endpoint paths allow a greedy
 ``{rest...}`` segment, and a known path asked with the wrong method must answer 405, not 404.
+
+A function's INTERNAL error (an uncaught Lua error, an AWS SDK failure: texts that may name
+ARNs, the account, the application's code) is never sent to the client: it gets a generic
+message and the request id, and the error's text goes to the logs under that id
+(:func:`internal_error_response`). Every other kind keeps its message, which the function
+chose to return.
 """
 
 from __future__ import annotations
@@ -10,6 +16,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import uuid
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
@@ -95,6 +102,23 @@ def error_response(error: UnitError) -> Response:
     """The JSON error body ``{"error": {"kind", "message"}}`` with the kind's status."""
     body = {"error": {"kind": error.kind, "message": error.message}}
     return _json_response(STATUS_OF_KIND.get(error.kind, 500), body)
+
+
+#: What a client is told of an INTERNAL error, with the request id the logs carry.
+INTERNAL_MESSAGE = "internal error (request id {request_id}); the details are in the logs"
+
+
+def internal_error_response(request_id: str) -> Response:
+    """The 500 answer to an INTERNAL error: ``{"error": {"kind", "message", "request_id"}}``
+    with a generic message (the error's own text is logged, never sent)."""
+    body = {
+        "error": {
+            "kind": INTERNAL,
+            "message": INTERNAL_MESSAGE.format(request_id=request_id),
+            "request_id": request_id,
+        }
+    }
+    return _json_response(500, body)
 
 
 def _malformed(event: Any) -> str | None:
@@ -218,6 +242,8 @@ class HttpApi:
             value = self.engine.call(found.endpoint.func, [], http=exchange)
         except UnitError as exc:
             if not exchange.response.handled:
+                if exc.kind == INTERNAL:
+                    return self._internal(found.endpoint.func, exc, event)
                 return error_response(exc)
             # As in Wippy: once the function has answered through http.response(), that answer
             # is what the client gets; the error is logged.
@@ -232,6 +258,18 @@ class HttpApi:
         if value is None:
             return Response(status_code=204, body="")
         return _json_response(200, codec.to_json_value(value))
+
+    def _internal(self, func: str, error: UnitError, event: Any) -> Response:
+        """Log an INTERNAL error under the request's id (API Gateway's, which its access log
+        has too) and answer the generic 500."""
+        context = event.get("requestContext") or {}
+        request_id = context.get("requestId") or str(uuid.uuid4())
+        fields: dict[str, Any] = {"entry": func, "kind": error.kind, "request_id": request_id}
+        trace = error.details.get("traceback")
+        if trace:
+            fields["traceback"] = trace
+        self.engine.emit_log("error", f"{func} failed: {error.message}", fields)
+        return internal_error_response(str(request_id))
 
 
 def _request(found: Match, method: str, path: str, event: Any, body: bytes) -> HttpRequest:

@@ -66,6 +66,12 @@ HTTP_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 _ADDR = re.compile(r"(?:[A-Za-z0-9_.-]*|\[[0-9A-Fa-f:.]+\]):([0-9]{1,5})")
 
 log = logging.getLogger("units.manifest")
+#: How long a host keeps what has ended (a run's history, an exited actor's snapshot, a spent
+#: workflow name) by default: 30 days. Then DynamoDB's TTL deletes it.
+DEFAULT_RETENTION = 30 * 24 * 3600.0
+#: The shortest ``retention`` but 0 (kept for good): an ended actor's snapshot answers the
+#: messages still on their way to it, and an ended run's history its last readers.
+MIN_RETENTION = 3600.0
 
 
 # -- entries -------------------------------------------------------------------------------------
@@ -73,11 +79,13 @@ log = logging.getLogger("units.manifest")
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Deploy:
-    """How a function is deployed: Lambda memory (MB), timeout (s), and its own Lambda or not."""
+    """How a function is deployed: Lambda memory (MB), timeout (s), its own Lambda or not, and
+    that Lambda's reserved concurrency (None: unreserved; only with ``remote``)."""
 
     memory: int = 512
     timeout: float = 30.0
     remote: bool = False
+    reserved_concurrency: int | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -219,6 +227,8 @@ class ProcessHostEntry(Entry):
     #: A loop-style process whose journal generation passes this many events logs a warning.
     journal_warning: int = 10_000
     lambda_timeout: float = 30.0
+    #: How long an exited or crashed actor's snapshot is kept (seconds; 0: for good).
+    retention: float = DEFAULT_RETENTION
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -230,6 +240,8 @@ class WorkflowHostEntry(Entry):
     activity_max_receive_count: int = 5
     step_timeout: float = 60.0
     max_concurrency: int | None = None
+    #: How long an ended run's history, index and spent keys are kept (seconds; 0: for good).
+    retention: float = DEFAULT_RETENTION
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -404,7 +416,7 @@ class QueueDriverEntry(Entry):
 
     kind: str = "queue.driver.sqs"
     config: str | None = None
-    message_retention_period: int = 345600
+    message_retention_period: int = 1209600
     default_delay_seconds: int = 0
 
 
@@ -1136,6 +1148,20 @@ _CODE = {
 }
 _ENV = _Field(_map(_ENV_KEY, "an upper-case name like API_URL", _text(what="a string")), {})
 _MAX_CONCURRENCY = _Field(_int(2, 1000), None)
+
+
+def _retention(ctx: _Ctx, raw: Any) -> float:
+    """A host's ``retention``: a duration of at least an hour, or 0 (kept for good)."""
+    try:
+        seconds = parse_duration(raw)
+    except ValueError as exc:
+        raise _Bad(str(exc)) from None
+    if seconds != 0:
+        _in_range(seconds, MIN_RETENTION, None, _seconds)
+    return seconds
+
+
+_RETENTION = _Field(_retention, DEFAULT_RETENTION)
 _POOL = _Field(
     _settings(
         {
@@ -1812,6 +1838,7 @@ _WORKFLOW_HOST_FIELDS = {
     "activity_max_receive_count": _Field(_int(1, 1000), 5),
     "step_timeout": _Field(_duration(1, 900), 60.0),
     "max_concurrency": _MAX_CONCURRENCY,
+    "retention": _RETENTION,
     "lifecycle": _LIFECYCLE,
 }
 _WORKER_OPTIONS = _settings(
@@ -1866,6 +1893,7 @@ _KINDS: dict[str, _Kind] = {
                         "memory": _Field(_int(128, 10240), 512),
                         "timeout": _Field(_duration(1, 900), 30.0),
                         "remote": _Field(_bool, False),
+                        "reserved_concurrency": _Field(_int(1, 10000), None),
                     },
                 ),
                 Deploy(),
@@ -1904,6 +1932,7 @@ _KINDS: dict[str, _Kind] = {
             "max_receive_count": _Field(_int(1, 1000), 5),
             "journal_warning": _Field(_int(1, 10_000_000), 10_000),
             "lambda_timeout": _Field(_duration(1, 900), 30.0),
+            "retention": _RETENTION,
             "host": _Field(
                 _settings(
                     {
@@ -2132,7 +2161,8 @@ _KINDS: dict[str, _Kind] = {
             {
                 "config": _Field(_ref, None),
                 "endpoint": _Field(_expect_str, None, keep=False),
-                "message_retention_period": _Field(_int(60, 1209600), 345600),
+                # 14 days, not SQS's 4: as long as the queue's DLQ keeps a message.
+                "message_retention_period": _Field(_int(60, 1209600), 1209600),
                 "default_delay_seconds": _Field(_int(0, 900), 0),
                 "disable_message_checksum_validation": _Field(_bool, None, keep=False),
                 "use_fips": _Field(_bool, None, keep=False),

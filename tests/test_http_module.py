@@ -1219,9 +1219,35 @@ def test_an_error_before_answering_is_mapped_to_a_status(api):
     r = api("GET", "/res", query={"case": "fail_before"})
     assert r.status == 500 and r.headers["content-type"] == "application/json"
     assert r.json["error"]["kind"] == INTERNAL
-    assert "boom before answering" in r.json["error"]["message"]
     r = api("GET", "/raises")
-    assert r.status == 500 and "plain failure" in r.json["error"]["message"]
+    assert r.status == 500 and r.json["error"]["kind"] == INTERNAL
+
+
+def test_an_internal_error_is_a_generic_message_and_a_request_id_its_text_goes_to_the_logs(api):
+    """An INTERNAL error's text may carry AWS SDK messages (ARNs, the account id) or the
+    application's code: the client gets a request id, the logs get the text under it."""
+    api.logs.clear()
+    event = http_event("GET", "/res", query={"case": "fail_before"})
+    request_id = event["requestContext"]["requestId"]
+    r = Reply(api.send(event))
+    assert r.status == 500
+    assert r.json == {
+        "error": {
+            "kind": INTERNAL,
+            "message": f"internal error (request id {request_id}); the details are in the logs",
+            "request_id": request_id,
+        }
+    }
+    assert "boom" not in r.text and "respond" not in r.text
+    (line,) = [line for line in api.logs if line[0] == "error"]
+    assert "boom before answering" in line[1]
+    assert line[2]["request_id"] == request_id and line[2]["kind"] == INTERNAL
+    assert line[2]["entry"] == "app:respond"
+    # Every other kind keeps the message the function chose to return.
+    r = api("GET", "/res", query={"case": "fail_after_write"})
+    assert (r.status, r.text) == (409, "partial")
+    response = error_response(UnitError(NOT_FOUND, "no order 7"))
+    assert json.loads(response.body) == {"error": {"kind": NOT_FOUND, "message": "no order 7"}}
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,8 @@ example (arm64, the default), a small app with remote functions and iam/none/jwt
 chat example (a process host, a registered service, the HTTP API), a small app with two process
 hosts (one with a concurrency cap), a remote function, a supervision tree and a workflow host,
 a small app with two workflow hosts (one with every setting changed), a remote function and no
-process host, and the hello example bundled for x86_64 and *this* machine's Python, so that the bundle can be imported and
+process host, the store/queue apps, a production stage of a small app with every deployment
+setting changed, and the hello example bundled for x86_64 and *this* machine's Python, so that the bundle can be imported and
 run here to prove its layout (a bundle for Lambda's Python 3.12 on aarch64 cannot load its lupa
 extension on this machine). Bad input is checked without synthesizing: the stack refuses it
 before any construct or bundle is made.
@@ -290,6 +291,33 @@ entries:
 """
 
 
+#: A production stage: every kind of resource a stage changes, and every setting changed.
+PROD = """
+version: "1.0"
+namespace: app
+entries:
+  - {name: add, kind: function.lua, source: file://add.lua, modules: [store, funcs]}
+  - name: far
+    kind: function.lua
+    source: file://add.lua
+    deploy: {remote: true, reserved_concurrency: 7}
+  - {name: hi, kind: http.endpoint, method: GET, path: /hi, func: add, auth: none}
+  - {name: job, kind: process.lua, source: file://job.lua}
+  - {name: jobs, kind: process.host, retention: 48h}
+  - {name: flow, kind: workflow.lua, source: file://flow.lua, modules: [funcs]}
+  - {name: flows, kind: workflow.host, retention: 0}
+  - {name: cache, kind: store.memory}
+"""
+PROD_SETTINGS = {
+    "stage": "prod",
+    "alarm_email": "ops@example.com",
+    "api_rate": 50,
+    "api_burst": 75,
+    "workflow_log_level": "ALL",
+    "workflow_log_data": True,
+}
+
+
 @pytest.fixture(scope="module")
 def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
     outdir = tmp_path_factory.mktemp("cdk.out")
@@ -299,6 +327,7 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
     flows = write_app(apps / "flows", FLOWS, {"add.lua": ADD, "flow.lua": FLOW})
     storage = write_app(apps / "storage", STORAGE, {"add.lua": ADD})
     queues = write_app(apps / "queues", QUEUES, {"add.lua": ADD})
+    prod = write_app(apps / "prod", PROD, {"add.lua": ADD, "job.lua": JOB, "flow.lua": FLOW})
     app = cdk.App(outdir=str(outdir))
     stacks = {
         "hello": UnitsStack(
@@ -348,6 +377,12 @@ def synth(tmp_path_factory: pytest.TempPathFactory) -> Synth:
             "units-integrations",
             registry=load_registry(INTEGRATIONS),
             settings=Settings(app_dir=INTEGRATIONS, stack_name="units-integrations"),
+        ),
+        "prod": UnitsStack(
+            app,
+            "units-prod",
+            registry=load_registry(prod),
+            settings=Settings(app_dir=prod, stack_name="units-prod", **PROD_SETTINGS),
         ),
         "layout": UnitsStack(
             app,
@@ -404,7 +439,9 @@ def test_hello_resource_counts(synth):
     counts = Counter(r["Type"] for r in synth.json["hello"]["Resources"].values())
     assert counts["AWS::Lambda::Function"] == 2  # the function Lambda and the API Lambda
     assert counts["AWS::IAM::Role"] == 2
-    assert counts["AWS::CloudWatch::Alarm"] == 2
+    # The two Lambdas' errors, the API's 5xx answers, the function invokes' error replies.
+    assert counts["AWS::CloudWatch::Alarm"] == 2 + 1 + 1
+    assert counts["AWS::SNS::Topic"] == 1
     assert counts["AWS::Logs::LogGroup"] == 3  # two Lambdas and the API access log
     assert counts["AWS::ApiGatewayV2::Api"] == 1
     assert counts["AWS::ApiGatewayV2::Stage"] == 1
@@ -416,7 +453,7 @@ def test_hello_resource_counts(synth):
 def test_shop_resource_counts(synth):
     counts = Counter(r["Type"] for r in synth.json["shop"]["Resources"].values())
     assert counts["AWS::Lambda::Function"] == 4  # function, API, and the two remote functions
-    assert counts["AWS::CloudWatch::Alarm"] == 4
+    assert counts["AWS::CloudWatch::Alarm"] == 4 + 2
     assert counts["AWS::ApiGatewayV2::Route"] == 5
     assert counts["AWS::ApiGatewayV2::Authorizer"] == 2  # one per distinct issuer + audience
 
@@ -611,8 +648,8 @@ def test_an_errors_alarm_per_lambda(synth):
         alarmed = set()
         for alarm in synth.resources(name, "AWS::CloudWatch::Alarm").values():
             props = alarm["Properties"]
-            if props["Namespace"] in ("AWS/SQS", "AWS/States"):
-                continue  # the DLQ and the drivers' alarms, below
+            if props["Namespace"] in ("AWS/SQS", "AWS/States", "AWS/ApiGateway", "ComputeUnits"):
+                continue  # the queues', the drivers', the API's and the kit's alarms, below
             assert (props["MetricName"], props["Namespace"]) == ("Errors", "AWS/Lambda")
             assert props["Threshold"] == 1
             assert props["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
@@ -693,7 +730,9 @@ def logical_id(synth: Synth, name: str, construct: Any) -> str:
 
 
 def props_of(synth: Synth, name: str, construct: Any) -> dict[str, Any]:
-    return synth.json[name]["Resources"][logical_id(synth, name, construct)]["Properties"]
+    """The construct's properties, less the stack's tags (``test_tags_and_description``)."""
+    props = synth.json[name]["Resources"][logical_id(synth, name, construct)]["Properties"]
+    return {k: v for k, v in props.items() if k != "Tags"}
 
 
 def render(value: Any) -> str:
@@ -720,7 +759,8 @@ def test_process_resource_counts(synth):
     assert chat["AWS::SQS::Queue"] == 4  # FIFO, its DLQ, the delay queue, its DLQ
     assert chat["AWS::SQS::QueuePolicy"] == 4  # TLS only
     assert chat["AWS::Lambda::EventSourceMapping"] == 2
-    assert chat["AWS::CloudWatch::Alarm"] == 4 + 2  # Lambda errors, and the two DLQs
+    # Lambda errors, the two DLQs, the two event source queues' age, the API, the kit's metric.
+    assert chat["AWS::CloudWatch::Alarm"] == 4 + 2 + 2 + 1 + 1
     assert chat["Custom::UnitsServices"] == 1
     jobs = Counter(r["Type"] for r in synth.json["jobs"]["Resources"].values())
     assert jobs["AWS::DynamoDB::Table"] == 1  # one table for every host, workflow hosts too
@@ -736,7 +776,7 @@ def test_the_process_table(synth):
         table = synth.stacks[name].table
         assert logical_id(synth, name, table) == TABLE_LOGICAL_ID  # as when processes had it
         resource = synth.json[name]["Resources"][logical_id(synth, name, table)]
-        assert resource["Properties"] == {
+        assert props_of(synth, name, table) == {
             "KeySchema": [
                 {"AttributeName": "pk", "KeyType": "HASH"},
                 {"AttributeName": "sk", "KeyType": "RANGE"},
@@ -748,7 +788,10 @@ def test_the_process_table(synth):
             "BillingMode": "PAY_PER_REQUEST",
             "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": True},
             "SSESpecification": {"SSEEnabled": True},  # the AWS-managed key
+            # Written on what has ended only (runtime.aws.dynamodb.expires_at).
+            "TimeToLiveSpecification": {"AttributeName": "ttl", "Enabled": True},
         }
+        # A dev stage: deleted with the stack, no deletion protection (test_a_production_stage).
         assert resource["DeletionPolicy"] == resource["UpdateReplacePolicy"] == "Delete"
 
 
@@ -763,6 +806,7 @@ def test_host_queues(synth, name, host, batch, concurrency, receives, visibility
         "DeduplicationScope": "messageGroup",
         "FifoThroughputLimit": "perMessageGroupId",
         "VisibilityTimeout": visibility,
+        "MessageRetentionPeriod": 14 * 24 * 3600,  # as long as its DLQ
         "RedrivePolicy": {
             "deadLetterTargetArn": arn(synth, name, queues.dead_letters),
             "maxReceiveCount": receives,
@@ -777,6 +821,7 @@ def test_host_queues(synth, name, host, batch, concurrency, receives, visibility
     # FIFO queues take no per-message delay: delayed sends wait in a standard queue.
     assert props_of(synth, name, queues.delays) == {
         "VisibilityTimeout": visibility,
+        "MessageRetentionPeriod": 14 * 24 * 3600,
         "RedrivePolicy": {
             "deadLetterTargetArn": arn(synth, name, queues.delay_dead_letters),
             "maxReceiveCount": receives,
@@ -921,9 +966,9 @@ def test_an_alarm_on_every_dead_letter_queue(synth):
         alarmed = set()
         for alarm in synth.resources(name, "AWS::CloudWatch::Alarm").values():
             props = alarm["Properties"]
-            if props["Namespace"] != "AWS/SQS":
-                continue
-            assert props["MetricName"] == "ApproximateNumberOfMessagesVisible"
+            if props.get("MetricName") != "ApproximateNumberOfMessagesVisible":
+                continue  # test_an_age_alarm_on_every_event_source_queue
+            assert props["Namespace"] == "AWS/SQS"
             assert (props["Statistic"], props["Threshold"]) == ("Maximum", 1)
             assert props["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
             assert props["TreatMissingData"] == "notBreaching"
@@ -1011,8 +1056,9 @@ def test_workflow_resource_counts(synth):
     assert flows["AWS::DynamoDB::Table"] == 1  # no process host, yet the table is there
     assert flows["AWS::SQS::Queue"] == 2 * 2  # an activity queue and its DLQ per host
     assert flows["AWS::Lambda::EventSourceMapping"] == 2
-    # Lambda errors, the activity DLQs, the drivers' failed executions.
-    assert flows["AWS::CloudWatch::Alarm"] == 6 + 2 + 2
+    # Lambda errors, the activity DLQs and queues' age, the drivers' failed executions, the
+    # kit's error metric.
+    assert flows["AWS::CloudWatch::Alarm"] == 6 + 2 + 2 + 2 + 1
     assert flows["AWS::Logs::LogGroup"] == 6 + 2  # the Lambdas' and the drivers'
     jobs = Counter(r["Type"] for r in synth.json["jobs"]["Resources"].values())
     assert jobs["AWS::StepFunctions::StateMachine"] == 1
@@ -1033,7 +1079,8 @@ def test_the_driver_is_the_generated_definition(synth, name, host, _b, _c, _r, _
     assert props["StateMachineName"] == state_machine_name(f"units-{name}", host)
     assert props["TracingConfiguration"] == {"Enabled": True}
     logging = props["LoggingConfiguration"]
-    assert (logging["Level"], logging["IncludeExecutionData"]) == ("ALL", True)
+    # Errors only, no payloads in the logs by default (test_workflow_logging_can_be_raised).
+    assert (logging["Level"], logging["IncludeExecutionData"]) == ("ERROR", False)
     (destination,) = logging["Destinations"]
     log_group = destination["CloudWatchLogsLogGroup"]["LogGroupArn"]["Fn::GetAtt"][0]
     assert log_group == logical_id(synth, name, driver.machine_logs)
@@ -1086,6 +1133,7 @@ def test_the_activity_queue_and_its_event_source(
     # A standard queue (activities need no order), six times the activity Lambda's timeout.
     assert props_of(synth, name, queues.queue) == {
         "VisibilityTimeout": 6 * ACTIVITY_TIMEOUT[name],
+        "MessageRetentionPeriod": 14 * 24 * 3600,
         "RedrivePolicy": {
             "deadLetterTargetArn": arn(synth, name, queues.dead_letters),
             "maxReceiveCount": receives,
@@ -1367,12 +1415,49 @@ def test_bundle_layout_and_size(synth):
     assert (bundle / "runtime" / "bootstrap.py").is_file()
     assert (bundle / "runtime" / "lua" / "prelude.lua").is_file()
     assert (bundle / "app" / "_index.yaml").read_text() == (HELLO / "_index.yaml").read_text()
-    assert not list(bundle.rglob("__pycache__"))
     installed = {p.name.split("-")[0].lower() for p in bundle.glob("*.dist-info")}
     assert {"lupa", "pyyaml", "aws_lambda_powertools"} <= installed
     assert not installed & {n.replace("-", "_") for n in RUNTIME_PROVIDED}
     size = sum(p.stat().st_size for p in bundle.rglob("*") if p.is_file())
     assert size < 50 * 1024 * 1024, f"bundle is {size / 1e6:.1f} MB unzipped"
+
+
+def test_the_bundle_is_slimmed(synth):
+    """One Lua runtime of lupa's, extension modules without symbols or debug information, and
+    bytecode for the Lambda's Python next to every module (no cold start compiles one)."""
+    from infra.bundling import LUA_RUNTIME, lambda_python
+    from infra.elf import section_names
+
+    assert f"from lupa import {LUA_RUNTIME}\n" in (ROOT / "runtime" / "sandbox.py").read_text()
+    for name, tag in (
+        ("hello", "cpython-312"),
+        ("layout", f"cpython-{HERE_PYTHON.replace('.', '')}"),
+    ):
+        bundle = synth.asset_dir(name)
+        runtimes = {p.name.split(".")[0] for p in (bundle / "lupa").glob("*.so")}
+        assert runtimes == {LUA_RUNTIME}
+        extensions = [p for p in bundle.rglob("*.so*") if p.is_file()]
+        assert len(extensions) > 10
+        for path in extensions:
+            names = set(section_names(path))
+            # (A .comment may stay where patchelf put allocated sections after it.)
+            assert names and not names & {".symtab", ".debug_info"}, path
+        info = json.loads((bundle / BUNDLE_INFO).read_text())
+        assert info["lua_runtime"] == LUA_RUNTIME
+        assert info["bytecode"] is (lambda_python(info["python_version"]) is not None)
+        if not info["bytecode"]:
+            continue  # no interpreter of that Python on this machine: nothing more to see
+        sources = [p for p in bundle.rglob("*.py") if p.parent.name != "__pycache__"]
+        for source in sources:
+            if source.is_relative_to(bundle / "runtime") or source.is_relative_to(
+                bundle / "handlers"
+            ):
+                cached = source.parent / "__pycache__" / f"{source.stem}.{tag}.pyc"
+                header = cached.read_bytes()[:8]
+                # Hash-based and unchecked (flags 0b01): used without reading the source.
+                assert int.from_bytes(header[4:8], "little") == 1, cached
+        assert not [p for p in bundle.rglob("*.pyc") if tag not in p.name]
+        assert len(list(bundle.rglob("*.pyc"))) > 0.8 * len(sources)
 
 
 def test_the_bundled_handler_imports_and_runs_from_the_bundle_alone(synth):
@@ -1383,8 +1468,17 @@ def test_the_bundled_handler_imports_and_runs_from_the_bundle_alone(synth):
     script = textwrap.dedent(
         f"""
         import json, sys
+        from importlib.machinery import SourceFileLoader
         sys.path.insert(0, {str(bundle)!r})
         sys.path.append({site!r})
+        # Which of the bundle's modules Python compiles from source (none: its bytecode is
+        # there, for this Python).
+        compiled = []
+        to_code = SourceFileLoader.source_to_code
+        def source_to_code(self, data, path, *args, **kwargs):
+            compiled.append(str(path))
+            return to_code(self, data, path, *args, **kwargs)
+        SourceFileLoader.source_to_code = source_to_code
         import handlers.function as fn
 
         class Context:
@@ -1396,7 +1490,8 @@ def test_the_bundled_handler_imports_and_runs_from_the_bundle_alone(synth):
         reply = fn.handler({{"id": "app:greet", "args": ["ada"]}}, Context())
         modules = ["lupa", "yaml", "aws_lambda_powertools", "runtime", "handlers"]
         files = {{m: sys.modules[m].__file__ for m in modules}}
-        print(json.dumps({{"reply": reply, "files": files, "app": str(fn.ENGINE.registry.root)}}))
+        print(json.dumps({{"reply": reply, "files": files, "app": str(fn.ENGINE.registry.root),
+                          "compiled": compiled}}))
         """
     )
     env = {
@@ -1421,6 +1516,10 @@ def test_the_bundled_handler_imports_and_runs_from_the_bundle_alone(synth):
     assert out["app"] == str(bundle / "app")  # found beside the handlers, as on Lambda
     for module, path in out["files"].items():
         assert Path(path).is_relative_to(bundle), (module, path)
+    from infra.bundling import lambda_python
+
+    if lambda_python(HERE_PYTHON) is not None:  # always: it is the Python running this
+        assert [p for p in out["compiled"] if Path(p).is_relative_to(bundle)] == []
 
 
 def test_every_handler_a_template_names_is_in_the_bundle(synth):
@@ -2022,3 +2121,282 @@ def test_the_integrations_example_names_its_resources_in_outputs(synth):
     assert json.loads(render(outputs["QueueDeadLetterQueues"]["Value"])).keys() == {"app:quotes"}
     assert "StoreTableName" not in synth.json["hello"]["Outputs"]
     assert "Buckets" not in synth.json["hello"]["Outputs"]
+
+
+# -- production: stages, recursion, alarms, throttling, retention ----------------------------------
+
+#: Every stack of the fixture but ``layout`` (the hello example again, bundled for this machine).
+STACKS = ("hello", "shop", "chat", "jobs", "flows", "storage", "queues", "integrations", "prod")
+
+
+def queue_ref(value: Any) -> str | None:
+    """The logical id of a queue an ARN (``Fn::GetAtt [Queue, Arn]``) points at."""
+    if isinstance(value, dict) and "Fn::GetAtt" in value and value["Fn::GetAtt"][1] == "Arn":
+        return value["Fn::GetAtt"][0]
+    return None
+
+
+def feeds_itself(synth: Synth, name: str) -> dict[str, bool]:
+    """Per Lambda of the stack: whether it may send to a queue that is one of its event sources
+    (from the template: its event source mappings' queues and its role's sqs:SendMessage)."""
+    functions = lambdas(synth, name)
+    sources: dict[str, set[str]] = {f: set() for f in functions}
+    for mapping in synth.resources(name, "AWS::Lambda::EventSourceMapping").values():
+        props = mapping["Properties"]
+        sources[props["FunctionName"]["Ref"]].add(queue_ref(props["EventSourceArn"]))
+    sends: dict[str, set[str]] = {}
+    for role, statement in statements(synth, name):
+        if "sqs:SendMessage" in as_list(statement["Action"]):
+            targets = {queue_ref(r) for r in as_list(statement["Resource"])}
+            sends.setdefault(role, set()).update(targets - {None})
+    return {
+        f: bool(sources[f] & sends.get(props["Role"]["Fn::GetAtt"][0], set()))
+        for f, props in functions.items()
+    }
+
+
+def test_recursive_loops_are_allowed_exactly_where_a_lambda_feeds_its_own_event_source(synth):
+    allowed_handlers = set()
+    for name in STACKS:
+        feeding = feeds_itself(synth, name)
+        for logical, props in lambdas(synth, name).items():
+            assert (props.get("RecursiveLoop") == "Allow") == feeding[logical], (name, logical)
+            assert props.get("RecursiveLoop") in (None, "Allow")
+            if feeding[logical]:
+                allowed_handlers.add(props["Handler"])
+    # Not vacuous: the workers (their own FIFO and delay queues) and the consumers (their
+    # function may publish to the queue that feeds it) are the ones; the activity Lambda's
+    # queue is fed by the step only, which Step Functions invokes.
+    assert allowed_handlers == {
+        "handlers.process_worker.handler",
+        "handlers.queue_consumer.handler",
+    }
+    for host in synth.stacks["jobs"].processes.workers.values():
+        assert props_of(synth, "jobs", host.function)["RecursiveLoop"] == "Allow"
+    for driver in synth.stacks["flows"].workflows.drivers.values():
+        for unit in (driver.step, driver.activity):
+            assert "RecursiveLoop" not in props_of(synth, "flows", unit.function)
+
+
+def test_every_alarm_notifies_the_alarm_topic(synth):
+    for name in STACKS:
+        stack = synth.stacks[name]
+        topic = logical_id(synth, name, stack.alarm_topic.topic)
+        alarms = synth.resources(name, "AWS::CloudWatch::Alarm")
+        assert alarms
+        for alarm in alarms.values():
+            assert alarm["Properties"]["AlarmActions"] == [{"Ref": topic}], name
+        (policy,) = synth.resources(name, "AWS::SNS::TopicPolicy").values()
+        (statement,) = policy["Properties"]["PolicyDocument"]["Statement"]
+        assert statement["Effect"] == "Deny"
+        assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+        assert synth.json[name]["Outputs"]["AlarmTopicArn"]["Value"] == {"Ref": topic}
+    assert synth.resources("hello", "AWS::SNS::Subscription") == {}
+    (subscription,) = synth.resources("prod", "AWS::SNS::Subscription").values()
+    assert subscription["Properties"]["Protocol"] == "email"
+    assert subscription["Properties"]["Endpoint"] == "ops@example.com"
+
+
+def alarms_on(synth: Synth, name: str, metric: str) -> list[dict[str, Any]]:
+    return [
+        a["Properties"]
+        for a in synth.resources(name, "AWS::CloudWatch::Alarm").values()
+        if a["Properties"].get("MetricName") == metric
+    ]
+
+
+def test_an_alarm_on_the_apis_5xx_answers(synth):
+    for name in ("hello", "shop", "chat", "prod"):
+        (alarm,) = alarms_on(synth, name, "5xx")
+        assert (alarm["Namespace"], alarm["Statistic"], alarm["Period"]) == (
+            "AWS/ApiGateway",
+            "Sum",
+            60,
+        )
+        assert alarm["Threshold"] == 1
+        (dimension,) = alarm["Dimensions"]
+        api = logical_id(synth, name, synth.stacks[name].api.api)
+        assert dimension == {"Name": "ApiId", "Value": {"Ref": api}}
+    assert alarms_on(synth, "jobs", "5xx") == []  # no endpoints, no API
+
+
+def test_the_kits_error_metrics_are_alarmed(synth):
+    """Errors that are replies (a function's ``nil, err``) or nacks never fail the Lambda, so
+    the Lambda Errors alarms cannot see them: the kit's own metrics are alarmed."""
+    for name in STACKS:
+        (alarm,) = alarms_on(synth, name, "CallErrors")
+        assert alarm["Namespace"] == "ComputeUnits"
+        assert alarm["Dimensions"] == [{"Name": "service", "Value": synth.stacks[name].stack_name}]
+        assert (alarm["Statistic"], alarm["Threshold"]) == ("Sum", 1)
+        nacks = alarms_on(synth, name, "QueueMessagesNacked")
+        assert len(nacks) == (1 if name in ("queues", "integrations") else 0), name
+    # The names the handlers emit.
+    assert (
+        'name="Calls" if reply["ok"] else "CallErrors"'
+        in (ROOT / "handlers" / "function.py").read_text()
+    )
+    assert 'name="QueueMessagesNacked"' in (ROOT / "handlers" / "queue_consumer.py").read_text()
+    # And the service dimension they carry is the stack name (POWERTOOLS_SERVICE_NAME).
+    for props in lambdas(synth, "hello").values():
+        variables = props["Environment"]["Variables"]
+        assert variables["POWERTOOLS_SERVICE_NAME"] == "units-hello"
+        assert variables["POWERTOOLS_METRICS_NAMESPACE"] == "ComputeUnits"
+
+
+def test_an_age_alarm_on_every_event_source_queue(synth):
+    for name in STACKS:
+        sources = {
+            queue_ref(m["Properties"]["EventSourceArn"])
+            for m in synth.resources(name, "AWS::Lambda::EventSourceMapping").values()
+        }
+        thresholds = {}
+        for alarm in alarms_on(synth, name, "ApproximateAgeOfOldestMessage"):
+            assert (alarm["Namespace"], alarm["Statistic"]) == ("AWS/SQS", "Maximum")
+            assert alarm["ComparisonOperator"] == "GreaterThanThreshold"
+            (dimension,) = alarm["Dimensions"]
+            thresholds[dimension["Value"]["Fn::GetAtt"][0]] = alarm["Threshold"]
+        assert set(thresholds) == sources, name
+        stack = synth.stacks[name]
+        for queues in stack.processes.queues.values() if stack.processes else []:
+            # 15 minutes; the delay queue's messages may wait 15 more by design.
+            assert thresholds[logical_id(synth, name, queues.queue)] == 900
+            assert thresholds[logical_id(synth, name, queues.delays)] == 1800
+
+
+def test_the_api_stage_is_throttled(synth):
+    for name, (rate, burst) in {"shop": (100, 200), "prod": (50, 75)}.items():
+        (stage,) = synth.resources(name, "AWS::ApiGatewayV2::Stage").values()
+        assert stage["Properties"]["DefaultRouteSettings"] == {
+            "ThrottlingRateLimit": rate,
+            "ThrottlingBurstLimit": burst,
+        }
+
+
+def test_reserved_concurrency_is_the_remote_functions_deploy_setting(synth):
+    far = synth.stacks["prod"].functions.remotes["app:far"].function
+    assert props_of(synth, "prod", far)["ReservedConcurrentExecutions"] == 7
+    for name in STACKS:
+        reserved = [
+            props.get("ReservedConcurrentExecutions") for props in lambdas(synth, name).values()
+        ]
+        assert reserved.count(None) == len(reserved) - (1 if name == "prod" else 0)
+
+
+def test_reserved_concurrency_on_a_hosted_function_is_refused(make_app: MakeApp):
+    app_dir = make_app(
+        index(FUNC.format(name="a", extra="deploy: {reserved_concurrency: 5}")),
+        {"add.lua": ADD},
+    )
+    with pytest.raises(SynthError, match=r"reserved_concurrency needs deploy\.remote: true"):
+        build(app_dir)
+
+
+def test_workflow_logging_can_be_raised(synth):
+    for driver in synth.stacks["prod"].workflows.drivers.values():
+        logging = props_of(synth, "prod", driver.machine)["LoggingConfiguration"]
+        assert (logging["Level"], logging["IncludeExecutionData"]) == ("ALL", True)
+
+
+def test_a_production_stage_keeps_and_protects_its_tables(synth):
+    def tables(name: str) -> list[dict[str, Any]]:
+        return list(synth.resources(name, "AWS::DynamoDB::Table").values())
+
+    prod = synth.assembly.get_stack_by_name("units-prod")
+    assert prod.termination_protection is True
+    assert len(tables("prod")) == 2  # the process/workflow table and the store table
+    for table in tables("prod"):
+        assert table["DeletionPolicy"] == table["UpdateReplacePolicy"] == "Retain"
+        assert table["Properties"]["DeletionProtectionEnabled"] is True
+    for name in ("chat", "storage"):  # a dev stage, as before stages existed
+        assert synth.assembly.get_stack_by_name(f"units-{name}").termination_protection is False
+        for table in tables(name):
+            assert table["DeletionPolicy"] == "Delete"
+            assert "DeletionProtectionEnabled" not in table["Properties"]
+    # Buckets are the application's data: kept whatever the stage.
+    for bucket in synth.resources("storage", "AWS::S3::Bucket").values():
+        assert bucket["DeletionPolicy"] == "Retain"
+
+
+def test_tags_and_description(synth):
+    for name, stage in (("hello", "dev"), ("prod", "prod")):
+        app = "hello" if name == "hello" else "prod"
+        template = synth.json[name]
+        assert template["Description"] == f"Compute Units application {app} (stage {stage})"
+        expected = [
+            {"Key": "app", "Value": app},
+            {"Key": "kit", "Value": "compute-units"},
+            {"Key": "stage", "Value": stage},
+        ]
+        tagged = 0
+        for resource in template["Resources"].values():
+            tags = resource.get("Properties", {}).get("Tags")
+            if isinstance(tags, list):
+                assert [t for t in tags if t["Key"] in ("app", "kit", "stage")] == expected
+                tagged += 1
+        assert tagged >= 5  # Lambdas, roles, log groups, the topic...
+    (stage,) = synth.resources("hello", "AWS::ApiGatewayV2::Stage").values()
+    assert stage["Properties"]["Tags"] == {"app": "hello", "kit": "compute-units", "stage": "dev"}
+
+
+def test_event_source_queues_keep_messages_as_long_as_their_dead_letter_queues(synth):
+    for name in STACKS:
+        for mapping in synth.resources(name, "AWS::Lambda::EventSourceMapping").values():
+            queue = queue_ref(mapping["Properties"]["EventSourceArn"])
+            props = synth.json[name]["Resources"][queue]["Properties"]
+            assert props["MessageRetentionPeriod"] == 14 * 24 * 3600, (name, queue)
+
+
+def test_templates_pass_cfn_lint(synth):
+    from cfnlint.api import ManualArgs, lint
+
+    for name in STACKS:
+        matches = lint(json.dumps(synth.json[name]), config=ManualArgs(regions=["us-east-1"]))
+        errors = [f"{m.rule.id} {m.message}" for m in matches if m.rule.id.startswith("E")]
+        assert errors == [], name
+
+
+def test_deployment_settings_from_context_then_environment(tmp_path):
+    settings = Settings.resolve(
+        {"stage": "prod-eu", "api_rate": "40"}.get,
+        {
+            "UNITS_APP": "apps/shop",
+            "UNITS_STAGE": "dev",
+            "UNITS_ALARM_EMAIL": "a@b.example",
+            "UNITS_API_BURST": "60",
+            "UNITS_WORKFLOW_LOG_LEVEL": "all",
+            "UNITS_WORKFLOW_LOG_DATA": "true",
+        },
+        tmp_path,
+    )
+    assert (settings.stage, settings.production) == ("prod-eu", True)
+    assert settings.stack_name == "units-shop-prod-eu"  # a stage beside the dev one
+    assert settings.alarm_email == "a@b.example"
+    assert (settings.api_rate, settings.api_burst) == (40, 60)
+    assert (settings.workflow_log_level, settings.workflow_log_data) == ("ALL", True)
+    default = Settings.resolve({}.get, {"UNITS_APP": "apps/shop"}, tmp_path)
+    assert (default.stage, default.production, default.stack_name) == ("dev", False, "units-shop")
+    assert (default.alarm_email, default.api_rate, default.api_burst) == (None, 100, 200)
+    assert (default.workflow_log_level, default.workflow_log_data) == ("ERROR", False)
+    for stage, production in (("production", True), ("prod", True), ("product", False)):
+        assert Settings.resolve({"stage": stage}.get, {}, tmp_path).production is production
+    bad = {
+        "stage": "Prod!",
+        "alarm_email": "nobody",
+        "api_rate": "0",
+        "api_burst": "lots",
+        "workflow_log_level": "loud",
+        "workflow_log_data": "maybe",
+    }
+    with pytest.raises(SynthError) as caught:
+        Settings.resolve(bad.get, {}, tmp_path)
+    text = str(caught.value) + " ".join(caught.value.problems)
+    for key in ("stage 'Prod!'", "alarm email 'nobody'", "api_rate '0'", "api_burst 'lots'"):
+        assert key in text
+    assert "workflow log level 'LOUD'" in text and "workflow_log_data 'maybe'" in text
+
+
+def test_the_ttl_attribute_is_the_runtimes():
+    from infra.tables import TTL_ATTRIBUTE
+    from runtime.aws.dynamodb import TTL_ATTRIBUTE as RUNTIME_TTL
+
+    assert TTL_ATTRIBUTE == RUNTIME_TTL

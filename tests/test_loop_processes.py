@@ -372,3 +372,27 @@ end
         assert status.status == "crashed" and status.error["kind"] == "Timeout"
         assert "CPU time limit exceeded" in status.error["message"]
         assert other.status(calm).result == "fine"
+
+
+def test_an_ended_process_and_its_journal_expire_after_the_hosts_retention(cloud):
+    pid = cloud.spawn("app:counter", HOST, 0)
+    cloud.drain()
+    for _ in range(3):
+        cloud.send(pid, "inc", 1)
+        cloud.drain()
+    store = cloud.processes.system.store
+    items = store.client.query(
+        TableName=store.table,
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": f"p#{pid}"}},
+    )["Items"]
+    assert len(items) >= 4 and not any("ttl" in i for i in items)  # running: kept
+    cloud.send(pid, "stop")
+    cloud.drain()
+    ended = cloud.clock.now()
+    items = store.client.query(
+        TableName=store.table,
+        KeyConditionExpression="pk = :pk",
+        ExpressionAttributeValues={":pk": {"S": f"p#{pid}"}},
+    )["Items"]
+    assert {int(i["ttl"]["N"]) for i in items} == {int(ended + 720 * 3600)}

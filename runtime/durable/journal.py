@@ -26,7 +26,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from runtime.aws.dynamodb import is_condition_failure
+from runtime.aws.dynamodb import is_condition_failure, set_ttl
 from runtime.durable.events import Event
 from runtime.errors import INVALID, UnitError
 
@@ -169,6 +169,24 @@ class Journal:
             if "LastEvaluatedKey" not in reply:
                 return
             kwargs["ExclusiveStartKey"] = reply["LastEvaluatedKey"]
+
+    def expire(self, key: str, expires: int) -> None:
+        """Write ``expires`` (epoch seconds) as the TTL of every chunk of the journal (one
+        ``UpdateItem`` each: about what writing it cost once), for one that has ended."""
+        kwargs: dict[str, Any] = {
+            "TableName": self.table,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :e)",
+            "ExpressionAttributeValues": {":pk": {"S": self.pk(key)}, ":e": {"S": "e#"}},
+            "ProjectionExpression": "pk, sk",
+        }
+        keys: list[dict[str, Any]] = []
+        while True:
+            reply = self.client.query(**kwargs)
+            keys += reply.get("Items", [])
+            if "LastEvaluatedKey" not in reply:
+                break
+            kwargs["ExclusiveStartKey"] = reply["LastEvaluatedKey"]
+        set_ttl(self.client, self.table, keys, expires)
 
     # -- writing --------------------------------------------------------------------------------
     def append(self, key: str, events: list[Event]) -> None:

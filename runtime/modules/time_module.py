@@ -456,7 +456,7 @@ class TimeHost:
         handle = scheduler.add_timer(ns / 1e9, fire)
         channel = self.state.k["channel_object"](ch.id)
         # A workflow's timer handle watches the channel: a run does not wait for a timer
-        # whose channel its code can no longer reach (runtime/workflows/replay.py).
+        # whose channel its code can no longer reach (runtime/durable/replay.py).
         watch = getattr(handle, "watch", None)
         if watch is not None:
             watch(ch, channel)

@@ -524,11 +524,14 @@ class LoopDriver:
         head.result = result if status == EXITED else None
         head.error = error if status != EXITED else None
         head.version += 1
+        head.expires = self.worker._expires(head)
         pid = head.pid
         self.worker._check("before_commit", pid)
         self._transact(pid, events, head, first=warm.last_seq == 0)
         self.stats.store_writes += 1
         self.worker._check("after_commit", pid)
+        if head.expires is not None:
+            self.journal.expire(pid, head.expires)  # the journal goes with its actor item
         for name in head.names:
             self.system.store.unregister(name, pid)
         outbox = _outbox(events) + self._endings(head)

@@ -3,6 +3,8 @@
 An actor is one item, ``pk = "p#<pid>"``: its state (codec JSON), a version that every commit
 raises by one under a condition on the version it read, the ids of the envelopes its last turn
 applied, and that turn's outbox. A name is one item, ``pk = "n#<name>"``, holding its pid.
+An exited or crashed actor's item carries the table's TTL attribute (``ttl``: its host's
+retention after the end), so DynamoDB deletes it in time; a running one never does.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from runtime.aws.dynamodb import is_condition_failure
+from runtime.aws.dynamodb import TTL_ATTRIBUTE, is_condition_failure
 from runtime.errors import ALREADY_EXISTS, INVALID, UnitError
 
 #: DynamoDB's item size limit.
@@ -71,6 +73,8 @@ class Snapshot:
     #: ``handler`` (init/handle/on_event over ``state``) or ``loop`` (a ``main`` over a
     #: journal; ``state`` then holds where its current generation starts).
     style: str = "handler"
+    #: The item's TTL (epoch seconds) once the actor has ended; None while it runs.
+    expires: int | None = None
 
     def meta(self) -> dict[str, Any]:
         """Everything but the keyed attributes, as stored in the item's ``meta`` JSON."""
@@ -91,7 +95,9 @@ class Snapshot:
     def from_item(cls, item: dict[str, Any]) -> Snapshot:
         meta = json.loads(item["meta"]["S"])
         meta["outbox"] = [OutboxEntry(**o) for o in meta.get("outbox", [])]
+        expires = item.get(TTL_ATTRIBUTE, {}).get("N")
         return cls(
+            expires=None if expires is None else int(expires),
             pid=item["pk"]["S"][2:],
             entry=item["entry"]["S"],
             host=item["host"]["S"],
@@ -105,7 +111,7 @@ class Snapshot:
 _META_FIELDS = [
     f
     for f in fields(Snapshot)
-    if f.name not in ("pid", "entry", "host", "version", "status", "state")
+    if f.name not in ("pid", "entry", "host", "version", "status", "state", "expires")
 ]
 
 
@@ -132,7 +138,8 @@ class ActorStore:
         return Snapshot.from_item(item) if item else None
 
     def commit(self, snapshot: Snapshot, expected_version: int) -> None:
-        """Store ``snapshot`` if the stored version is still ``expected_version`` (0: absent).
+        """Store ``snapshot`` if the stored version is still ``expected_version`` (0: absent);
+        its ``expires`` (set on an actor that has ended) is the item's TTL.
 
         Raises:
             StaleSnapshot: the condition failed.
@@ -171,6 +178,8 @@ class ActorStore:
             "state": {"S": snapshot.state},
             "meta": {"S": meta},
         }
+        if snapshot.expires is not None:
+            item[TTL_ATTRIBUTE] = {"N": str(snapshot.expires)}
         size = sum(len(k) + len(v.get("S", v.get("N", ""))) for k, v in item.items())
         if size > ITEM_LIMIT_BYTES:
             raise SnapshotTooLarge(

@@ -19,6 +19,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from runtime import codec, manifest
+from runtime.aws.dynamodb import expires_at
 from runtime.engine import Invocation
 from runtime.errors import CANCELED, INVALID, CodecError, UnitError
 from runtime.processes import envelope as env
@@ -372,6 +373,7 @@ class ProcessWorker:
         self._check("before_commit", pid)
         snapshot = turn.finish(state_json)
         snapshot.outbox += self._supervise(snapshot)
+        snapshot.expires = self._expires(snapshot)
         try:
             self.system.store.commit(snapshot, expected)
         except SnapshotTooLarge as exc:
@@ -390,8 +392,15 @@ class ProcessWorker:
         turn._crash(INVALID, message)
         snapshot = turn.finish(None)
         snapshot.outbox += self._supervise(snapshot)
+        snapshot.expires = self._expires(snapshot)
         self.system.store.commit(snapshot, expected)
         return snapshot
+
+    def _expires(self, snapshot: Snapshot) -> int | None:
+        """The TTL of an actor that has ended (None while it runs)."""
+        if snapshot.status == RUNNING:
+            return None
+        return expires_at(self.system.registry, snapshot.host, self.system.clock.now())
 
     def _deliver(self, snapshot: Snapshot) -> None:
         # Names first: whoever gets the EXIT may restart the process under the same name.

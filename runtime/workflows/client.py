@@ -15,6 +15,7 @@ import uuid
 from typing import Any
 
 from runtime import manifest
+from runtime.aws.dynamodb import expires_at
 from runtime.clock import Clock
 from runtime.durable import events as ev
 from runtime.durable.events import Event
@@ -104,7 +105,7 @@ class Workflows:
             )
         run_id = run_id or str(uuid.uuid4())
         if name is not None:
-            existing = self.log.claim_name(name, run_id)
+            existing = self.log.claim_name(name, run_id, self.clock.now())
             if existing is not None and existing != run_id:
                 if conflict == "use_existing":
                     return existing
@@ -126,6 +127,7 @@ class Workflows:
                 parent=parent,
                 parent_cmd=parent_cmd,
                 parent_seq=parent_seq,
+                name=name,
             )
         except UnitError as exc:
             if exc.kind != ALREADY_EXISTS or self.log.describe(run_id)["workflow"] != workflow_id:
@@ -178,10 +180,12 @@ class Workflows:
                 continue
             break
         error = ev.terminated_error(reason)
-        self.log.close_run(run_id, "terminated", now, {"error": error})
         # A marker in the inbox: a step storing its token right now sees news and wakes the
-        # driver, whose next step finds the ending.
+        # driver, whose next step finds the ending. Posted before the close, which writes the
+        # run's TTL on what its inbox holds too.
         self.log.post(run_id, ev.WORKFLOW_TERMINATED, {"reason": reason}, now)
+        expires = expires_at(self.registry, self.log.describe(run_id)["host"], now)
+        self.log.close_run(run_id, "terminated", now, {"error": error}, expires=expires)
         self.notify(run_id)
         self.report_to_parent(run_id, "terminated", {"error": error})
         return True

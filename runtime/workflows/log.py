@@ -19,6 +19,10 @@
   discarded (it is in the history then), so :meth:`EventLog.posted` stays true once the inbox
   item is gone. They live outside the inbox so that reading the inbox costs only what waits
   in it, however many activities the run has had.
+- when the run ends, :meth:`EventLog.close_run` writes the table's TTL attribute (``ttl``,
+  the end plus the host's retention) on the index item, every chunk, posted marker and inbox
+  leftover of the run, and on its workflow name's item (``pk = "w#<name>"``) while the name
+  still points at the run: DynamoDB deletes them in time, and the name is free again.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from runtime.aws.dynamodb import is_condition_failure
+from runtime.aws.dynamodb import TTL_ATTRIBUTE, is_condition_failure, set_ttl
 from runtime.durable.events import Event
 from runtime.durable.journal import CHUNK_BYTES, Journal, JournalConflict
 from runtime.errors import ALREADY_EXISTS, NOT_FOUND, UnitError
@@ -89,10 +93,12 @@ class EventLog:
         parent: str | None = None,
         parent_cmd: int | None = None,
         parent_seq: int | None = None,
+        name: str | None = None,
     ) -> None:
         """The index item and event 1, together. ``parent`` is the run id of the workflow that
         started this one as its child (it hears of the end through its inbox); ``parent_cmd``
-        and ``parent_seq`` are the command and the event that started it.
+        and ``parent_seq`` are the command and the event that started it; ``name`` the
+        workflow name it was started under (its item expires with the run).
 
         Raises:
             UnitError: ALREADY_EXISTS when the run id is taken.
@@ -106,6 +112,8 @@ class EventLog:
             "status": {"S": "running"},
             "started": {"N": repr(started.time)},
         }
+        if name is not None:
+            index["name"] = {"S": name}
         if parent:
             index["parent"] = {"S": parent}
             index["parent_cmd"] = {"N": str(parent_cmd or 0)}
@@ -161,19 +169,69 @@ class EventLog:
             out.update(json.loads(item["outcome"]["S"]))
         return out
 
-    def close_run(self, run_id: str, status: str, when: float, outcome: dict[str, Any]) -> None:
-        """Mark the run ended (its ending event is already in the history)."""
-        self.client.update_item(
+    def close_run(
+        self,
+        run_id: str,
+        status: str,
+        when: float,
+        outcome: dict[str, Any],
+        *,
+        expires: int | None = None,
+    ) -> None:
+        """Mark the run ended (its ending event is already in the history); with ``expires``
+        (epoch seconds: ``runtime.aws.dynamodb.expires_at``), write it as the TTL of every item
+        of the run and of its name's item (see the module docstring).
+
+        The TTL costs one ``UpdateItem`` per item (a chunk's write units: about what writing
+        the history cost once), made :data:`_EXPIRE_THREADS` at a time.
+        """
+        names = {"#s": "status"}
+        values: dict[str, Any] = {
+            ":s": {"S": status},
+            ":c": {"N": repr(when)},
+            ":o": {"S": json.dumps(outcome)},
+        }
+        expression = "SET #s = :s, closed = :c, outcome = :o"
+        if expires is not None:
+            names["#x"] = TTL_ATTRIBUTE
+            values[":x"] = {"N": str(expires)}
+            expression += ", #x = :x"
+        reply = self.client.update_item(
             TableName=self.table,
             Key={"pk": {"S": _run_key(run_id)}, "sk": {"S": "run"}},
-            UpdateExpression="SET #s = :s, closed = :c, outcome = :o",
-            ExpressionAttributeNames={"#s": "status"},
-            ExpressionAttributeValues={
-                ":s": {"S": status},
-                ":c": {"N": repr(when)},
-                ":o": {"S": json.dumps(outcome)},
-            },
+            UpdateExpression=expression,
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
+            ReturnValues="ALL_NEW" if expires is not None else "NONE",
         )
+        if expires is not None:
+            name = reply.get("Attributes", {}).get("name", {}).get("S")
+            self._expire(run_id, expires, name)
+
+    def _expire(self, run_id: str, expires: int, name: str | None) -> None:
+        """Write ``expires`` on the run's items but its index (the chunks, posted markers and
+        inbox leftovers) and on its name's item while it names this run."""
+        index = {"pk": {"S": _run_key(run_id)}, "sk": {"S": "run"}}
+        keys = []
+        for pk in (_run_key(run_id), _inbox_key(run_id)):
+            kwargs: dict[str, Any] = {
+                "TableName": self.table,
+                "KeyConditionExpression": "pk = :pk",
+                "ExpressionAttributeValues": {":pk": {"S": pk}},
+                "ProjectionExpression": "pk, sk",
+            }
+            while True:
+                reply = self.client.query(**kwargs)
+                keys += [item for item in reply.get("Items", []) if item != index]
+                if "LastEvaluatedKey" not in reply:
+                    break
+                kwargs["ExclusiveStartKey"] = reply["LastEvaluatedKey"]
+        conditions = {}
+        if name is not None:
+            # Only while the name still points at this run (it may have moved to another).
+            conditions[len(keys)] = (" AND #r = :r", {"#r": "run"}, {":r": {"S": run_id}})
+            keys.append({"pk": {"S": f"w#{name}"}, "sk": {"S": "name"}})
+        set_ttl(self.client, self.table, keys, expires, conditions)
 
     # -- history ------------------------------------------------------------------------------
     def load(self, run_id: str, after: int = 0) -> list[Event]:
@@ -236,13 +294,25 @@ class EventLog:
         }
 
     # -- names (idempotent starts) -------------------------------------------------------------
-    def claim_name(self, name: str, run_id: str) -> str | None:
-        """Give ``name`` to ``run_id`` unless taken; returns the run holding it before, or None."""
+    def claim_name(self, name: str, run_id: str, now: float | None = None) -> str | None:
+        """Give ``name`` to ``run_id`` unless taken; returns the run holding it before, or None.
+
+        A name whose run ended longer ago than its host keeps runs (its TTL is before ``now``,
+        the caller's clock) is free, whether or not DynamoDB has deleted it yet."""
+        condition = "attribute_not_exists(pk)"
+        extra: dict[str, Any] = {}
+        if now is not None:
+            condition += " OR #x < :now"
+            extra = {
+                "ExpressionAttributeNames": {"#x": TTL_ATTRIBUTE},
+                "ExpressionAttributeValues": {":now": {"N": str(int(now))}},
+            }
         try:
             self.client.put_item(
                 TableName=self.table,
                 Item={"pk": {"S": f"w#{name}"}, "sk": {"S": "name"}, "run": {"S": run_id}},
-                ConditionExpression="attribute_not_exists(pk)",
+                ConditionExpression=condition,
+                **extra,
             )
             return None
         except ClientError as exc:
@@ -261,9 +331,10 @@ class EventLog:
             self.client.update_item(
                 TableName=self.table,
                 Key={"pk": {"S": f"w#{name}"}, "sk": {"S": "name"}},
-                UpdateExpression="SET #r = :new",
+                # The old run ended (it was terminated for this): its TTL is not the new one's.
+                UpdateExpression="SET #r = :new REMOVE #x",
                 ConditionExpression="#r = :old",
-                ExpressionAttributeNames={"#r": "run"},
+                ExpressionAttributeNames={"#r": "run", "#x": TTL_ATTRIBUTE},
                 ExpressionAttributeValues={":new": {"S": new_run}, ":old": {"S": old_run}},
             )
             return True

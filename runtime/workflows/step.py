@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from runtime import codec, manifest
+from runtime.aws.dynamodb import expires_at
 from runtime.clock import Clock
 from runtime.durable import events as ev
 from runtime.durable.events import Event
@@ -248,7 +249,8 @@ class WorkflowStepper:
             if kept is None and info["status"] == "running":
                 # The step that ended it died before marking the index: mark it now.
                 outcome = {"result": out.result} if out.kind == "done" else {"error": out.error}
-                self.log.close_run(run_id, out.status, last.time, outcome)
+                expires = expires_at(self.engine.registry, host, last.time)
+                self.log.close_run(run_id, out.status, last.time, outcome, expires=expires)
             return out
         now = max(self.clock.now(), last.time)
         first_seq = max(1, history[0].seq)
@@ -335,7 +337,8 @@ class WorkflowStepper:
         outcome = (
             {"result": result.result} if result.status == "completed" else {"error": result.error}
         )
-        self.log.close_run(run_id, result.status, now, outcome)
+        expires = expires_at(self.engine.registry, host, now)
+        self.log.close_run(run_id, result.status, now, outcome, expires=expires)
         kind = "done" if result.status == "completed" else "failed"
         return StepOutput(
             kind,
