@@ -32,6 +32,7 @@ from bench import (  # noqa: E402
     http_client,
     init,
     load,
+    loops,
     processes,
     workflows,
 )
@@ -46,6 +47,8 @@ SECTIONS = [
     ("Lambda init", init.run),
     ("AWS API calls", aws_calls.run),
     ("Processes", processes.run),
+    # Issue 15's goals: loop-style processes beside handler-style actors (bench/loops.py).
+    ("Loop-style processes", loops.run),
     ("Workflows", workflows.run),
     # The default size (a few minutes); UNITS_BENCH_LOAD=full for issue 7's 100,000 messages,
     # 10,000 actors and 1,000 workflows (bench/load.py).
