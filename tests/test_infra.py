@@ -1754,12 +1754,13 @@ def test_a_host_with_no_process_to_run_is_refused(make_app: MakeApp):
         build(app_dir)
 
 
-def test_a_service_running_a_loop_style_process_is_refused(make_app: MakeApp):
+def test_a_service_running_a_loop_style_process_is_deployed(make_app: MakeApp):
     loop = "  - {name: loop, kind: process.lua, source: file://actor.lua, method: main}\n"
-    service = "  - {name: svc, kind: process.service, process: app:loop, host: app:w}\n"
+    service = "  - {name: svc, kind: process.service, process: app:loop, host: app:w,"
+    service += " lifecycle: {auto_start: true}}\n"
     app_dir = host_app(make_app, "  - {name: w, kind: process.host}\n", loop, service)
-    with pytest.raises(SynthError, match="'app:svc': it runs 'app:loop', a loop-style process"):
-        build(app_dir)
+    planned = plan_app(load_registry(app_dir), "units-ok").services
+    assert [s.id for s in planned] == ["app:svc"]
 
 
 def test_too_many_hosts_for_a_lambda_environment_are_refused(make_app: MakeApp):
