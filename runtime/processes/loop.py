@@ -209,26 +209,13 @@ class LoopDriver:
 
     def _newborn(self, spawn: Envelope) -> _Warm:
         fields = spawn.fields
-        head = Snapshot(
-            pid=spawn.to,
-            entry=str(fields.get("entry", "")),
-            host=self.host,
-            links=list(fields.get("links") or []),
-            monitors=list(fields.get("monitors") or []),
-            service=fields.get("service"),
-            generation=int(fields.get("generation") or 0),
-            attempt=int(fields.get("attempt") or 0),
-            started=self.system.clock.now(),
-            parent=spawn.sender,
-            context=codec.from_json_value(fields.get("context") or {}),
-            style="loop",
-            state=json.dumps({"base": 0}),
-        )
+        head = self.worker._newborn(spawn)
+        head.style, head.state = "loop", json.dumps({"base": 0})
         started: dict[str, Any] = {
             "entry": head.entry,
             "args": fields.get("args") or [],
-            "links": head.links,
-            "monitors": head.monitors,
+            "links": list(head.links),
+            "monitors": list(head.monitors),
             "taken": [spawn.id],
         }
         if fields.get("name"):
@@ -425,7 +412,9 @@ class LoopDriver:
                 error = exc
             except Exception as exc:  # a transport failure is the caller's INTERNAL error
                 error = UnitError(INTERNAL, f"invoking {name}: {exc}")
-            event_type, fields = attempts.outcome(name, event.cmd, value, error, None)
+            event_type, fields = attempts.outcome(
+                name, event.cmd, value, error, None, run_id=pid, attempt=1, logged=False
+            )
             outcomes[event.cmd] = Event(event_type, self.system.clock.now(), fields)
         return [outcomes[e.cmd] for e in scheduled]
 
