@@ -488,6 +488,8 @@ class LoopDriver:
         outbox = _outbox(events)
         if warm.head.status != RUNNING:
             # The end was written; what follows it may not have happened.
+            if warm.head.expires is not None:
+                self.journal.expire(warm.head.pid, warm.head.expires)
             for name in warm.head.names:
                 self.system.store.unregister(name, warm.head.pid)
             outbox += self._endings(warm.head)
