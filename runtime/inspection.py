@@ -308,7 +308,8 @@ class Inspector:
         snap = self.store.load(pid)
         if snap is None:
             raise UnitError(NOT_FOUND, f"no process {pid}")
-        return ProcessDetail(
+        loop = self._loop_state(snap) if snap.style == "loop" else None
+        detail = ProcessDetail(
             pid=snap.pid,
             entry=snap.entry,
             host=snap.host,
@@ -319,7 +320,7 @@ class Inspector:
             updated=snap.updated,
             parent=snap.parent,
             service=snap.service,
-            state=self._loop_state(snap) if snap.style == "loop" else json.loads(snap.state),
+            state=loop if loop is not None else json.loads(snap.state),
             style=snap.style,
             links=list(snap.links),
             monitors=list(snap.monitors),
@@ -328,6 +329,12 @@ class Inspector:
             error=snap.error,
             attempt=snap.attempt,
         )
+        if loop is not None and snap.status == "running":
+            # A running loop process's links and monitors are in its journal, not its item.
+            detail.links, detail.monitors = loop.pop("links"), loop.pop("monitors")
+        elif loop is not None:
+            loop.pop("links"), loop.pop("monitors")
+        return detail
 
     def _loop_state(self, snap: Any) -> dict[str, Any]:
         """What a loop process holds: its journal generation's length and the messages it was
@@ -345,10 +352,13 @@ class Inspector:
             if e.type == ev.MESSAGE_RECEIVED and e.fields.get("id") in wanted
         ]
         started = events[0].fields if events else {}
+        links, monitors = _wiring(started, events)
         return {
             "generation": int(started.get("generation", 1)),
             "journal_events": len(events),
             "inbox": inbox,
+            "links": links,
+            "monitors": monitors,
         }
 
     def queue_depths(self) -> list[QueueDepth]:
@@ -473,6 +483,36 @@ class Inspector:
             if "LastEvaluatedKey" not in reply:
                 return
             kwargs["ExclusiveStartKey"] = reply["LastEvaluatedKey"]
+
+
+def _wiring(started: dict[str, Any], events: list[Any]) -> tuple[list[str], list[str]]:
+    """A loop process's links and monitors as its journal has them: those it started with,
+    the links and unlinks it sent, and what other processes linked, monitored or went down."""
+    links, monitors = list(started.get("links") or []), list(started.get("monitors") or [])
+
+    def change(group: list[str], pid: str, add: bool) -> None:
+        if add and pid not in group:
+            group.append(pid)
+        elif not add and pid in group:
+            group.remove(pid)
+
+    for event in events:
+        fields = event.fields
+        if event.type == ev.CONTROL_RECEIVED:
+            kind, other = fields.get("control"), str(fields.get("from"))
+            if kind in ("link", "unlink"):
+                change(links, other, kind == "link")
+            else:
+                change(monitors, other, kind == "monitor")
+        elif event.type == ev.EVENT_RECEIVED and fields.get("event") == "LINK_DOWN":
+            change(links, str(fields.get("from")), False)
+        elif event.type == ev.ENVELOPE_SENT:
+            body = json.loads(fields.get("body") or "{}")
+            if body.get("kind") in ("link", "unlink"):
+                change(links, str(body.get("to")), body["kind"] == "link")
+            elif body.get("kind") == "spawn" and body.get("links"):
+                change(links, str(body.get("to")), True)
+    return links, monitors
 
 
 def _summary(item: dict[str, Any]) -> ProcessSummary:

@@ -37,6 +37,11 @@ entries:
   - name: counter
     kind: process.lua
     source: file://counter.lua
+  - name: napper
+    kind: process.lua
+    source: file://napper.lua
+    method: main
+    modules: [time]
 
   - name: flows
     kind: workflow.host
@@ -59,6 +64,14 @@ end }
 """
 
 FILES = {
+    # A loop-style process that sleeps an hour before it reads its inbox.
+    "napper.lua": """
+local time = require("time")
+return function()
+  time.sleep("1h")
+  process.inbox():receive()
+end
+""",
     "greet.lua": GREET,
     "hello.lua": """
         local http = require("http")

@@ -69,6 +69,12 @@ def test_the_relay_traps_its_heartbeat_link_and_starts_another(cloud):
     assert cloud.status(relay).status == "running"
     assert [p.status for p in after if p.pid in before] == ["crashed"]
     assert [p.status for p in after if p.pid not in before] == ["running"]
+    # The relay's links as its journal has them: the new heartbeat only (the old went down).
+    from runtime.inspection import Inspector
+
+    store = cloud.processes.system.store
+    detail = Inspector(store.client, store.table).process(relay)
+    assert detail.links == [p.pid for p in after if p.pid not in before]
     assert echo(cloud, "still here")  # and the relay still works
 
 

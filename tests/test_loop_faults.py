@@ -182,10 +182,15 @@ def test_killed_around_the_end_the_end_still_happens_once(cloud, point):
     cloud.drain()
     cloud.send(relay, "inc")
     cloud.drain()
+    from runtime.inspection import Inspector
+
+    view = Inspector(cloud.processes.system.store.client, cloud.processes.system.store.table)
+    assert view.process(relay).monitors == [boss]  # from the journal, while it runs
     cloud.crash_at(point, relay)
     cloud.send(relay, "stop")
     cloud.drain()
     assert all(f.times == 0 for f in cloud._faults)
+    assert view.process(relay).monitors == [boss]  # and in its item once it ended
     assert cloud.status(relay).result == 1
     assert cloud.lookup("r1") is None  # the name released
     exits = [e for e in cloud.journal(boss) if e["type"] == "EventReceived"]

@@ -115,6 +115,23 @@ def test_the_viewer_shows_processes_runs_their_history_and_a_parked_runs_error(
         expect(detail).to_contain_text(pid)
         expect(detail.locator("pre").first).to_have_text(re.compile(r'"n": 7'), timeout=SHOWS)
 
+        # A loop process: its journal (generation, length, the inbox it has not read yet).
+        napper = client.api(
+            "POST", "processes/spawn", {"id": "app:napper", "host": "app:workers", "args": []}
+        )["pid"]
+        client.api("POST", "processes/send", {"dest": napper, "topic": "later", "payload": 1})
+        wait_for(
+            lambda: client.api("GET", f"processes/{napper}")["state"].get("inbox"),
+            "the napper's unread message",
+        )
+        loop_row = page.locator(f'#processes tr[data-pid="{napper}"]')
+        expect(loop_row).to_contain_text("app:napper", timeout=SHOWS)
+        loop_row.click()
+        loop_detail = page.locator("#process-detail")
+        expect(loop_detail).to_contain_text("loop (a main over a journal)", timeout=SHOWS)
+        expect(loop_detail.locator("h4").first).to_have_text("journal")
+        expect(loop_detail.locator("pre").first).to_contain_text('"topic": "later"')
+
         # The finished run: its status and its history as a timeline.
         nap_row = page.locator(f'#runs tr[data-run="{nap["run_id"]}"]')
         expect(nap_row).to_contain_text("completed", timeout=SHOWS)

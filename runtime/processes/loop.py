@@ -510,7 +510,7 @@ class LoopDriver:
         context = warm.replay.process_context if warm.replay is not None else None
         if context is not None:
             head.links, head.monitors = list(context.links), list(context.monitors)
-            head.names = list(context.names)
+            head.names, head.trap_links = list(context.names), context.trap_links
         head.status = status
         head.result = result if status == EXITED else None
         head.error = error if status != EXITED else None

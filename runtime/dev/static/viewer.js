@@ -166,6 +166,7 @@ async function refreshProcessDetail(pid) {
   const rows = [
     ["pid", el("span", { class: "mono", text: p.pid })],
     ["entry", p.entry],
+    ["style", p.style === "loop" ? "loop (a main over a journal)" : "handler (init/handle)"],
     ["host", p.host],
     ["status", badge(p.status)],
     ["names", (p.names || []).join(", ") || "none"],
@@ -180,7 +181,9 @@ async function refreshProcessDetail(pid) {
   if (p.service) rows.push(["service", `${p.service} (restart attempt ${p.attempt})`]);
   const dl = el("dl");
   for (const [name, value] of rows) dl.append(el("dt", { text: name }), el("dd", {}, value));
-  const parts = [el("h3", { text: `Process ${p.pid}` }), dl, el("h4", { text: "state" }), json(p.state)];
+  // A loop process's state is its journal: its generation, its length, its unread inbox.
+  const title = p.style === "loop" ? "journal" : "state";
+  const parts = [el("h3", { text: `Process ${p.pid}` }), dl, el("h4", { text: title }), json(p.state)];
   if (p.error) parts.push(el("h4", { text: "error" }), el("pre", { class: "process-error", text: errorText(p.error) }));
   if (p.result !== null && p.result !== undefined) parts.push(el("h4", { text: "result" }), json(p.result));
   box.replaceChildren(...parts);
