@@ -20,7 +20,20 @@ return {
 """
 
 
-def tree_app(make_app, strategy, *, c_type="permanent", max_restarts=3):
+#: The same child as Wippy writes it: a loop over its inbox.
+LOOP_MEMBER = """
+return function()
+  local inbox = process.inbox()
+  while true do
+    local msg = inbox:receive()
+    if msg:topic() == "boom" then error("member down") end
+    if msg:topic() == "stop" then return "bye" end
+  end
+end
+"""
+
+
+def tree_app(make_app, strategy, *, c_type="permanent", max_restarts=3, loop=False):
     index = f"""
     version: "1.0"
     namespace: app
@@ -30,6 +43,7 @@ def tree_app(make_app, strategy, *, c_type="permanent", max_restarts=3):
       - name: member
         kind: process.lua
         source: file://member.lua
+        {"method: main" if loop else ""}
       - name: a
         kind: process.service
         process: app:member
@@ -59,19 +73,20 @@ def tree_app(make_app, strategy, *, c_type="permanent", max_restarts=3):
           max_restarts: {max_restarts}
           period: 60s
     """
-    return make_app(index, {"member.lua": MEMBER})
+    return make_app(index, {"member.lua": LOOP_MEMBER if loop else MEMBER})
 
 
 def names(cloud):
     return {n: cloud.lookup(n) for n in ("a", "b", "c")}
 
 
+@pytest.mark.parametrize("loop", [False, True], ids=["handler-style", "loop-style"])
 @pytest.mark.parametrize(
     ("strategy", "restarted"),
     [("one_for_one", {"b"}), ("one_for_all", {"a", "b", "c"}), ("rest_for_one", {"b", "c"})],
 )
-def test_strategies_restart_the_right_children(make_app, strategy, restarted):
-    with LocalCloud(tree_app(make_app, strategy)) as cloud:
+def test_strategies_restart_the_right_children(make_app, strategy, restarted, loop):
+    with LocalCloud(tree_app(make_app, strategy, loop=loop)) as cloud:
         cloud.drain()
         before = names(cloud)
         assert all(before.values()) and cloud.lookup("tree") is not None
@@ -83,11 +98,14 @@ def test_strategies_restart_the_right_children(make_app, strategy, restarted):
         assert changed == restarted
         for name in restarted:
             assert cloud.status(before[name]).status == "crashed"
-            assert cloud.state(after[name]) == {"pid": after[name]}
+            assert cloud.status(after[name]).status == "running"
+            if not loop:
+                assert cloud.state(after[name]) == {"pid": after[name]}
 
 
-def test_restart_types(make_app):
-    with LocalCloud(tree_app(make_app, "one_for_one", c_type="transient")) as cloud:
+@pytest.mark.parametrize("loop", [False, True], ids=["handler-style", "loop-style"])
+def test_restart_types(make_app, loop):
+    with LocalCloud(tree_app(make_app, "one_for_one", c_type="transient", loop=loop)) as cloud:
         cloud.drain()
         first_c = cloud.lookup("c")
         cloud.send("c", "stop")  # a normal exit: a transient child stays down
