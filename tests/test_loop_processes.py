@@ -396,3 +396,62 @@ def test_an_ended_process_and_its_journal_expire_after_the_hosts_retention(cloud
         ExpressionAttributeValues={":pk": {"S": f"p#{pid}"}},
     )["Items"]
     assert {int(i["ttl"]["N"]) for i in items} == {int(ended + 720 * 3600)}
+
+
+WORKFLOW_APP = """
+version: "1.0"
+namespace: app
+entries:
+  - {name: procs, kind: process.host}
+  - {name: flows, kind: workflow.host}
+  - {name: wf, kind: workflow.lua, source: file://wf.lua}
+  - name: starter
+    kind: process.lua
+    source: file://starter.lua
+    method: main
+    modules: [workflow]
+"""
+
+
+def test_a_loop_process_starts_a_workflow_once_and_is_no_workflow_itself(make_app):
+    app = make_app(
+        WORKFLOW_APP,
+        {
+            "wf.lua": "return function(input) return input.n * 10 end",
+            "starter.lua": """
+local workflow = require("workflow")
+return function()
+  local inbox = process.inbox()
+  local pids = {}
+  while true do
+    local msg = inbox:receive()
+    if msg:topic() == "stop" then
+      local _, info_err = workflow.info()
+      local _, exec_err = workflow.exec("app:wf", { n = 1 })
+      return { pids = pids, info = tostring(info_err), exec = tostring(exec_err) }
+    end
+    local pid, err = workflow.start("app:wf", { n = msg:payload():data() })
+    if err then error(err) end
+    table.insert(pids, pid)
+  end
+end
+""",
+        },
+    )
+    with LocalCloud(app, auto_start=False) as cloud:
+        pid = cloud.spawn("app:starter", "app:procs")
+        cloud.send(pid, "go", 4)
+        cloud.drain()
+        cloud.processes.hosts["app:procs"].worker.loops.warm.clear()  # a cold replay
+        cloud.send(pid, "go", 5)
+        cloud.send(pid, "stop")
+        cloud.drain()
+        cloud.run_workflows()
+        result = cloud.status(pid).result
+        assert len(result["pids"]) == 2 and len(set(result["pids"])) == 2
+        assert "not running in a workflow" in result["info"]
+        assert "only a workflow can do durably" in result["exec"]
+        runs = [p.split("/", 1)[1] for p in result["pids"]]
+        assert [cloud.result(r).result for r in runs] == [40, 50]  # each started once
+        store = cloud.processes.system.store
+        assert len(Inspector(store.client, store.table).runs()) == 2  # each started once

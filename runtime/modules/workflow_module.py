@@ -66,11 +66,17 @@ return M
 def build(engine: Engine, unit: EntryRuntime) -> Any:
     state, codec = engine.state, engine.codec
 
+    def workflow_replay() -> Any:
+        """The running workflow's replay; None elsewhere (a loop-style process is replayed
+        too, but it is no workflow: no child runs, no continue-as-new, no info)."""
+        replay = engine.current_replay()
+        return replay if replay is not None and replay.process_context is None else None
+
     def in_workflow() -> bool:
-        return engine.current_replay() is not None
+        return workflow_replay() is not None
 
     def info() -> Any:
-        replay = engine.current_replay()
+        replay = workflow_replay()
         if replay is None:
             return None, state.new_error(INVALID, "workflow.info: not running in a workflow")
         return codec.to_lua(
@@ -85,7 +91,7 @@ def build(engine: Engine, unit: EntryRuntime) -> Any:
         )
 
     def version(change_id: Any, low: int, high: int) -> Any:
-        replay = engine.current_replay()
+        replay = workflow_replay()
         if replay is None:
             return high  # outside a workflow there is no history to stay compatible with
         return replay.version(lua_text(change_id), int(low), int(high))
@@ -97,12 +103,22 @@ def build(engine: Engine, unit: EntryRuntime) -> Any:
         wid = lua_text(workflow_id)
         value = codec.to_python(input_, "input")
         replay = engine.current_replay()
+        if replay is not None and replay.process_context is not None:
+            # A loop-style process: the run starts once, its id recorded (a replay reads it
+            # back), under an id this point of the process's code always makes.
+            context = replay.process_context
+            run_id = context.new_id()
+            started = context.once("workflow.start", lambda: start_run(wid, value, opts, run_id))
+            return str(started).encode()
         if replay is not None:
             if opts.get("name") or opts.get("conflict"):
                 raise UnitError(INVALID, "a child workflow takes no name or conflict policy")
             child = replay.child(wid, opts.get("host"), wire_codec.to_json_value(value), None)
             host = opts.get("host") or replay.context.host
             return f"{host}/{child}".encode()
+        return start_run(wid, value, opts, None).encode()
+
+    def start_run(wid: str, value: Any, opts: dict[str, Any], run_id: str | None) -> str:
         if engine.workflows is None:
             raise UnitError(
                 INTERNAL,
@@ -115,9 +131,10 @@ def build(engine: Engine, unit: EntryRuntime) -> Any:
             host=opts.get("host"),
             name=opts.get("name"),
             conflict=opts.get("conflict", "fail"),
+            run_id=run_id,
         )
         host = engine.workflows.describe(run_id)["host"]
-        return f"{host}/{run_id}".encode()
+        return f"{host}/{run_id}"
 
     host = state.table(
         info=state.wrap(info),

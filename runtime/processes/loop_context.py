@@ -64,7 +64,7 @@ class LoopContext(ProcessContext):
         command = self.replay.command(ev.ENVELOPE_SENT, envelope.to, fields, lambda _e: None)
         command.done = True  # nothing comes back
 
-    def _once(self, what: str, call: Callable[[], Any]) -> Any:
+    def once(self, what: str, call: Callable[[], Any]) -> Any:
         """``call()``'s value, made once and recorded; its error raised again on replay."""
 
         def run() -> dict[str, Any]:
@@ -82,7 +82,7 @@ class LoopContext(ProcessContext):
         if is_pid(dest):
             return dest
         return str(
-            self._once("process.registry.lookup", lambda: super(LoopContext, self).resolve(dest))
+            self.once("process.registry.lookup", lambda: super(LoopContext, self).resolve(dest))
         )
 
     # -- operations ---------------------------------------------------------------------------
@@ -100,7 +100,7 @@ class LoopContext(ProcessContext):
         start = super().spawn
         if self._workflow_host(host):
             return str(
-                self._once(
+                self.once(
                     "workflow.start",
                     lambda: start(entry_id, host, args, link=link, monitor=monitor, name=name),
                 )
@@ -109,7 +109,7 @@ class LoopContext(ProcessContext):
 
     def send(self, dest: str, topic: str, payload: Any) -> None:
         if self._workflow_run(dest):
-            self._once(
+            self.once(
                 "workflow.signal", lambda: super(LoopContext, self).send(dest, topic, payload)
             )
             return
@@ -117,13 +117,13 @@ class LoopContext(ProcessContext):
 
     def terminate(self, pid: str) -> None:
         if self._workflow_run(pid):
-            self._once("workflow.terminate", lambda: super(LoopContext, self).terminate(pid))
+            self.once("workflow.terminate", lambda: super(LoopContext, self).terminate(pid))
             return
         super().terminate(pid)
 
     def cancel(self, pid: str, reason: str | None) -> None:
         if self._workflow_run(pid):
-            self._once("workflow.cancel", lambda: super(LoopContext, self).cancel(pid, reason))
+            self.once("workflow.cancel", lambda: super(LoopContext, self).cancel(pid, reason))
             return
         super().cancel(pid, reason)
 
@@ -156,21 +156,19 @@ class LoopContext(ProcessContext):
     def register(self, name: str, pid: str | None) -> None:
         owner = pid or self.pid or ""
         store = self._system().store
-        self._once("process.registry.register", lambda: store.register(name, owner))
+        self.once("process.registry.register", lambda: store.register(name, owner))
         if owner == self.pid and name not in self.names:
             self.names.append(name)
 
     def lookup(self, name: str) -> str | None:
         store = self._system().store
-        found = self._once("process.registry.lookup", lambda: store.lookup(name))
+        found = self.once("process.registry.lookup", lambda: store.lookup(name))
         return str(found) if found is not None else None
 
     def unregister(self, name: str) -> bool:
         store = self._system().store
         released = bool(
-            self._once(
-                "process.registry.unregister", lambda: store.unregister(name, self.pid or "")
-            )
+            self.once("process.registry.unregister", lambda: store.unregister(name, self.pid or ""))
         )
         if name in self.names:
             self.names.remove(name)
