@@ -110,7 +110,10 @@ def test_the_example_runs_the_same_in_units_dev(tmp_path):
 
     app = tmp_path / "echo"
     shutil.copytree(APP, app)
-    with DevStack(app, port=0, hub=LogHub()) as stack:
+    import io
+
+    terminal = io.StringIO()
+    with DevStack(app, port=0, hub=LogHub(terminal)) as stack:
         client = Client(stack.url)
         wait_for(lambda: client.json("POST", "/echo", {"text": "hi"})[0] == 202, "the relay")
         status, body = client.json("POST", "/echo", {"text": "from dev"})
@@ -130,3 +133,5 @@ def test_the_example_runs_the_same_in_units_dev(tmp_path):
             ),
             "the relay's restart",
         )
+        # The dev terminal says so, as for any process's end.
+        assert f"app:relay [{relay}] error crashed: Internal:" in terminal.getvalue()

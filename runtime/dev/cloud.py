@@ -178,10 +178,17 @@ class DevCloud(LocalCloud):
 
     def _watch_ends(self, store: Any) -> None:
         """Say when an actor crashes or exits: the worker records it in the snapshot only."""
-        inner = store.commit
+        inner, inner_with = store.commit, store.commit_with
+
+        def commit_with(snapshot: Any, puts: Any, *, first: bool = False) -> None:
+            inner_with(snapshot, puts, first=first)  # a loop-style process's end
+            said(snapshot)
 
         def commit(snapshot: Any, expected_version: int) -> None:
             inner(snapshot, expected_version)
+            said(snapshot)
+
+        def said(snapshot: Any) -> None:
             if snapshot.status not in (CRASHED, EXITED) or snapshot.pid in self._ended:
                 return
             self._ended.add(snapshot.pid)  # said once, though an ended actor may commit again
@@ -194,6 +201,7 @@ class DevCloud(LocalCloud):
                 self.hub.emit(snapshot.entry, "info", "exited", fields)
 
         store.commit = commit
+        store.commit_with = commit_with
 
     def _new_engine(self, **kwargs: Any) -> Any:
         engine = super()._new_engine(**kwargs)
@@ -201,7 +209,9 @@ class DevCloud(LocalCloud):
         def sink(level: str, message: str, fields: dict[str, Any]) -> None:
             # A workflow's lines carry no run id of their own; the running replay knows it.
             replay = engine.current_replay()
-            if replay is not None:
+            if replay is not None and replay.process_context is not None:
+                fields = {"pid": replay.run_id, **fields}  # a loop-style process's line
+            elif replay is not None:
                 fields = {"run_id": replay.run_id, **fields}
             self._log(level, message, fields)
 

@@ -28,10 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
-
 from runtime import codec, manifest
-from runtime.aws.dynamodb import is_condition_failure
 from runtime.durable import attempts
 from runtime.durable import events as ev
 from runtime.durable.events import Event
@@ -44,7 +41,14 @@ from runtime.processes import envelope as env
 from runtime.processes.envelope import Envelope
 from runtime.processes.loop_context import LoopContext
 from runtime.processes.pids import host_of
-from runtime.processes.store import CRASHED, EXITED, RUNNING, OutboxEntry, Snapshot
+from runtime.processes.store import (
+    CRASHED,
+    EXITED,
+    RUNNING,
+    OutboxEntry,
+    Snapshot,
+    StaleSnapshot,
+)
 from runtime.processes.turns import dead_replies, exit_notices
 from runtime.sandbox import ran_out_of_time
 
@@ -625,19 +629,11 @@ class LoopDriver:
         chunks = self.journal.chunks(pid, events) if events else []
         for chunk in chunks[:-1]:
             self.journal.put_chunk(pid, *chunk)
-        head_put: dict[str, Any] = {
-            "TableName": self.system.store.table,
-            "Item": self.system.store.item(head),
-        }
-        if first:
-            head_put["ConditionExpression"] = "attribute_not_exists(pk)"
-        items = [self.journal.chunk_put(pid, *chunk) for chunk in chunks[-1:]]
+        puts = [self.journal.chunk_put(pid, *chunk) for chunk in chunks[-1:]]
         try:
-            self.system.store.client.transact_write_items(TransactItems=[*items, {"Put": head_put}])
-        except ClientError as exc:
-            if is_condition_failure(exc):
-                raise JournalConflict(pid) from None
-            raise
+            self.system.store.commit_with(head, puts, first=first)
+        except StaleSnapshot:
+            raise JournalConflict(pid) from None
 
 
 #: Input events (each holds its envelope ``id``).

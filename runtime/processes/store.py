@@ -161,6 +161,27 @@ class ActorStore:
                 raise StaleSnapshot(snapshot.pid) from None
             raise
 
+    def commit_with(
+        self, snapshot: Snapshot, puts: list[dict[str, Any]], *, first: bool = False
+    ) -> None:
+        """Store ``snapshot`` together with ``puts`` (transaction items: a loop process's
+        journal chunk) in one ``TransactWriteItems``; ``first``: only if the actor item does
+        not exist yet (a birth), else unconditionally (the chunks' own conditions decide).
+
+        Raises:
+            StaleSnapshot: a condition failed.
+            SnapshotTooLarge: the item would pass DynamoDB's 400 KB limit.
+        """
+        head: dict[str, Any] = {"TableName": self.table, "Item": self.item(snapshot)}
+        if first:
+            head["ConditionExpression"] = "attribute_not_exists(pk)"
+        try:
+            self.client.transact_write_items(TransactItems=[*puts, {"Put": head}])
+        except ClientError as exc:
+            if is_condition_failure(exc):
+                raise StaleSnapshot(snapshot.pid) from None
+            raise
+
     def item(self, snapshot: Snapshot) -> dict[str, Any]:
         """The actor item of ``snapshot``.
 
