@@ -455,3 +455,18 @@ end
         assert [cloud.result(r).result for r in runs] == [40, 50]  # each started once
         store = cloud.processes.system.store
         assert len(Inspector(store.client, store.table).runs()) == 2  # each started once
+
+
+def test_terminate_stops_a_loop_process_with_no_say_and_its_monitor_hears(cloud):
+    from runtime.processes.context import DirectContext
+
+    relay = cloud.spawn("app:counter", HOST, 0)
+    boss = cloud.spawn("app:boss", HOST, "watch", relay)
+    cloud.drain()
+    DirectContext(cloud.processes.system).terminate(relay)
+    cloud.send(relay, "inc", 1)  # after the terminate: dropped
+    cloud.drain()
+    status = cloud.status(relay)
+    assert (status.status, status.error["kind"]) == ("crashed", "Canceled")
+    assert status.error["message"] == "terminated by a function"
+    assert cloud.status(boss).result == "EXIT"
