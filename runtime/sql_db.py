@@ -191,6 +191,9 @@ class SqliteDatabase:
                 ) from None
             # A held lock answers at once: every writer of this file is in this container.
             conn.execute("PRAGMA busy_timeout=0")
+            # TEXT as the bytes Lua gets (no decode and re-encode; stored bytes that are not
+            # UTF-8 come back as they are, as from Wippy's driver, instead of failing).
+            conn.text_factory = bytes
             self.conn = conn
         return self.conn
 
@@ -204,14 +207,16 @@ class SqliteDatabase:
 
     def query(self, sql: str, params: Sequence[Any], owner: object | None = None) -> Any:
         """(column names, rows) of a query."""
-        self.check_free(owner, "sql query")
+        if self.tx_owner is not None:
+            self.check_free(owner, "sql query")
+        conn = self.conn
         try:
-            cur = self.connection().execute(sql, params)
+            cur = (conn if conn is not None else self.connection()).execute(sql, params)
             rows = cur.fetchall()
         except sqlite3.Error as exc:
             raise sqlite_error("sql query", exc) from None
-        names = [d[0] for d in cur.description] if cur.description else []
-        return names, rows
+        description = cur.description
+        return [d[0] for d in description] if description else [], rows
 
     def execute(self, sql: str, params: Sequence[Any], owner: object | None = None) -> Any:
         """(last_insert_id, rows_affected) of a statement."""

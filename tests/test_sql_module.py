@@ -52,6 +52,34 @@ function T.script(id, statements)
   return true
 end
 
+-- The same SQL whose columns change, beside others: each result keyed by its own columns.
+function T.shapes(id)
+  local db = sql.get(id)
+  db:execute("DROP TABLE IF EXISTS shape")
+  db:execute("CREATE TABLE shape (a INTEGER)")
+  db:execute("INSERT INTO shape VALUES (1)")
+  local out = {}
+  out[1] = db:query("SELECT * FROM shape")
+  out[2] = db:query("SELECT a AS b FROM shape")
+  db:execute("ALTER TABLE shape ADD COLUMN c TEXT DEFAULT 'x'")
+  out[3] = db:query("SELECT * FROM shape")
+  out[4] = db:query("SELECT * FROM shape WHERE a = ? AND c = ?", { 1, "x" })
+  out[5] = db:query("SELECT a AS b FROM shape")
+  local many = {}
+  for i = 1, 20 do many[i] = i end
+  out[6] = db:query("SELECT " .. string.rep("? + ", 19) .. "? AS total", many)
+  out[7] = db:query("SELECT ? AS t, ? AS f, ? AS s", { true, 1.5, "ö" })
+  return out
+end
+
+-- TEXT that is not UTF-8 comes back as the bytes stored.
+function T.raw_text(id)
+  local db = sql.get(id)
+  local rows, err = db:query("SELECT CAST(X'FF61' AS TEXT) AS s, typeof(CAST(X'FF61' AS TEXT)) AS t")
+  if err then error(err) end
+  return { len = #rows[1].s, first = rows[1].s:byte(1), t = rows[1].t }
+end
+
 function T.typed(id)
   local db = sql.get(id)
   db:execute("DELETE FROM t")
@@ -325,6 +353,26 @@ def test_small_and_large_results_have_the_same_rows(engine: Engine, db: str) -> 
     # A repeated column name: the last non-NULL value is the field's, a NULL leaves it.
     rows = call(engine, "query", db, "SELECT 1 AS a, NULL AS a, 2 AS b, 3 AS b", [])["rows"]
     assert rows == [{"a": 1, "b": 3}]
+
+
+def test_sqlite_results_keyed_by_their_own_columns(engine: Engine) -> None:
+    # Column names cross once per shape: a change of columns under the same SQL, shapes
+    # alternating, and many or non-number parameters all come back keyed right, call after call.
+    expected = [
+        [{"a": 1}],
+        [{"b": 1}],
+        [{"a": 1, "c": "x"}],
+        [{"a": 1, "c": "x"}],
+        [{"b": 1}],
+        [{"total": 210}],
+        [{"t": 1, "f": 1.5, "s": "ö"}],
+    ]
+    assert call(engine, "shapes", "app:lite") == expected
+    assert call(engine, "shapes", "app:lite") == expected
+
+
+def test_sqlite_text_that_is_not_utf8_comes_back_as_stored(engine: Engine) -> None:
+    assert call(engine, "raw_text", "app:lite") == {"len": 2, "first": 0xFF, "t": "text"}
 
 
 def test_sqlite_types_and_typed_parameters(engine: Engine) -> None:

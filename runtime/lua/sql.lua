@@ -9,6 +9,7 @@ local sformat, tconcat, unpack, ipairs, pairs = string.format, table.concat, tab
   ipairs, pairs
 local sort = table.sort
 
+local query_plain = host.query_plain
 local function invalid(message) return nil, new_error("Invalid", message, nil, false) end
 
 local function finish(value, flag)
@@ -16,18 +17,28 @@ local function finish(value, flag)
   return value, flag
 end
 
--- A query's answer: `ncols, nrows, names..., values...` (a small result, row by row; a
--- NULL is nil, so the field is absent) made into row tables here, or `rows, nil`,
--- `nil, err`, `ticket, true` (awaited, then read again).
-local function rows(a, b, ...)
+-- A query's answer: `ncols, nrows, shape, names..., values...` (a small result, row by row;
+-- a NULL is nil, so the field is absent) made into row tables here, or `rows, nil`,
+-- `nil, err`, `ticket, true` (awaited, then read again). A shape above 0 numbers the
+-- column names: sent once with them, then alone (`known`: shapes 1..known are kept).
+local shapes, known = {}, 0
+local function rows(a, b, s, ...)
   if b == true then return rows(await("io", a)) end
   if type(a) ~= "number" then return a, b end
-  local v, out, k = { ... }, {}, a
+  local v, out = { ... }, {}
+  local names, k = shapes[s], 0
+  if names == nil or s > known then
+    names, k = { unpack(v, 1, a) }, a
+    if s > 0 then
+      shapes[s] = names
+      while shapes[known + 1] ~= nil do known = known + 1 end
+    end
+  end
   for r = 1, b do
     local rec = {}
     for c = 1, a do
       local x = v[k + c]
-      if x ~= nil then rec[v[c]] = x end
+      if x ~= nil then rec[names[c]] = x end
     end
     k = k + a
     out[r] = rec
@@ -187,10 +198,28 @@ function db_methods.type(self)
   if h == nil then return invalid(RELEASED) end
   return h.kind
 end
+-- The most parameters db:query hands to host.query_plain as they are (a plain value each).
+local PLAIN_MAX = 16
 function db_methods.query(self, sql, params)
-  local h = live(self, "query")
-  if h == nil then return invalid(RELEASED) end
+  local h = dbs[self]
+  if h == nil or h.released then
+    h = live(self, "query")
+    if h == nil then return invalid(RELEASED) end
+  end
   check_sql(sql, "db:query")
+  if params == nil then return rows(query_plain(known, h.id, sql)) end
+  if type(params) == "table" and typed[params] == nil then
+    local n = #params
+    if n <= PLAIN_MAX then
+      for i = 1, n do
+        local t = type(params[i])
+        if t ~= "number" and t ~= "string" and t ~= "boolean" and t ~= "nil" then
+          return run(host.query, h.id, 0, sql, params)
+        end
+      end
+      return rows(query_plain(known, h.id, sql, unpack(params, 1, n)))
+    end
+  end
   return run(host.query, h.id, 0, sql, params)
 end
 function db_methods.execute(self, sql, params)

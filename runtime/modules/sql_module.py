@@ -112,13 +112,14 @@ def build(engine: Engine, unit: EntryRuntime) -> Any:
 
     def rows_table(result: tuple[list[str], list[tuple[Any, ...]]]) -> tuple[Any, ...]:
         """The Lua return values of a query: a small result of plain values as ``ncols,
-        nrows, names..., values...`` (row by row), which ``rows`` in sql.lua makes into the
-        row tables (cheaper than converting a list of dicts); any other as ``table, nil``."""
+        nrows, 0, names..., values...`` (row by row), which ``rows`` in sql.lua makes into
+        the row tables (cheaper than converting a list of dicts); any other as ``table,
+        nil``. (``query_plain`` may send a shape number for the names instead of 0.)"""
         names, rows = result
         keys = [n.encode() for n in names]
         ncols = len(keys)
         if ncols * len(rows) <= _INLINE_VALUES:
-            flat: list[Any] = [ncols, len(rows), *keys]
+            flat: list[Any] = [ncols, len(rows), 0, *keys]
             append = flat.append
             for row in rows:
                 if len(row) != ncols:
@@ -226,6 +227,50 @@ def build(engine: Engine, unit: EntryRuntime) -> Any:
     def query(raw_id: Any, tx_id: int, raw_sql: bytes, *args: Any) -> Any:
         db, tx = target(raw_id, tx_id)
         return run(db, tx, raw_sql.decode("utf-8", "replace"), params_of(args), "query")
+
+    # Column-name lists of SQLite results, numbered from 1 in the order first seen: the Lua
+    # side keeps them, so a query whose columns it knows gets the number, not the names.
+    shapes: dict[tuple[str, ...], int] = {}
+
+    def query_plain(known: int, raw_id: Any, raw_sql: bytes, *args: Any) -> Any:
+        """``db:query`` with plain parameters (numbers, strings, booleans, nils, passed as
+        they are): ``query`` in one call, the per-query overhead being most of a local
+        SQLite lookup's time. ``known``: shapes 1..known are held by the Lua side."""
+        try:
+            scheduler = engine.scheduler
+            task = scheduler.current if scheduler is not None else None
+            if task is not None and getattr(task.data, "replay", None) is not None:
+                refuse_in_workflow()
+            db = resolved.get(raw_id)
+            if db is None:
+                db = database_of(raw_id)
+            sql = raw_sql.decode("utf-8", "replace")
+            params: Any = args  # the driver binds these as they are
+            for v in args:
+                if type(v) not in _PLAIN:
+                    params = [bind_value(v, f"params[{i}]") for i, v in enumerate(args, 1)]
+                    break
+            if type(db) is SqliteDatabase:
+                names, rows = db.query(sql, params)
+                ncols = len(names)
+                if ncols * len(rows) <= _INLINE_VALUES:
+                    key = tuple(names)
+                    shape = shapes.get(key)
+                    if shape is None and len(shapes) < _SHAPES:
+                        shape = shapes[key] = len(shapes) + 1
+                    if shape is not None and shape <= known:
+                        flat: list[Any] = [ncols, len(rows), shape]
+                    else:
+                        flat = [ncols, len(rows), shape or 0]
+                        flat += [n.encode() for n in names]
+                    # SQLite hands back None, int, float and bytes (text as bytes): Lua's.
+                    for row in rows:
+                        flat += row
+                    return tuple(flat)
+                return rows_table((names, rows))
+            return run(db, None, sql, params, "query")
+        except UnitError as exc:
+            return None, state.error_value(exc)
 
     def execute(raw_id: Any, tx_id: int, raw_sql: bytes, *args: Any) -> Any:
         db, tx = target(raw_id, tx_id)
@@ -371,6 +416,7 @@ def build(engine: Engine, unit: EntryRuntime) -> Any:
     host = state.table(
         acquire=fallible(acquire),
         query=fallible(query),
+        query_plain=state.wrap(query_plain),
         execute=fallible(execute),
         prepare=fallible(prepare),
         stmt_run=fallible(stmt_run),
@@ -390,6 +436,8 @@ _PLAIN = frozenset((int, float, bool, type(None)))
 _SCALARS = frozenset((int, float, bytes, bool, type(None)))
 #: Results of at most this many values go back as multiple return values (see rows_table).
 _INLINE_VALUES = 512
+#: At most this many column-name lists are numbered (see query_plain); others are sent.
+_SHAPES = 256
 
 
 def _lua_plain(value: Any) -> Any:
