@@ -259,3 +259,31 @@ def test_the_inbox_is_in_arrival_order_keyed_items_and_signals_interleaved(log):
     log.post("r1", ev.SIGNAL_RECEIVED, {"payload": "same time"}, 10.0)
     order = [fields.get("payload", fields.get("cmd")) for _, _, fields in log.inbox("r1")]
     assert order == ["first", 1, 2, "late", 3, "same time"]
+
+
+def test_an_activitys_outcome_stays_in_the_inbox_as_its_own_spent_key(log, calls):
+    _run(log)
+    assert log.post_once("r1", "r1:12", ev.ACTIVITY_COMPLETED, {"cmd": 3, "value": 1}, 5.0)
+    calls.take()
+    assert log.posted("r1", "r1:12")
+    assert calls.take() == Counter({"GetItem": 1})  # one item, not the two keys of a child's
+    log.discard("r1", ["#a#0000000012"])
+    assert calls.take() == Counter()  # nothing to write: it stays
+    # Posted again (a redelivery past the check): refused, whenever it comes.
+    assert not log.post_once("r1", "r1:12", ev.ACTIVITY_COMPLETED, {"cmd": 3, "value": 2}, 6.0)
+    assert [i for i, _, _ in log.inbox("r1")] == ["#a#0000000012"]
+    assert not log.posted("r1", "r1:13") and not log.posted("r2", "r1:12")
+
+
+def test_the_inbox_from_an_activitys_floor_skips_the_outcomes_before_it(log):
+    _run(log)
+    for seq in (2, 9, 10, 100):
+        log.post_once("r1", f"r1:{seq}", ev.ACTIVITY_COMPLETED, {"cmd": seq}, float(seq))
+    signal = log.post("r1", ev.SIGNAL_RECEIVED, {"payload": 1}, 1.0)
+    log.post_once("r1", "child:c1", ev.ACTIVITY_COMPLETED, {"cmd": 7}, 3.0)
+    ids = [i for i, _, _ in log.inbox("r1", "#a#0000000010")]
+    assert ids == [signal, "k#child:c1", "#a#0000000010", "#a#0000000100"]  # arrival order
+    assert len(log.inbox("r1")) == 6
+    assert log.has_inbox("r1", "#a#0000000010")
+    assert not log.has_inbox("r1", "#a#0000000010", frozenset(ids))
+    assert log.has_inbox("r1", "#a#0000000009", frozenset(ids))  # 9 is not known

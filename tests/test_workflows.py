@@ -359,3 +359,33 @@ def test_a_run_whose_step_keeps_failing_is_parked_unchanged_and_resumes_after_a_
         assert [e["type"] for e in after].count("ActivityScheduled") == 3
         with pytest.raises(UnitError, match="it has ended"):
             cloud.resume_workflow(run_id)
+
+
+def test_an_answer_ahead_of_an_older_open_activity_is_taken_once_and_wakes_nobody(cloud):
+    """An activity's answer stays in the inbox once taken (its own spent key); the step reads
+    the inbox from the oldest open activity on, so the later answer it took is read again
+    until the older one comes, and it must neither count twice nor wake the run again."""
+    run_id = cloud.start_workflow("app:out_of_order", {"a": 1, "b": 2})
+    flows = cloud.workflows
+    host = flows.hosts["app:flows"]
+    flows.settle()
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    messages = []
+    while len(messages) < 2:
+        reply = sqs.receive_message(QueueUrl=host.activities.queue_url, MaxNumberOfMessages=10)
+        messages += [json.loads(m["Body"]) for m in reply.get("Messages", [])]
+    first, second = sorted(messages, key=lambda m: int(m["seq"]))
+    stats = host.host.stepper.stats
+    assert host.activity_host.run_activity(second) is True
+    flows.settle()
+    steps = stats.steps
+    assert host.activity_host.run_activity(second) is False  # redelivered: not run again
+    flows.settle()
+    assert stats.steps == steps + 1  # its wake: one step, which found nothing new
+    assert types(cloud, run_id).count("ActivityCompleted") == 1
+    assert host.activity_host.run_activity(first) is True
+    flows.settle()
+    cloud.advance_time(60)
+    cloud.run_workflows()  # the queued copies are delivered too, and skipped
+    assert cloud.result(run_id).result == {"a": 2, "b": 4}
+    assert types(cloud, run_id).count("ActivityCompleted") == 2

@@ -37,6 +37,10 @@ class StickyCache(Generic[K]):
         """Remove and return the entry of ``key`` (None: not kept)."""
         return self._kept.pop(key, None)
 
+    def peek(self, key: str) -> K | None:
+        """The entry of ``key`` (None: not kept), left where it is."""
+        return self._kept.get(key)
+
     def keep(self, key: str, value: K) -> None:
         """Keep ``value`` as the most recently used; a cache of size 0 closes it at once."""
         if self.size <= 0:

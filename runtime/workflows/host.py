@@ -112,7 +112,7 @@ class WorkflowHost:
         if out.kind == "park":
             # The dispatch mark moves with the token (one write), unless the step does not
             # park after all.
-            return self._park(step_input, out.next_timer, begun, mark)
+            return self._park(step_input, out.next_timer, begun, mark, out)
         if mark is not None:
             self.log.mark_dispatched(run_id, mark)
         if out.kind == "step":
@@ -136,6 +136,7 @@ class WorkflowHost:
         due: float | None,
         begun: float,
         mark: int | None = None,
+        out: StepOutput | None = None,
     ) -> dict[str, Any]:
         """Store the token (the run waits for news or its timer) and the dispatch ``mark``,
         unless the timer is due before this task's timeout ends (re-arm) or the execution is
@@ -172,7 +173,11 @@ class WorkflowHost:
             driver.start_next(step_input, self._next_wait(run_id, due)["timeout"])
             driver.end(token, asl.ROLLED_OVER_ERROR)
             return {"kind": "rollover"}
-        if self.log.has_inbox(run_id):
+        if out is not None:
+            start, known = out.inbox_from, out.inbox_known
+        else:  # a wake that only parks: what this container knows of the run
+            start, known = self.stepper.inbox_news(run_id)
+        if self.log.has_inbox(run_id, start, known):
             # News posted while the run stepped found no token (or the last one): wake now.
             self.workflows.notify(run_id)
         return {"kind": "park", "due": due}

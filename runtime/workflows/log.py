@@ -12,13 +12,17 @@
   which moves them into the history (each event remembers its inbox item, so a step that
   crashed after the append but before deleting them does not apply them twice). Each item has
   ``at``, its arrival on the clock of the poster, and ``ns``, the poster's wall clock in
-  nanoseconds, which orders items posted while a (harness) clock stood still. An outcome
-  posted once per key (:meth:`EventLog.post_once`) is at ``sk = "k#<key>"``; others at a
-  unique id.
-- posted markers: ``pk = "r#<run>"``, ``sk = "k#<key>"``, written when a keyed inbox item is
+  nanoseconds, which orders items posted while a (harness) clock stood still. A queued
+  activity's outcome (posted once per idempotency key, :meth:`EventLog.post_once`) is at
+  ``sk = "#a#<seq, 10 digits>"``, its command's event number, and stays there once taken: it
+  is its own spent key. Those sort before every other item, in command order, so a step reads
+  the inbox from its oldest open activity's on (:func:`spent_floor`) and pays only for what
+  waits there (and for answers that came ahead of an older open activity). Another keyed
+  outcome (a child's) is at ``sk = "k#<key>"``, signals at a unique id; both are deleted once
+  taken.
+- posted markers: ``pk = "r#<run>"``, ``sk = "k#<key>"``, written when a ``k#`` inbox item is
   discarded (it is in the history then), so :meth:`EventLog.posted` stays true once the inbox
-  item is gone. They live outside the inbox so that reading the inbox costs only what waits
-  in it, however many activities the run has had.
+  item is gone.
 - when the run ends, :meth:`EventLog.close_run` writes the table's TTL attribute (``ttl``,
   the end plus the host's retention) on the index item, every chunk, posted marker and inbox
   leftover of the run, and on its workflow name's item (``pk = "w#<name>"``) while the name
@@ -58,6 +62,28 @@ def _inbox_key(run_id: str) -> str:
 
 def _posted_key(key: str) -> str:
     return f"k#{key}"
+
+
+#: Where a queued activity's outcome waits for good (see :func:`keyed_item`): before every
+#: other inbox item ("#" sorts before digits and "k"), in its command's order.
+SPENT_PREFIX = "#a#"
+
+
+def spent_floor(seq: int) -> str:
+    """The inbox id of the outcome of the activity scheduled at event ``seq``: read the inbox
+    from here (:meth:`EventLog.inbox`) to skip every outcome of an activity before it."""
+    return f"{SPENT_PREFIX}{seq:010d}"
+
+
+def keyed_item(run_id: str, key: str) -> str:
+    """The inbox id of an outcome posted under ``key``: an activity attempt's key
+    (``<run>:<seq>``) at :func:`spent_floor` of its command's event, where it stays once
+    taken (the step reads the inbox from the oldest open command on); any other key (a
+    child's) at ``k#<key>``, deleted once taken, with a posted marker left for it."""
+    prefix = f"{run_id}:"
+    if key.startswith(prefix) and key[len(prefix) :].isdigit():
+        return spent_floor(int(key[len(prefix) :]))
+    return _posted_key(key)
 
 
 def _arrival(item: dict[str, Any]) -> tuple[float, int, str]:
@@ -210,7 +236,8 @@ class EventLog:
 
     def _expire(self, run_id: str, expires: int, name: str | None) -> None:
         """Write ``expires`` on the run's items but its index (the chunks, posted markers and
-        inbox leftovers) and on its name's item while it names this run."""
+        inbox leftovers, activities' spent keys among them) and on its name's item while it
+        names this run."""
         index = {"pk": {"S": _run_key(run_id)}, "sk": {"S": "run"}}
         keys = []
         for pk in (_run_key(run_id), _inbox_key(run_id)):
@@ -499,15 +526,15 @@ class EventLog:
         """:meth:`post`, at most once per ``key`` (an activity's idempotency key): False when
         an outcome under that key is waiting in the inbox, and nothing is written.
 
-        One conditional ``PutItem``: the inbox item is at ``k#<key>``, so a second post under
-        the key finds it. Once the step took it into the history and discarded it (leaving a
-        posted marker, see :meth:`discard`), a post under the key would land again; the
-        caller asks :meth:`posted` first (the activity Lambda does: a redelivered attempt is
-        not run again), and an outcome that still lands twice (two deliveries of one attempt
-        both past that check) is harmless: the step drops an outcome of a command the history
-        has settled, and one of an earlier generation's command.
+        One conditional ``PutItem`` at :func:`keyed_item`, so a second post under the key
+        finds it. An activity's outcome stays there for good (until the run's end sets its
+        TTL): a second post never lands. A child's is discarded once taken (leaving a posted
+        marker, see :meth:`discard`), after which a post under its key would land again; the
+        caller asks :meth:`posted` first, and an outcome that still lands twice is harmless:
+        the step drops an outcome of a command the history has settled, and one of an earlier
+        generation's command.
         """
-        item = self._inbox_item(run_id, _posted_key(key), event_type, fields, when)
+        item = self._inbox_item(run_id, keyed_item(run_id, key), event_type, fields, when)
         try:
             self.client.put_item(
                 TableName=self.table, Item=item, ConditionExpression="attribute_not_exists(pk)"
@@ -519,15 +546,27 @@ class EventLog:
         return True
 
     def posted(self, run_id: str, key: str) -> bool:
-        """Whether an outcome under ``key`` was posted (see :meth:`post_once`): it waits in the
-        inbox, or it was discarded into the history (its posted marker). One eventually
-        consistent ``BatchGetItem`` of both keys (half the read units of a consistent one): it
+        """Whether an outcome under ``key`` was posted (see :meth:`post_once`): it is in the
+        inbox, or it was discarded into the history (its posted marker). An activity's key:
+        one eventually consistent ``GetItem`` (its outcome never leaves the inbox); another:
+        one eventually consistent ``BatchGetItem`` of both keys. Eventually consistent (half
+        the read units of a consistent read): it
         only spares a redelivered attempt its rerun, the redelivery comes a visibility timeout
         after the post, and a miss costs a second run of an at-least-once attempt whose outcome
         :meth:`post_once` still records once."""
+        item_id = keyed_item(run_id, key)
+        if item_id.startswith(SPENT_PREFIX):
+            # An activity's outcome stays where it was posted: one item to read.
+            reply = self.client.get_item(
+                TableName=self.table,
+                Key={"pk": {"S": _inbox_key(run_id)}, "sk": {"S": item_id}},
+                ProjectionExpression="pk",
+                ConsistentRead=False,
+            )
+            return "Item" in reply
         keys = [
-            {"pk": {"S": _inbox_key(run_id)}, "sk": {"S": _posted_key(key)}},
-            {"pk": {"S": _run_key(run_id)}, "sk": {"S": _posted_key(key)}},
+            {"pk": {"S": _inbox_key(run_id)}, "sk": {"S": item_id}},
+            {"pk": {"S": _run_key(run_id)}, "sk": {"S": item_id}},
         ]
         request: dict[str, Any] = {
             self.table: {"Keys": keys, "ConsistentRead": False, "ProjectionExpression": "pk"}
@@ -542,21 +581,37 @@ class EventLog:
             time.sleep(min(0.05 * 2**attempt, 1.0))  # throttled: back off, as AWS advises
         raise RuntimeError(f"run {run_id}: DynamoDB left the posted check unprocessed")
 
-    def has_inbox(self, run_id: str) -> bool:
-        """Whether anything waits in the run's inbox (one cheap query)."""
-        reply = self.client.query(
-            TableName=self.table,
-            KeyConditionExpression="pk = :pk",
-            ExpressionAttributeValues={":pk": {"S": _inbox_key(run_id)}},
-            ConsistentRead=True,
-            Limit=1,
-            Select="COUNT",
-        )
-        return reply.get("Count", 0) > 0
+    def has_inbox(
+        self, run_id: str, start: str | None = None, known: set[str] | frozenset[str] = frozenset()
+    ) -> bool:
+        """Whether anything waits in the run's inbox (one cheap query): from ``start`` on (an
+        inbox id, :func:`spent_floor`), and not one of ``known`` (the ids a step read)."""
+        if start is None and not known:
+            reply = self.client.query(
+                TableName=self.table,
+                KeyConditionExpression="pk = :pk",
+                ExpressionAttributeValues={":pk": {"S": _inbox_key(run_id)}},
+                ConsistentRead=True,
+                Limit=1,
+                Select="COUNT",
+            )
+            return reply.get("Count", 0) > 0
+        return any(item["sk"]["S"] not in known for item in self._items(run_id, start, "sk"))
 
-    def inbox(self, run_id: str) -> list[tuple[str, str, dict[str, Any]]]:
+    def inbox(self, run_id: str, start: str | None = None) -> list[tuple[str, str, dict[str, Any]]]:
         """The waiting outcomes in arrival order (``at``, then the poster's wall clock, then
-        the id), keyed outcomes and signals interleaved: ``(item id, event type, fields)``."""
+        the id), keyed outcomes and signals interleaved: ``(item id, event type, fields)``.
+
+        From the inbox id ``start`` on (None: all): a step passes the :func:`spent_floor` of
+        its oldest open activity, so the outcomes of the activities before it, which stay in
+        the inbox once taken, are not read again."""
+        items = self._items(run_id, start)
+        items.sort(key=_arrival)
+        return [(i["sk"]["S"], i["type"]["S"], json.loads(i["data"]["S"])) for i in items]
+
+    def _items(
+        self, run_id: str, start: str | None, projection: str | None = None
+    ) -> list[dict[str, Any]]:
         items: list[dict[str, Any]] = []
         kwargs: dict[str, Any] = {
             "TableName": self.table,
@@ -564,18 +619,25 @@ class EventLog:
             "ExpressionAttributeValues": {":pk": {"S": _inbox_key(run_id)}},
             "ConsistentRead": True,
         }
+        if start is not None:
+            kwargs["KeyConditionExpression"] += " AND sk >= :lo"
+            kwargs["ExpressionAttributeValues"][":lo"] = {"S": start}
+        if projection is not None:
+            kwargs["ProjectionExpression"] = projection
         while True:
             reply = self.client.query(**kwargs)
             items += reply.get("Items", [])
             if "LastEvaluatedKey" not in reply:
                 break
             kwargs["ExclusiveStartKey"] = reply["LastEvaluatedKey"]
-        items.sort(key=_arrival)
-        return [(i["sk"]["S"], i["type"]["S"], json.loads(i["data"]["S"])) for i in items]
+        return items
 
     def discard(self, run_id: str, item_ids: list[str]) -> None:
-        """Delete inbox items that are in the history now; for an item posted under a key
-        (:meth:`post_once`), leave its posted marker so :meth:`posted` stays true.
+        """Delete inbox items that are in the history now; for an item posted under a
+        ``k#`` key (:meth:`post_once`), leave its posted marker so :meth:`posted` stays true.
+        An activity's outcome (``#a#``) is left where it is, as its own spent key: the next
+        step reads the inbox from after it once no older activity is open (nothing to write
+        for a step that took only activities' outcomes).
 
         ``BatchWriteItem``\\s of up to 25 writes (a delete per item, a marker put per keyed
         one): one call for a step's usual take. Not atomic, and it need not be: an item still
@@ -585,6 +647,8 @@ class EventLog:
         """
         writes: list[dict[str, Any]] = []
         for item_id in dict.fromkeys(item_ids):  # a batch may not name one item twice
+            if item_id.startswith(SPENT_PREFIX):
+                continue  # an activity's outcome: it stays, as its own posted marker
             key = {"pk": {"S": _inbox_key(run_id)}, "sk": {"S": item_id}}
             writes.append({"DeleteRequest": {"Key": key}})
             if item_id.startswith("k#"):

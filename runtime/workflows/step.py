@@ -29,7 +29,7 @@ from runtime.durable.inline import InlineRunner, inline_limit
 from runtime.durable.replay import Replay
 from runtime.durable.sticky import StickyCache
 from runtime.errors import INVALID, NOT_FOUND, CodecError, UnitError
-from runtime.workflows.log import EventLog
+from runtime.workflows.log import EventLog, spent_floor
 
 #: Generations one step may start and step in a row (continue-as-new) before it hands over.
 MAX_GENERATIONS_PER_STEP = 10
@@ -112,6 +112,10 @@ class StepOutput:
     #: mark as the index had it (None: not read).
     before: list[Event] = field(default_factory=list)
     dispatched: int | None = None
+    #: "park": where the inbox is read from after this step, and the ids there it read (news
+    #: is anything else from there on).
+    inbox_from: str | None = None
+    inbox_known: frozenset[str] = frozenset()
 
     @property
     def appended(self) -> int:
@@ -136,6 +140,12 @@ class _Seen:
 
     inbox_ids: set[str] = field(default_factory=set)
     settled: set[int] = field(default_factory=set)
+    #: The queued activities without an outcome yet: command -> its event's number.
+    open: dict[int, int] = field(default_factory=dict)
+    #: The number the next event will have.
+    next_seq: int = 1
+    #: The inbox ids the last step read (from :meth:`floor` on).
+    read: frozenset[str] = frozenset()
 
     def add(self, events: list[Event]) -> None:
         for event in events:
@@ -144,6 +154,15 @@ class _Seen:
             self.inbox_ids.update(event.fields.get("inbox_taken", ()))
             if event.type in ev.OUTCOMES:
                 self.settled.add(event.cmd)
+                self.open.pop(event.cmd, None)
+            elif _queued_activity(event) and event.cmd not in self.settled:
+                self.open[event.cmd] = event.seq
+            self.next_seq = max(self.next_seq, event.seq + 1)
+
+    def floor(self) -> str:
+        """Where the inbox is read from: the outcome of the oldest open queued activity (the
+        ones before it stay in the inbox once taken, see :func:`spent_floor`)."""
+        return spent_floor(min(self.open.values(), default=self.next_seq))
 
 
 @dataclass
@@ -254,7 +273,9 @@ class WorkflowStepper:
             return out
         now = max(self.clock.now(), last.time)
         first_seq = max(1, history[0].seq)
+        floor = seen.floor()
         pending, consumed = self._take_inbox(run_id, seen, now, first_seq)
+        read = list(consumed)  # `consumed` empties once discarded; activities' outcomes stay
         if pending and first and kept is None and len(history) == 1:
             pending[0].fields[ev.AT_START] = True  # the code has not run yet: it sees these
         replay = kept.replay if kept else Replay(self.engine, workflow, run_id, history, host)
@@ -292,7 +313,7 @@ class WorkflowStepper:
                 result = replay.resume(outcomes, now)
                 new = list(result.new_events)
             ending = result.status in ("completed", "failed") and _redo < MAX_REDOS
-            if ending and self._arrived_since(run_id, consumed):
+            if ending and self._arrived_since(run_id, read, floor):
                 # News came while the code ran to its end: a run never ends holding a message
                 # it did not get (as Temporal refuses to close one), so the step is done again
                 # with it, from the history as it is now.
@@ -319,6 +340,7 @@ class WorkflowStepper:
         queued = [e for e in new if _queued_activity(e)]
         if result.status == "running":
             seen.add(new)
+            seen.read = frozenset(read)
             self._kept.keep(run_id, _Kept(replay, workflow, host, seen))
             timeout = None if result.next_timer is None else max(0.0, result.next_timer - now)
             return StepOutput(
@@ -332,6 +354,10 @@ class WorkflowStepper:
                 next_timer=result.next_timer,
                 before=before,
                 dispatched=mark,
+                # The range the next step reads (it only moves up: a new command's number is
+                # after every other's), and what this step read there: not news.
+                inbox_from=seen.floor(),
+                inbox_known=seen.read,
             )
         replay.close()
         outcome = (
@@ -415,6 +441,18 @@ class WorkflowStepper:
         out.activities[:0] = activities
         return out
 
+    def inbox_news(self, run_id: str) -> tuple[str | None, frozenset[str]]:
+        """Where news for ``run_id`` would be in its inbox and what is there already, as far
+        as this stepper knows: its kept replay's (the range its next step reads, the ids its
+        last step read there); ``(None, {})`` when it keeps none (the whole inbox, where an
+        activity's outcome stays once taken: a wake for it may be for nothing). A kept
+        replay gone stale (another container stepped since) starts no later than the true
+        range: its oldest open command is the same or older."""
+        kept = self._kept.peek(run_id)
+        if kept is None:
+            return None, frozenset()
+        return kept.seen.floor(), kept.seen.read
+
     def forget(self, run_id: str) -> None:
         """Drop the kept replay of ``run_id``, if any."""
         self._kept.forget(run_id)
@@ -440,9 +478,9 @@ class WorkflowStepper:
         )
         return StepOutput("failed", last_seq=last.seq, host=host, status=status, error=error)
 
-    def _arrived_since(self, run_id: str, consumed: list[str]) -> bool:
+    def _arrived_since(self, run_id: str, consumed: list[str], floor: str) -> bool:
         taken = set(consumed)
-        return any(item_id not in taken for item_id, _, _ in self.log.inbox(run_id))
+        return any(item_id not in taken for item_id, _, _ in self.log.inbox(run_id, floor))
 
     def _take_inbox(
         self, run_id: str, seen: _Seen, now: float, first_seq: int
@@ -454,7 +492,7 @@ class WorkflowStepper:
         taken: set[int] = set()  # this step's outcomes; `seen` learns them once they land
         pending: list[Event] = []
         consumed: list[str] = []
-        for item_id, event_type, fields in self.log.inbox(run_id):
+        for item_id, event_type, fields in self.log.inbox(run_id, seen.floor()):
             consumed.append(item_id)
             cmd = int(fields["cmd"]) if "cmd" in fields else None
             earlier = int(fields.get("command_seq", first_seq)) < first_seq
