@@ -753,3 +753,29 @@ def test_the_pool_closes_with_the_engine(make_app, server):
     assert len(pool.pools) == 1
     c.engine.close()
     assert len(pool.pools) == 0
+
+
+def test_response_fields_read_in_one_pass_match_urllib3s_lookups():
+    import urllib3
+
+    from runtime.http_client import _header_lists, _joined
+
+    headers = urllib3.HTTPHeaderDict()
+    for name, value in [
+        ("content-length", "5"),
+        ("Set-Cookie", "a=1"),
+        ("X-Twice", "one"),
+        ("set-cookie", "b=2"),
+        ("x-twice", "two"),
+    ]:
+        headers.add(name, value)
+
+    class Items:  # a urllib3 that keeps its fields otherwise: only the public items
+        def iteritems(self):
+            return headers.iteritems()
+
+    for fields in (_header_lists(headers), _header_lists(Items())):
+        for name in ("Content-Length", "Set-Cookie", "X-Twice", "Content-Encoding"):
+            assert _joined(fields, name.lower()) == headers.get(name)
+        assert fields["set-cookie"][1:] == headers.getlist("Set-Cookie")
+        assert [v[0] for v in fields.values()] == list(headers)
