@@ -168,10 +168,18 @@ def with_query(url: str, query: list[tuple[str, str]]) -> str:
     return urlunsplit(parts._replace(query=_encode_pairs([*kept, *given.items()])))
 
 
-@functools.lru_cache(maxsize=1024)
+#: URLs up to this long have their check cached (1024 of them at most: a few MB at worst).
+_CACHED_URL = 2048
+
+
 def check_url(url: str) -> str | None:
     """Why ``url`` cannot be requested (None when it can): Go's parse and scheme checks (a
-    function of the text alone, so cached: a keep-alive client asks for the same URLs)."""
+    function of the text alone, so cached for short URLs: a keep-alive client asks for the same
+    URLs over and over)."""
+    return _checked_url(url) if len(url) <= _CACHED_URL else _check_url(url)
+
+
+def _check_url(url: str) -> str | None:
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises on a port that is not a number
@@ -185,6 +193,9 @@ def check_url(url: str) -> str | None:
     if _SPACE_OR_CONTROL.search(url):
         return f"invalid URL {url!r}: a control character or space in the URL"
     return None
+
+
+_checked_url = functools.lru_cache(maxsize=1024)(_check_url)
 
 
 def _multipart(

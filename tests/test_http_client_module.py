@@ -779,3 +779,19 @@ def test_response_fields_read_in_one_pass_match_urllib3s_lookups():
             assert _joined(fields, name.lower()) == headers.get(name)
         assert fields["set-cookie"][1:] == headers.getlist("Set-Cookie")
         assert [v[0] for v in fields.values()] == list(headers)
+
+
+def test_url_checks_are_the_same_for_cached_short_and_uncached_long_urls():
+    from runtime.http_client import _CACHED_URL, check_url
+
+    pad = "a" * _CACHED_URL
+    for url, reason in [
+        ("http://example.com/", None),
+        ("ftp://example.com/", "unsupported protocol scheme 'ftp'"),
+        ("http:///path", "no host"),
+        ("http://example.com/a b", "a control character or space"),
+    ]:
+        for text in (url, url + pad):
+            got = check_url(text)
+            assert got is None if reason is None else reason in got
+            assert check_url(text) == got  # a second ask (cached when short) says the same
