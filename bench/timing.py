@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -40,6 +41,43 @@ def side_by_side(
         for name, fn in subjects.items():
             best[name] = min(best[name], per_call_us(fn, calls))
     return best
+
+
+def interleaved_samples(
+    subjects: dict[str, Callable[[], object]],
+    calls: int,
+    repeats: int,
+    warm_rounds: int = 2,
+    cpu: dict[str, list[float]] | None = None,
+) -> dict[str, list[float]]:
+    """Microseconds per call of each subject in each of ``repeats`` rounds, for medians.
+
+    Each round times one batch of ``calls`` per subject, the subjects' order rotated from one
+    round to the next (none always runs right after another, so a drift or the other core's
+    bursts fall on each alike); the first ``warm_rounds`` rounds are run and discarded (caches,
+    pools, first-call imports, the CPU's clock). Round ``i``'s samples of two subjects were taken
+    moments apart, so their ratio is a paired figure (see :func:`median_ratio`). ``cpu``, when
+    given, gets the same rounds' CPU microseconds per call of this thread (what waiting on the
+    other core or on the scheduler does not inflate).
+    """
+    names = list(subjects)
+    samples: dict[str, list[float]] = {name: [] for name in names}
+    for round_ in range(warm_rounds + repeats):
+        shift = round_ % len(names)
+        for name in names[shift:] + names[:shift]:
+            started = time.thread_time()
+            value = per_call_us(subjects[name], calls)
+            used = (time.thread_time() - started) / calls * 1e6
+            if round_ >= warm_rounds:
+                samples[name].append(value)
+                if cpu is not None:
+                    cpu.setdefault(name, []).append(used)
+    return samples
+
+
+def median_ratio(a: list[float], b: list[float]) -> float:
+    """The median of the per-round ratios ``a[i] / b[i]`` of two subjects' samples."""
+    return statistics.median(x / y for x, y in zip(a, b, strict=True))
 
 
 def print_figures(figures: list[Figure]) -> None:

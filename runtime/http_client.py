@@ -168,8 +168,18 @@ def with_query(url: str, query: list[tuple[str, str]]) -> str:
     return urlunsplit(parts._replace(query=_encode_pairs([*kept, *given.items()])))
 
 
+#: URLs up to this long have their check cached (1024 of them at most: a few MB at worst).
+_CACHED_URL = 2048
+
+
 def check_url(url: str) -> str | None:
-    """Why ``url`` cannot be requested (None when it can): Go's parse and scheme checks."""
+    """Why ``url`` cannot be requested (None when it can): Go's parse and scheme checks (a
+    function of the text alone, so cached for short URLs: a keep-alive client asks for the same
+    URLs over and over)."""
+    return _checked_url(url) if len(url) <= _CACHED_URL else _check_url(url)
+
+
+def _check_url(url: str) -> str | None:
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises on a port that is not a number
@@ -183,6 +193,9 @@ def check_url(url: str) -> str | None:
     if _SPACE_OR_CONTROL.search(url):
         return f"invalid URL {url!r}: a control character or space in the URL"
     return None
+
+
+_checked_url = functools.lru_cache(maxsize=1024)(_check_url)
 
 
 def _multipart(
@@ -264,7 +277,9 @@ class _Watchdog:
     """
 
     def __init__(self) -> None:
-        self._cond = threading.Condition(threading.Lock())
+        # Entered as the bare lock where no wait or notify follows (a C-level enter).
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
         self._active: set[_Watch] = set()
         self._wake_at = float("inf")
         self._thread: threading.Thread | None = None
@@ -273,7 +288,7 @@ class _Watchdog:
 
     def start(self, deadline: float) -> _Watch:
         watch = _Watch(deadline)
-        with self._cond:
+        with self._lock:  # the condition's own lock: its notify below is legal
             self._active.add(watch)
             if self._thread is None:
                 self._thread = threading.Thread(
@@ -287,7 +302,7 @@ class _Watchdog:
 
     def stop(self, watch: _Watch) -> None:
         self.local.watch = None
-        with self._cond:
+        with self._lock:
             self._active.discard(watch)
             watch.conn = None
 
@@ -428,7 +443,6 @@ class HttpClient:
             HttpFailure: the request did not produce a response.
         """
         url = with_query(spec.url, spec.query) if spec.query else spec.url
-        op = f'{spec.method[:1].upper()}{spec.method[1:].lower()} "{url}"'
         if cancel is None:
             cancel = _NEVER
         watch = self.watchdog.start(deadline) if watched else None
@@ -440,13 +454,13 @@ class HttpClient:
             return reply
         except HttpFailure as exc:
             if exc.kind == INTERNAL:
-                exc.message = f"{op}: {exc.message}"
+                exc.message = f"{_op(spec, url)}: {exc.message}"
             raise
         except _Blocked as exc:
             raise HttpFailure(PERMISSION_DENIED, str(exc), retryable=False) from None
         except Exception as exc:
             raise HttpFailure(
-                INTERNAL, f"{op}: {_reason(exc, spec, deadline)}", retryable=True
+                INTERNAL, f"{_op(spec, url)}: {_reason(exc, spec, deadline)}", retryable=True
             ) from None
         finally:
             if watch is not None:
@@ -476,7 +490,7 @@ class HttpClient:
                 basic_auth=f"{spec.auth[0]}:{spec.auth[1]}"
             )["authorization"]
         # Go asks for gzip and decodes it only when the caller did not ask for an encoding.
-        decode = "Accept-Encoding" not in headers
+        decode = not spec.headers or "Accept-Encoding" not in headers
         if decode:
             headers["Accept-Encoding"] = "gzip"
         method = spec.method
@@ -485,7 +499,7 @@ class HttpClient:
             pool_kwargs = {"ssl_context": self.tls_context(spec.tls)}
             if spec.tls.server_name:
                 pool_kwargs["server_hostname"] = spec.tls.server_name
-        host = urlsplit(url).hostname
+        host: str | None = None  # the first URL's host, read at its first redirect
         for _hop in range(MAX_REDIRECTS + 1):
             remaining = deadline - time.monotonic()
             if remaining <= 0 or cancel.is_set():
@@ -520,6 +534,8 @@ class HttpClient:
                     body = None
                     for name in ("Content-Type", "Content-Length"):
                         headers.discard(name)
+                if host is None:
+                    host = urlsplit(url).hostname
                 next_host = urlsplit(next_url).hostname
                 if next_host != host:
                     for name in list(headers):
@@ -543,10 +559,12 @@ class HttpClient:
             INTERNAL, f"response body too large (max {cap} bytes)", retryable=False
         )
         ok = False
+        fields = _header_lists(resp.headers)
+        declared = _joined(fields, "content-length")
+        encoded = decoded and bool(_joined(fields, "content-encoding"))
         try:
-            declared = resp.headers.get("Content-Length")
             length = int(declared) if declared and declared.isdigit() else None
-            as_sent = not (decoded and resp.headers.get("Content-Encoding"))
+            as_sent = not encoded
             if length is not None and length > cap and as_sent:
                 raise too_large
             chunks, size = [], 0
@@ -571,14 +589,38 @@ class HttpClient:
                 resp.close()
             resp.release_conn()
         headers: dict[str, str] = {}
-        for name, value in resp.headers.iteritems():
-            headers.setdefault(canonical_header(name), value)
-        if decoded and resp.headers.get("Content-Encoding"):
+        for values in fields.values():
+            headers.setdefault(canonical_header(values[0]), values[1])
+        if encoded:
             # As Go does after decoding: the body no longer has that encoding or length.
             headers.pop("Content-Encoding", None)
             headers.pop("Content-Length", None)
-        cookies = _set_cookies(resp.headers.getlist("Set-Cookie"))
+        cookies = _set_cookies(fields["set-cookie"][1:]) if "set-cookie" in fields else {}
         return Reply(resp.status, headers, cookies, b"".join(chunks), url)
+
+
+def _header_lists(headers: Any) -> dict[str, list[str]]:
+    """A response's header fields as ``lowercased name -> [name as first sent, values...]``
+    in the order they came: urllib3's own table (read, never changed), built from its public
+    items on a urllib3 that keeps them otherwise. One pass instead of a lookup per field."""
+    container = getattr(headers, "_container", None)
+    if type(container) is dict:
+        return container
+    out: dict[str, list[str]] = {}
+    for name, value in headers.iteritems():
+        out.setdefault(name.lower(), [name]).append(value)
+    return out
+
+
+def _joined(fields: dict[str, list[str]], lowered: str) -> str | None:
+    """The field's values joined as ``HTTPHeaderDict.get`` gives them (None when absent)."""
+    values = fields.get(lowered)
+    return ", ".join(values[1:]) if values is not None else None
+
+
+def _op(spec: RequestSpec, url: str) -> str:
+    """How Go's errors name a request: ``Get "https://..."``."""
+    return f'{spec.method[:1].upper()}{spec.method[1:].lower()} "{url}"'
 
 
 def _reason(exc: BaseException, spec: RequestSpec, deadline: float) -> str:

@@ -753,3 +753,45 @@ def test_the_pool_closes_with_the_engine(make_app, server):
     assert len(pool.pools) == 1
     c.engine.close()
     assert len(pool.pools) == 0
+
+
+def test_response_fields_read_in_one_pass_match_urllib3s_lookups():
+    import urllib3
+
+    from runtime.http_client import _header_lists, _joined
+
+    headers = urllib3.HTTPHeaderDict()
+    for name, value in [
+        ("content-length", "5"),
+        ("Set-Cookie", "a=1"),
+        ("X-Twice", "one"),
+        ("set-cookie", "b=2"),
+        ("x-twice", "two"),
+    ]:
+        headers.add(name, value)
+
+    class Items:  # a urllib3 that keeps its fields otherwise: only the public items
+        def iteritems(self):
+            return headers.iteritems()
+
+    for fields in (_header_lists(headers), _header_lists(Items())):
+        for name in ("Content-Length", "Set-Cookie", "X-Twice", "Content-Encoding"):
+            assert _joined(fields, name.lower()) == headers.get(name)
+        assert fields["set-cookie"][1:] == headers.getlist("Set-Cookie")
+        assert [v[0] for v in fields.values()] == list(headers)
+
+
+def test_url_checks_are_the_same_for_cached_short_and_uncached_long_urls():
+    from runtime.http_client import _CACHED_URL, check_url
+
+    pad = "a" * _CACHED_URL
+    for url, reason in [
+        ("http://example.com/", None),
+        ("ftp://example.com/", "unsupported protocol scheme 'ftp'"),
+        ("http:///path", "no host"),
+        ("http://example.com/a b", "a control character or space"),
+    ]:
+        for text in (url, url + pad):
+            got = check_url(text)
+            assert got is None if reason is None else reason in got
+            assert check_url(text) == got  # a second ask (cached when short) says the same
