@@ -121,7 +121,10 @@ def test_the_viewer_shows_processes_runs_their_history_and_a_parked_runs_error(
         )["pid"]
         client.api("POST", "processes/send", {"dest": napper, "topic": "later", "payload": 1})
         wait_for(
-            lambda: client.api("GET", f"processes/{napper}")["state"].get("inbox"),
+            lambda: (
+                (r := client.json("GET", f"/_units/api/processes/{napper}"))[0] == 200
+                and r[1]["state"].get("inbox")
+            ),
             "the napper's unread message",
         )
         loop_row = page.locator(f'#processes tr[data-pid="{napper}"]')
