@@ -144,8 +144,10 @@ class _Seen:
     open: dict[int, int] = field(default_factory=dict)
     #: The number the next event will have.
     next_seq: int = 1
-    #: The inbox ids the last step read (from :meth:`floor` on).
-    read: frozenset[str] = frozenset()
+    #: After the last step: where its next one reads the inbox from, and the ids the last one
+    #: read there. One value, set at once: a wake that only parks reads it from another thread
+    #: (the harness's) while a step of the run may be updating the rest.
+    watch: tuple[str | None, frozenset[str]] = (None, frozenset())
 
     def add(self, events: list[Event]) -> None:
         for event in events:
@@ -340,7 +342,7 @@ class WorkflowStepper:
         queued = [e for e in new if _queued_activity(e)]
         if result.status == "running":
             seen.add(new)
-            seen.read = frozenset(read)
+            seen.watch = (seen.floor(), frozenset(read))
             self._kept.keep(run_id, _Kept(replay, workflow, host, seen))
             timeout = None if result.next_timer is None else max(0.0, result.next_timer - now)
             return StepOutput(
@@ -356,8 +358,8 @@ class WorkflowStepper:
                 dispatched=mark,
                 # The range the next step reads (it only moves up: a new command's number is
                 # after every other's), and what this step read there: not news.
-                inbox_from=seen.floor(),
-                inbox_known=seen.read,
+                inbox_from=seen.watch[0],
+                inbox_known=seen.watch[1],
             )
         replay.close()
         outcome = (
@@ -449,9 +451,7 @@ class WorkflowStepper:
         replay gone stale (another container stepped since) starts no later than the true
         range: its oldest open command is the same or older."""
         kept = self._kept.peek(run_id)
-        if kept is None:
-            return None, frozenset()
-        return kept.seen.floor(), kept.seen.read
+        return (None, frozenset()) if kept is None else kept.seen.watch
 
     def forget(self, run_id: str) -> None:
         """Drop the kept replay of ``run_id``, if any."""
