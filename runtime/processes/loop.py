@@ -49,7 +49,7 @@ from runtime.processes.store import (
     Snapshot,
     StaleSnapshot,
 )
-from runtime.processes.turns import dead_replies, exit_notices
+from runtime.processes.turns import dead_replies, exit_notices, lua_event
 from runtime.sandbox import ran_out_of_time
 
 if TYPE_CHECKING:
@@ -84,8 +84,6 @@ class _Warm:
     #: Envelope ids in the journal (this generation's and the ones its start carried), each
     #: with the seq of the first input of the batch that applied it.
     applied: dict[str, int] = field(default_factory=dict)
-    #: The first seq of each batch, in order (where its re-sendable envelopes start).
-    batches: list[int] = field(default_factory=list)
     #: The timer a wake is already on its way for.
     armed: float | None = None
     #: The ids of the messages given and not taken, as the last ``InboxUnread`` says.
@@ -281,24 +279,7 @@ class LoopDriver:
             if not context.trap_links:
                 replay.kill({"kind": CANCELED, "message": f"linked process {sender} went down"})
                 return
-        state, lua_codec = self.engine.state, self.engine.codec
-        parts: dict[str, Any] = {"kind": name.encode()}
-        if sender:
-            parts["from"] = str(sender).encode()
-        result = fields.get("result")
-        if isinstance(result, dict):
-            outcome: dict[str, Any] = {}
-            if "value" in result:
-                outcome["value"] = lua_codec.to_lua(codec.from_json_value(result["value"]))
-            if result.get("error"):
-                error = result["error"]
-                outcome["error"] = state.new_error(
-                    str(error.get("kind", INTERNAL)), str(error.get("message", ""))
-                )
-            parts["result"] = state.table(**outcome)
-        if fields.get("reason") is not None:
-            parts["reason"] = str(fields["reason"]).encode()
-        value = state.table(**parts)
+        value = lua_event(self.engine, name, sender, fields.get("result"), fields.get("reason"))
         waiter = context.exec_waiters.pop(str(sender), None) if name == env.EXIT else None
         if waiter is not None:
             replay.scheduler.offer(waiter, value)  # type: ignore[union-attr]
@@ -449,7 +430,6 @@ class LoopDriver:
                     warm.applied[str(ident)] = event.seq
             if event.fields.get(_FIRST):
                 start = event.seq
-                warm.batches.append(start)
             ident = event.fields.get("id")
             if ident is not None and event.type in _INPUTS:
                 warm.applied[str(ident)] = start or event.seq
@@ -582,7 +562,7 @@ class LoopDriver:
             "names": list(context.names),
             "trap_links": context.trap_links,
             "generation": int(replay.history[0].fields.get("generation", 1)) + 1,
-            "taken": [i for i, _ in warm.applied.items()][-1000:],
+            "taken": list(warm.applied)[-1000:],
         }
         if carried:
             started[ev.CARRIED] = carried
@@ -600,7 +580,6 @@ class LoopDriver:
         warm.base = ended.seq
         warm.last_seq = begin.seq
         warm.applied = {str(i): begin.seq for i in started["taken"]}
-        warm.batches = []
         warm.armed = None
         self.worker._check("after_commit", pid)
         outbox = _outbox(events)

@@ -124,24 +124,10 @@ class Turn:
         return state.table(*items)
 
     def _event(self, engine: Any, envelope: env.Envelope) -> Any:
-        state = engine.state
-        fields: dict[str, Any] = {"kind": envelope.event.encode()}
-        if envelope.sender:
-            fields["from"] = envelope.sender.encode()
-        result = envelope.fields.get("result")
-        if isinstance(result, dict):
-            parts: dict[str, Any] = {}
-            if "value" in result:
-                parts["value"] = engine.codec.to_lua(codec.from_json_value(result["value"]))
-            if result.get("error"):
-                error = result["error"]
-                parts["error"] = state.new_error(
-                    str(error.get("kind", INTERNAL)), str(error.get("message", ""))
-                )
-            fields["result"] = state.table(**parts)
-        if envelope.fields.get("reason") is not None:
-            fields["reason"] = str(envelope.fields["reason"]).encode()
-        return state.table(**fields)
+        fields = envelope.fields
+        return lua_event(
+            engine, envelope.event, envelope.sender, fields.get("result"), fields.get("reason")
+        )
 
     # -- outcome -----------------------------------------------------------------------------
     def record(self, engine: Any, values: tuple[Any, ...]) -> Any:
@@ -227,6 +213,29 @@ class Turn:
 
     def _dead_replies(self, envelopes: list[env.Envelope]) -> list[OutboxEntry]:
         return dead_replies(self.system, self.snapshot, envelopes)
+
+
+def lua_event(engine: Any, name: str, sender: str | None, result: Any, reason: Any) -> Any:
+    """An EXIT / LINK_DOWN / CANCEL as Lua code sees it (``on_event``'s argument, a value of
+    ``process.events()``): ``{kind, from, result = {value, error}, reason}``, the error an
+    error object; ``result`` is in the envelope's JSON form."""
+    state = engine.state
+    fields: dict[str, Any] = {"kind": name.encode()}
+    if sender:
+        fields["from"] = str(sender).encode()
+    if isinstance(result, dict):
+        parts: dict[str, Any] = {}
+        if "value" in result:
+            parts["value"] = engine.codec.to_lua(codec.from_json_value(result["value"]))
+        if result.get("error"):
+            error = result["error"]
+            parts["error"] = state.new_error(
+                str(error.get("kind", INTERNAL)), str(error.get("message", ""))
+            )
+        fields["result"] = state.table(**parts)
+    if reason is not None:
+        fields["reason"] = str(reason).encode()
+    return state.table(**fields)
 
 
 def exit_notices(system: ProcessSystem, snap: Snapshot) -> list[OutboxEntry]:
