@@ -470,3 +470,34 @@ def test_terminate_stops_a_loop_process_with_no_say_and_its_monitor_hears(cloud)
     assert (status.status, status.error["kind"]) == ("crashed", "Canceled")
     assert status.error["message"] == "terminated by a function"
     assert cloud.status(boss).result == "EXIT"
+
+
+def test_set_options_takes_wippys_options_and_names_an_unknown_one(make_app):
+    app = make_app(
+        """
+version: "1.0"
+namespace: app
+entries:
+  - {name: procs, kind: process.host}
+  - {name: p, kind: process.lua, source: file://p.lua, method: main}
+""",
+        {
+            "p.lua": """
+return function()
+  local ok = process.set_options({ trap_links = true, upgradable = true })
+  local _, err = process.set_options({ bogus = true })
+  local opts = process.get_options()
+  return { ok = ok, err = err:message(), trap = opts.trap_links, up = opts.upgradable }
+end
+"""
+        },
+    )
+    with LocalCloud(app, auto_start=False) as other:
+        pid = other.spawn("app:p", "app:procs")
+        other.drain()
+        assert other.status(pid).result == {
+            "ok": True,
+            "err": "process.set_options: option bogus is not supported",
+            "trap": True,
+            "up": True,
+        }
